@@ -1,0 +1,1 @@
+"""Faust agents: each reads a topic, calls the pure code, writes a topic."""

@@ -1,0 +1,57 @@
+"""Input that cannot be decoded goes to the dead-letter topic, whole, with the reason.
+
+A :class:`DeadLetteringTopic` is a Faust topic whose decode errors do not crash the agent that
+reads it: the original key and value bytes, the source topic, partition and offset and the
+reason are sent to ``dead-letters``, a warning names where the message was, the metric
+``fraud_dead_letters_total`` counts it, and the stream goes on with the next message.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+from faust.types import Message
+
+from app import metrics
+from app.records import DeadLetter
+from app.serialization.errors import DecodeError
+
+log = logging.getLogger(__name__)
+
+
+def dead_letter_for(exc: BaseException, message: Message) -> DeadLetter:
+    """The dead letter of ``message``, rejected with ``exc``."""
+    return DeadLetter(
+        reason=DecodeError.reason_of(exc),
+        error=str(exc)[:2000],
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        processing_time=time.time(),
+        timestamp=message.timestamp,
+        key=message.key,
+        value=message.value,
+    )
+
+
+class DeadLetteringTopic(faust.Topic):
+    """A topic that sends what it cannot decode to the dead-letter topic instead of raising."""
+
+    async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
+        await self._dead_letter(exc, message)
+
+    async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
+        await self._dead_letter(exc, message)
+
+    async def _dead_letter(self, exc: Exception, message: Message) -> None:
+        from app.topics import dead_letters
+
+        letter = dead_letter_for(exc, message)
+        log.warning(
+            "skipped a message of topic %s partition %s offset %s: %s",
+            message.topic, message.partition, message.offset, letter.error,
+        )
+        await dead_letters.send(key=message.key, value=letter)
+        metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
+        metrics.EVENTS_OUT.labels(topic=dead_letters.get_topic_name()).inc()

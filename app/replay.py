@@ -1,0 +1,219 @@
+"""Replay a dataset onto the ``transactions`` topic as Avro, in file order.
+
+    python -m app.replay --rows 20000                      # the real ULB file, flat out
+    python -m app.replay --source synthetic --rows 5000 --rate 500
+    python -m app.replay --rows 20000 --labels delayed --label-delay-events 1000
+
+The dataset's ``Time`` (seconds from the first row) becomes the event time, counted from
+``--time-base`` (default: the moment the replay starts). With ``--labels delayed`` the
+transactions go out without ``Class`` and each label follows on ``labels`` after the chosen
+number of events (or seconds). Keys are the transaction ids, so transactions and labels are
+co-partitioned.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import itertools
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Mapping
+
+from aiokafka import AIOKafkaProducer
+
+import settings
+from app.records import FEATURE_NAMES, Label, Transaction
+from app.serialization import ConfluentAvroCodec, make_registry_client
+
+LABEL_MODES = ("in-event", "delayed", "none")
+
+
+@dataclass
+class ReplayStats:
+    transactions: int = 0
+    labels: int = 0
+    frauds: int = 0
+    elapsed_s: float = 0.0
+    first_id: str | None = None
+    last_id: str | None = None
+    ids: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def events_per_s(self) -> float:
+        return self.transactions / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def transaction_id(prefix: str, index: int) -> str:
+    """The id of the ``index``-th replayed row.
+
+    >>> transaction_id("tx", 42)
+    'tx-000000042'
+    """
+    return f"{prefix}-{index:09d}"
+
+
+def to_transaction(row: Mapping, tid: str, time_base: float, with_label: bool) -> dict:
+    """A dataset row as a ``Transaction`` value (a dict the codec can write)."""
+    value = {name: float(row[name]) for name in FEATURE_NAMES}
+    value["transaction_id"] = tid
+    value["event_time"] = time_base + float(row["Time"])
+    label = row.get("Class")
+    value["Class"] = int(label) if with_label and label is not None and label != "" else None
+    value["card_id"] = row.get("card_id") or None
+    value["merchant_id"] = row.get("merchant_id") or None
+    return value
+
+
+def _kafka_bootstrap(broker: str) -> str:
+    return ",".join(part.split("://", 1)[-1] for part in broker.split(";"))
+
+
+async def replay(
+    rows: Iterable[Mapping],
+    *,
+    broker: str = settings.KAFKA_BROKER,
+    registry_url: str = settings.SCHEMA_REGISTRY_URL,
+    transactions_topic: str = settings.TRANSACTIONS_TOPIC,
+    labels_topic: str = settings.LABELS_TOPIC,
+    rate: float = 0.0,
+    labels: str = "in-event",
+    label_delay_events: int = 0,
+    label_delay_s: float = 0.0,
+    time_base: float | None = None,
+    id_prefix: str = "tx",
+    start_index: int = 0,
+    total: int | None = None,
+    progress: bool = True,
+    keep_ids: bool = False,
+    linger_ms: int = 5,
+) -> ReplayStats:
+    """Send ``rows`` and return what was sent. ``rate`` is events per second (0 = flat out)."""
+    if labels not in LABEL_MODES:
+        raise ValueError(f"labels must be one of {LABEL_MODES}, got {labels!r}")
+    client = make_registry_client(registry_url)
+    tx_codec = ConfluentAvroCodec(client, transactions_topic, Transaction.avro_schema_to_python())
+    label_codec = ConfluentAvroCodec(client, labels_topic, Label.avro_schema_to_python())
+    tx_codec.schema_id, label_codec.schema_id  # register both before the first send: fail early
+    base = time.time() if time_base is None else time_base
+
+    producer = AIOKafkaProducer(bootstrap_servers=_kafka_bootstrap(broker), linger_ms=linger_ms, acks="all")
+    await producer.start()
+    stats = ReplayStats()
+    pending: collections.deque[tuple[float, str, int, float]] = collections.deque()
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="tx", desc="replay", file=sys.stderr, mininterval=0.5)
+    futures: list[asyncio.Future] = []
+    started = time.perf_counter()
+
+    async def send_label(tid: str, label: int, event_time: float) -> None:
+        value = label_codec.dumps({"transaction_id": tid, "label": label, "event_time": event_time, "label_time": time.time()})
+        futures.append(await producer.send(labels_topic, value=value, key=tid.encode()))
+        stats.labels += 1
+
+    try:
+        for offset, row in enumerate(rows):
+            index = start_index + offset
+            tid = transaction_id(id_prefix, index)
+            value = to_transaction(row, tid, base, with_label=(labels == "in-event"))
+            futures.append(await producer.send(transactions_topic, value=tx_codec.dumps(value), key=tid.encode()))
+            stats.transactions += 1
+            stats.frauds += int(row.get("Class") or 0)
+            stats.first_id = stats.first_id or tid
+            stats.last_id = tid
+            if keep_ids:
+                stats.ids.append(tid)
+            if labels == "delayed":
+                pending.append((time.perf_counter(), tid, int(row["Class"]), value["event_time"]))
+                while pending and (
+                    len(pending) > label_delay_events if label_delay_events
+                    else time.perf_counter() - pending[0][0] >= label_delay_s
+                ):
+                    _, ltid, label, etime = pending.popleft()
+                    await send_label(ltid, label, etime)
+            if len(futures) >= 5000:
+                await asyncio.gather(*futures)
+                futures.clear()
+            if bar is not None and stats.transactions % 200 == 0:
+                bar.update(200)
+            if rate > 0:
+                ahead = stats.transactions / rate - (time.perf_counter() - started)
+                if ahead > 0.002:
+                    await asyncio.sleep(ahead)
+        while pending:  # the stream is over: the late labels still arrive
+            if label_delay_s:
+                wait = label_delay_s - (time.perf_counter() - pending[0][0])
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            _, ltid, label, etime = pending.popleft()
+            await send_label(ltid, label, etime)
+        await asyncio.gather(*futures)
+        await producer.flush()
+    finally:
+        await producer.stop()
+        if bar is not None:
+            bar.update(stats.transactions % 200)
+            bar.close()
+    stats.elapsed_s = time.perf_counter() - started
+    return stats
+
+
+def dataset_rows(source: str, rows: int | None, skip: int = 0, seed: int = 0, **synthetic) -> Iterator[Mapping]:
+    """Rows from ``ulb`` (the real file, fetched and verified on first use), ``synthetic`` or a CSV path."""
+    if source == "synthetic":
+        from app.data.synthetic import generate
+
+        n = (rows or 10_000) + skip
+        return iter(generate(n, seed=seed, **synthetic)[skip:])
+    from app.data.ulb import ensure_creditcard_csv, iter_rows
+
+    path = ensure_creditcard_csv(None if source == "ulb" else source)
+    it = iter_rows(path, limit=None if rows is None else rows + skip)
+    return itertools.islice(it, skip, None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m app.replay", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--source", default="ulb", help="ulb (default), synthetic, or a path to a creditcard.csv")
+    p.add_argument("--rows", type=int, default=None, help="how many rows (default: all; synthetic: 10000)")
+    p.add_argument("--skip", type=int, default=0, help="start after this many rows")
+    p.add_argument("--rate", type=float, default=0.0, help="events per second (0 = flat out)")
+    p.add_argument("--labels", choices=LABEL_MODES, default="in-event")
+    p.add_argument("--label-delay-events", type=int, default=0, help="with --labels delayed: send each label N events later")
+    p.add_argument("--label-delay-s", type=float, default=0.0, help="with --labels delayed: send each label S seconds later")
+    p.add_argument("--time-base", type=float, default=None, help="epoch seconds of the dataset's Time 0 (default: now)")
+    p.add_argument("--id-prefix", default="tx")
+    p.add_argument("--seed", type=int, default=0, help="synthetic: the seed")
+    p.add_argument("--velocity-fraud", action="store_true", help="synthetic: fraud that shows only in per-card velocity")
+    p.add_argument("--drift-at", default="", help="synthetic: comma-separated row indices of concept changes")
+    p.add_argument("--broker", default=settings.KAFKA_BROKER)
+    p.add_argument("--registry", default=settings.SCHEMA_REGISTRY_URL)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    synthetic = {}
+    if args.source == "synthetic":
+        synthetic = {"velocity_fraud": args.velocity_fraud,
+                     "drift_at": [int(x) for x in args.drift_at.split(",") if x.strip()]}
+    rows = dataset_rows(args.source, args.rows, args.skip, seed=args.seed, **synthetic)
+    try:
+        stats = asyncio.run(replay(
+            rows, broker=args.broker, registry_url=args.registry, rate=args.rate, labels=args.labels,
+            label_delay_events=args.label_delay_events, label_delay_s=args.label_delay_s,
+            time_base=args.time_base, id_prefix=args.id_prefix, start_index=args.skip, total=args.rows,
+            progress=not args.no_progress,
+        ))
+    except ConnectionError as exc:
+        print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    print(f"replay: sent {stats.transactions} transactions ({stats.frauds} fraud) and {stats.labels} labels "
+          f"in {stats.elapsed_s:.1f}s ({stats.events_per_s:.0f} ev/s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""A Faust codec for Avro in the Confluent wire format: magic byte 0, 4-byte schema id, body.
+
+Writing registers the record's schema under ``<topic>-value`` once and caches the id. Reading
+takes the writer's schema by the id in the message (fetched from the registry once, then cached)
+and resolves it to the expected record's schema, so a producer that adds an optional field keeps
+being read. A message that cannot be read raises :class:`DecodeError` with the reason.
+"""
+from __future__ import annotations
+
+import io
+import math
+import struct
+import threading
+from typing import Any, Callable, Mapping
+
+import fastavro
+from faust.serializers.codecs import Codec
+from schema_registry.client import SchemaRegistryClient
+from schema_registry.client.errors import ClientError
+
+from app.serialization.errors import DecodeError
+from app.serialization.registry import register_schema
+
+MAGIC_BYTE = 0
+_HEADER = struct.Struct(">bI")
+
+
+class ConfluentAvroCodec(Codec):
+    """Encode and decode one record type for one topic.
+
+    ``record_schema`` is the Avro schema (dict) of the expected record; ``validate`` may reject a
+    decoded value (it raises ``ValueError`` with the detail) before it becomes a record.
+    """
+
+    def __init__(
+        self,
+        client: SchemaRegistryClient,
+        topic: str,
+        record_schema: Mapping[str, Any],
+        validate: Callable[[dict], None] | None = None,
+        register_retries: int = 5,
+        **kwargs: Any,
+    ) -> None:
+        self.client = client
+        self.topic = topic
+        self.record_schema = dict(record_schema)
+        self.validate = validate
+        self.register_retries = register_retries
+        self._reader_schema = fastavro.parse_schema(self.record_schema)
+        self._writer_id: int | None = None
+        self._readers: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        super().__init__(client=client, topic=topic, record_schema=record_schema, **kwargs)
+
+    # -- writing ----------------------------------------------------------------------------------
+    @property
+    def schema_id(self) -> int:
+        """The registry id of this codec's schema, registering it on first use."""
+        if self._writer_id is None:
+            with self._lock:
+                if self._writer_id is None:
+                    self._writer_id = register_schema(
+                        self.client, self.topic, self.record_schema, retries=self.register_retries
+                    )
+        return self._writer_id
+
+    def _dumps(self, obj: Any) -> bytes:
+        if hasattr(obj, "to_representation"):
+            obj = obj.to_representation()
+        out = io.BytesIO()
+        out.write(_HEADER.pack(MAGIC_BYTE, self.schema_id))
+        fastavro.schemaless_writer(out, self._reader_schema, obj)
+        return out.getvalue()
+
+    # -- reading ----------------------------------------------------------------------------------
+    def _writer_schema(self, schema_id: int) -> Any:
+        parsed = self._readers.get(schema_id)
+        if parsed is None:
+            try:
+                found = self.client.get_by_id(schema_id)
+            except ClientError as exc:
+                if exc.http_code == 404:
+                    raise DecodeError("unknown-schema-id", f"schema id {schema_id} is not in the registry") from exc
+                raise DecodeError("registry-unavailable", f"schema id {schema_id}: {exc}") from exc
+            except Exception as exc:  # connection errors
+                raise DecodeError("registry-unavailable", f"schema id {schema_id}: {exc}") from exc
+            if found is None:
+                raise DecodeError("unknown-schema-id", f"schema id {schema_id} is not in the registry")
+            try:
+                parsed = fastavro.parse_schema(found.schema)
+            except Exception as exc:
+                raise DecodeError("schema-mismatch", f"schema id {schema_id} is not a usable Avro schema: {exc}") from exc
+            self._readers[schema_id] = parsed
+        return parsed
+
+    def _loads(self, data: bytes) -> dict:
+        if data is None or len(data) == 0:
+            raise DecodeError("empty", "the message has no value")
+        if data[0] != MAGIC_BYTE:
+            raise DecodeError("bad-magic-byte", f"first byte is 0x{data[0]:02x}, expected 0x00 (Confluent wire format)")
+        if len(data) < 6:
+            raise DecodeError("too-short", f"{len(data)} bytes, the header alone is 5")
+        _, schema_id = _HEADER.unpack_from(data)
+        writer = self._writer_schema(schema_id)
+        body = io.BytesIO(data)
+        body.seek(5)
+        try:
+            value = fastavro.schemaless_reader(body, writer, self._reader_schema)
+        except EOFError as exc:
+            raise DecodeError("truncated", f"body ends early for schema id {schema_id} ({len(data)} bytes)") from exc
+        except fastavro.read.SchemaResolutionError as exc:
+            raise DecodeError("schema-mismatch", f"schema id {schema_id} cannot be read as {self.record_schema.get('name')}: {exc}") from exc
+        except Exception as exc:  # bad varints, invalid utf-8, out-of-range union index, ...
+            raise DecodeError("schema-mismatch", f"body does not fit schema id {schema_id}: {type(exc).__name__}: {exc}") from exc
+        if body.tell() != len(data):
+            raise DecodeError("schema-mismatch", f"{len(data) - body.tell()} bytes left over after the record (schema id {schema_id})")
+        if self.validate is not None:
+            try:
+                self.validate(value)
+            except ValueError as exc:
+                raise DecodeError("invalid-value", str(exc)) from exc
+        return value
+
+
+def validate_transaction(value: dict) -> None:
+    """Reject values no model should see: an empty id, a non-finite number.
+
+    >>> validate_transaction({"transaction_id": "", "event_time": 0.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: empty transaction_id
+    """
+    if not value.get("transaction_id"):
+        raise ValueError("empty transaction_id")
+    for name, v in value.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{name} is {v}")

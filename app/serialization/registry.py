@@ -1,0 +1,57 @@
+"""Schema registry access through its Confluent-compatible API (Apicurio: ``/apis/ccompat/v7``)."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from schema_registry.client import SchemaRegistryClient, schema
+from schema_registry.client.errors import ClientError
+
+
+def subject_for(topic: str) -> str:
+    """The registry subject of a topic's values (TopicNameStrategy).
+
+    >>> subject_for("transactions")
+    'transactions-value'
+    """
+    return f"{topic}-value"
+
+
+def make_registry_client(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> SchemaRegistryClient:
+    """A registry client; ``auth`` is (user, password) for basic auth."""
+    kwargs: dict[str, Any] = {"url": url, "timeout": httpx.Timeout(timeout)}
+    if auth and auth[0]:
+        kwargs["auth"] = httpx.BasicAuth(auth[0], auth[1])
+    return SchemaRegistryClient(**kwargs)
+
+
+def register_schema(
+    client: SchemaRegistryClient,
+    topic: str,
+    avro_schema: dict | str,
+    retries: int = 0,
+    backoff_s: float = 1.0,
+) -> int:
+    """Register ``avro_schema`` under ``<topic>-value`` and return its id.
+
+    Registering the same schema again returns the same id (the registry makes it idempotent).
+    With ``retries`` the call is retried with exponential backoff while the registry cannot
+    be reached; a refusal (an incompatible schema, say) is raised at once with the registry's reason.
+    """
+    parsed = schema.AvroSchema(avro_schema)
+    attempt = 0
+    while True:
+        try:
+            return client.register(subject_for(topic), parsed)
+        except ClientError as exc:
+            if exc.http_code is not None and exc.http_code < 500:
+                raise
+            error: Exception = exc
+        except Exception as exc:  # connection refused, timeouts: httpx errors
+            error = exc
+        if attempt >= retries:
+            raise ConnectionError(f"schema registry at {client.conf.get('url')} unreachable: {error}") from error
+        time.sleep(backoff_s * (2**attempt))
+        attempt += 1

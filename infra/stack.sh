@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# The local stack: Apache Kafka (KRaft, single node) and Apicurio Registry, both on 127.0.0.1.
+#
+#   infra/stack.sh fetch    download the binaries through infra/pom.xml (Maven Central)
+#   infra/stack.sh start    fetch if needed, start both, wait until each really answers
+#   infra/stack.sh stop     stop both (by PID)
+#   infra/stack.sh status   say what is running
+#
+# Data, logs and PID files live under $STACK_DIR (default: <repo>/.stack). Ports come from
+# KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093) and REGISTRY_PORT (8081).
+# Starting an already running stack is harmless.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK_DIR=${STACK_DIR:-$ROOT/.stack}
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+REGISTRY_PORT=${REGISTRY_PORT:-8081}
+POM=$ROOT/infra/pom.xml
+prop() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$POM" | head -n 1; }
+KAFKA_VERSION=$(prop kafka.version)
+APICURIO_VERSION=$(prop apicurio.version)
+KAFKA_HOME=$STACK_DIR/dist/kafka-$KAFKA_VERSION
+APICURIO_HOME=$STACK_DIR/dist/apicurio-$APICURIO_VERSION
+RUN=$STACK_DIR/run
+LOGS=$STACK_DIR/logs
+
+say() { printf 'stack: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+need_java() {
+  command -v java >/dev/null 2>&1 || die "java not found on PATH: install a JDK 17 (e.g. apt-get install openjdk-17-jre-headless)"
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+  [ "${v:-0}" -ge 17 ] || die "java $v found, Kafka $KAFKA_VERSION and Apicurio need Java 17 or newer"
+}
+
+fetch() {
+  if [ ! -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
+    say "fetching Kafka $KAFKA_VERSION jars (Maven Central)"
+    mvn -q -B -f "$POM" -P kafka dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs" \
+      >"$STACK_DIR/fetch.log" 2>&1 || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Kafka failed (see $STACK_DIR/fetch.log)"; }
+  fi
+  if [ -z "$(registry_jar)" ]; then
+    command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
+    say "fetching Apicurio Registry $APICURIO_VERSION (Maven Central)"
+    local art=io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all repo
+    mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$art" >"$STACK_DIR/fetch.log" 2>&1 \
+      || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Apicurio failed (see $STACK_DIR/fetch.log)"; }
+    repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
+    mkdir -p "$APICURIO_HOME.part"
+    tar xzf "$repo/io/apicurio/apicurio-registry-app/$APICURIO_VERSION/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz" \
+      -C "$APICURIO_HOME.part" || die "unpacking Apicurio failed"
+    rm -rf "$APICURIO_HOME"; mv "$APICURIO_HOME.part" "$APICURIO_HOME"
+  fi
+}
+
+registry_jar() { ls "$APICURIO_HOME"/quarkus-run.jar "$APICURIO_HOME"/*-runner.jar 2>/dev/null | head -n 1; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+kafka_ready() {
+  java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null 2>&1
+}
+registry_ready() {
+  curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
+}
+
+wait_for() { # name check timeout_s
+  local name=$1 check=$2 timeout=$3 t=0
+  until $check; do
+    pid_alive "$name" || { tail -n 30 "$LOGS/$name.log" >&2; die "$name exited during start-up (log: $LOGS/$name.log)"; }
+    [ "$t" -ge "$timeout" ] && { tail -n 30 "$LOGS/$name.log" >&2; die "$name not ready after ${timeout}s (log: $LOGS/$name.log)"; }
+    sleep 1; t=$((t + 1))
+  done
+  say "$name ready on 127.0.0.1:$4 (${t}s)"
+}
+
+write_kafka_config() {
+  cat >"$RUN/server.properties" <<CONF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$STACK_DIR/kafka-data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=-1
+CONF
+  cat >"$RUN/log4j2.properties" <<CONF
+rootLogger.level=INFO
+rootLogger.appenderRef.stdout.ref=STDOUT
+appender.stdout.type=Console
+appender.stdout.name=STDOUT
+appender.stdout.layout.type=PatternLayout
+appender.stdout.layout.pattern=[%d] %p %m (%c)%n
+logger.kafka.name=kafka
+logger.kafka.level=WARN
+logger.apache.name=org.apache.kafka
+logger.apache.level=WARN
+CONF
+  cat >"$RUN/log4j2-tools.properties" <<CONF
+rootLogger.level=ERROR
+rootLogger.appenderRef.stderr.ref=STDERR
+appender.stderr.type=Console
+appender.stderr.name=STDERR
+appender.stderr.target=SYSTEM_ERR
+appender.stderr.layout.type=PatternLayout
+appender.stderr.layout.pattern=%p %m%n
+CONF
+}
+
+start_kafka() {
+  if pid_alive kafka; then say "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
+  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is in use by another process: stop it or set KAFKA_PORT"
+  port_open "$KAFKA_CONTROLLER_PORT" && die "port $KAFKA_CONTROLLER_PORT is in use by another process: stop it or set KAFKA_CONTROLLER_PORT"
+  write_kafka_config
+  if [ ! -f "$STACK_DIR/kafka-data/meta.properties" ]; then
+    local cid
+    cid=$(java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" kafka.tools.StorageTool random-uuid 2>/dev/null)
+    java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" \
+      kafka.tools.StorageTool format -t "$cid" -c "$RUN/server.properties" >"$LOGS/kafka-format.log" 2>&1 \
+      || { cat "$LOGS/kafka-format.log" >&2; die "formatting the Kafka log directory failed"; }
+  fi
+  say "starting kafka $KAFKA_VERSION"
+  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$RUN/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
+    -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$RUN/server.properties" >>"$LOGS/kafka.log" 2>&1 &
+  echo $! >"$RUN/kafka.pid"
+}
+
+start_registry() {
+  if pid_alive registry; then say "registry already running (pid $(cat "$RUN/registry.pid"))"; return; fi
+  port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is in use by another process: stop it or set REGISTRY_PORT"
+  say "starting apicurio registry $APICURIO_VERSION"
+  (cd "$APICURIO_HOME" && nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} \
+    -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+    -Dquarkus.log.level=WARN -Dquarkus.log.category.\"io.apicurio\".level=INFO \
+    -jar "$(registry_jar)" >>"$LOGS/registry.log" 2>&1 &
+    echo $! >"$RUN/registry.pid")
+}
+
+stop_one() {
+  local name=$1
+  if pid_alive "$name"; then
+    local pid; pid=$(cat "$RUN/$name.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
+    kill -0 "$pid" 2>/dev/null && { say "$name did not stop in 30s, killing"; kill -9 "$pid" 2>/dev/null || true; }
+    say "$name stopped"
+  fi
+  rm -f "$RUN/$name.pid"
+}
+
+cmd=${1:-status}
+mkdir -p "$STACK_DIR/dist" "$RUN" "$LOGS"
+case "$cmd" in
+  fetch) fetch ;;
+  start)
+    need_java
+    fetch
+    start_kafka
+    start_registry
+    wait_for kafka kafka_ready 90 "$KAFKA_PORT"
+    wait_for registry registry_ready 120 "$REGISTRY_PORT"
+    ;;
+  stop) stop_one registry; stop_one kafka ;;
+  status)
+    for n in kafka registry; do
+      if pid_alive "$n"; then say "$n running (pid $(cat "$RUN/$n.pid"))"; else say "$n not running"; fi
+    done
+    ;;
+  reset) stop_one registry; stop_one kafka; rm -rf "$STACK_DIR/kafka-data"; say "kafka data removed" ;;
+  *) die "unknown command '$cmd' (use: fetch, start, stop, status, reset)" ;;
+esac
