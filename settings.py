@@ -61,11 +61,20 @@ BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
 PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 5)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
 
-# --- model -------------------------------------------------------------------------------------
-MODEL_NAME = _env("MODEL_NAME", "arf")
+# Which agents the worker runs (comma-separated): scoring, anomaly, drift.
+AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])
+
+# --- online learning (scoring agent) --------------------------------------------------------------
 DECISION_THRESHOLD = _env("DECISION_THRESHOLD", 0.5)
 SEED = _env("SEED", 42)
-ARF_TREES = _env("ARF_TREES", 10)
+
+# --- windows and anomaly detection -----------------------------------------------------------------
+
+# --- drift monitoring ------------------------------------------------------------------------------
+
+# --- spark backfill --------------------------------------------------------------------------------
+
+# --- observability ---------------------------------------------------------------------------------
 
 # --- security (empty = off) ----------------------------------------------------------------------
 SCHEMA_REGISTRY_USER = _env("SCHEMA_REGISTRY_USER", "")

@@ -1,27 +1,62 @@
-"""Prometheus metrics of the worker, served at ``/metrics`` on its web port."""
+"""Prometheus metrics of the worker, served at ``/metrics`` on its web port.
+
+All metrics live in :data:`REGISTRY` (not the process-global one), so tests can read them and
+several apps in one process do not collide. Every name starts with ``fraud_``.
+"""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# --- flow ----------------------------------------------------------------------------------------
 EVENTS_IN = Counter("fraud_events_in_total", "Messages consumed, per topic.", ["topic"], registry=REGISTRY)
 EVENTS_OUT = Counter("fraud_events_out_total", "Messages produced, per topic.", ["topic"], registry=REGISTRY)
 DEAD_LETTERS = Counter(
     "fraud_dead_letters_total", "Input messages sent to the dead-letter topic, per source topic and reason.",
     ["topic", "reason"], registry=REGISTRY,
 )
-DECISIONS = Counter("fraud_decisions_total", "Scores by decision at the threshold.", ["decision"], registry=REGISTRY)
+CONSUMER_LAG = Gauge("fraud_consumer_lag", "Messages behind the end of the partition.", ["topic", "partition"],
+                     registry=REGISTRY)
+
+# --- latency -------------------------------------------------------------------------------------
 SCORE_LATENCY = Histogram(
-    "fraud_consume_to_produce_seconds", "From taking a transaction off the stream to handing its score to the producer.",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
-    registry=REGISTRY,
+    "fraud_consume_to_produce_seconds",
+    "From taking a transaction off the stream to handing its score to the producer.",
+    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
 )
+EVENT_TO_SCORE_LATENCY = Histogram(
+    "fraud_event_to_score_seconds", "From the transaction's event time to its score (live streams only).",
+    buckets=_LATENCY_BUCKETS, registry=REGISTRY,
+)
+
+# --- scoring -------------------------------------------------------------------------------------
 FRAUD_SCORE = Histogram(
     "fraud_score", "Fraud probabilities given.", buckets=(0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99),
     registry=REGISTRY,
 )
-EVENTS_LEARNED = Gauge("fraud_model_events_learned", "Labelled events the model has learned.", ["partition"], registry=REGISTRY)
+DECISIONS = Counter("fraud_decisions_total", "Scores by decision at the threshold.", ["decision"], registry=REGISTRY)
+LABELS = Counter(
+    "fraud_labels_total", "Labels by outcome: learned, unknown (no such pending transaction), expired, duplicate.",
+    ["outcome"], registry=REGISTRY,
+)
+LABELS_PENDING = Gauge("fraud_labels_pending", "Transactions waiting for their label.", ["partition"], registry=REGISTRY)
+EVENTS_LEARNED = Gauge("fraud_model_events_learned", "Labelled events the model has learned.", ["partition"],
+                       registry=REGISTRY)
+MODEL_VERSION = Gauge("fraud_model_version_info", "The model version in use (value 1).", ["partition", "version"],
+                      registry=REGISTRY)
+PREQUENTIAL = Gauge("fraud_prequential_metric", "Prequential metrics of the scorer (exact ROC-AUC, PR-AUC, ...).",
+                    ["partition", "metric", "window"], registry=REGISTRY)
+CHECKPOINTS = Counter("fraud_checkpoints_total", "Model checkpoints written.", ["partition"], registry=REGISTRY)
+
+# --- anomaly and drift ---------------------------------------------------------------------------
+ANOMALIES = Counter("fraud_anomalies_total", "Transactions flagged as anomalies.", registry=REGISTRY)
+ANOMALY_SCORE = Histogram("fraud_anomaly_score", "Anomaly scores given.",
+                          buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95), registry=REGISTRY)
+DRIFT_ALERTS = Counter("fraud_drift_alerts_total", "Drift alerts published, per monitored stream.", ["stream"],
+                       registry=REGISTRY)
 
 
 def render() -> bytes:

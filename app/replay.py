@@ -24,6 +24,7 @@ from typing import Iterable, Iterator, Mapping
 from aiokafka import AIOKafkaProducer
 
 import settings
+from app.admin import bootstrap_servers, ensure_topics
 from app.records import FEATURE_NAMES, Label, Transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
 
@@ -66,10 +67,6 @@ def to_transaction(row: Mapping, tid: str, time_base: float, with_label: bool) -
     return value
 
 
-def _kafka_bootstrap(broker: str) -> str:
-    return ",".join(part.split("://", 1)[-1] for part in broker.split(";"))
-
-
 async def replay(
     rows: Iterable[Mapping],
     *,
@@ -97,8 +94,9 @@ async def replay(
     label_codec = ConfluentAvroCodec(client, labels_topic, Label.avro_schema_to_python())
     tx_codec.schema_id, label_codec.schema_id  # register both before the first send: fail early
     base = time.time() if time_base is None else time_base
+    await ensure_topics(broker, [transactions_topic, labels_topic], settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS)
 
-    producer = AIOKafkaProducer(bootstrap_servers=_kafka_bootstrap(broker), linger_ms=linger_ms, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker), linger_ms=linger_ms, acks="all")
     await producer.start()
     stats = ReplayStats()
     pending: collections.deque[tuple[float, str, int, float]] = collections.deque()

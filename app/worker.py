@@ -10,7 +10,23 @@ import faust
 import settings
 from app import metrics
 
-app = faust.App(
+class FraudApp(faust.App):
+    """The Faust app, which creates the service's topics (with the configured partitions) on start,
+    so that a worker started before any producer still gets its partitions assigned."""
+
+    async def on_start(self) -> None:
+        from app.admin import ensure_topics
+
+        await ensure_topics(
+            settings.KAFKA_BROKER,
+            [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
+             settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC],
+            settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS,
+        )
+        await super().on_start()
+
+
+app = FraudApp(
     settings.APP_ID,
     broker=settings.KAFKA_BROKER,
     web_host=settings.WEB_HOST,
@@ -29,5 +45,19 @@ async def prometheus_metrics(web, request):  # noqa: ANN001 - Faust view signatu
     return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
 
-# Agents register themselves on import.
-from app.agents import scoring  # noqa: E402,F401
+# Agents register themselves on import; settings.AGENTS says which ones this worker runs.
+def _load_agents() -> None:
+    import importlib
+
+    known = {"scoring": "app.agents.scoring", "anomaly": "app.agents.anomaly", "drift": "app.agents.drift"}
+    for name in settings.AGENTS:
+        if name not in known:
+            raise ValueError(f"unknown agent {name!r} in FRAUD_AGENTS (known: {', '.join(known)})")
+        try:
+            importlib.import_module(known[name])
+        except ModuleNotFoundError as exc:
+            if exc.name != known[name]:
+                raise
+
+
+_load_agents()

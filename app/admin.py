@@ -1,0 +1,86 @@
+"""Small Kafka chores: create topics with the configured partitions, read a topic back."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+def bootstrap_servers(broker: str) -> str:
+    """Faust's broker URL(s) as a bootstrap list for aiokafka.
+
+    >>> bootstrap_servers("kafka://127.0.0.1:9092")
+    '127.0.0.1:9092'
+    """
+    return ",".join(part.split("://", 1)[-1] for part in broker.replace(";", ",").split(","))
+
+
+async def ensure_topics(broker: str, names: list[str], partitions: int = 1, replicas: int = 1) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(name, partitions, replicas) for name in names if name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def read_topic(
+    broker: str,
+    topic: str,
+    decode: Callable[[bytes], Any] | None = None,
+    expect: int | None = None,
+    timeout_s: float = 30.0,
+    idle_s: float = 2.0,
+) -> list[tuple[bytes | None, Any, int, int]]:
+    """Read ``topic`` from the beginning: (key, value, partition, offset) tuples.
+
+    Stops when ``expect`` messages were read, or after ``idle_s`` without a new message once the
+    end offsets are reached, or at ``timeout_s``.
+    """
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False, auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    out: list = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            parts = consumer.partitions_for_topic(topic)
+            if parts:
+                break
+            await consumer._client.force_metadata_update()
+            if time.monotonic() > deadline:
+                return out
+            await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        last_seen = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    out.append((r.key, decode(r.value) if decode else r.value, r.partition, r.offset))
+                last_seen = time.monotonic()
+            if expect is not None and len(out) >= expect:
+                break
+            if not batch and time.monotonic() - last_seen > idle_s:
+                end = await consumer.end_offsets(tps)
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                if all(positions[tp] >= end[tp] for tp in tps) and expect is None:
+                    break
+    finally:
+        await consumer.stop()
+    return out
