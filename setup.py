@@ -22,13 +22,14 @@ setup(
         "httpx==0.28.1",
     ],
     extras_require={
-        "spark": ["pyspark==4.0.1", "pandas>=2.2,<3", "pyarrow>=15"],
+        "spark": ["pyspark==4.1.1", "pandas>=2.2,<3", "pyarrow>=15"],
         "report": ["matplotlib==3.11.2", "pandas>=2.2,<3"],
         "dev": [
             "pytest==9.2.0",
             "pytest-asyncio==1.5.0",
             "pytest-timeout==2.4.0",
             "hypothesis==6.170.17",
+            "faker==40.63.0",
         ],
     },
     entry_points={"console_scripts": ["fraud-replay=app.replay:main"]},
