@@ -9,6 +9,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+import settings
+from app.security import kafka_client_options
+
 
 def bootstrap_servers(broker: str) -> str:
     """Faust's broker URL(s) as a bootstrap list for aiokafka.
@@ -21,7 +24,7 @@ def bootstrap_servers(broker: str) -> str:
 
 async def ensure_topics(broker: str, names: list[str], partitions: int = 1, replicas: int = 1) -> None:
     """Create the topics that do not exist yet (existing ones are left as they are)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker), **kafka_client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -50,7 +53,7 @@ async def read_topic(
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False, auto_offset_reset="earliest",
-        group_id=None,
+        group_id=None, **kafka_client_options(settings),
     )
     await consumer.start()
     out: list = []

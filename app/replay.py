@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 import settings
 from app.admin import bootstrap_servers, ensure_topics
+from app.security import kafka_client_options
 from app.records import FEATURE_NAMES, Label, Transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
 
@@ -96,7 +97,8 @@ async def replay(
     base = time.time() if time_base is None else time_base
     await ensure_topics(broker, [transactions_topic, labels_topic], settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS)
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker), linger_ms=linger_ms, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker), linger_ms=linger_ms, acks="all",
+                                **kafka_client_options(settings))
     await producer.start()
     stats = ReplayStats()
     pending: collections.deque[tuple[float, str, int, float]] = collections.deque()
