@@ -27,7 +27,7 @@ import settings
 from app.admin import bootstrap_servers, ensure_topics
 from app.security import kafka_client_options
 from app.records import FEATURE_NAMES, Label, Transaction
-from app.serialization import ConfluentAvroCodec, make_registry_client
+from app.serialization import ConfluentAvroCodec, SchemaRefused, make_registry_client
 
 LABEL_MODES = ("in-event", "delayed", "none")
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             time_base=args.time_base, id_prefix=args.id_prefix, start_index=args.skip, total=args.rows,
             progress=not args.no_progress,
         ))
-    except ConnectionError as exc:
+    except (ConnectionError, SchemaRefused) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     print(f"replay: sent {stats.transactions} transactions ({stats.frauds} fraud) and {stats.labels} labels "

@@ -29,7 +29,8 @@ class ConfluentAvroCodec(Codec):
     """Encode and decode one record type for one topic.
 
     ``record_schema`` is the Avro schema (dict) of the expected record; ``validate`` may reject a
-    decoded value (it raises ``ValueError`` with the detail) before it becomes a record.
+    decoded value (it raises ``ValueError`` with the detail) before it becomes a record;
+    ``compatibility`` is the rule the subject gets when this codec registers its schema.
     """
 
     def __init__(
@@ -39,6 +40,7 @@ class ConfluentAvroCodec(Codec):
         record_schema: Mapping[str, Any],
         validate: Callable[[dict], None] | None = None,
         register_retries: int = 5,
+        compatibility: str | None = "BACKWARD",
         **kwargs: Any,
     ) -> None:
         self.client = client
@@ -46,6 +48,7 @@ class ConfluentAvroCodec(Codec):
         self.record_schema = dict(record_schema)
         self.validate = validate
         self.register_retries = register_retries
+        self.compatibility = compatibility
         self._reader_schema = fastavro.parse_schema(self.record_schema)
         self._writer_id: int | None = None
         self._readers: dict[int, Any] = {}
@@ -60,7 +63,8 @@ class ConfluentAvroCodec(Codec):
             with self._lock:
                 if self._writer_id is None:
                     self._writer_id = register_schema(
-                        self.client, self.topic, self.record_schema, retries=self.register_retries
+                        self.client, self.topic, self.record_schema, retries=self.register_retries,
+                        compatibility=self.compatibility,
                     )
         return self._writer_id
 
@@ -122,8 +126,11 @@ class ConfluentAvroCodec(Codec):
         return value
 
 
+MAX_ID_LENGTH = 256
+
+
 def validate_transaction(value: dict) -> None:
-    """Reject values no model should see: an empty id, a non-finite number.
+    """Reject values no model should see: an empty or oversized id, a non-finite number.
 
     >>> validate_transaction({"transaction_id": "", "event_time": 0.0})
     Traceback (most recent call last):
@@ -132,6 +139,10 @@ def validate_transaction(value: dict) -> None:
     """
     if not value.get("transaction_id"):
         raise ValueError("empty transaction_id")
+    for name in ("transaction_id", "card_id", "merchant_id"):
+        text = value.get(name)
+        if text is not None and len(text) > MAX_ID_LENGTH:
+            raise ValueError(f"{name} is {len(text)} characters long (at most {MAX_ID_LENGTH})")
     for name, v in value.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{name} is {v}")

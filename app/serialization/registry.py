@@ -10,6 +10,21 @@ from schema_registry.client import SchemaRegistryClient, schema
 from schema_registry.client.errors import ClientError
 
 
+class SchemaRefused(RuntimeError):
+    """The registry would not take a schema (an incompatible change, say); ``reason`` is its word."""
+
+    def __init__(self, subject: str, http_code: int, reason: str) -> None:
+        self.subject, self.http_code, self.reason = subject, http_code, reason
+        super().__init__(f"the schema registry refused the schema for {subject} (HTTP {http_code}): {reason}")
+
+
+def _registry_reason(exc: ClientError) -> str:
+    text = str(exc.message if hasattr(exc, "message") else exc)
+    if exc.server_traceback and isinstance(exc.server_traceback, dict):
+        text = exc.server_traceback.get("message", text)
+    return text
+
+
 def subject_for(topic: str) -> str:
     """The registry subject of a topic's values (TopicNameStrategy).
 
@@ -33,21 +48,28 @@ def register_schema(
     avro_schema: dict | str,
     retries: int = 0,
     backoff_s: float = 1.0,
+    compatibility: str | None = None,
 ) -> int:
     """Register ``avro_schema`` under ``<topic>-value`` and return its id.
 
     Registering the same schema again returns the same id (the registry makes it idempotent).
     With ``retries`` the call is retried with exponential backoff while the registry cannot
-    be reached; a refusal (an incompatible schema, say) is raised at once with the registry's reason.
+    be reached; a refusal (an incompatible schema, say) is raised at once as a
+    :class:`SchemaRefused` carrying the registry's reason. ``compatibility`` (``BACKWARD``, ...)
+    is set as the subject's rule after registering, so later versions are checked against it.
     """
     parsed = schema.AvroSchema(avro_schema)
+    subject = subject_for(topic)
     attempt = 0
     while True:
         try:
-            return client.register(subject_for(topic), parsed)
+            schema_id = client.register(subject, parsed)
+            if compatibility:
+                client.update_compatibility(compatibility, subject)
+            return schema_id
         except ClientError as exc:
             if exc.http_code is not None and exc.http_code < 500:
-                raise
+                raise SchemaRefused(subject, exc.http_code, _registry_reason(exc)) from exc
             error: Exception = exc
         except Exception as exc:  # connection refused, timeouts: httpx errors
             error = exc

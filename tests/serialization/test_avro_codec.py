@@ -33,6 +33,10 @@ class MemoryRegistry:
         self.subjects.setdefault(subject, []).append(sid)
         return sid
 
+    def update_compatibility(self, level: str, subject: str) -> bool:
+        self.compatibility = {**getattr(self, "compatibility", {}), subject: level}
+        return True
+
     def get_by_id(self, schema_id: int):
         self.lookups += 1
         if schema_id not in self.by_id:
@@ -62,6 +66,7 @@ def test_round_trip_has_the_wire_header(codec, registry):
     magic, schema_id = struct.unpack(">bI", data[:5])
     assert magic == 0 and schema_id == codec.schema_id
     assert registry.subjects["transactions-value"] == [schema_id]
+    assert registry.compatibility == {"transactions-value": "BACKWARD"}
     back = codec.loads(data)
     assert back == tx_value()
 
