@@ -65,17 +65,91 @@ BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
 AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])
 
 # --- online learning (scoring agent) --------------------------------------------------------------
+# The model (app/learning/pipeline.py): arf | lr | arf+lr (forest blended with a scaled logistic regression).
+MODEL_KIND = _env("MODEL_KIND", "arf+lr")
+ARF_TREES = _env("ARF_TREES", 10)
+ARF_WEIGHT = _env("ARF_WEIGHT", 0.5)  # arf+lr: the forest's share of the blended probability
+ARF_GRACE_PERIOD = _env("ARF_GRACE_PERIOD", 50)
+ARF_MAX_FEATURES = _env("ARF_MAX_FEATURES", "sqrt")  # sqrt, log2 or a number of features
+ARF_LAMBDA = _env("ARF_LAMBDA", 6)
+LR_LEARNING_RATE = _env("LR_LEARNING_RATE", 0.01)
+# Model state: a checkpoint per partition in a changelog-backed table, every N learned events and on shutdown.
+CHECKPOINT_EVERY_EVENTS = _env("CHECKPOINT_EVERY_EVENTS", 10_000)
+CHECKPOINT_TABLE = _env("CHECKPOINT_TABLE", "model-checkpoints")
+CHECKPOINT_MAX_BYTES = _env("CHECKPOINT_MAX_BYTES", 64 * 1024 * 1024)  # producer/topic message size limit
+WARM_START_PATH = _env("WARM_START_PATH", "")  # a checkpoint file loaded when a partition has none yet
+# Delayed labels: features of unlabelled transactions wait in a changelog-backed table.
+PENDING_TABLE = _env("PENDING_TABLE", "pending-features")
+PENDING_MAX = _env("PENDING_MAX", 100_000)  # per partition; the oldest are expired beyond it
+PENDING_TTL_S = _env("PENDING_TTL_S", 7 * 24 * 3600.0)  # in event time: older transactions expire
+PENDING_EXPIRED_REMEMBERED = _env("PENDING_EXPIRED_REMEMBERED", 200_000)  # ids whose late label counts as expired
+LABEL_WAIT_IDLE_S = _env("LABEL_WAIT_IDLE_S", 5.0)  # a label ahead of its transaction waits while transactions flow
+# Prequential metrics (exact), cumulative and over the last N labelled events, refreshed every S seconds.
+PREQUENTIAL_WINDOW = _env("PREQUENTIAL_WINDOW", 10_000)
+PREQUENTIAL_REPORT_INTERVAL_S = _env("PREQUENTIAL_REPORT_INTERVAL_S", 10.0)
 DECISION_THRESHOLD = _env("DECISION_THRESHOLD", 0.5)
 SEED = _env("SEED", 42)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
+# Hopping windows on event time, per card id (or one global key when a transaction has none).
+# Size and step are whole seconds (Faust's hopping windows step by int(step)); size/step windows
+# contain each event time. A window closes once the newest event time is `expires` past its end.
+WINDOW_FEATURES = _env("WINDOW_FEATURES", False)  # the scorer adds the window features to its input
+WINDOW_SIZE_S = _env("WINDOW_SIZE_S", 60)
+WINDOW_STEP_S = _env("WINDOW_STEP_S", 20)
+WINDOW_EXPIRES_S = _env("WINDOW_EXPIRES_S", 300)
+WINDOW_GAP_CAP_S = _env("WINDOW_GAP_CAP_S", 3600.0)  # seconds-since-previous is capped here (and = cap for a first)
+WINDOW_GLOBAL_KEY = _env("WINDOW_GLOBAL_KEY", "*")  # the window key of transactions without a card id
+WINDOW_TABLE_PREFIX = _env("WINDOW_TABLE_PREFIX", "window")  # Faust table names: <prefix>-aggregates, -last-seen
+# Anomaly agent: MinMaxScaler | HalfSpaceTrees, score then learn per event.
+ANOMALY_TREES = _env("ANOMALY_TREES", 10)
+ANOMALY_HEIGHT = _env("ANOMALY_HEIGHT", 8)  # height 15 builds ~520 MB and takes ~12 s on its first event
+ANOMALY_WINDOW = _env("ANOMALY_WINDOW", 250)  # HST reference window (events)
+ANOMALY_THRESHOLD_KIND = _env("ANOMALY_THRESHOLD_KIND", "quantile")  # "fixed" or "quantile"
+ANOMALY_THRESHOLD = _env("ANOMALY_THRESHOLD", 0.8)  # the fixed threshold (scores are in [0, 1])
+ANOMALY_QUANTILE = _env("ANOMALY_QUANTILE", 0.995)  # flag scores above this rolling quantile...
+ANOMALY_QUANTILE_WINDOW = _env("ANOMALY_QUANTILE_WINDOW", 10_000)  # ...of this many recent scores
+ANOMALY_WARMUP = _env("ANOMALY_WARMUP", 1000)  # events learned before anything is flagged
+ANOMALY_WINDOW_FEATURES = _env("ANOMALY_WINDOW_FEATURES", False)  # the detector also sees the window features
 
 # --- drift monitoring ------------------------------------------------------------------------------
+DRIFT_DELTA = _env("DRIFT_DELTA", 0.002)  # ADWIN's significance: smaller = fewer false alarms, later alarms
+DRIFT_CLOCK = _env("DRIFT_CLOCK", 32)  # ADWIN checks for a cut every this many values
+DRIFT_FEATURES = _env("DRIFT_FEATURES", ["Amount"])  # Transaction fields monitored for input drift
+DRIFT_FEATURE_TRANSFORM = _env("DRIFT_FEATURE_TRANSFORM", "log1p")  # log1p | identity | clip:<lo>:<hi>
+DRIFT_MONITOR_SCORES = _env("DRIFT_MONITOR_SCORES", True)  # fraud_probability and error streams of `scores`
+DRIFT_ERROR_DIRECTION = _env("DRIFT_ERROR_DIRECTION", "increase")  # alert on error increases only (or "both")
+DRIFT_MITIGATION = _env("DRIFT_MITIGATION", "none")  # none | reset | challenger
+DRIFT_MITIGATE_ON = _env("DRIFT_MITIGATE_ON", ["error"])  # streams whose alerts trigger the mitigation
+DRIFT_WARNING_DELTA = _env("DRIFT_WARNING_DELTA", 0.1)  # the warning ADWIN (challenger start), larger = earlier
+DRIFT_CHALLENGER_MIN_EVENTS = _env("DRIFT_CHALLENGER_MIN_EVENTS", 200)  # younger challenger: reset instead
+DRIFT_CHALLENGER_MAX_AGE = _env("DRIFT_CHALLENGER_MAX_AGE", 20000)  # an older unpromoted one restarts on warning
 
 # --- spark backfill --------------------------------------------------------------------------------
+# Spark batch jobs (app/backfill): `python -m app.backfill features|scores|warm-start`.
+SPARK_MASTER = _env("SPARK_MASTER", "local[*]")  # or spark://host:7077 (a standalone cluster)
+SPARK_DRIVER_MEMORY = _env("SPARK_DRIVER_MEMORY", "2g")
+SPARK_LOCAL_IP = _env("SPARK_LOCAL_IP", "127.0.0.1")  # the address Spark binds to on this machine
+SPARK_SHUFFLE_PARTITIONS = _env("SPARK_SHUFFLE_PARTITIONS", 8)  # Spark's default 200 is for clusters
+SPARK_ARROW_BATCH_ROWS = _env("SPARK_ARROW_BATCH_ROWS", 10_000)  # rows per pandas batch (mapInPandas)
+SPARK_JARS_DIR = _env("SPARK_JARS_DIR", "")  # Kafka/Avro connector jars; empty = .stack/dist/spark-jars-<version>
+BACKFILL_FEATURES_TOPIC = _env("BACKFILL_FEATURES_TOPIC", "window-features")  # features --publish target
 
 # --- observability ---------------------------------------------------------------------------------
+# /metrics is served on WEB_HOST:WEB_PORT (use WEB_HOST=0.0.0.0 in a container so Prometheus can scrape it).
+CONSUMER_LAG_INTERVAL_S = _env("CONSUMER_LAG_INTERVAL_S", 5.0)  # how often fraud_consumer_lag is refreshed
+FAUST_SENSOR = _env("FAUST_SENSOR", True)  # also export Faust's own sensor (fraud_faust_*) on /metrics
+REPORT_WINDOW_S = _env("REPORT_WINDOW_S", 0.0)  # run report: event-time window; 0 = about 40 over the run
+REPORT_AUC_WINDOW = _env("REPORT_AUC_WINDOW", 5000)  # run report: labelled events in the rolling AUC window
 
-# --- security (empty = off) ----------------------------------------------------------------------
+# --- security (empty = off); secrets come from the environment, never from the repository ------------
+KAFKA_SECURITY_PROTOCOL = _env("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")  # PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
+KAFKA_SASL_MECHANISM = _env("KAFKA_SASL_MECHANISM", "PLAIN")  # PLAIN|SCRAM-SHA-256|SCRAM-SHA-512
+KAFKA_SASL_USERNAME = _env("KAFKA_SASL_USERNAME", "")
+KAFKA_SASL_PASSWORD = _env("KAFKA_SASL_PASSWORD", "")
+KAFKA_SSL_CAFILE = _env("KAFKA_SSL_CAFILE", "")
+KAFKA_SSL_CERTFILE = _env("KAFKA_SSL_CERTFILE", "")
+KAFKA_SSL_KEYFILE = _env("KAFKA_SSL_KEYFILE", "")
 SCHEMA_REGISTRY_USER = _env("SCHEMA_REGISTRY_USER", "")
 SCHEMA_REGISTRY_PASSWORD = _env("SCHEMA_REGISTRY_PASSWORD", "")
+REGISTRY_WAIT_S = _env("REGISTRY_WAIT_S", 120.0)  # at start, wait this long for the registry (with backoff)

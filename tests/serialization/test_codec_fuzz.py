@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from app.records import Transaction
 from app.serialization import ConfluentAvroCodec, DecodeError
 from app.serialization.avro import validate_transaction
-from test_avro_codec import MemoryRegistry, tx_value
+from tests.serialization.test_avro_codec import MemoryRegistry, tx_value
 
 REGISTRY = MemoryRegistry()
 CODEC = ConfluentAvroCodec(REGISTRY, "transactions", Transaction.avro_schema_to_python(), validate=validate_transaction)

@@ -1,0 +1,181 @@
+"""Drift agents: ADWIN over input features (``transactions``) and over the scorer's score and error
+streams (``scores``); every detection goes to ``drift-alerts`` as a :class:`~app.records.DriftAlert`.
+
+Monitored streams, one detector each per partition:
+
+* ``feature:<name>`` for each name in ``DRIFT_FEATURES`` (default ``Amount``), after
+  ``DRIFT_FEATURE_TRANSFORM`` (default ``log1p``: ADWIN on raw heavy-tailed amounts false-alarms,
+  see :mod:`app.drift.transforms`). Means in the alert are in the transformed scale.
+* ``score``: the fraud probability of each score.
+* ``error``: for scores that carry a ``label``, 1 when the decision at the threshold was wrong,
+  else 0; alarms on increases only (``DRIFT_ERROR_DIRECTION``).
+
+Mitigation (``DRIFT_MITIGATION``: none | reset | challenger) is applied on alarms of the streams in
+``DRIFT_MITIGATE_ON`` (default ``error``) to the live learner of the alarm's partition, found in the
+scoring agent's ``LEARNERS`` when that agent runs in this worker (a score's partition is its
+transaction's partition). When it does not, the alert says ``mitigation="unavailable"``. The
+challenger learns from the labelled transactions (``Class`` in the event) of its partition, on the
+raw transaction features.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import settings
+from app.worker import app  # first: the worker imports the agents, which import the topics
+from app import metrics
+from app.drift import Detection, DriftMonitor, make_mitigation, make_transform
+from app.records import DriftAlert, Score, Transaction
+from app.topics import drift_alerts, scores, transactions
+
+log = logging.getLogger(__name__)
+
+FEATURE_MONITORS: dict[int, DriftMonitor] = {}
+SCORE_MONITORS: dict[int, DriftMonitor] = {}
+MITIGATION = make_mitigation(settings.DRIFT_MITIGATION, min_events=settings.DRIFT_CHALLENGER_MIN_EVENTS,
+                             max_age=settings.DRIFT_CHALLENGER_MAX_AGE)
+_warned: set[str] = set()
+
+
+def feature_monitor(partition: int) -> DriftMonitor:
+    monitor = FEATURE_MONITORS.get(partition)
+    if monitor is None:
+        transform = make_transform(settings.DRIFT_FEATURE_TRANSFORM)
+        monitor = FEATURE_MONITORS[partition] = DriftMonitor(
+            transforms={f"feature:{name}": transform for name in settings.DRIFT_FEATURES},
+            label=settings.DRIFT_FEATURE_TRANSFORM,
+        )
+    return monitor
+
+
+def score_monitor(partition: int) -> DriftMonitor:
+    monitor = SCORE_MONITORS.get(partition)
+    if monitor is None:
+        monitor = SCORE_MONITORS[partition] = DriftMonitor(
+            directions={"error": settings.DRIFT_ERROR_DIRECTION},
+            warning_delta=settings.DRIFT_WARNING_DELTA if settings.DRIFT_MITIGATION == "challenger" else None,
+        )
+    return monitor
+
+
+def _learners() -> tuple[dict | None, Any]:
+    """The scoring agent's live learners and its ``replace_learner``, if it runs in this worker."""
+    scoring = sys.modules.get("app.agents.scoring")
+    learners = getattr(scoring, "LEARNERS", None)
+    replace = getattr(scoring, "replace_learner", None)
+    if learners is None or replace is None:
+        if "learners" not in _warned:
+            _warned.add("learners")
+            log.warning("drift mitigation %r unavailable: no scoring learners in this worker",
+                        settings.DRIFT_MITIGATION)
+        return None, None
+    return learners, replace
+
+
+def on_warning(partition: int) -> None:
+    """A warning on the error stream: the challenger policy may start a challenger."""
+    if settings.DRIFT_MITIGATION != "challenger":
+        return
+    learners, _ = _learners()
+    learner = learners.get(partition) if learners else None
+    if learner is not None and MITIGATION.on_warning(partition, learner):
+        log.info("drift warning on partition %s: challenger started", partition)
+
+
+def mitigate(partition: int, detection: Detection) -> str:
+    """Apply the configured mitigation for ``detection``; the action taken, as written in the alert."""
+    if settings.DRIFT_MITIGATION == "none" or detection.stream not in settings.DRIFT_MITIGATE_ON:
+        return "none"
+    learners, replace = _learners()
+    learner = learners.get(partition) if learners else None
+    if learner is None:
+        return "unavailable"
+    outcome = MITIGATION.on_drift(partition, learner)
+    if outcome.learner is not learner:
+        replace(partition, outcome.learner)
+    log.warning("drift on %s partition %s at %s: %s", detection.stream, partition, detection.position, outcome.action)
+    return outcome.action
+
+
+def alert(detection: Detection, mitigation: str, *, event_time: float, transaction_id: str | None,
+          partition: int, offset: int, model_version: str = "") -> DriftAlert:
+    return DriftAlert(
+        detector=detection.detector, stream=detection.stream, event_time=event_time, position=detection.position,
+        mean_before=detection.mean_before, mean_after=detection.mean_after, width=detection.width,
+        mitigation=mitigation, model_version=model_version, processing_time=time.time(),
+        transaction_id=transaction_id, partition=partition, offset=offset,
+    )
+
+
+def observe_transaction(tx: Transaction, partition: int, offset: int) -> list[DriftAlert]:
+    """Feed one transaction's monitored features (and, when labelled, a running challenger)."""
+    monitor = feature_monitor(partition)
+    out = []
+    for name in settings.DRIFT_FEATURES:
+        value = getattr(tx, name, None)
+        if value is None:
+            continue
+        found = monitor.update(f"feature:{name}", float(value))
+        if found is not None and found.kind == "drift":
+            out.append(alert(found, mitigate(partition, found), event_time=tx.event_time,
+                             transaction_id=tx.transaction_id, partition=partition, offset=offset))
+    if tx.Class is not None:
+        MITIGATION.observe(partition, tx.features(), int(tx.Class))
+    return out
+
+
+def observe_score(score: Score) -> list[DriftAlert]:
+    """Feed one score to the score stream and, when it carries a label, to the error stream."""
+    monitor = score_monitor(score.partition)
+    values = [("score", float(score.fraud_probability))]
+    if score.label is not None:
+        values.append(("error", float(bool(score.decision) != bool(score.label))))
+    out = []
+    for stream, value in values:
+        found = monitor.update(stream, value)
+        if found is None:
+            continue
+        if found.kind == "warning":
+            if stream == "error":
+                on_warning(score.partition)
+            continue
+        out.append(alert(found, mitigate(score.partition, found), event_time=score.event_time,
+                         transaction_id=score.transaction_id, partition=score.partition, offset=score.offset,
+                         model_version=score.model_version))
+    return out
+
+
+async def publish(alerts: list[DriftAlert]) -> None:
+    for item in alerts:
+        await drift_alerts.send(key=(item.transaction_id or item.stream).encode(), value=item)
+        metrics.DRIFT_ALERTS.labels(stream=item.stream).inc()
+        metrics.EVENTS_OUT.labels(topic=settings.DRIFT_ALERTS_TOPIC).inc()
+
+
+if settings.DRIFT_FEATURES:
+
+    @app.agent(transactions)
+    async def monitor_transactions(stream):
+        """ADWIN over the configured input features of each transaction."""
+        async for events in stream.take_events(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
+            out: list[DriftAlert] = []
+            for event in events:
+                out += observe_transaction(event.value, event.message.partition, event.message.offset)
+            await publish(out)
+
+
+if settings.DRIFT_MONITOR_SCORES:
+
+    @app.agent(scores)
+    async def monitor_scores(stream):
+        """ADWIN over the fraud-score stream and the error stream of labelled scores."""
+        topic_in = settings.SCORES_TOPIC
+        async for batch in stream.take(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
+            out: list[DriftAlert] = []
+            for score in batch:
+                out += observe_score(score)
+            metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
+            await publish(out)

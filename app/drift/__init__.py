@@ -1,0 +1,16 @@
+"""Drift monitoring: ADWIN over value streams, mitigation policies, and their evaluation.
+
+Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
+
+* :mod:`app.drift.monitor` — :class:`DriftMonitor` (one ``river.drift.ADWIN`` per stream) and
+  :class:`Detection`.
+* :mod:`app.drift.transforms` — what a value goes through first (``log1p`` for amounts).
+* :mod:`app.drift.mitigation` — none / reset / challenger, and when each fits.
+* :mod:`app.drift.evaluation` — streams with known change points, delays, false alarms, PR-AUC
+  after the change; ``python -m app.drift`` runs it.
+"""
+from app.drift.mitigation import MITIGATIONS, Outcome, fresh_copy, make_mitigation
+from app.drift.monitor import Detection, DriftMonitor
+from app.drift.transforms import make_transform
+
+__all__ = ["Detection", "DriftMonitor", "MITIGATIONS", "Outcome", "fresh_copy", "make_mitigation", "make_transform"]

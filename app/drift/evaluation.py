@@ -1,0 +1,420 @@
+"""Measure the drift monitor on streams whose change points are known.
+
+Two kinds of runs:
+
+* :func:`monitor_values` feeds a value stream (an input feature, e.g. ``log1p(Amount)``) to a
+  :class:`~app.drift.monitor.DriftMonitor` and scores its alarms against the known change points.
+* :func:`prequential` runs a learner test-then-train over a labelled stream, monitors its 0/1
+  error at a threshold (alarms on increases only; with the challenger policy a second, more
+  sensitive ADWIN gives the warnings), applies a mitigation policy at each alarm, and reports
+  exact PR-AUC / ROC-AUC over a window after each change point.
+
+Scoring of alarms (:func:`score_detections`): an alarm at position ``p`` (values seen, the firing
+one included) is a *true alarm* of change point ``c`` (0-based index of the first changed value)
+when ``1 <= p - c <= tolerance`` and no later change point precedes it; its *delay* is ``p - c``
+events. Only the first alarm per change counts as true; later ones inside the same tolerance window
+are *repeats* (the detector following the transition), counted apart. Every other alarm is a
+*false alarm*; a change point with no true alarm is *missed*.
+
+Streams (:func:`suite`): River's ``ConceptDriftStream`` over SEA and Agrawal, abrupt and gradual,
+and their stationary sources; the synthetic card stream of :mod:`app.data.synthetic` with and
+without a concept change; the ULB file with an injected shift (``Amount`` scaled, or the V columns
+permuted, from a known offset) and, as its stationary counterpart, the ULB rows shuffled (the file
+in time order is *not* stationary: amounts follow the time of day). River's ``ConceptDriftStream``
+overflows for ``width`` below about ``position / 170``, so an abrupt drift at ``position`` is the
+source stream followed, for its last 100 values before the change, by a width-1 ``ConceptDriftStream``
+(value ``position - 1`` is new with probability 1/2, every later one with probability > 0.98; the
+change point is ``position - 1``). A gradual drift is River's sigmoid of ``width`` centred on
+``position``; its change point is taken where the new concept's share reaches 2 %, ``position - width``.
+
+>>> score_detections([1010, 1500, 3000], change_points=[1000], n_events=4000, tolerance=1000)
+DetectionScore(n_events=4000, change_points=1, true_alarms=1, repeats=1, false_alarms=1, missed=0, delays=[10])
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from app.drift.mitigation import make_mitigation
+from app.drift.monitor import Detection, DriftMonitor
+from app.drift.transforms import make_transform
+
+Pair = tuple[dict, int]
+
+
+@dataclass
+class DetectionScore:
+    n_events: int
+    change_points: int
+    true_alarms: int
+    repeats: int
+    false_alarms: int
+    missed: int
+    delays: list[int] = field(default_factory=list)
+
+    @property
+    def mean_delay(self) -> float:
+        return float(np.mean(self.delays)) if self.delays else math.nan
+
+    @property
+    def false_alarms_per_100k(self) -> float:
+        return 1e5 * self.false_alarms / self.n_events if self.n_events else math.nan
+
+
+def score_detections(positions: Iterable[int], change_points: Sequence[int], n_events: int,
+                     tolerance: int) -> DetectionScore:
+    """Score alarm positions against known change points (see the module doc)."""
+    changes = sorted(change_points)
+    found: dict[int, int] = {}
+    repeats = false = 0
+    for p in sorted(positions):
+        owner = None
+        for c in changes:
+            if c < p:
+                owner = c
+        if owner is not None and 1 <= p - owner <= tolerance:
+            if owner in found:
+                repeats += 1
+            else:
+                found[owner] = p - owner
+        else:
+            false += 1
+    return DetectionScore(n_events, len(changes), len(found), repeats, false, len(changes) - len(found),
+                          [found[c] for c in changes if c in found])
+
+
+# --- streams -------------------------------------------------------------------------------------
+
+@dataclass
+class Stream:
+    """A labelled stream with known change points (empty for a stationary one)."""
+
+    name: str
+    kind: str  # "abrupt", "gradual" or "stationary"
+    change_points: list[int]
+    make: Callable[[], Iterator[Pair]]  # a fresh iterator of (x, y) pairs
+    n: int
+    learner: str = "tree"  # which learner the prequential run uses
+    feature: str | None = None  # the input feature monitored in the value run, if any
+
+    def pairs(self) -> Iterator[Pair]:
+        return itertools.islice(self.make(), self.n)
+
+
+def river_stream(name: str, source: str, before: int, after: int | None, n: int, position: int,
+                 width: int | None = None, seed: int = 1) -> Stream:
+    """A River synthetic stream: ``SEA`` (variants) or ``Agrawal`` (functions), drifting at ``position``."""
+    from river.datasets import synth
+
+    def gen(variant: int, s: int):
+        if source == "sea":
+            return synth.SEA(variant=variant, seed=s)
+        return synth.Agrawal(classification_function=variant, seed=s)
+
+    if after is None:
+        return Stream(name, "stationary", [], lambda: iter(gen(before, seed)), n)
+    if width is None:  # abrupt: the last _LEAD values before the change go through a width-1 drift stream
+        def make():
+            head = iter(gen(before, seed))
+            tail = synth.ConceptDriftStream(stream=_Continued(head, gen(before, seed)),
+                                            drift_stream=gen(after, seed + 1000), position=_LEAD, width=1,
+                                            seed=seed)
+            return itertools.chain(itertools.islice(head, position - _LEAD), tail)
+
+        return Stream(name, "abrupt", [position - 1], make, n)
+
+    def make():
+        return iter(synth.ConceptDriftStream(stream=gen(before, seed), drift_stream=gen(after, seed + 1000),
+                                             position=position, width=width, seed=seed))
+
+    return Stream(name, "gradual", [position - width], make, n)
+
+
+_LEAD = 100
+
+
+def _Continued(iterator: Iterator[Pair], like):
+    """A River dataset that goes on with an already started iterator (shaped like ``like``)."""
+    from river.datasets.base import SyntheticDataset
+
+    class Continued(SyntheticDataset):
+        def __init__(self) -> None:
+            super().__init__(n_features=like.n_features, n_classes=like.n_classes, n_outputs=like.n_outputs,
+                             task=like.task)
+
+        def __iter__(self):
+            return iterator
+
+    return Continued()
+
+
+def card_stream(name: str, n: int, drift_at: Sequence[int] = (), seed: int = 0, kind: str = "abrupt",
+                fraud_rate: float = 0.0017) -> Stream:
+    """The synthetic card stream of :mod:`app.data.synthetic` (a concept change moves the fraud
+    signature to other V columns and changes both Amount medians)."""
+    from app.data.synthetic import generate
+
+    def make():
+        for row in generate(n, seed=seed, drift_at=list(drift_at), drift_kind=kind, fraud_rate=fraud_rate,
+                            include_ids=False):
+            yield {k: v for k, v in row.items() if k not in ("Time", "Class")}, int(row["Class"])
+
+    return Stream(name, kind if drift_at else "stationary", list(drift_at), make, n, learner="logreg",
+                  feature="Amount")
+
+
+def ulb_stream(name: str, n: int, shift: str | None = None, offset: int = 0, factor: float = 3.0,
+               seed: int = 0, path: str | None = None) -> Stream:
+    """The ULB rows (first ``n`` in time order) with a shift from ``offset``: ``"amount"`` (Amount
+    times ``factor``), ``"permute"`` (V1..V28 permuted with ``seed``), or ``None`` and shuffled rows
+    (a stationary stream)."""
+    from app.data import ensure_creditcard_csv, load_frame
+    from app.data.columns import FEATURE_COLUMNS
+
+    def make():
+        X, _, y = load_frame(path or ensure_creditcard_csv(), limit=n)
+        X = X.copy()
+        rng = np.random.default_rng(seed)
+        if shift is None:
+            order = rng.permutation(len(y))
+            X, y = X[order], y[order]
+        elif shift == "amount":
+            X[offset:, 28] *= factor
+        elif shift == "permute":
+            X[offset:, :28] = X[offset:, rng.permutation(28)]
+        else:
+            raise ValueError(f"unknown shift {shift!r}")
+        for row, label in zip(X.tolist(), y.tolist()):
+            yield dict(zip(FEATURE_COLUMNS, row)), int(label)
+
+    return Stream(name, "abrupt" if shift else "stationary", [offset] if shift else [], make, n,
+                  learner="logreg", feature="Amount")
+
+
+# --- learners ------------------------------------------------------------------------------------
+
+class RiverLearner:
+    """A River classifier behind the learner interface (``predict_proba``/``learn``/``reset``)."""
+
+    def __init__(self, factory: Callable[[], object]) -> None:
+        self.factory = factory
+        self.reset()
+
+    def reset(self) -> None:
+        self.model = self.factory()
+        self.events_learned = 0
+
+    def predict_proba(self, x: dict) -> float:
+        proba = self.model.predict_proba_one(x)
+        return float(proba.get(1, proba.get(True, 0.0)))
+
+    def learn(self, x: dict, y: int) -> None:
+        self.model.learn_one(x, int(y))
+        self.events_learned += 1
+
+
+def make_learner(name: str) -> RiverLearner:
+    """``tree`` (Hoeffding tree) or ``logreg`` (standard scaler | logistic regression)."""
+    from river import linear_model, preprocessing, tree
+
+    if name == "tree":
+        return RiverLearner(tree.HoeffdingTreeClassifier)
+    if name == "logreg":
+        return RiverLearner(lambda: preprocessing.StandardScaler() | linear_model.LogisticRegression())
+    raise ValueError(f"unknown learner {name!r}")
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+def monitor_values(values: Iterable[float], change_points: Sequence[int], tolerance: int,
+                   delta: float | None = None, clock: int | None = None, transform: str = "log1p",
+                   direction: str = "both") -> tuple[DetectionScore, list[Detection]]:
+    """Run one ADWIN over ``values``; its score and its detections."""
+    monitor = DriftMonitor(delta, clock, transforms={"v": make_transform(transform)}, directions={"v": direction})
+    detections, n = [], 0
+    for value in values:
+        n += 1
+        found = monitor.update("v", value)
+        if found is not None and found.kind == "drift":
+            detections.append(found)
+    return score_detections([d.position for d in detections], change_points, n, tolerance), detections
+
+
+@dataclass
+class PrequentialResult:
+    stream: str
+    mitigation: str
+    score: DetectionScore
+    actions: list[tuple[int, str]]  # (position, action) per drift alarm
+    warnings: int
+    pr_auc_after: float  # over [c, c + after) for each change point, pooled; whole stream if none
+    roc_auc_after: float
+    pr_auc_all: float
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    if y.min() == y.max():
+        return math.nan, math.nan
+    return float(average_precision_score(y, p)), float(roc_auc_score(y, p))
+
+
+def prequential(stream: Stream, mitigation: str = "none", delta: float | None = None, clock: int | None = None,
+                warning_delta: float = 0.1, threshold: float = 0.5, tolerance: int = 5000, after: int = 5000,
+                min_events: int = 200, max_age: int = 20000) -> PrequentialResult:
+    """Test-then-train ``stream`` with its learner, ADWIN on the 0/1 error, ``mitigation`` on alarms."""
+    learner = make_learner(stream.learner)
+    policy = make_mitigation(mitigation, min_events=min_events, max_age=max_age)
+    monitor = DriftMonitor(delta, clock, directions={"error": "increase"},
+                           warning_delta=warning_delta if mitigation == "challenger" else None)
+    ys, ps, positions, actions, warnings = [], [], [], [], 0
+    for x, y in stream.pairs():
+        p = learner.predict_proba(x)
+        ys.append(y)
+        ps.append(p)
+        found = monitor.update("error", float((p >= threshold) != bool(y)))
+        learner.learn(x, y)
+        policy.observe(0, x, y)
+        if found is None:
+            continue
+        if found.kind == "warning":
+            warnings += policy.on_warning(0, learner)
+            continue
+        positions.append(found.position)
+        outcome = policy.on_drift(0, learner)
+        if outcome.learner is not learner or outcome.action == "reset":
+            monitor.reset("error")  # a new model: a new error stream
+        learner = outcome.learner
+        actions.append((found.position, outcome.action))
+    y_all, p_all = np.asarray(ys), np.asarray(ps)
+    if stream.change_points:
+        idx = np.concatenate([np.arange(c, min(c + after, len(ys))) for c in stream.change_points])
+    else:
+        idx = np.arange(len(ys))
+    pr_after, roc_after = _auc(y_all[idx], p_all[idx])
+    return PrequentialResult(stream.name, mitigation, score_detections(positions, stream.change_points, len(ys),
+                                                                       tolerance),
+                             actions, warnings, pr_after, roc_after, _auc(y_all, p_all)[0])
+
+
+def feature_values(stream: Stream) -> Iterator[float]:
+    """The monitored feature's values of a stream."""
+    for x, _ in stream.pairs():
+        yield x[stream.feature]
+
+
+def suite(size: str = "full", ulb: bool = True, seed: int = 1) -> dict[str, list[Stream]]:
+    """The streams of the evaluation: ``feature`` runs (value monitor) and ``error`` runs (prequential).
+
+    ``size="quick"`` is small enough for tests (a few seconds, no ULB file); ``"full"`` is the benchmark.
+    """
+    quick = size == "quick"
+    n, c = (6000, 3000) if quick else (40000, 20000)
+    seeds = [seed] if quick else [seed, seed + 1, seed + 2]
+    error = []
+    for s in seeds:
+        error += [river_stream(f"sea-abrupt-{s}", "sea", 0, 3, n, c, seed=s),
+                  river_stream(f"agrawal-abrupt-{s}", "agrawal", 0, 2, n, c, seed=s)]
+    error += [river_stream(f"sea-gradual-{seed}", "sea", 0, 3, n, c, width=2000, seed=seed),
+              river_stream(f"agrawal-gradual-{seed}", "agrawal", 0, 2, n, c, width=2000, seed=seed)]
+    stationary_n = 20000 if quick else 200000
+    error += [river_stream(f"sea-stationary-{seed}", "sea", 0, None, stationary_n, 0, seed=seed),
+              river_stream(f"agrawal-stationary-{seed}", "agrawal", 0, None, stationary_n // 2, 0, seed=seed)]
+    card_n, card_c = (20000, 10000) if quick else (100000, 50000)
+    error += [card_stream(f"cards-concept-{seed}", card_n, [card_c], seed=seed)]
+    feature = [card_stream(f"cards-amount-{s}", card_n, [card_c], seed=s) for s in seeds]
+    feature += [card_stream(f"cards-stationary-{seed}", stationary_n, seed=seed)]
+    if ulb and not quick:
+        error += [ulb_stream("ulb-permuted-V", 100000, "permute", 50000, seed=seed)]
+        feature += [ulb_stream("ulb-amount-x3", 100000, "amount", 50000, factor=3.0),
+                    ulb_stream("ulb-amount-x1.5", 100000, "amount", 50000, factor=1.5),
+                    ulb_stream("ulb-shuffled", 284807, None, seed=seed)]
+    return {"feature": feature, "error": error}
+
+
+# --- the whole evaluation ------------------------------------------------------------------------
+
+def _mean(values: list[float]) -> float:
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def evaluate(size: str = "full", ulb: bool = True, mitigation: str = "reset", delta: float | None = None,
+             clock: int | None = None, warning_delta: float = 0.1, tolerance: int = 5000,
+             progress: Callable[[str], None] | None = print) -> dict[str, float]:
+    """Run :func:`suite`; print one line per run through ``progress``; return the summary figures.
+
+    ``mean_delay``, ``missed`` and ``true_alarms`` are over the abrupt drifts (feature and error runs
+    without mitigation); ``false_alarms_per_100k`` over the stationary streams; the PR-AUC figures are
+    the mean, over the concept drifts of the error runs, of the PR-AUC after the change, without
+    mitigation and with ``mitigation``; ``*_gradual`` figures are the gradual drifts'.
+    """
+    say = progress or (lambda line: None)
+    streams = suite(size, ulb=ulb)
+    delays, missed, true_alarms, stationary_events, stationary_false = [], 0, 0, 0, 0
+    gradual_delays, gradual_missed = [], 0
+    pr_none, pr_mitigated, roc_none, roc_mitigated = [], [], [], []
+
+    def account(stream: Stream, score: DetectionScore) -> None:
+        nonlocal missed, true_alarms, stationary_events, stationary_false, gradual_missed
+        if stream.kind == "stationary":
+            stationary_events += score.n_events
+            stationary_false += score.false_alarms
+        elif stream.kind == "abrupt":
+            delays.extend(score.delays)
+            missed += score.missed
+            true_alarms += score.true_alarms
+        else:
+            gradual_delays.extend(score.delays)
+            gradual_missed += score.missed
+
+    for stream in streams["feature"]:
+        score, _ = monitor_values(feature_values(stream), stream.change_points, tolerance, delta, clock)
+        account(stream, score)
+        say(f"feature {stream.name:24s} {stream.kind:10s} n={score.n_events:7d} delays={score.delays} "
+            f"false={score.false_alarms} repeats={score.repeats} missed={score.missed}")
+    for stream in streams["error"]:
+        after = stream.n - min(stream.change_points) if stream.change_points else stream.n
+        base = prequential(stream, "none", delta, clock, warning_delta, tolerance=tolerance, after=after)
+        account(stream, base.score)
+        line = (f"error   {stream.name:24s} {stream.kind:10s} n={base.score.n_events:7d} delays={base.score.delays} "
+                f"false={base.score.false_alarms} repeats={base.score.repeats} missed={base.score.missed} "
+                f"pr_auc_after none={base.pr_auc_after:.3f}")
+        if stream.change_points and mitigation != "none":
+            other = prequential(stream, mitigation, delta, clock, warning_delta, tolerance=tolerance, after=after)
+            line += (f" {mitigation}={other.pr_auc_after:.3f} (roc {base.roc_auc_after:.3f} -> "
+                     f"{other.roc_auc_after:.3f}) actions={[a for _, a in other.actions][:5]}"
+                     f" warnings={other.warnings}")
+            pr_none.append(base.pr_auc_after)
+            pr_mitigated.append(other.pr_auc_after)
+            roc_none.append(base.roc_auc_after)
+            roc_mitigated.append(other.roc_auc_after)
+        say(line)
+    return {
+        "mean_delay": _mean(delays),
+        "max_delay": float(max(delays)) if delays else math.nan,
+        "true_alarms": true_alarms,
+        "missed": missed,
+        "false_alarms_per_100k": 1e5 * stationary_false / stationary_events if stationary_events else math.nan,
+        "stationary_events": stationary_events,
+        "mean_delay_gradual": _mean(gradual_delays),
+        "missed_gradual": gradual_missed,
+        "pr_auc_after_no_mitigation": _mean(pr_none),
+        "pr_auc_after_mitigation": _mean(pr_mitigated),
+        "roc_auc_after_no_mitigation": _mean(roc_none),
+        "roc_auc_after_mitigation": _mean(roc_mitigated),
+    }
+
+
+def summary_line(summary: dict[str, float], mitigation: str) -> str:
+    """The one ``key=value`` line of a summary.
+
+    >>> summary_line({"mean_delay": 40.0, "missed": 0}, "reset")
+    'mean_delay=40 missed=0 mitigation=reset'
+    """
+    parts = [f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}" for key, value in summary.items()]
+    return " ".join(parts + [f"mitigation={mitigation}"])

@@ -1,0 +1,186 @@
+"""ADWIN change detection over named value streams.
+
+A :class:`DriftMonitor` keeps one ``river.drift.ADWIN`` per monitored stream (created on the
+stream's first value) and turns its alarms into :class:`Detection` records.
+
+What a detection says
+---------------------
+* ``position``: how many values the stream had given when ADWIN fired (the firing value included),
+  so ``position - change_point`` is the detection delay in events.
+* ``mean_before`` / ``mean_after``: ADWIN's own estimate of the change. When it fires, ADWIN drops
+  the older sub-window W0 and keeps the recent one W1. ``mean_after`` is the mean of W1 (ADWIN's
+  ``estimation`` right after the cut); ``mean_before`` is the mean of the dropped W0, computed
+  exactly from ADWIN's totals just before and after the update. Both are in the monitored scale
+  (after the stream's transform, e.g. ``log1p(Amount)``). ADWIN cuts on bucket boundaries, so
+  at an early detection W1 still holds some pre-change values and ``mean_after`` lies between the
+  old and the new level (in the example below: 0.75 for a jump from 0 to 3, 16 values after it).
+* ``width``: the width of W1, the window ADWIN keeps after the cut.
+
+Direction
+---------
+ADWIN fires on any change of the mean. For an error stream a *decrease* is the model getting
+better, not a problem: with ``direction="increase"`` such cuts are counted in
+:attr:`DriftMonitor.suppressed` but not reported. ``"decrease"`` is the mirror, ``"both"`` reports all.
+
+Warnings
+--------
+ADWIN has no warning zone. With ``warning_delta`` set (larger than ``delta``, so more sensitive),
+a second ADWIN runs on the same values and its cuts, in the monitored direction, are reported as
+``kind="warning"`` detections: an earlier, less certain signal (a challenger model starts there,
+see :mod:`app.drift.mitigation`). A value that trips both reports the drift.
+
+>>> import random
+>>> rng = random.Random(7)
+>>> monitor = DriftMonitor(delta=0.002, clock=32)
+>>> values = [rng.gauss(0, 1) for _ in range(2000)] + [rng.gauss(3, 1) for _ in range(2000)]
+>>> found = [d for d in (monitor.update("x", v) for v in values) if d]
+>>> [(d.stream, d.kind, d.position > 2000, d.position - 2000 < 100) for d in found]
+[('x', 'drift', True, True)]
+>>> d = found[0]
+>>> round(d.mean_before, 1), d.mean_after > 0.5, d.width < d.position
+(0.0, True, True)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from river.drift import ADWIN
+
+import settings
+from app.drift.transforms import Transform, identity
+
+DIRECTIONS = ("both", "increase", "decrease")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One alarm of one stream's detector."""
+
+    stream: str
+    kind: str  # "drift" or "warning"
+    position: int
+    mean_before: float
+    mean_after: float
+    width: int
+    detector: str
+
+
+class _Channel:
+    """The detector(s) and bookkeeping of one stream."""
+
+    def __init__(self, delta: float, clock: int, warning_delta: float | None) -> None:
+        self.drift = ADWIN(delta=delta, clock=clock)
+        self.warning = ADWIN(delta=warning_delta, clock=clock) if warning_delta else None
+        self.count = 0
+
+
+def _cut(adwin: ADWIN, value: float) -> tuple[float, float, int] | None:
+    """Update ``adwin``; on a cut, (mean of the dropped W0, mean of the kept W1, width of W1)."""
+    total, width = adwin.total, int(adwin.width)
+    if adwin.drift_detected:  # River resets the window on the update after a detection
+        total, width = 0.0, 0
+    adwin.update(value)
+    if not adwin.drift_detected:
+        return None
+    kept_total, kept = adwin.total, adwin.width
+    dropped = width + 1 - kept
+    before = (total + value - kept_total) / dropped if dropped > 0 else float("nan")
+    return before, (kept_total / kept if kept else float("nan")), int(kept)
+
+
+class DriftMonitor:
+    """One ADWIN per named stream; :meth:`update` returns a :class:`Detection` when one fires.
+
+    ``transforms`` maps a stream name to a function applied to each value first (default: none);
+    ``directions`` maps a stream name to ``"both"``, ``"increase"`` or ``"decrease"`` (default both).
+    ``delta`` and ``clock`` default to ``settings.DRIFT_DELTA`` and ``settings.DRIFT_CLOCK``.
+    """
+
+    def __init__(
+        self,
+        delta: float | None = None,
+        clock: int | None = None,
+        transforms: Mapping[str, Transform] | None = None,
+        directions: Mapping[str, str] | None = None,
+        warning_delta: float | None = None,
+        label: str = "",
+    ) -> None:
+        self.delta = float(settings.DRIFT_DELTA if delta is None else delta)
+        self.clock = int(settings.DRIFT_CLOCK if clock is None else clock)
+        if not 0 < self.delta < 1 or self.clock < 1:
+            raise ValueError("need 0 < delta < 1 and clock >= 1")
+        if warning_delta is not None and not self.delta < warning_delta < 1:
+            raise ValueError("warning_delta must lie between delta and 1 (a more sensitive detector)")
+        self.warning_delta = warning_delta
+        self.transforms = dict(transforms or {})
+        self.directions = dict(directions or {})
+        for stream, direction in self.directions.items():
+            if direction not in DIRECTIONS:
+                raise ValueError(f"direction of {stream!r} must be one of {DIRECTIONS}, got {direction!r}")
+        self.label = label
+        self.suppressed = 0  # cuts in the unmonitored direction
+        self._channels: dict[str, _Channel] = {}
+
+    @property
+    def detector(self) -> str:
+        """What detects, as written into alerts.
+
+        >>> DriftMonitor(delta=0.002, clock=32).detector
+        'ADWIN(delta=0.002,clock=32)'
+        """
+        name = f"ADWIN(delta={self.delta:g},clock={self.clock})"
+        return f"{name} on {self.label}" if self.label else name
+
+    def streams(self) -> list[str]:
+        return list(self._channels)
+
+    def count(self, stream: str) -> int:
+        """Values seen on ``stream`` since its start or last :meth:`reset`."""
+        channel = self._channels.get(stream)
+        return channel.count if channel else 0
+
+    def width(self, stream: str) -> int:
+        channel = self._channels.get(stream)
+        return channel.drift.width if channel else 0
+
+    def update(self, stream: str, value: float) -> Detection | None:
+        """Feed one value of ``stream``; the drift or warning it triggers, if any."""
+        channel = self._channels.get(stream)
+        if channel is None:
+            channel = self._channels[stream] = _Channel(self.delta, self.clock, self.warning_delta)
+        transform = self.transforms.get(stream, identity)
+        x = transform(value)
+        channel.count += 1
+        direction = self.directions.get(stream, "both")
+        found = None
+        if channel.warning is not None:
+            cut = _cut(channel.warning, x)
+            if cut and self._wanted(direction, cut):
+                found = self._detection(stream, "warning", channel, cut)
+        cut = _cut(channel.drift, x)
+        if cut:
+            if self._wanted(direction, cut):
+                return self._detection(stream, "drift", channel, cut)
+            self.suppressed += 1
+        return found
+
+    def reset(self, stream: str | None = None) -> None:
+        """Forget one stream (or all): its detectors start over, its count from zero."""
+        if stream is None:
+            self._channels.clear()
+        else:
+            self._channels.pop(stream, None)
+
+    @staticmethod
+    def _wanted(direction: str, cut: tuple[float, float, int]) -> bool:
+        before, after, _ = cut
+        if direction == "increase":
+            return after > before
+        if direction == "decrease":
+            return after < before
+        return True
+
+    def _detection(self, stream: str, kind: str, channel: _Channel, cut: tuple[float, float, int]) -> Detection:
+        before, after, width = cut
+        return Detection(stream, kind, channel.count, before, after, width, self.detector)

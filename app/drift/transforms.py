@@ -1,0 +1,48 @@
+"""Value transforms applied before a value reaches a drift detector.
+
+ADWIN's cut test (a Bernstein bound) assumes values of bounded range, about [0, 1]. Card amounts
+are heavy-tailed: a single large amount moves a sub-window mean by more than the bound allows,
+so ADWIN on raw ``Amount`` raises alarms on a stationary stream (measured: ~17 per 100k events at
+delta 0.002 on lognormal amounts, 0 after ``log1p``). Monitoring ``log1p(Amount)`` keeps the
+signal (a change of the typical amount is a shift of its log) and removes the tails.
+
+>>> make_transform("log1p")(0.0), round(make_transform("log1p")(99.0), 4)
+(0.0, 4.6052)
+>>> make_transform("clip:0:100")(250.0), make_transform("identity")(-3.5)
+(100.0, -3.5)
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+Transform = Callable[[float], float]
+
+
+def signed_log1p(value: float) -> float:
+    """``log1p(|x|)`` with the sign of ``x``: monotone, defined everywhere, tails tamed.
+
+    >>> signed_log1p(-99.0) == -signed_log1p(99.0)
+    True
+    """
+    return math.copysign(math.log1p(abs(value)), value)
+
+
+def identity(value: float) -> float:
+    return float(value)
+
+
+def make_transform(spec: str) -> Transform:
+    """The transform named by ``spec``: ``log1p``, ``identity`` or ``clip:<lo>:<hi>``."""
+    name, _, rest = spec.strip().partition(":")
+    if name == "log1p":
+        return signed_log1p
+    if name in ("identity", "none", ""):
+        return identity
+    if name == "clip":
+        lo, _, hi = rest.partition(":")
+        low, high = float(lo), float(hi)
+        if not low < high:
+            raise ValueError(f"clip needs lo < hi, got {spec!r}")
+        return lambda value: min(max(float(value), low), high)
+    raise ValueError(f"unknown transform {spec!r} (use log1p, identity or clip:<lo>:<hi>)")

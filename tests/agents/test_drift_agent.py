@@ -1,0 +1,150 @@
+import random
+import types
+
+import pytest
+
+import settings
+from app.agents import drift as agent
+from app.drift import make_mitigation
+from app.records import Score, Transaction
+
+
+@pytest.fixture(autouse=True)
+def fresh_state(monkeypatch):
+    monkeypatch.setattr(agent, "FEATURE_MONITORS", {})
+    monkeypatch.setattr(agent, "SCORE_MONITORS", {})
+    monkeypatch.setattr(agent, "_warned", set())
+    monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount"])
+    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p")
+    monkeypatch.setattr(settings, "DRIFT_DELTA", 0.002)
+    monkeypatch.setattr(settings, "DRIFT_CLOCK", 32)
+
+
+def _tx(i, amount, label=None):
+    return Transaction(transaction_id=f"t-{i}", event_time=1000.0 + i, **{f"V{k}": 0.0 for k in range(1, 29)},
+                       Amount=amount, Class=label)
+
+
+def _score(i, decision, label, partition=0):
+    return Score(transaction_id=f"t-{i}", event_time=1000.0 + i, fraud_probability=0.9 if decision else 0.1,
+                 decision=decision, threshold=0.5, model_version="m-7", events_learned=i, processing_time=0.0,
+                 label=label, partition=partition, offset=i)
+
+
+class Learner:
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.learned = 0
+
+    def learn(self, x, y):
+        self.learned += 1
+
+    def predict_proba(self, x):
+        return 0.5
+
+
+def _fake_scoring(monkeypatch, learners):
+    replaced = {}
+
+    def replace_learner(partition, learner):
+        replaced[partition] = learner
+        learners[partition] = learner
+
+    module = types.SimpleNamespace(LEARNERS=learners, replace_learner=replace_learner)
+    monkeypatch.setitem(__import__("sys").modules, "app.agents.scoring", module)
+    return replaced
+
+
+def _error_stream(n_before=4000, n_after=4000, seed=0):
+    rng = random.Random(seed)
+    for i in range(n_before + n_after):
+        rate = 0.05 if i < n_before else 0.4
+        label = int(rng.random() < 0.5)
+        wrong = rng.random() < rate
+        yield _score(i, bool(label) != wrong, label)
+
+
+def test_an_amount_shift_becomes_one_alert_with_its_provenance():
+    rng = random.Random(1)
+    alerts = []
+    for i in range(6000):
+        amount = rng.lognormvariate(3.0, 1.0) * (1 if i < 3000 else 4)
+        alerts += agent.observe_transaction(_tx(i, amount), partition=2, offset=i)
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a.stream == "feature:Amount" and a.partition == 2 and a.offset == a.position - 1
+    assert 3000 < a.position < 3500 and a.transaction_id == f"t-{a.offset}"
+    assert a.mean_after > a.mean_before and a.mitigation == "none" and "log1p" in a.detector
+
+
+def test_error_drift_alerts_and_resets_the_partition_learner(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
+    monkeypatch.setattr(agent, "MITIGATION", make_mitigation("reset"))
+    live = Learner()
+    live.learned = 500
+    _fake_scoring(monkeypatch, {0: live})
+    alerts = [a for s in _error_stream() for a in agent.observe_score(s)]
+    errors = [a for a in alerts if a.stream == "error"]
+    assert errors and 4000 < errors[0].position < 5000
+    assert errors[0].mitigation == "reset" and errors[0].model_version == "m-7"
+    assert live.learned == 0
+
+
+def test_challenger_started_at_the_warning_is_promoted(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
+    monkeypatch.setattr(settings, "DRIFT_WARNING_DELTA", 0.5)
+    policy = make_mitigation("challenger", min_events=1)
+    monkeypatch.setattr(agent, "MITIGATION", policy)
+    live = Learner()
+    replaced = _fake_scoring(monkeypatch, {0: live})
+    promoted = None
+    for s in _error_stream(seed=3):
+        # the labelled transaction reaches the drift agent too (feeding a running challenger)
+        agent.observe_transaction(_tx(s.offset, 10.0, s.label), partition=0, offset=s.offset)
+        for a in agent.observe_score(s):
+            if a.stream == "error" and promoted is None:
+                promoted = a.mitigation
+    assert promoted in ("challenger", "reset")  # reset when the warning came with the drift
+    if promoted == "challenger":
+        assert replaced[0] is not live and replaced[0].learned >= 1
+
+
+def test_without_scoring_learners_mitigation_is_unavailable(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
+    monkeypatch.delitem(__import__("sys").modules, "app.agents.scoring", raising=False)
+    alerts = [a for s in _error_stream() for a in agent.observe_score(s) if a.stream == "error"]
+    assert alerts and alerts[0].mitigation == "unavailable"
+
+
+def test_score_stream_alerts_never_mitigate(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
+    live = Learner()
+    live.learned = 9
+    _fake_scoring(monkeypatch, {0: live})
+    alerts = []
+    for i in range(4000):
+        s = _score(i, False, None)
+        s.fraud_probability = 0.1 if i < 2000 else 0.6
+        alerts += agent.observe_score(s)
+    assert [a.stream for a in alerts] == ["score"] and alerts[0].mitigation == "none" and live.learned == 9
+
+
+def test_publish_counts_alerts(monkeypatch):
+    import asyncio
+
+    from app import metrics
+
+    sent = []
+
+    async def send(key, value):
+        sent.append((key, value))
+
+    monkeypatch.setattr(agent.drift_alerts, "send", send)
+    before = metrics.DRIFT_ALERTS.labels(stream="score")._value.get()
+    detection = agent.Detection("score", "drift", 10, 0.1, 0.5, 4, "ADWIN(delta=0.002,clock=32)")
+    asyncio.run(agent.publish([agent.alert(detection, "none", event_time=1.0, transaction_id="t-9", partition=0,
+                                           offset=9)]))
+    assert sent[0][0] == b"t-9" and sent[0][1].position == 10
+    assert metrics.DRIFT_ALERTS.labels(stream="score")._value.get() == before + 1
