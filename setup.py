@@ -23,12 +23,13 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark==4.1.1", "pandas>=2.2,<3", "pyarrow>=15"],
-        "report": ["matplotlib==3.11.2", "pandas>=2.2,<3"],
+        "report": ["matplotlib==3.11.2", "pandas>=2.2,<3", "pyarrow>=15"],
         "dev": [
             "pytest==9.2.0",
             "pytest-asyncio==1.5.0",
             "pytest-timeout==2.4.0",
             "hypothesis==6.170.17",
+            "pyyaml==6.0.3",
             "faker==40.63.0",
         ],
     },

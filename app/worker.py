@@ -9,6 +9,7 @@ import faust
 
 import settings
 from app import metrics
+from app.security import faust_credentials
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,
@@ -17,6 +18,7 @@ class FraudApp(faust.App):
     async def on_start(self) -> None:
         from app.admin import ensure_topics
 
+        await wait_for_registry()
         await ensure_topics(
             settings.KAFKA_BROKER,
             [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
@@ -24,6 +26,41 @@ class FraudApp(faust.App):
             settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS,
         )
         await super().on_start()
+
+
+async def wait_for_registry() -> None:
+    """Wait for the schema registry with exponential backoff, saying so; give up after REGISTRY_WAIT_S."""
+    import asyncio
+    import logging
+    import time
+
+    import httpx
+
+    log = logging.getLogger(__name__)
+    url = settings.SCHEMA_REGISTRY_URL.rstrip("/") + "/subjects"
+    auth = (settings.SCHEMA_REGISTRY_USER, settings.SCHEMA_REGISTRY_PASSWORD) if settings.SCHEMA_REGISTRY_USER else None
+    deadline = time.monotonic() + settings.REGISTRY_WAIT_S
+    delay = 0.5
+    async with httpx.AsyncClient(timeout=5.0, auth=auth) as client:
+        while True:
+            try:
+                response = await client.get(url)
+                if response.status_code < 500:
+                    response.raise_for_status()
+                    return
+                problem = f"HTTP {response.status_code}"
+            except httpx.HTTPStatusError as exc:
+                raise RuntimeError(f"schema registry at {settings.SCHEMA_REGISTRY_URL} refused us: {exc}") from exc
+            except httpx.HTTPError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(
+                    f"schema registry at {settings.SCHEMA_REGISTRY_URL} not reachable after "
+                    f"{settings.REGISTRY_WAIT_S:.0f}s ({problem}); set FRAUD_SCHEMA_REGISTRY_URL or start it")
+            log.warning("schema registry at %s not reachable (%s); retrying in %.1fs",
+                        settings.SCHEMA_REGISTRY_URL, problem, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 app = FraudApp(
@@ -35,6 +72,7 @@ app = FraudApp(
     topic_replication_factor=settings.TOPIC_REPLICAS,
     producer_linger=settings.PRODUCER_LINGER_MS / 1000.0,
     broker_commit_interval=settings.BROKER_COMMIT_INTERVAL_S,
+    broker_credentials=faust_credentials(settings),
     stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE),
     **({"datadir": settings.DATA_DIR} if settings.DATA_DIR else {}),
 )
@@ -61,3 +99,6 @@ def _load_agents() -> None:
 
 
 _load_agents()
+from app import observability  # noqa: E402  consumer lag and Faust's own sensor on /metrics
+
+observability.register(app)

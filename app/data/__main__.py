@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fetch", help="download/verify the ULB creditcard.csv, print its path")
     f.add_argument("--path", help="use this existing CSV (only its header is checked)")
-    f.add_argument("--cache-dir", help="cache directory (default: $FRAUD_DATA_DIR or <repo>/.data)")
+    f.add_argument("--cache-dir", help="cache directory (default: $FRAUD_DATASET_DIR or <repo>/.data)")
     f.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     s = sub.add_parser("synth", help="write a synthetic CSV")
     s.add_argument("--rows", type=int, required=True)

