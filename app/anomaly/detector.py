@@ -1,0 +1,75 @@
+"""The anomaly detector: ``MinMaxScaler | HalfSpaceTrees``, score then learn, one event at a time.
+
+Half-Space Trees need features in ``[0, 1]``: the scaler learns each feature's running min and max.
+Scores are in ``[0, 1]``, higher = more anomalous. The first ``window`` events give score 0 (the
+trees have no reference mass yet), and nothing is flagged before ``warmup`` events.
+
+>>> import random
+>>> rng = random.Random(0)
+>>> def usual():   # two tight clusters, around (0, 0) and (1, 1)
+...     c = rng.choice([0.0, 1.0])
+...     return {"a": c + rng.gauss(0, 0.05), "b": c + rng.gauss(0, 0.05)}
+>>> detector = AnomalyDetector(trees=10, height=6, window=50, warmup=100,
+...                            threshold=RollingQuantileThreshold(q=0.99, window=200), seed=1)
+>>> verdicts = [detector.process(usual()) for _ in range(300)]
+>>> sum(v.flagged for v in verdicts), detector.events_seen
+(0, 300)
+>>> detector.process({"a": 0.0, "b": 1.0}).flagged   # between the clusters: never seen there
+True
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from river import anomaly, compose, preprocessing
+
+import settings
+from app.anomaly.threshold import FixedThreshold, RollingQuantileThreshold, make_threshold
+
+
+class Verdict(NamedTuple):
+    """The detector's answer for one event: its score, the threshold in force, whether it flags."""
+
+    score: float
+    threshold: float
+    flagged: bool
+
+
+def make_model(trees: int | None = None, height: int | None = None, window: int | None = None,
+               seed: int | None = None) -> compose.Pipeline:
+    """``MinMaxScaler | HalfSpaceTrees`` with the settings' trees, height and window."""
+    return preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
+        n_trees=settings.ANOMALY_TREES if trees is None else trees,
+        height=settings.ANOMALY_HEIGHT if height is None else height,
+        window_size=settings.ANOMALY_WINDOW if window is None else window,
+        seed=settings.SEED if seed is None else seed,
+    )
+
+
+class AnomalyDetector:
+    """A model, a threshold and a warm-up: :meth:`process` scores an event, then learns it."""
+
+    def __init__(self, trees: int | None = None, height: int | None = None, window: int | None = None,
+                 warmup: int | None = None, threshold: FixedThreshold | RollingQuantileThreshold | None = None,
+                 seed: int | None = None) -> None:
+        self.model = make_model(trees, height, window, seed)
+        self.threshold = make_threshold() if threshold is None else threshold
+        self.warmup = settings.ANOMALY_WARMUP if warmup is None else int(warmup)
+        self.events_seen = 0
+
+    @property
+    def version(self) -> str:
+        """What made the scores: model, threshold and events learned so far."""
+        hst = self.model.steps["HalfSpaceTrees"]
+        return (f"MinMaxScaler|HST(trees={hst.n_trees},height={hst.height},window={hst.window_size})"
+                f"/{self.threshold!r}@{self.events_seen}")
+
+    def process(self, x: dict[str, float]) -> Verdict:
+        """Score ``x`` against what came before, compare with the threshold, then learn ``x``."""
+        score = float(self.model.score_one(x))
+        threshold = self.threshold.value()
+        flagged = self.events_seen >= self.warmup and score > threshold
+        self.model.learn_one(x)
+        self.threshold.update(score)
+        self.events_seen += 1
+        return Verdict(score, threshold, flagged)

@@ -1,0 +1,146 @@
+"""The worker's window features: :class:`WindowTables`, Faust tables with the logic of
+:class:`app.windows.WindowFeatures`, so stream and batch give the same numbers.
+
+Tables (changelog-backed, restored on restart or rebalance before the agents consume):
+
+* ``<prefix>-aggregates`` - a hopping-window table, ``.hopping(size, step).relative_to_field(
+  Transaction.event_time)``: key ``(card id or global key, (start, start + size - 0.1))``, the key
+  Faust's windowed tables use, value ``[count, amount sum, amount max]`` (JSON). Readers may use its
+  windowed view (:attr:`WindowTables.windowed`, e.g. ``windowed[card].current()``).
+* ``<prefix>-last-seen`` - a plain table: key -> greatest event time seen.
+
+Expiry runs on event time here, not in Faust's table cleaner: Faust's cleaner compares window ends
+with the *wall clock* and drops expired windows from the local store without writing a tombstone,
+so they return after a restart, and a replay of past data would lose windows that are open in event
+time. :class:`WindowTables` deletes a window (``del table[key]``: a tombstone on the changelog) once
+the greatest event time seen is ``expires`` past its end (:meth:`HoppingWindows.expired`), exactly
+when :class:`~app.windows.WindowFeatures` drops it.
+
+Partitions: the input topic is keyed by transaction id, and table changes go to the changelog
+partition of the event being processed. With one partition (the default) the features are exact.
+With several, a card's transactions may land on different partitions, each worker then sees part
+of the card's history (its windows count only its share), the watermark is one per worker, and a
+window restored after a restart may be deleted through another partition's changelog. Exact
+per-card features with several partitions need producers that key transactions by card id
+(transactions and labels must then be co-partitioned by that key too).
+
+Write path: :meth:`WindowTables.update` must run inside a stream iteration (Faust needs the current
+event for the changelog partition); with ``stream.take_events`` pass each ``event``.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import weakref
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import settings
+from app.records import Transaction
+from app.windows import aggregates
+from app.windows.base import HoppingWindows
+from app.windows.features import GAP_FEATURE, feature_names, gap_feature, slot_features, window_key
+
+
+@contextmanager
+def _current_event(event: Any) -> Iterator[None]:
+    """Make ``event`` Faust's current event (what a table write needs) for the block."""
+    if event is None:
+        yield
+        return
+    from faust.streams import _current_event as current
+
+    token = current.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        current.reset(token)
+
+
+class WindowTables:
+    """Per-key hopping-window aggregates in Faust tables; ``update`` as in :class:`WindowFeatures`."""
+
+    def __init__(self, app: Any, prefix: str | None = None, size: float | None = None, step: float | None = None,
+                 expires: float | None = None, gap_cap: float | None = None, global_key: str | None = None,
+                 partitions: int | None = None) -> None:
+        prefix = settings.WINDOW_TABLE_PREFIX if prefix is None else prefix
+        self.windows = HoppingWindows(
+            settings.WINDOW_SIZE_S if size is None else size,
+            settings.WINDOW_STEP_S if step is None else step,
+            settings.WINDOW_EXPIRES_S if expires is None else expires,
+        )
+        self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
+        self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
+        partitions = settings.TOPIC_PARTITIONS if partitions is None else partitions
+        # no key/value types: Faust serialises both as JSON (keys come back as tuples on recovery)
+        self.table = app.Table(f"{prefix}-aggregates", partitions=partitions,
+                               help="Hopping-window aggregates [count, amount sum, amount max] per key.")
+        # The window is declared without Faust's wall-clock expiry (see the module doc).
+        self.windowed = self.table.hopping(self.windows.size, self.windows.step).relative_to_field(
+            Transaction.event_time)
+        self.last_seen = app.Table(f"{prefix}-last-seen", partitions=partitions,
+                                   help="Greatest event time seen per window key.")
+        self.watermark: float | None = None  # None until known (restored tables are read first)
+        self.late_updates_dropped = 0
+        self._ends: list[tuple[float, str, tuple[float, float]]] = []  # heap of (end, key, faust range)
+        self.last_seen.on_recover(self._restore)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return feature_names(self.windows.per_event)
+
+    async def _restore(self) -> None:
+        self.watermark = None
+
+    def _restore_now(self) -> None:
+        """Rebuild the watermark and the expiry heap from the (restored) tables."""
+        self.watermark = max((float(v) for v in self.last_seen.values()), default=-math.inf)
+        size = self.windows.size
+        ends = [(float(rng[0]) + size, key, (float(rng[0]), float(rng[1]))) for key, rng in self.table.keys()]
+        heapq.heapify(ends)
+        self._ends = ends
+
+    def update(self, card_id: str | None, event_time: float, amount: float, event: Any = None) -> dict[str, float]:
+        """Add one transaction to the tables and return its features (as
+        :meth:`app.windows.WindowFeatures.update` does, the event included)."""
+        with _current_event(event):
+            if self.watermark is None:
+                self._restore_now()
+            key = window_key(card_id, self.global_key)
+            t = float(event_time)
+            if t > self.watermark:
+                self.watermark = t
+                self._drop_expired()
+            horizon = self.windows.expiry_horizon(self.watermark)
+            ranges = self.windows.ranges(t)
+            table = self.table
+            states: list[list | None] = []
+            for window in ranges:
+                if window.end <= horizon:
+                    self.late_updates_dropped += 1
+                    states.append(None)
+                    continue
+                table_key = (key, window.faust_range())
+                previous = table.get(table_key)
+                if previous is None:
+                    heapq.heappush(self._ends, (window.end, key, table_key[1]))
+                table[table_key] = new = aggregates.add(previous, amount)
+                states.append(new)
+            features = slot_features(ranges, states)
+            previous_time = self.last_seen.get(key)
+            features[GAP_FEATURE] = gap_feature(previous_time, t, self.gap_cap)
+            if previous_time is None or t > previous_time:
+                self.last_seen[key] = t
+            return features
+
+    def aggregate(self, card_id: str | None, window) -> list | None:
+        """The aggregate of one window (:class:`app.windows.Window`) of a key, ``None`` if empty or expired."""
+        return self.table.get((window_key(card_id, self.global_key), window.faust_range()))
+
+    def _drop_expired(self) -> None:
+        horizon = self.windows.expiry_horizon(self.watermark)
+        ends, table = self._ends, self.table
+        while ends and ends[0][0] <= horizon:
+            _, key, rng = heapq.heappop(ends)
+            if (key, rng) in table:
+                del table[(key, rng)]

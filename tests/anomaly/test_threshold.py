@@ -1,0 +1,44 @@
+"""Fixed and rolling-quantile thresholds."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from app.anomaly import FixedThreshold, RollingQuantileThreshold, make_threshold
+
+
+def test_fixed_threshold_ignores_scores():
+    t = FixedThreshold(0.6)
+    for s in (0.1, 0.99, 0.5):
+        t.update(s)
+    assert t.value() == 0.6 and t.kind == "fixed"
+
+
+def test_rolling_quantile_follows_recent_scores_only():
+    t = RollingQuantileThreshold(q=0.9, window=1000)
+    assert t.value() == math.inf  # before any score nothing can pass
+    rng = np.random.default_rng(0)
+    low = rng.uniform(0.0, 0.5, 1000)
+    for s in low:
+        t.update(float(s))
+    assert t.value() == pytest.approx(np.quantile(low, 0.9), abs=0.01)
+    for s in rng.uniform(0.5, 1.0, 1000):  # the window has fully moved on
+        t.update(float(s))
+    assert 0.9 < t.value() < 1.0
+
+
+def test_make_threshold_from_settings(monkeypatch):
+    import settings
+
+    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD_KIND", "fixed")
+    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD", 0.75)
+    assert make_threshold().value() == 0.75
+    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD_KIND", "quantile")
+    t = make_threshold()
+    assert (t.q, t.window) == (settings.ANOMALY_QUANTILE, settings.ANOMALY_QUANTILE_WINDOW)
+    with pytest.raises(ValueError):
+        make_threshold("median")
+    with pytest.raises(ValueError):
+        RollingQuantileThreshold(q=1.5, window=10)
