@@ -65,14 +65,15 @@ BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
 AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])
 
 # --- online learning (scoring agent) --------------------------------------------------------------
-# The model (app/learning/pipeline.py): arf | lr | arf+lr (forest blended with a scaled logistic regression).
+# The model (app/learning/pipeline.py): arf | lr | arf+lr (forest blended with scaled logistic regressions).
 MODEL_KIND = _env("MODEL_KIND", "arf+lr")
 ARF_TREES = _env("ARF_TREES", 10)
-ARF_WEIGHT = _env("ARF_WEIGHT", 0.5)  # arf+lr: the forest's share of the blended probability
+ARF_WEIGHT = _env("ARF_WEIGHT", 1 / 3)  # arf+lr: the forest's share of the blended probability
 ARF_GRACE_PERIOD = _env("ARF_GRACE_PERIOD", 50)
 ARF_MAX_FEATURES = _env("ARF_MAX_FEATURES", "sqrt")  # sqrt, log2 or a number of features
 ARF_LAMBDA = _env("ARF_LAMBDA", 6)
 LR_LEARNING_RATE = _env("LR_LEARNING_RATE", 0.01)
+LR_POSITIVE_WEIGHT = _env("LR_POSITIVE_WEIGHT", 10.0)  # arf+lr: a second regression weighs frauds this much (1 = none)
 # Model state: a checkpoint per partition in a changelog-backed table, every N learned events and on shutdown.
 CHECKPOINT_EVERY_EVENTS = _env("CHECKPOINT_EVERY_EVENTS", 10_000)
 CHECKPOINT_TABLE = _env("CHECKPOINT_TABLE", "model-checkpoints")
@@ -89,6 +90,9 @@ PREQUENTIAL_WINDOW = _env("PREQUENTIAL_WINDOW", 10_000)
 PREQUENTIAL_REPORT_INTERVAL_S = _env("PREQUENTIAL_REPORT_INTERVAL_S", 10.0)
 DECISION_THRESHOLD = _env("DECISION_THRESHOLD", 0.5)
 SEED = _env("SEED", 42)
+# The scorer's batches: up to BATCH_SIZE transactions, or what came within this many seconds (a short
+# wait keeps latency low at moderate rates; under a backlog the batches fill up anyway).
+SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # Hopping windows on event time, per card id (or one global key when a transaction has none).
