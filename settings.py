@@ -60,6 +60,8 @@ BATCH_SIZE = _env("BATCH_SIZE", 200)  # stream.take(n, ...)
 BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
 PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 5)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
+# How long the group waits for a silent worker before handing its partitions to another (Faust's default: 60 s).
+BROKER_SESSION_TIMEOUT_S = _env("BROKER_SESSION_TIMEOUT_S", 15.0)
 
 # Which agents the worker runs (comma-separated): scoring, anomaly, drift.
 AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])

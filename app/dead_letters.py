@@ -4,9 +4,14 @@ A :class:`DeadLetteringTopic` is a Faust topic whose decode errors do not crash 
 reads it: the original key and value bytes, the source topic, partition and offset and the
 reason are sent to ``dead-letters``, a warning names where the message was, the metric
 ``fraud_dead_letters_total`` counts it, and the stream goes on with the next message.
+
+Several agents may read the same topic: Faust then reports one decode error per agent for the
+same message, but the message is dead-lettered once. A message without a value (a tombstone) is
+rejected as ``empty``.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import time
 
@@ -23,7 +28,7 @@ log = logging.getLogger(__name__)
 def dead_letter_for(exc: BaseException, message: Message) -> DeadLetter:
     """The dead letter of ``message``, rejected with ``exc``."""
     return DeadLetter(
-        reason=DecodeError.reason_of(exc),
+        reason="empty" if message.value is None else DecodeError.reason_of(exc),
         error=str(exc)[:2000],
         topic=message.topic,
         partition=message.partition,
@@ -33,6 +38,33 @@ def dead_letter_for(exc: BaseException, message: Message) -> DeadLetter:
         key=message.key,
         value=message.value,
     )
+
+
+class _Seen:
+    """The positions (topic, partition, offset) of the last ``size`` dead-lettered messages."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._positions: collections.OrderedDict = collections.OrderedDict()
+
+    def add(self, position: tuple) -> bool:
+        """Remember ``position``; False if it was already there.
+
+        >>> seen = _Seen(size=2)
+        >>> seen.add(("t", 0, 1)), seen.add(("t", 0, 1)), seen.add(("t", 0, 2)), seen.add(("t", 0, 3))
+        (True, False, True, True)
+        >>> seen.add(("t", 0, 1))  # forgotten: only the last 2 are kept
+        True
+        """
+        if position in self._positions:
+            return False
+        self._positions[position] = None
+        if len(self._positions) > self.size:
+            self._positions.popitem(last=False)
+        return True
+
+
+_dead_lettered = _Seen()
 
 
 class DeadLetteringTopic(faust.Topic):
@@ -47,6 +79,8 @@ class DeadLetteringTopic(faust.Topic):
     async def _dead_letter(self, exc: Exception, message: Message) -> None:
         from app.topics import dead_letters
 
+        if not _dead_lettered.add((message.topic, message.partition, message.offset)):
+            return  # the same message, reported again for another agent reading the topic
         letter = dead_letter_for(exc, message)
         log.warning(
             "skipped a message of topic %s partition %s offset %s: %s",

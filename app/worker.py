@@ -19,6 +19,14 @@ class FraudApp(faust.App):
         from app.admin import ensure_topics
 
         await wait_for_registry()
+        # Register the output schemas now, while the registry answers: a codec otherwise registers on
+        # its first write, and a registry down by then would block the event loop while it retries.
+        import asyncio
+
+        from app.serialization.avro import register_schemas
+
+        await asyncio.to_thread(register_schemas, [settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
+                                                   settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC])
         await ensure_topics(
             settings.KAFKA_BROKER,
             [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
@@ -73,6 +81,8 @@ app = FraudApp(
     producer_linger=settings.PRODUCER_LINGER_MS / 1000.0,
     broker_commit_interval=settings.BROKER_COMMIT_INTERVAL_S,
     broker_credentials=faust_credentials(settings),
+    broker_session_timeout=settings.BROKER_SESSION_TIMEOUT_S,
+    broker_heartbeat_interval=min(3.0, settings.BROKER_SESSION_TIMEOUT_S / 3),
     stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE),
     **({"datadir": settings.DATA_DIR} if settings.DATA_DIR else {}),
 )

@@ -5,14 +5,19 @@
 #   infra/stack.sh start    fetch if needed, start both, wait until each really answers
 #   infra/stack.sh stop     stop both (by PID)
 #   infra/stack.sh status   say what is running
+#   infra/stack.sh start|stop kafka|registry   the same for one of the two only
 #
-# Data, logs and PID files live under $STACK_DIR (default: <repo>/.stack). Ports come from
-# KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093) and REGISTRY_PORT (8081).
+# Data, logs and PID files live under $STACK_DIR (default: <repo>/.stack); the downloaded
+# binaries under $STACK_DIST (default: <repo>/.stack/dist, shared by every STACK_DIR). Ports come
+# from KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093) and REGISTRY_PORT (8081). With KAFKA_SASL_PORT
+# set, Kafka also listens there with SASL_PLAINTEXT (mechanism PLAIN) for the users in
+# KAFKA_SASL_USERS ("name:password,..."; for local tests: real deployments keep secrets elsewhere).
 # Starting an already running stack is harmless.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 STACK_DIR=${STACK_DIR:-$ROOT/.stack}
+STACK_DIST=${STACK_DIST:-$ROOT/.stack/dist}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
@@ -20,8 +25,8 @@ POM=$ROOT/infra/pom.xml
 prop() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$POM" | head -n 1; }
 KAFKA_VERSION=$(prop kafka.version)
 APICURIO_VERSION=$(prop apicurio.version)
-KAFKA_HOME=$STACK_DIR/dist/kafka-$KAFKA_VERSION
-APICURIO_HOME=$STACK_DIR/dist/apicurio-$APICURIO_VERSION
+KAFKA_HOME=$STACK_DIST/kafka-$KAFKA_VERSION
+APICURIO_HOME=$STACK_DIST/apicurio-$APICURIO_VERSION
 RUN=$STACK_DIR/run
 LOGS=$STACK_DIR/logs
 
@@ -79,15 +84,26 @@ wait_for() { # name check timeout_s
 }
 
 write_kafka_config() {
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" sasl="" users="" pair
+  if [ -n "${KAFKA_SASL_PORT:-}" ]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
+    map="$map,SASL_PLAINTEXT:SASL_PLAINTEXT"
+    for pair in $(printf '%s' "${KAFKA_SASL_USERS:-}" | tr ',' ' '); do
+      users="$users user_${pair%%:*}=\"${pair#*:}\""
+    done
+    sasl="sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
+  fi
   cat >"$RUN/server.properties" <<CONF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$map
+$sasl
 log.dirs=$STACK_DIR/kafka-data
 num.partitions=1
 auto.create.topics.enable=true
@@ -166,18 +182,23 @@ stop_one() {
 }
 
 cmd=${1:-status}
-mkdir -p "$STACK_DIR/dist" "$RUN" "$LOGS"
+only=${2:-}
+case "$only" in ""|kafka|registry) ;; *) die "unknown service '$only' (use: kafka, registry)" ;; esac
+mkdir -p "$STACK_DIST" "$RUN" "$LOGS"
 case "$cmd" in
   fetch) fetch ;;
   start)
     need_java
     fetch
-    start_kafka
-    start_registry
-    wait_for kafka kafka_ready 90 "$KAFKA_PORT"
-    wait_for registry registry_ready 120 "$REGISTRY_PORT"
+    [ "$only" = registry ] || start_kafka
+    [ "$only" = kafka ] || start_registry
+    [ "$only" = registry ] || wait_for kafka kafka_ready 90 "$KAFKA_PORT"
+    [ "$only" = kafka ] || wait_for registry registry_ready 120 "$REGISTRY_PORT"
     ;;
-  stop) stop_one registry; stop_one kafka ;;
+  stop)
+    [ "$only" = kafka ] || stop_one registry
+    [ "$only" = registry ] || stop_one kafka
+    ;;
   status)
     for n in kafka registry; do
       if pid_alive "$n"; then say "$n running (pid $(cat "$RUN/$n.pid"))"; else say "$n not running"; fi

@@ -51,39 +51,42 @@ class Names:
         return env
 
 
-def decoder(record: type):
+def decoder(record: type, registry: str | None = None):
     """A function that decodes Confluent-framed Avro bytes to a dict through the registry."""
     from app.serialization import ConfluentAvroCodec, make_registry_client
 
-    codec = ConfluentAvroCodec(make_registry_client(REGISTRY), "unused", record.avro_schema_to_python())
+    codec = ConfluentAvroCodec(make_registry_client(registry or REGISTRY), "unused", record.avro_schema_to_python())
     return codec.loads
 
 
 def read(topic: str, record: type | None = None, expect: int | None = None, timeout_s: float = 60.0,
-         idle_s: float = 3.0) -> list[tuple[bytes | None, Any, int, int]]:
+         idle_s: float = 3.0, broker: str | None = None, registry: str | None = None,
+         ) -> list[tuple[bytes | None, Any, int, int]]:
     from app.admin import read_topic
 
-    return asyncio.run(read_topic(BROKER, topic, decoder(record) if record else None, expect, timeout_s, idle_s))
+    return asyncio.run(read_topic(broker or BROKER, topic, decoder(record, registry) if record else None, expect,
+                                  timeout_s, idle_s))
 
 
-def replay(names: Names, rows, **kwargs) -> Any:
+def replay(names: Names, rows, broker: str | None = None, registry: str | None = None, **kwargs) -> Any:
     from app.replay import replay as _replay
 
     kwargs.setdefault("progress", False)
     return asyncio.run(_replay(
-        rows, broker=BROKER, registry_url=REGISTRY, transactions_topic=names.transactions,
+        rows, broker=broker or BROKER, registry_url=registry or REGISTRY, transactions_topic=names.transactions,
         labels_topic=names.labels, **kwargs,
     ))
 
 
-def produce_raw(topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+def produce_raw(topic: str, messages: list[tuple[bytes | None, bytes | None]], broker: str | None = None,
+                **producer_options: Any) -> None:
     """Send raw key/value bytes, as a faulty producer would."""
     from aiokafka import AIOKafkaProducer
 
     from app.admin import bootstrap_servers
 
     async def go() -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER))
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker or BROKER), **producer_options)
         await producer.start()
         try:
             for key, value in messages:

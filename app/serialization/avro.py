@@ -11,6 +11,7 @@ import io
 import math
 import struct
 import threading
+import weakref
 from typing import Any, Callable, Mapping
 
 import fastavro
@@ -23,6 +24,7 @@ from app.serialization.registry import register_schema
 
 MAGIC_BYTE = 0
 _HEADER = struct.Struct(">bI")
+_CODECS: "weakref.WeakSet[ConfluentAvroCodec]" = weakref.WeakSet()
 
 
 class ConfluentAvroCodec(Codec):
@@ -54,6 +56,7 @@ class ConfluentAvroCodec(Codec):
         self._readers: dict[int, Any] = {}
         self._lock = threading.Lock()
         super().__init__(client=client, topic=topic, record_schema=record_schema, **kwargs)
+        _CODECS.add(self)
 
     # -- writing ----------------------------------------------------------------------------------
     @property
@@ -126,16 +129,36 @@ class ConfluentAvroCodec(Codec):
         return value
 
 
+def register_schemas(topics) -> dict[str, int]:
+    """Register now the schemas of this process's codecs for ``topics``; their ids by topic.
+
+    A codec registers its schema on its first write. A worker calls this at start, once the
+    registry answers, so that no later write has to reach the registry (it may be down by then,
+    and registering blocks the caller while it retries).
+    """
+    wanted = set(topics)
+    return {codec.topic: codec.schema_id for codec in list(_CODECS) if codec.topic in wanted}
+
+
 MAX_ID_LENGTH = 256
+# Far beyond any amount or PCA component; much larger numbers overflow the models' arithmetic
+# (River's Gaussian splitter raises OverflowError from about 1e154).
+MAX_ABS_FEATURE = 1e12
+_FEATURES = tuple(f"V{i}" for i in range(1, 29)) + ("Amount",)
 
 
 def validate_transaction(value: dict) -> None:
-    """Reject values no model should see: an empty or oversized id, a non-finite number.
+    """Reject values no model should see: an empty or oversized id, a non-finite number, a feature
+    beyond ``MAX_ABS_FEATURE``, a label other than 0, 1 or null.
 
     >>> validate_transaction({"transaction_id": "", "event_time": 0.0})
     Traceback (most recent call last):
     ...
     ValueError: empty transaction_id
+    >>> validate_transaction({"transaction_id": "t", "event_time": 0.0, "Amount": -1e300})
+    Traceback (most recent call last):
+    ...
+    ValueError: Amount is -1e+300 (at most 1e+12 in absolute value)
     """
     if not value.get("transaction_id"):
         raise ValueError("empty transaction_id")
@@ -146,3 +169,9 @@ def validate_transaction(value: dict) -> None:
     for name, v in value.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{name} is {v}")
+    for name in _FEATURES:
+        v = value.get(name)
+        if v is not None and abs(v) > MAX_ABS_FEATURE:
+            raise ValueError(f"{name} is {v:g} (at most {MAX_ABS_FEATURE:g} in absolute value)")
+    if value.get("Class") not in (None, 0, 1):
+        raise ValueError(f"Class is {value['Class']} (0, 1 or null)")

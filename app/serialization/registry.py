@@ -35,7 +35,13 @@ def subject_for(topic: str) -> str:
 
 
 def make_registry_client(url: str, auth: tuple[str, str] | None = None, timeout: float = 10.0) -> SchemaRegistryClient:
-    """A registry client; ``auth`` is (user, password) for basic auth."""
+    """A registry client; ``auth`` is (user, password) for basic auth, by default the
+    ``SCHEMA_REGISTRY_USER`` / ``SCHEMA_REGISTRY_PASSWORD`` settings when the user is set."""
+    if auth is None:
+        import settings
+
+        if settings.SCHEMA_REGISTRY_USER:
+            auth = (settings.SCHEMA_REGISTRY_USER, settings.SCHEMA_REGISTRY_PASSWORD)
     kwargs: dict[str, Any] = {"url": url, "timeout": httpx.Timeout(timeout)}
     if auth and auth[0]:
         kwargs["auth"] = httpx.BasicAuth(auth[0], auth[1])
