@@ -1,0 +1,22 @@
+"""Online learning, free of any stream framework (Spark and tests reuse it as is).
+
+* :func:`~app.learning.pipeline.build_model` - the River pipeline, from settings-derived parameters.
+* :class:`~app.learning.blend.ProbabilityBlend` - a weighted mean of classifiers' fraud probabilities.
+* :class:`~app.learning.learner.OnlineLearner` - predict, learn, reset, checkpoint and restore one model.
+* :class:`~app.learning.evaluation.PrequentialEvaluator` - exact ROC-AUC / PR-AUC, precision and recall,
+  cumulative and over a sliding window.
+"""
+from app.learning.blend import ProbabilityBlend
+from app.learning.evaluation import PrequentialEvaluator
+from app.learning.learner import CheckpointError, OnlineLearner
+from app.learning.pipeline import MODEL_KINDS, build_model, model_from_settings
+
+__all__ = [
+    "MODEL_KINDS",
+    "CheckpointError",
+    "OnlineLearner",
+    "PrequentialEvaluator",
+    "ProbabilityBlend",
+    "build_model",
+    "model_from_settings",
+]

@@ -1,0 +1,62 @@
+"""Helpers shared by the benchmarks (keep this small).
+
+* :func:`local_stack` - a context manager: starts ``infra/stack.sh`` if Kafka and the registry are
+  not running, and stops them on exit only if it started them.
+* :func:`start_worker` - a ``faust -A app worker`` subprocess on unique topics (the integration
+  harness's :class:`Worker` / :class:`Names`), stopped by the caller.
+* :func:`key_values` - the last line of a benchmark: ``a=1 b=0.25 ...``.
+* :func:`load_average` - the 1-minute load average, to note how busy the shared machine was.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "integration-test"))
+sys.path.insert(0, str(ROOT))
+
+from harness import STACK, Names, Worker, read, replay, stack_running  # noqa: E402,F401
+
+
+@contextlib.contextmanager
+def local_stack():
+    """The local Kafka + registry; stopped at the end only if started here."""
+    started = False
+    if not stack_running():
+        subprocess.run([str(STACK), "start"], check=True)
+        started = True
+    try:
+        yield
+    finally:
+        if started:
+            subprocess.run([str(STACK), "stop"], check=False)
+
+
+def start_worker(tag: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Worker:
+    """A worker on fresh topics named after ``tag`` (``worker.names`` holds them)."""
+    return Worker(Names(tag), workdir, extra_env).start()
+
+
+def key_values(**figures) -> str:
+    """One ``key=value`` line; floats get 4 significant decimals.
+
+    >>> key_values(loop_eps=994.123, ratio=0.8567, runs=3, note="x")
+    'loop_eps=994.1 ratio=0.8567 runs=3 note=x'
+    """
+    def fmt(v):
+        if isinstance(v, float):
+            if math.isnan(v):
+                return "nan"
+            return f"{v:.1f}" if abs(v) >= 100 else f"{v:.4g}"
+        return str(v)
+
+    return " ".join(f"{k}={fmt(v)}" for k, v in figures.items())
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]

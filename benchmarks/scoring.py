@@ -1,0 +1,218 @@
+"""Scoring throughput, latency and prequential quality: the service against a plain River loop.
+
+    python -m benchmarks.scoring                      # full ULB file, the default model
+    python -m benchmarks.scoring --rows 50000 --trees 3 --kind arf+lr
+
+In one run:
+
+1. **Plain loop** - the same model (``OnlineLearner`` over ``build_model``) predicts then learns each
+   row in file order, in this process: events/s and exact prequential ROC-AUC / PR-AUC. When the
+   model is the ``arf+lr`` blend, its members' own probabilities are kept too, which gives the
+   ``arf``, ``lr`` (and ``lr_weighted``) baselines of the same run for free (each member learns
+   exactly as it would alone).
+2. **Service** - a real worker (``faust -A app worker``) on fresh topics; the rows are replayed flat
+   out with in-event labels; events/s from the first score to the last; exact prequential metrics
+   from the scores; the largest difference to the loop's probability per transaction.
+3. **Latency** - ``--latency-rows`` more rows replayed flat out measure what the trained model
+   scores now (``max_eps``: a grown forest is slower than the run's average), then as many again
+   at ``--rate-fraction`` of that rate: p50/p99 from the producer's send (the Kafka timestamp of
+   the transaction) to the score's processing time.
+
+The machine is shared: the 1-minute load average is printed before and after each phase, and
+beside the wall-clock rates come the rates per CPU second (the loop's process time; the worker
+process's user+system time from the first replayed row to the last score), whose ratio
+``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import key_values, load_average, local_stack, read, replay, start_worker
+
+
+def rows_of(n: int | None) -> list[dict]:
+    from app.data import ensure_creditcard_csv, iter_rows
+
+    return list(iter_rows(ensure_creditcard_csv(), limit=n))
+
+
+def exact(y, p) -> tuple[float, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y)
+    if y.min() == y.max():
+        return math.nan, math.nan
+    return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
+
+
+def plain_loop(rows: list[dict], params: dict) -> dict:
+    """Predict then learn each row with a plain River loop; the members' probabilities too."""
+    from app.learning import OnlineLearner, build_model
+    from app.records import FEATURE_NAMES
+    import functools
+
+    learner = OnlineLearner(functools.partial(build_model, **params))
+    blend_members = getattr(learner.model, "models", None)
+    xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
+    ys = [int(row["Class"]) for row in rows]
+    probabilities = np.empty(len(rows))
+    members = np.empty((len(rows), len(blend_members))) if blend_members else None
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for i, (x, y) in enumerate(zip(xs, ys)):
+        probabilities[i] = learner.predict_proba(x)
+        if members is not None:
+            members[i] = learner.model.last_member_probabilities
+        learner.learn(x, y)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"eps": len(rows) / elapsed, "cpu_eps": len(rows) / cpu, "p": probabilities, "y": np.asarray(ys),
+            "members": members}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 120.0) -> dict[str, float]:
+    """Transaction id -> the producer's send time (Kafka CreateTime, seconds) for ids with ``prefix``."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from app.admin import bootstrap_servers
+    from harness import BROKER
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    out: dict[str, float] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout_s
+        while len(out) < expect and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
+                for r in records:
+                    tid = r.key.decode()
+                    if tid.startswith(prefix):
+                        out[tid] = r.timestamp / 1000.0
+    finally:
+        await consumer.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.scoring", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=None, help="ULB rows (default: all 284,807)")
+    p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
+    p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
+    p.add_argument("--latency-rows", type=int, default=20000, help="rows replayed at a fixed rate for latency")
+    p.add_argument("--rate-fraction", type=float, default=0.5, help="latency rate, as a fraction of service_eps")
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
+    args = p.parse_args(argv)
+
+    import settings
+    from app.learning.pipeline import model_params_from_settings
+    from app.records import Score
+
+    params = model_params_from_settings()
+    if args.kind:
+        params["kind"] = args.kind
+    if args.trees:
+        params["trees"] = args.trees
+    rows = rows_of(args.rows)
+    n = len(rows)
+    frauds = sum(int(r["Class"]) for r in rows)
+    print(f"rows={n} frauds={frauds} model={params}")
+
+    # 1. the plain loop
+    print(f"[loop] load before: {load_average():.2f}", flush=True)
+    loop = plain_loop(rows, params)
+    loop_roc, loop_pr = exact(loop["y"], loop["p"])
+    print(f"[loop] {loop['eps']:.0f} ev/s ({loop['cpu_eps']:.0f} per CPU second), ROC-AUC {loop_roc:.4f}, PR-AUC {loop_pr:.4f}; load after {load_average():.2f}")
+    baselines = {}
+    if loop["members"] is not None and params["kind"] == "arf+lr":
+        for i, name in enumerate(("arf", "lr", "lr_weighted")[:loop["members"].shape[1]]):
+            roc, pr = exact(loop["y"], loop["members"][:, i])
+            baselines[name] = (roc, pr)
+            print(f"[loop] member {name} alone (same run): ROC-AUC {roc:.4f}, PR-AUC {pr:.4f}")
+
+    # 2. the service, flat out
+    env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": params["kind"], "FRAUD_ARF_TREES": str(params["trees"])}
+    with local_stack(), tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
+        worker = start_worker("benchscore", Path(tmp) / "w", env)
+        try:
+            names = worker.names
+            worker.wait_assigned()
+            print(f"[service] load before: {load_average():.2f}", flush=True)
+            cpu_before = cpu_seconds(worker.proc.pid)
+            sent = replay(names, rows, labels="in-event")
+            print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
+            scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0)
+            service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
+            by_id: dict[str, dict] = {}
+            for _, value, _, _ in scores:
+                by_id.setdefault(value["transaction_id"], value)
+            if len(by_id) < n:
+                print(f"[service] only {len(by_id)} of {n} scores arrived:\n{worker.log_tail()}")
+                return 1
+            from app.replay import transaction_id
+
+            ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
+            times = np.array([s["processing_time"] for s in ordered])
+            service_eps = (n - 1) / (times.max() - times.min())
+            service_p = np.array([s["fraud_probability"] for s in ordered])
+            service_roc, service_pr = exact(loop["y"], service_p)
+            max_diff = float(np.max(np.abs(service_p - loop["p"])))
+            print(f"[service] {service_eps:.0f} ev/s ({service_cpu_eps:.0f} per CPU second of the worker), ROC-AUC {service_roc:.4f}, PR-AUC {service_pr:.4f}, "
+                  f"max |p_service - p_loop| = {max_diff:.3g}; load after {load_average():.2f}")
+
+            # 3. the trained model's maximum now (a bigger forest is slower than the average), then
+            # latency at a fixed fraction of it
+            m = min(args.latency_rows, n)
+            burst = replay(names, rows[:m], labels="in-event", id_prefix="max")
+            read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0)
+            burst_scores = [v["processing_time"] for _, v, _, _ in read(names.scores, Score, expect=n + m, idle_s=5.0)
+                            if v["transaction_id"].startswith("max-")]
+            max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
+            rate = args.rate_fraction * max_eps
+            print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
+                  f"load before: {load_average():.2f}", flush=True)
+            replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
+            later = read(names.scores, Score, expect=n + 2 * m, timeout_s=300, idle_s=10.0)
+            done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
+                    if v["transaction_id"].startswith("lat-")}
+            sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
+            latencies_ms = np.array([(done[t] - sent_at[t]) * 1000.0 for t in done if t in sent_at])
+            p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
+            print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+                  f"max {latencies_ms.max():.1f} ms; load after {load_average():.2f}")
+        finally:
+            worker.stop()
+
+    figures = dict(
+        loop_eps=loop["eps"], service_eps=service_eps, ratio=service_eps / loop["eps"], p50_ms=p50, p99_ms=p99,
+        service_pr_auc=service_pr, loop_pr_auc=loop_pr, service_roc_auc=service_roc, loop_roc_auc=loop_roc,
+        max_abs_diff=max_diff, max_eps_trained=max_eps, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
+        cpu_ratio=service_cpu_eps / loop["cpu_eps"],
+    )
+    for name, (roc, pr) in baselines.items():
+        figures[f"{name}_only_pr_auc"] = pr
+        figures[f"{name}_only_roc_auc"] = roc
+    figures.update(rows=n, kind=params["kind"], trees=params["trees"], load=round(load_average(), 2))
+    print(key_values(**figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
