@@ -71,21 +71,31 @@ class DeadLetteringTopic(faust.Topic):
     """A topic that sends what it cannot decode to the dead-letter topic instead of raising."""
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
-        await self._dead_letter(exc, message)
+        await send_dead_letter(exc, message)
 
     async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
-        await self._dead_letter(exc, message)
+        await send_dead_letter(exc, message)
 
-    async def _dead_letter(self, exc: Exception, message: Message) -> None:
-        from app.topics import dead_letters
 
-        if not _dead_lettered.add((message.topic, message.partition, message.offset)):
-            return  # the same message, reported again for another agent reading the topic
-        letter = dead_letter_for(exc, message)
-        log.warning(
-            "skipped a message of topic %s partition %s offset %s: %s",
-            message.topic, message.partition, message.offset, letter.error,
-        )
-        await dead_letters.send(key=message.key, value=letter)
-        metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
-        metrics.EVENTS_OUT.labels(topic=dead_letters.get_topic_name()).inc()
+async def send_dead_letter(exc: Exception, message: Message) -> None:
+    """Send ``message`` to the dead-letter topic (once, however many agents report it), log where
+    it was and count it. Agents call it too, for a decoded message they fail to process."""
+    from app.topics import dead_letters
+
+    if not _dead_lettered.add((message.topic, message.partition, message.offset)):
+        return  # the same message, reported again for another agent reading the topic
+    letter = dead_letter_for(exc, message)
+    log.warning(
+        "skipped a message of topic %s partition %s offset %s: %s",
+        message.topic, message.partition, message.offset, letter.error,
+    )
+    await dead_letters.send(key=message.key, value=letter)
+    metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
+    metrics.EVENTS_OUT.labels(topic=dead_letters.get_topic_name()).inc()
+
+
+def processing_failed(exc: Exception) -> DecodeError:
+    """The error to dead-letter a decoded message with when an agent fails on it."""
+    error = DecodeError("processing-failed", f"{type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

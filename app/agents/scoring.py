@@ -38,6 +38,7 @@ from collections import defaultdict
 
 import settings
 from app import metrics
+from app.dead_letters import processing_failed, send_dead_letter
 from app.learning import OnlineLearner, PrequentialEvaluator, model_from_settings
 from app.records import Label, Score, Transaction
 from app.serialization.avro import validate_transaction
@@ -164,10 +165,11 @@ async def catch_up(topic: str, partition: int, offset: int, handle) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from app.admin import bootstrap_servers
+    from app.security import kafka_client_options
 
     decode = _catch_up_codecs[topic].loads
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.KAFKA_BROKER), enable_auto_commit=False,
-                                group_id=None)
+                                group_id=None, **kafka_client_options(settings))
     await consumer.start()
     done = 0
     try:
@@ -262,7 +264,13 @@ async def score_transactions(stream):
             key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
             if (topic_in, message.partition) not in _CAUGHT_UP:
                 await catch_up(topic_in, message.partition, message.offset, _catch_up_transaction(message.partition))
-            score = score_one(tx, key, message.partition, message.offset)
+            try:
+                score = score_one(tx, key, message.partition, message.offset)
+            except Exception as exc:  # one bad event must not stop the partition: it goes to dead letters
+                log.exception("scoring failed at topic %s partition %s offset %s",
+                              message.topic, message.partition, message.offset)
+                await send_dead_letter(processing_failed(exc), message)
+                continue
             futures.append(await producer.send(topic_out, key, dumps(score), None, None, None))
             observe_latency(time.perf_counter() - started)
             probability = score["fraud_probability"]
@@ -285,7 +293,7 @@ async def score_transactions(stream):
         metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
         metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
         metrics.DECISIONS.labels(decision="fraud").inc(flagged)
-        metrics.DECISIONS.labels(decision="genuine").inc(len(batch) - flagged)
+        metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
 
 
 def _expire_pending(partition: int) -> None:
@@ -343,7 +351,13 @@ async def learn_labels(stream):
             await _wait_for_transaction(partition, key, label.event_time)
             if (topic_in, partition) not in _CAUGHT_UP:
                 await catch_up(topic_in, partition, offset, _catch_up_label(partition))
-            outcome = learn_label(key, int(label.label), partition, offset)
+            try:
+                outcome = learn_label(key, int(label.label), partition, offset)
+            except Exception as exc:
+                log.exception("learning a label failed at topic %s partition %s offset %s",
+                              event.message.topic, partition, offset)
+                await send_dead_letter(processing_failed(exc), event.message)
+                continue
             touched.add(partition)
             metrics.LABELS.labels(outcome=outcome).inc()
         for partition in touched:

@@ -10,6 +10,7 @@ REASONS = (
     "truncated",  # the body ends before the schema says it should
     "schema-mismatch",  # the writer's schema cannot be read as the expected record
     "invalid-value",  # decoded, but a value is not acceptable (NaN amount, empty id, ...)
+    "processing-failed",  # decoded and valid, but an agent failed on it (the error says how)
 )
 
 
