@@ -162,11 +162,12 @@ start_registry() {
   if pid_alive registry; then say "registry already running (pid $(cat "$RUN/registry.pid"))"; return; fi
   port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is in use by another process: stop it or set REGISTRY_PORT"
   say "starting apicurio registry $APICURIO_VERSION"
-  (cd "$APICURIO_HOME" && nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} \
+  (cd "$APICURIO_HOME" || exit 1
+    exec nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
     -Dquarkus.log.level=WARN -Dquarkus.log.category.\"io.apicurio\".level=INFO \
-    -jar "$(registry_jar)" >>"$LOGS/registry.log" 2>&1 &
-    echo $! >"$RUN/registry.pid")
+    -jar "$(registry_jar)" >>"$LOGS/registry.log" 2>&1) &
+  echo $! >"$RUN/registry.pid"  # the subshell execs java: this is java's pid
 }
 
 stop_one() {
