@@ -13,7 +13,7 @@ Faults (scenarios in ``integration-test/faults.py``):
 * ``registry-mid``: the registry becomes unreachable halfway; the second half is sent meanwhile;
 * ``failover``: two workers on 4 partitions, one killed -9 mid-stream.
 
-Workers run with ``BROKER_SESSION_TIMEOUT=10`` (``--session-timeout``; Faust's default is 60 s: a
+Workers run with ``FRAUD_BROKER_SESSION_TIMEOUT_S=10`` (``--session-timeout``; Faust's default is 60 s: a
 killed member keeps its partitions that long) and the ``lr`` model. The shared stack (Kafka 9092, registry 8081) is started if
 it is not running, and stopped at the end only then; it is never stopped in between.
 The last line is ``key=value`` pairs ending in ``lost_total``.
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a stopped broker is the point here
 
     faults = _scenarios()
-    faults.WORKER_ENV["BROKER_SESSION_TIMEOUT"] = f"{args.session_timeout:g}"
+    faults.WORKER_ENV["FRAUD_BROKER_SESSION_TIMEOUT_S"] = f"{args.session_timeout:g}"
     print(f"workers: session timeout {args.session_timeout:g}s, model {faults.WORKER_ENV['FRAUD_MODEL_KIND']}",
           flush=True)
     results, failures = [], []

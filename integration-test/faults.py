@@ -27,7 +27,7 @@ from harness import BROKER, REGISTRY, STACK, Names, Worker, decoder, free_port, 
 
 # Faust reads these from the environment: a killed worker leaves its consumer group after 10 s
 # instead of Faust's default 60 s, so failover and restart finish inside a test's time.
-FAST_GROUP = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+FAST_GROUP = {"FRAUD_BROKER_SESSION_TIMEOUT_S": "10"}
 # The fault scenarios are about delivery, not model quality: the fast model keeps the runs short.
 WORKER_ENV = {**FAST_GROUP, "FRAUD_MODEL_KIND": "lr"}
 
