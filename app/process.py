@@ -91,8 +91,8 @@ class WorkerProcess:
             return ""
 
     def metric(self, name: str, **labels: str) -> float:
-        """The value of one sample of the worker's /metrics (0.0 when absent)."""
-        want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        """The sum of the worker's /metrics samples named ``name`` whose labels include ``labels``
+        (0.0 when there are none)."""
         total = 0.0
         for line in self.metrics_text().splitlines():
             if line.startswith("#") or " " not in line:

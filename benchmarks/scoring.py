@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
     args = p.parse_args(argv)
 
-    import settings
     from app.learning.pipeline import model_params_from_settings
     from app.records import Score
 
@@ -180,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             # 3. the trained model's maximum now (a bigger forest is slower than the average), then
             # latency at a fixed fraction of it
             m = min(args.latency_rows, n)
-            burst = replay(names, rows[:m], labels="in-event", id_prefix="max")
+            replay(names, rows[:m], labels="in-event", id_prefix="max")
             read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0)
             burst_scores = [v["processing_time"] for _, v, _, _ in read(names.scores, Score, expect=n + m, idle_s=5.0)
                             if v["transaction_id"].startswith("max-")]

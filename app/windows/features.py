@@ -38,7 +38,7 @@ import math
 
 import settings
 from app.windows import aggregates
-from app.windows.base import HoppingWindows, Window
+from app.windows.base import Window, windows_from_settings
 
 GAP_FEATURE = "seconds_since_previous"
 
@@ -84,11 +84,7 @@ class WindowFeatures:
 
     def __init__(self, size: float | None = None, step: float | None = None, expires: float | None = None,
                  gap_cap: float | None = None, global_key: str | None = None) -> None:
-        self.windows = HoppingWindows(
-            settings.WINDOW_SIZE_S if size is None else size,
-            settings.WINDOW_STEP_S if step is None else step,
-            settings.WINDOW_EXPIRES_S if expires is None else expires,
-        )
+        self.windows = windows_from_settings(size, step, expires)
         self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
         self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
         self.state: dict[tuple[str, float], list] = {}  # (key, window start) -> aggregate

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 import settings
 from app.records import Transaction
 from app.windows import aggregates
-from app.windows.base import HoppingWindows
+from app.windows.base import windows_from_settings
 from app.windows.features import GAP_FEATURE, feature_names, gap_feature, slot_features, window_key
 
 
@@ -64,11 +64,7 @@ class WindowTables:
                  expires: float | None = None, gap_cap: float | None = None, global_key: str | None = None,
                  partitions: int | None = None) -> None:
         prefix = settings.WINDOW_TABLE_PREFIX if prefix is None else prefix
-        self.windows = HoppingWindows(
-            settings.WINDOW_SIZE_S if size is None else size,
-            settings.WINDOW_STEP_S if step is None else step,
-            settings.WINDOW_EXPIRES_S if expires is None else expires,
-        )
+        self.windows = windows_from_settings(size, step, expires)
         self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
         self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
         partitions = settings.TOPIC_PARTITIONS if partitions is None else partitions
