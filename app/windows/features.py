@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import MutableMapping
 
 import settings
 from app.windows import aggregates
@@ -87,11 +88,11 @@ class WindowFeatures:
         self.windows = windows_from_settings(size, step, expires)
         self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
         self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
-        self.state: dict[tuple[str, float], list] = {}  # (key, window start) -> aggregate
-        self.last_seen: dict[str, float] = {}
+        self.state: MutableMapping[tuple, list] = {}  # slot (key, window start) -> aggregate
+        self.last_seen: MutableMapping[str, float] = {}
         self.watermark = -math.inf
         self.late_updates_dropped = 0  # (event, window) pairs skipped because the window had expired
-        self._ends: list[tuple[float, str, float]] = []  # heap of (window end, key, start)
+        self._ends: list[tuple[float, tuple]] = []  # heap of (window end, slot)
 
     @property
     def feature_names(self) -> list[str]:
@@ -112,25 +113,31 @@ class WindowFeatures:
                 self.late_updates_dropped += 1
                 states.append(None)
                 continue
-            slot = (key, window.start)
+            slot = self._slot(key, window)
             previous = self.state.get(slot)
             if previous is None:
-                heapq.heappush(self._ends, (window.end, key, window.start))
+                heapq.heappush(self._ends, (window.end, slot))
             self.state[slot] = new = aggregates.add(previous, amount)
             states.append(new)
         features = slot_features(ranges, states)
         previous_time = self.last_seen.get(key)
         features[GAP_FEATURE] = gap_feature(previous_time, t, self.gap_cap)
-        self.last_seen[key] = t if previous_time is None else max(previous_time, t)
+        if previous_time is None or t > previous_time:
+            self.last_seen[key] = t
         return features
 
     def aggregate(self, card_id: str | None, window: Window) -> list | None:
         """The aggregate of one window of a key (``None`` if empty or expired)."""
-        return self.state.get((window_key(card_id, self.global_key), window.start))
+        return self.state.get(self._slot(window_key(card_id, self.global_key), window))
+
+    def _slot(self, key: str, window: Window) -> tuple:
+        """Where a key's window is kept in :attr:`state`."""
+        return (key, window.start)
 
     def _drop_expired(self) -> None:
         horizon = self.windows.expiry_horizon(self.watermark)
-        ends = self._ends
+        ends, state = self._ends, self.state
         while ends and ends[0][0] <= horizon:
-            _, key, start = heapq.heappop(ends)
-            self.state.pop((key, start), None)
+            _, slot = heapq.heappop(ends)
+            if slot in state:
+                del state[slot]

@@ -37,9 +37,7 @@ from typing import Any, Iterator
 
 import settings
 from app.records import Transaction
-from app.windows import aggregates
-from app.windows.base import windows_from_settings
-from app.windows.features import GAP_FEATURE, feature_names, gap_feature, slot_features, window_key
+from app.windows.features import WindowFeatures
 
 
 @contextmanager
@@ -57,16 +55,15 @@ def _current_event(event: Any) -> Iterator[None]:
         current.reset(token)
 
 
-class WindowTables:
-    """Per-key hopping-window aggregates in Faust tables; ``update`` as in :class:`WindowFeatures`."""
+class WindowTables(WindowFeatures):
+    """Per-key hopping-window aggregates in Faust tables; ``update`` as in :class:`WindowFeatures`
+    (the same code: only where the aggregates and the last event times are kept differs)."""
 
     def __init__(self, app: Any, prefix: str | None = None, size: float | None = None, step: float | None = None,
                  expires: float | None = None, gap_cap: float | None = None, global_key: str | None = None,
                  partitions: int | None = None) -> None:
+        super().__init__(size, step, expires, gap_cap, global_key)
         prefix = settings.WINDOW_TABLE_PREFIX if prefix is None else prefix
-        self.windows = windows_from_settings(size, step, expires)
-        self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
-        self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
         partitions = settings.TOPIC_PARTITIONS if partitions is None else partitions
         # no key/value types: Faust serialises both as JSON (keys come back as tuples on recovery)
         self.table = app.Table(f"{prefix}-aggregates", partitions=partitions,
@@ -74,16 +71,11 @@ class WindowTables:
         # The window is declared without Faust's wall-clock expiry (see the module doc).
         self.windowed = self.table.hopping(self.windows.size, self.windows.step).relative_to_field(
             Transaction.event_time)
+        self.state = self.table
         self.last_seen = app.Table(f"{prefix}-last-seen", partitions=partitions,
                                    help="Greatest event time seen per window key.")
         self.watermark: float | None = None  # None until known (restored tables are read first)
-        self.late_updates_dropped = 0
-        self._ends: list[tuple[float, str, tuple[float, float]]] = []  # heap of (end, key, faust range)
         self.last_seen.on_recover(self._restore)
-
-    @property
-    def feature_names(self) -> list[str]:
-        return feature_names(self.windows.per_event)
 
     async def _restore(self) -> None:
         self.watermark = None
@@ -92,9 +84,12 @@ class WindowTables:
         """Rebuild the watermark and the expiry heap from the (restored) tables."""
         self.watermark = max((float(v) for v in self.last_seen.values()), default=-math.inf)
         size = self.windows.size
-        ends = [(float(rng[0]) + size, key, (float(rng[0]), float(rng[1]))) for key, rng in self.table.keys()]
+        ends = [(float(rng[0]) + size, (key, (float(rng[0]), float(rng[1])))) for key, rng in self.table.keys()]
         heapq.heapify(ends)
         self._ends = ends
+
+    def _slot(self, key: str, window) -> tuple:
+        return (key, window.faust_range())
 
     def update(self, card_id: str | None, event_time: float, amount: float, event: Any = None) -> dict[str, float]:
         """Add one transaction to the tables and return its features (as
@@ -102,41 +97,4 @@ class WindowTables:
         with _current_event(event):
             if self.watermark is None:
                 self._restore_now()
-            key = window_key(card_id, self.global_key)
-            t = float(event_time)
-            if t > self.watermark:
-                self.watermark = t
-                self._drop_expired()
-            horizon = self.windows.expiry_horizon(self.watermark)
-            ranges = self.windows.ranges(t)
-            table = self.table
-            states: list[list | None] = []
-            for window in ranges:
-                if window.end <= horizon:
-                    self.late_updates_dropped += 1
-                    states.append(None)
-                    continue
-                table_key = (key, window.faust_range())
-                previous = table.get(table_key)
-                if previous is None:
-                    heapq.heappush(self._ends, (window.end, key, table_key[1]))
-                table[table_key] = new = aggregates.add(previous, amount)
-                states.append(new)
-            features = slot_features(ranges, states)
-            previous_time = self.last_seen.get(key)
-            features[GAP_FEATURE] = gap_feature(previous_time, t, self.gap_cap)
-            if previous_time is None or t > previous_time:
-                self.last_seen[key] = t
-            return features
-
-    def aggregate(self, card_id: str | None, window) -> list | None:
-        """The aggregate of one window (:class:`app.windows.Window`) of a key, ``None`` if empty or expired."""
-        return self.table.get((window_key(card_id, self.global_key), window.faust_range()))
-
-    def _drop_expired(self) -> None:
-        horizon = self.windows.expiry_horizon(self.watermark)
-        ends, table = self._ends, self.table
-        while ends and ends[0][0] <= horizon:
-            _, key, rng = heapq.heappop(ends)
-            if (key, rng) in table:
-                del table[(key, rng)]
+            return super().update(card_id, event_time, amount)
