@@ -21,6 +21,20 @@ def wait_events_in(worker, topic: str, n: int, timeout_s: float = 120.0) -> None
         time.sleep(0.5)
 
 
+def wait_committed(worker, topic: str, timeout_s: float = 60.0) -> None:
+    """Until the worker reports a consumer lag of 0 on every partition of ``topic`` (its offsets are
+    committed up to the end), so that a restart redelivers nothing: at-least-once redelivery would
+    count an event twice in the windows, which is not what the restart test is about."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lags = [line for line in worker.metrics_text().splitlines()
+                if line.startswith("fraud_consumer_lag{") and f'topic="{topic}"' in line]
+        if lags and all(float(line.rsplit(" ", 1)[1]) == 0.0 for line in lags):
+            return
+        assert time.monotonic() < deadline, f"lag not 0 in {timeout_s}s: {lags}\n{worker.log_tail()}"
+        time.sleep(0.5)
+
+
 def test_anomalies_reach_the_topic_as_the_pure_detector_flags_them(make_worker, names):
     worker = make_worker({"FRAUD_AGENTS": "anomaly", "FRAUD_ANOMALY_THRESHOLD_KIND": "quantile",
                           "FRAUD_ANOMALY_QUANTILE": "0.98", "FRAUD_ANOMALY_QUANTILE_WINDOW": "500",
@@ -69,6 +83,7 @@ def test_window_tables_survive_a_restart(make_worker, names):
     worker = make_worker(env)
     replay(names, first, time_base=TIME_BASE)
     wait_events_in(worker, names.transactions, len(first))
+    wait_committed(worker, names.transactions)
     worker.stop()  # graceful: the changelogs are flushed and the offsets committed
     worker.start()  # same state folder; the memory store restores the tables from the changelogs
     replay(names, second, time_base=TIME_BASE, start_index=len(first))
