@@ -121,9 +121,11 @@ ANOMALY_WINDOW_FEATURES = _env("ANOMALY_WINDOW_FEATURES", False)  # the detector
 # --- drift monitoring ------------------------------------------------------------------------------
 DRIFT_DELTA = _env("DRIFT_DELTA", 0.002)  # ADWIN's significance: smaller = fewer false alarms, later alarms
 DRIFT_CLOCK = _env("DRIFT_CLOCK", 32)  # ADWIN checks for a cut every this many values
-DRIFT_FEATURES = _env("DRIFT_FEATURES", ["Amount"])  # Transaction fields monitored for input drift
-DRIFT_FEATURE_TRANSFORM = _env("DRIFT_FEATURE_TRANSFORM", "log1p")  # log1p | identity | clip:<lo>:<hi>
+# Transaction fields monitored for input drift: Amount and the three largest PCA components (their spread)
+DRIFT_FEATURES = _env("DRIFT_FEATURES", ["Amount", "V1", "V2", "V3"])
+DRIFT_FEATURE_TRANSFORM = _env("DRIFT_FEATURE_TRANSFORM", "log1p_abs")  # log1p_abs | log1p | identity | clip:<lo>:<hi>
 DRIFT_MONITOR_SCORES = _env("DRIFT_MONITOR_SCORES", True)  # fraud_probability and error streams of `scores`
+DRIFT_SCORE_DIRECTION = _env("DRIFT_SCORE_DIRECTION", "increase")  # a learning model's scores fall: alert on rises
 DRIFT_ERROR_DIRECTION = _env("DRIFT_ERROR_DIRECTION", "increase")  # alert on error increases only (or "both")
 DRIFT_MITIGATION = _env("DRIFT_MITIGATION", "none")  # none | reset | challenger
 DRIFT_MITIGATE_ON = _env("DRIFT_MITIGATE_ON", ["error"])  # streams whose alerts trigger the mitigation

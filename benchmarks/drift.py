@@ -2,11 +2,15 @@
 
     .venv/bin/python benchmarks/drift.py [--size quick|full] [--no-ulb] [--mitigation reset|challenger]
 
-Runs :func:`app.drift.evaluation.evaluate` with the settings' delta and clock: detection delay on
-abrupt drifts (River SEA/Agrawal ``ConceptDriftStream``, the synthetic card stream's Amount, the
-ULB file with Amount scaled from a known offset), false alarms on stationary streams, and PR-AUC
-after a concept drift without and with mitigation. Same-run baseline: ADWIN on the raw (untransformed)
-Amount of the same stationary streams, and the same prequential runs without mitigation.
+Runs :func:`app.drift.evaluation.evaluate` with the settings' drift defaults, every stream watched
+the way the drift agent watches it (input features, score and error together): detection delay on
+abrupt drifts (River SEA/Agrawal ``ConceptDriftStream``, the synthetic card stream's concept and
+Amount changes, the ULB file with Amount scaled or the V columns permuted from a known offset),
+false alarms of all monitored streams on stationary streams, and PR-AUC after a concept drift
+without and with mitigation. Same-run baselines: each scenario scored on one stream kind only
+(``baseline_*``: Amount for input shifts, the error for concept drifts), ADWIN on the raw
+(untransformed) Amount of the same stationary streams, the prequential runs without mitigation,
+and the ULB in time order without a shift (``ulb-control``: what alarms by chance after row 50,000).
 The last line is the key=value summary.
 """
 from __future__ import annotations
@@ -28,15 +32,16 @@ def main() -> None:
     parser.add_argument("--no-ulb", action="store_true")
     parser.add_argument("--mitigation", choices=("reset", "challenger"), default="reset")
     args = parser.parse_args()
-    print(f"ADWIN delta={settings.DRIFT_DELTA} clock={settings.DRIFT_CLOCK} "
-          f"feature transform={settings.DRIFT_FEATURE_TRANSFORM}", flush=True)
+    print(f"ADWIN delta={settings.DRIFT_DELTA} clock={settings.DRIFT_CLOCK} features={settings.DRIFT_FEATURES} "
+          f"transform={settings.DRIFT_FEATURE_TRANSFORM} score={settings.DRIFT_SCORE_DIRECTION} "
+          f"error={settings.DRIFT_ERROR_DIRECTION}", flush=True)
     started = time.perf_counter()
     summary = evaluate(args.size, ulb=not args.no_ulb, mitigation=args.mitigation,
                        warning_delta=settings.DRIFT_WARNING_DELTA,
                        progress=lambda line: print(line, flush=True))
     elapsed = time.perf_counter() - started
     raw_false = raw_events = 0
-    for stream in suite(args.size, ulb=not args.no_ulb)["feature"]:
+    for stream in suite(args.size, ulb=not args.no_ulb)["input"]:
         if stream.kind == "stationary":
             score, _ = monitor_values(feature_values(stream), [], 5000, transform="identity")
             raw_false += score.false_alarms

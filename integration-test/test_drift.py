@@ -10,13 +10,16 @@ from harness import read, replay
 N = 8000
 CHANGE = 4000
 SENTINEL = 1500  # rows with 20x amounts after a stationary stream: their alert proves all was consumed
-ENV = {"FRAUD_AGENTS": "drift", "FRAUD_DRIFT_FEATURES": "Amount", "FRAUD_DRIFT_FEATURE_TRANSFORM": "log1p",
+# Amount alone (its alerts are the ones compared), with the default transform, delta and clock
+ENV = {"FRAUD_AGENTS": "drift", "FRAUD_DRIFT_FEATURES": "Amount",
+       "FRAUD_DRIFT_FEATURE_TRANSFORM": settings.DRIFT_FEATURE_TRANSFORM,
        "FRAUD_DRIFT_DELTA": str(settings.DRIFT_DELTA), "FRAUD_DRIFT_CLOCK": str(settings.DRIFT_CLOCK)}
 
 
 def offline(rows, change_points):
     score, detections = monitor_values([r["Amount"] for r in rows], change_points, tolerance=2000,
-                                       delta=settings.DRIFT_DELTA, clock=settings.DRIFT_CLOCK, transform="log1p")
+                                       delta=settings.DRIFT_DELTA, clock=settings.DRIFT_CLOCK,
+                                       transform=settings.DRIFT_FEATURE_TRANSFORM)
     return score, [d.position for d in detections]
 
 

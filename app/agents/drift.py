@@ -3,17 +3,21 @@ streams (``scores``); every detection goes to ``drift-alerts`` as a :class:`~app
 
 Monitored streams, one detector each per partition:
 
-* ``feature:<name>`` for each name in ``DRIFT_FEATURES`` (default ``Amount``), after
-  ``DRIFT_FEATURE_TRANSFORM`` (default ``log1p``: ADWIN on raw heavy-tailed amounts false-alarms,
-  see :mod:`app.drift.transforms`). Means in the alert are in the transformed scale.
-* ``score``: the fraud probability of each score.
+* ``feature:<name>`` for each name in ``DRIFT_FEATURES`` (default ``Amount, V1, V2, V3``), after
+  ``DRIFT_FEATURE_TRANSFORM`` (default ``log1p_abs``: ADWIN on raw heavy-tailed amounts false-alarms,
+  and the V columns' spread, not their mean, is what moves; see :mod:`app.drift.transforms`).
+  Means in the alert are in the transformed scale.
+* ``score``: the fraud probability of each score; alarms on increases only (``DRIFT_SCORE_DIRECTION``).
 * ``error``: for scores that carry a ``label``, 1 when the decision at the threshold was wrong,
   else 0; alarms on increases only (``DRIFT_ERROR_DIRECTION``).
+
+The monitors are built by :mod:`app.drift.detectors`, which the evaluation harness uses too.
 
 Mitigation (``DRIFT_MITIGATION``: none | reset | challenger) is applied on alarms of the streams in
 ``DRIFT_MITIGATE_ON`` (default ``error``) to the live learner of the alarm's partition, found in the
 scoring agent's ``LEARNERS`` when that agent runs in this worker (a score's partition is its
-transaction's partition). When it does not, the alert says ``mitigation="unavailable"``. The
+transaction's partition). When it does not, the alert says ``mitigation="unavailable"``. A reset or a
+promoted challenger is a new model: the partition's ``score`` and ``error`` detectors start over. The
 challenger learns from the labelled transactions (``Class`` in the event) of its partition, on the
 raw transaction features.
 """
@@ -27,7 +31,8 @@ from typing import Any
 import settings
 from app.worker import app  # first: the worker imports the agents, which import the topics
 from app import metrics
-from app.drift import Detection, DriftMonitor, make_mitigation, make_transform
+from app.drift import Detection, DriftMonitor, make_mitigation
+from app.drift.detectors import feature_monitor as new_feature_monitor, score_monitor as new_score_monitor
 from app.records import DriftAlert, Score, Transaction
 from app.topics import drift_alerts, scores, transactions
 
@@ -43,19 +48,14 @@ _warned: set[str] = set()
 def feature_monitor(partition: int) -> DriftMonitor:
     monitor = FEATURE_MONITORS.get(partition)
     if monitor is None:
-        transform = make_transform(settings.DRIFT_FEATURE_TRANSFORM)
-        monitor = FEATURE_MONITORS[partition] = DriftMonitor(
-            transforms={f"feature:{name}": transform for name in settings.DRIFT_FEATURES},
-            label=settings.DRIFT_FEATURE_TRANSFORM,
-        )
+        monitor = FEATURE_MONITORS[partition] = new_feature_monitor()
     return monitor
 
 
 def score_monitor(partition: int) -> DriftMonitor:
     monitor = SCORE_MONITORS.get(partition)
     if monitor is None:
-        monitor = SCORE_MONITORS[partition] = DriftMonitor(
-            directions={"error": settings.DRIFT_ERROR_DIRECTION},
+        monitor = SCORE_MONITORS[partition] = new_score_monitor(
             warning_delta=settings.DRIFT_WARNING_DELTA if settings.DRIFT_MITIGATION == "challenger" else None,
         )
     return monitor
@@ -96,6 +96,10 @@ def mitigate(partition: int, detection: Detection) -> str:
     outcome = MITIGATION.on_drift(partition, learner)
     if outcome.learner is not learner:
         replace(partition, outcome.learner)
+    if outcome.learner is not learner or outcome.action == "reset":  # a new model: new score and error streams
+        monitor = score_monitor(partition)
+        monitor.reset("score")
+        monitor.reset("error")
     log.warning("drift on %s partition %s at %s: %s", detection.stream, partition, detection.position, outcome.action)
     return outcome.action
 

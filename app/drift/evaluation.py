@@ -4,10 +4,13 @@ Two kinds of runs:
 
 * :func:`monitor_values` feeds a value stream (an input feature, e.g. ``log1p(Amount)``) to a
   :class:`~app.drift.monitor.DriftMonitor` and scores its alarms against the known change points.
-* :func:`prequential` runs a learner test-then-train over a labelled stream, monitors its 0/1
-  error at a threshold (alarms on increases only; with the challenger policy a second, more
-  sensitive ADWIN gives the warnings), applies a mitigation policy at each alarm, and reports
-  exact PR-AUC / ROC-AUC over a window after each change point.
+* :func:`prequential` runs a learner test-then-train over a labelled stream watched by the detectors
+  the drift agent runs with the same settings (:mod:`app.drift.detectors`: the configured input
+  features, the score, the 0/1 error at a threshold; with the challenger policy a second, more
+  sensitive ADWIN gives the error warnings), applies a mitigation policy at the alarms of the
+  mitigated streams, and reports exact PR-AUC / ROC-AUC over a window after each change point. A
+  change counts as detected by the first alarm of any monitored stream (one service, one alert
+  topic); on a stationary stream every alarm of every monitored stream is a false alarm.
 
 Scoring of alarms (:func:`score_detections`): an alarm at position ``p`` (values seen, the firing
 one included) is a *true alarm* of change point ``c`` (0-based index of the first changed value)
@@ -40,6 +43,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+import settings
+from app.drift.detectors import feature_monitor, score_monitor, service_streams
 from app.drift.mitigation import make_mitigation
 from app.drift.monitor import Detection, DriftMonitor
 from app.drift.transforms import make_transform
@@ -171,8 +176,9 @@ def card_stream(name: str, n: int, drift_at: Sequence[int] = (), seed: int = 0, 
 def ulb_stream(name: str, n: int, shift: str | None = None, offset: int = 0, factor: float = 3.0,
                seed: int = 0, path: str | None = None) -> Stream:
     """The ULB rows (first ``n`` in time order) with a shift from ``offset``: ``"amount"`` (Amount
-    times ``factor``), ``"permute"`` (V1..V28 permuted with ``seed``), or ``None`` and shuffled rows
-    (a stationary stream)."""
+    times ``factor``), ``"permute"`` (V1..V28 permuted with ``seed``), ``"control"`` (no shift: the
+    same rows in time order, ``offset`` a nominal change point, to show what alarms by chance after it),
+    or ``None`` and shuffled rows (a stationary stream)."""
     from app.data import ensure_creditcard_csv, load_frame
     from app.data.columns import FEATURE_COLUMNS
 
@@ -187,13 +193,13 @@ def ulb_stream(name: str, n: int, shift: str | None = None, offset: int = 0, fac
             X[offset:, 28] *= factor
         elif shift == "permute":
             X[offset:, :28] = X[offset:, rng.permutation(28)]
-        else:
+        elif shift != "control":
             raise ValueError(f"unknown shift {shift!r}")
         for row, label in zip(X.tolist(), y.tolist()):
             yield dict(zip(FEATURE_COLUMNS, row)), int(label)
 
-    return Stream(name, "abrupt" if shift else "stationary", [offset] if shift else [], make, n,
-                  learner="logreg", feature="Amount")
+    kind = "stationary" if shift is None else "control" if shift == "control" else "abrupt"
+    return Stream(name, kind, [offset] if shift else [], make, n, learner="logreg", feature="Amount")
 
 
 # --- learners ------------------------------------------------------------------------------------
@@ -249,8 +255,10 @@ def monitor_values(values: Iterable[float], change_points: Sequence[int], tolera
 class PrequentialResult:
     stream: str
     mitigation: str
-    score: DetectionScore
-    actions: list[tuple[int, str]]  # (position, action) per drift alarm
+    score: DetectionScore  # all monitored streams together: the first alarm of any detects a change
+    by_stream: dict[str, DetectionScore]  # each monitored stream alone
+    alarms: list[tuple[int, str]]  # (event position, monitored stream) per drift alarm
+    actions: list[tuple[int, str]]  # (event position, action) per mitigated alarm
     warnings: int
     pr_auc_after: float  # over [c, c + after) for each change point, pooled; whole stream if none
     roc_auc_after: float
@@ -265,40 +273,61 @@ def _auc(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 def prequential(stream: Stream, mitigation: str = "none", delta: float | None = None, clock: int | None = None,
                 warning_delta: float = 0.1, threshold: float = 0.5, tolerance: int = 5000, after: int = 5000,
-                min_events: int = 200, max_age: int = 20000) -> PrequentialResult:
-    """Test-then-train ``stream`` with its learner, ADWIN on the 0/1 error, ``mitigation`` on alarms."""
+                min_events: int = 200, max_age: int = 20000, features: Sequence[str] | None = None,
+                monitor_scores: bool | None = None, mitigate_on: Sequence[str] | None = None) -> PrequentialResult:
+    """Test-then-train ``stream`` with its learner, watched by the detectors the drift agent runs.
+
+    Each event feeds, as in :mod:`app.agents.drift` (see :mod:`app.drift.detectors`), the configured
+    input features present in the event (``feature:<name>``), the score and the 0/1 error at
+    ``threshold``. ``mitigation`` acts on the drift alarms of the streams in ``mitigate_on`` (default
+    ``DRIFT_MITIGATE_ON``); warnings of the error stream start challengers. A reset or a promoted
+    challenger restarts the score and error detectors (a new model). ``features``, ``monitor_scores``
+    and ``mitigate_on`` default to the settings; positions are event positions (1-based).
+    """
+    mitigate_on = settings.DRIFT_MITIGATE_ON if mitigate_on is None else mitigate_on
     learner = make_learner(stream.learner)
     policy = make_mitigation(mitigation, min_events=min_events, max_age=max_age)
-    monitor = DriftMonitor(delta, clock, directions={"error": "increase"},
-                           warning_delta=warning_delta if mitigation == "challenger" else None)
-    ys, ps, positions, actions, warnings = [], [], [], [], 0
-    for x, y in stream.pairs():
+    inputs = feature_monitor(features, delta=delta, clock=clock)
+    outputs = score_monitor(delta, clock, warning_delta=warning_delta if mitigation == "challenger" else None)
+    ys, ps, alarms, actions, warnings, seen = [], [], [], [], 0, set()
+    for position, (x, y) in enumerate(stream.pairs(), start=1):
         p = learner.predict_proba(x)
         ys.append(y)
         ps.append(p)
-        found = monitor.update("error", float((p >= threshold) != bool(y)))
+        found_all = []
+        for name, value in service_streams(x, p, y, threshold, features, monitor_scores):
+            seen.add(name)
+            found = (inputs if name.startswith("feature:") else outputs).update(name, value)
+            if found is not None:
+                found_all.append(found)
         learner.learn(x, y)
         policy.observe(0, x, y)
-        if found is None:
-            continue
-        if found.kind == "warning":
-            warnings += policy.on_warning(0, learner)
-            continue
-        positions.append(found.position)
-        outcome = policy.on_drift(0, learner)
-        if outcome.learner is not learner or outcome.action == "reset":
-            monitor.reset("error")  # a new model: a new error stream
-        learner = outcome.learner
-        actions.append((found.position, outcome.action))
+        for found in found_all:
+            if found.kind == "warning":
+                if found.stream == "error":
+                    warnings += policy.on_warning(0, learner)
+                continue
+            alarms.append((position, found.stream))
+            if mitigation == "none" or found.stream not in mitigate_on:
+                continue
+            outcome = policy.on_drift(0, learner)
+            if outcome.learner is not learner or outcome.action == "reset":  # a new model: new output streams
+                outputs.reset("score")
+                outputs.reset("error")
+            learner = outcome.learner
+            actions.append((position, outcome.action))
     y_all, p_all = np.asarray(ys), np.asarray(ps)
     if stream.change_points:
         idx = np.concatenate([np.arange(c, min(c + after, len(ys))) for c in stream.change_points])
     else:
         idx = np.arange(len(ys))
     pr_after, roc_after = _auc(y_all[idx], p_all[idx])
-    return PrequentialResult(stream.name, mitigation, score_detections(positions, stream.change_points, len(ys),
-                                                                       tolerance),
-                             actions, warnings, pr_after, roc_after, _auc(y_all, p_all)[0])
+    n = len(ys)
+    by_stream = {name: score_detections([p for p, s in alarms if s == name], stream.change_points, n, tolerance)
+                 for name in sorted(seen)}
+    return PrequentialResult(stream.name, mitigation,
+                             score_detections([p for p, _ in alarms], stream.change_points, n, tolerance),
+                             by_stream, alarms, actions, warnings, pr_after, roc_after, _auc(y_all, p_all)[0])
 
 
 def feature_values(stream: Stream) -> Iterator[float]:
@@ -308,32 +337,37 @@ def feature_values(stream: Stream) -> Iterator[float]:
 
 
 def suite(size: str = "full", ulb: bool = True, seed: int = 1) -> dict[str, list[Stream]]:
-    """The streams of the evaluation: ``feature`` runs (value monitor) and ``error`` runs (prequential).
+    """The streams of the evaluation: ``input`` shifts (the input distribution moves; the old
+    one-detector baseline watches ``Amount``) and ``concept`` drifts (the label relation moves; PR-AUC
+    after the change is measured without and with mitigation; the baseline watches the error).
 
     ``size="quick"`` is small enough for tests (a few seconds, no ULB file); ``"full"`` is the benchmark.
+    The ULB ``control`` stream (time order, no shift) is in neither summary: it shows what alarms by
+    chance after its nominal change point, the yardstick for the ULB shifts' delays.
     """
     quick = size == "quick"
     n, c = (6000, 3000) if quick else (40000, 20000)
     seeds = [seed] if quick else [seed, seed + 1, seed + 2]
-    error = []
+    concept = []
     for s in seeds:
-        error += [river_stream(f"sea-abrupt-{s}", "sea", 0, 3, n, c, seed=s),
-                  river_stream(f"agrawal-abrupt-{s}", "agrawal", 0, 2, n, c, seed=s)]
-    error += [river_stream(f"sea-gradual-{seed}", "sea", 0, 3, n, c, width=2000, seed=seed),
-              river_stream(f"agrawal-gradual-{seed}", "agrawal", 0, 2, n, c, width=2000, seed=seed)]
+        concept += [river_stream(f"sea-abrupt-{s}", "sea", 0, 3, n, c, seed=s),
+                    river_stream(f"agrawal-abrupt-{s}", "agrawal", 0, 2, n, c, seed=s)]
+    concept += [river_stream(f"sea-gradual-{seed}", "sea", 0, 3, n, c, width=2000, seed=seed),
+                river_stream(f"agrawal-gradual-{seed}", "agrawal", 0, 2, n, c, width=2000, seed=seed)]
     stationary_n = 20000 if quick else 200000
-    error += [river_stream(f"sea-stationary-{seed}", "sea", 0, None, stationary_n, 0, seed=seed),
-              river_stream(f"agrawal-stationary-{seed}", "agrawal", 0, None, stationary_n // 2, 0, seed=seed)]
+    concept += [river_stream(f"sea-stationary-{seed}", "sea", 0, None, stationary_n, 0, seed=seed),
+                river_stream(f"agrawal-stationary-{seed}", "agrawal", 0, None, stationary_n // 2, 0, seed=seed)]
     card_n, card_c = (20000, 10000) if quick else (100000, 50000)
-    error += [card_stream(f"cards-concept-{seed}", card_n, [card_c], seed=seed)]
-    feature = [card_stream(f"cards-amount-{s}", card_n, [card_c], seed=s) for s in seeds]
-    feature += [card_stream(f"cards-stationary-{seed}", stationary_n, seed=seed)]
+    concept += [card_stream(f"cards-concept-{seed}", card_n, [card_c], seed=seed)]
+    inputs = [card_stream(f"cards-amount-{s}", card_n, [card_c], seed=s) for s in seeds]
+    inputs += [card_stream(f"cards-stationary-{seed}", stationary_n, seed=seed)]
     if ulb and not quick:
-        error += [ulb_stream("ulb-permuted-V", 100000, "permute", 50000, seed=seed)]
-        feature += [ulb_stream("ulb-amount-x3", 100000, "amount", 50000, factor=3.0),
-                    ulb_stream("ulb-amount-x1.5", 100000, "amount", 50000, factor=1.5),
-                    ulb_stream("ulb-shuffled", 284807, None, seed=seed)]
-    return {"feature": feature, "error": error}
+        concept += [ulb_stream("ulb-permuted-V", 100000, "permute", 50000, seed=seed)]
+        inputs += [ulb_stream("ulb-amount-x3", 100000, "amount", 50000, factor=3.0),
+                   ulb_stream("ulb-amount-x1.5", 100000, "amount", 50000, factor=1.5),
+                   ulb_stream("ulb-shuffled", 284807, None, seed=seed),
+                   ulb_stream("ulb-control", 100000, "control", 50000)]
+    return {"input": inputs, "concept": concept}
 
 
 # --- the whole evaluation ------------------------------------------------------------------------
@@ -343,70 +377,100 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+class _Tally:
+    """Abrupt / gradual / stationary figures over the scored runs."""
+
+    def __init__(self) -> None:
+        self.delays: list[int] = []
+        self.missed = self.true_alarms = self.stationary_events = self.stationary_false = 0
+        self.gradual_delays: list[int] = []
+        self.gradual_missed = 0
+
+    def add(self, kind: str, score: DetectionScore) -> None:
+        if kind == "stationary":
+            self.stationary_events += score.n_events
+            self.stationary_false += score.false_alarms
+        elif kind == "abrupt":
+            self.delays.extend(score.delays)
+            self.missed += score.missed
+            self.true_alarms += score.true_alarms
+        elif kind == "gradual":
+            self.gradual_delays.extend(score.delays)
+            self.gradual_missed += score.missed
+
+    @property
+    def false_alarms_per_100k(self) -> float:
+        return 1e5 * self.stationary_false / self.stationary_events if self.stationary_events else math.nan
+
+
+def _by_stream(result: PrequentialResult) -> str:
+    """``stream=first delay/false alarms`` for each monitored stream ('-': no true alarm)."""
+    parts = []
+    for name, score in result.by_stream.items():
+        first = score.delays[0] if score.delays else "-"
+        parts.append(f"{name}={first}/{score.false_alarms}")
+    return " ".join(parts)
+
+
 def evaluate(size: str = "full", ulb: bool = True, mitigation: str = "reset", delta: float | None = None,
              clock: int | None = None, warning_delta: float = 0.1, tolerance: int = 5000,
              progress: Callable[[str], None] | None = print) -> dict[str, float]:
     """Run :func:`suite`; print one line per run through ``progress``; return the summary figures.
 
-    ``mean_delay``, ``missed`` and ``true_alarms`` are over the abrupt drifts (feature and error runs
-    without mitigation); ``false_alarms_per_100k`` over the stationary streams; the PR-AUC figures are
-    the mean, over the concept drifts of the error runs, of the PR-AUC after the change, without
-    mitigation and with ``mitigation``; ``*_gradual`` figures are the gradual drifts'.
+    Every stream is run as the service watches it (:func:`prequential` without mitigation: input
+    features, score and error together). ``mean_delay``, ``missed`` and ``true_alarms`` are over the
+    abrupt drifts, a drift detected by the first alarm of any monitored stream; ``false_alarms_per_100k``
+    counts the alarms of all monitored streams on the stationary streams. The PR-AUC figures are the
+    mean, over the concept drifts, of the PR-AUC after the change without and with ``mitigation``;
+    ``*_gradual`` figures are the gradual drifts'. ``baseline_*`` is the same run scored as a single
+    stream kind per scenario (``feature:Amount`` for input shifts, ``error`` for concept drifts).
     """
     say = progress or (lambda line: None)
     streams = suite(size, ulb=ulb)
-    delays, missed, true_alarms, stationary_events, stationary_false = [], 0, 0, 0, 0
-    gradual_delays, gradual_missed = [], 0
+    service, baseline = _Tally(), _Tally()
     pr_none, pr_mitigated, roc_none, roc_mitigated = [], [], [], []
-
-    def account(stream: Stream, score: DetectionScore) -> None:
-        nonlocal missed, true_alarms, stationary_events, stationary_false, gradual_missed
-        if stream.kind == "stationary":
-            stationary_events += score.n_events
-            stationary_false += score.false_alarms
-        elif stream.kind == "abrupt":
-            delays.extend(score.delays)
-            missed += score.missed
-            true_alarms += score.true_alarms
-        else:
-            gradual_delays.extend(score.delays)
-            gradual_missed += score.missed
-
-    for stream in streams["feature"]:
-        score, _ = monitor_values(feature_values(stream), stream.change_points, tolerance, delta, clock)
-        account(stream, score)
-        say(f"feature {stream.name:24s} {stream.kind:10s} n={score.n_events:7d} delays={score.delays} "
-            f"false={score.false_alarms} repeats={score.repeats} missed={score.missed}")
-    for stream in streams["error"]:
-        after = stream.n - min(stream.change_points) if stream.change_points else stream.n
-        base = prequential(stream, "none", delta, clock, warning_delta, tolerance=tolerance, after=after)
-        account(stream, base.score)
-        line = (f"error   {stream.name:24s} {stream.kind:10s} n={base.score.n_events:7d} delays={base.score.delays} "
-                f"false={base.score.false_alarms} repeats={base.score.repeats} missed={base.score.missed} "
-                f"pr_auc_after none={base.pr_auc_after:.3f}")
-        if stream.change_points and mitigation != "none":
-            other = prequential(stream, mitigation, delta, clock, warning_delta, tolerance=tolerance, after=after)
-            line += (f" {mitigation}={other.pr_auc_after:.3f} (roc {base.roc_auc_after:.3f} -> "
-                     f"{other.roc_auc_after:.3f}) actions={[a for _, a in other.actions][:5]}"
-                     f" warnings={other.warnings}")
-            pr_none.append(base.pr_auc_after)
-            pr_mitigated.append(other.pr_auc_after)
-            roc_none.append(base.roc_auc_after)
-            roc_mitigated.append(other.roc_auc_after)
-        say(line)
+    for group, single in (("input", "feature:Amount"), ("concept", "error")):
+        for stream in streams[group]:
+            after = stream.n - min(stream.change_points) if stream.change_points else stream.n
+            base = prequential(stream, "none", delta, clock, warning_delta, tolerance=tolerance, after=after)
+            service.add(stream.kind, base.score)
+            alone = base.by_stream.get(single, score_detections([], stream.change_points, base.score.n_events,
+                                                                tolerance))
+            baseline.add(stream.kind, alone)
+            score = base.score
+            line = (f"{group:7s} {stream.name:22s} {stream.kind:10s} n={score.n_events:6d} delays={score.delays} "
+                    f"false={score.false_alarms} repeats={score.repeats} missed={score.missed} "
+                    f"| by stream (first delay/false): {_by_stream(base)}")
+            if group == "concept":
+                line += f" | pr_auc_after none={base.pr_auc_after:.3f}"
+                if stream.change_points and mitigation != "none":
+                    other = prequential(stream, mitigation, delta, clock, warning_delta, tolerance=tolerance,
+                                        after=after)
+                    line += (f" {mitigation}={other.pr_auc_after:.3f} (roc {base.roc_auc_after:.3f} -> "
+                             f"{other.roc_auc_after:.3f}) actions={[a for _, a in other.actions][:5]}"
+                             f" warnings={other.warnings}")
+                    pr_none.append(base.pr_auc_after)
+                    pr_mitigated.append(other.pr_auc_after)
+                    roc_none.append(base.roc_auc_after)
+                    roc_mitigated.append(other.roc_auc_after)
+            say(line)
     return {
-        "mean_delay": _mean(delays),
-        "max_delay": float(max(delays)) if delays else math.nan,
-        "true_alarms": true_alarms,
-        "missed": missed,
-        "false_alarms_per_100k": 1e5 * stationary_false / stationary_events if stationary_events else math.nan,
-        "stationary_events": stationary_events,
-        "mean_delay_gradual": _mean(gradual_delays),
-        "missed_gradual": gradual_missed,
+        "mean_delay": _mean(service.delays),
+        "max_delay": float(max(service.delays)) if service.delays else math.nan,
+        "true_alarms": service.true_alarms,
+        "missed": service.missed,
+        "false_alarms_per_100k": service.false_alarms_per_100k,
+        "stationary_events": service.stationary_events,
+        "stationary_false_alarms": service.stationary_false,
+        "mean_delay_gradual": _mean(service.gradual_delays),
+        "missed_gradual": service.gradual_missed,
         "pr_auc_after_no_mitigation": _mean(pr_none),
         "pr_auc_after_mitigation": _mean(pr_mitigated),
         "roc_auc_after_no_mitigation": _mean(roc_none),
         "roc_auc_after_mitigation": _mean(roc_mitigated),
+        "baseline_mean_delay": _mean(baseline.delays),
+        "baseline_missed": baseline.missed,
+        "baseline_false_alarms_per_100k": baseline.false_alarms_per_100k,
     }
 
 

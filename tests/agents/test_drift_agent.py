@@ -18,11 +18,13 @@ def fresh_state(monkeypatch):
     monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p")
     monkeypatch.setattr(settings, "DRIFT_DELTA", 0.002)
     monkeypatch.setattr(settings, "DRIFT_CLOCK", 32)
+    monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
+    monkeypatch.setattr(settings, "DRIFT_ERROR_DIRECTION", "increase")
 
 
-def _tx(i, amount, label=None):
-    return Transaction(transaction_id=f"t-{i}", event_time=1000.0 + i, **{f"V{k}": 0.0 for k in range(1, 29)},
-                       Amount=amount, Class=label)
+def _tx(i, amount, label=None, **columns):
+    return Transaction(transaction_id=f"t-{i}", event_time=1000.0 + i,
+                       **{f"V{k}": columns.get(f"V{k}", 0.0) for k in range(1, 29)}, Amount=amount, Class=label)
 
 
 def _score(i, decision, label, partition=0):
@@ -90,6 +92,31 @@ def test_error_drift_alerts_and_resets_the_partition_learner(monkeypatch):
     assert errors and 4000 < errors[0].position < 5000
     assert errors[0].mitigation == "reset" and errors[0].model_version == "m-7"
     assert live.learned == 0
+    # the reset learner is a new model: its score and error detectors started over at the alarm
+    assert agent.score_monitor(0).count("error") == 8000 - errors[0].position
+
+
+def test_a_v_column_spread_change_alerts_on_its_feature_stream(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount", "V1", "V2", "V3"])
+    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p_abs")
+    rng = random.Random(2)
+    alerts = []
+    for i in range(6000):
+        v1 = rng.gauss(0, 2.0) if i < 3000 else rng.gauss(0, 0.6)  # another column's values from row 3000
+        alerts += agent.observe_transaction(_tx(i, rng.lognormvariate(3.0, 1.0), V1=v1, V2=rng.gauss(0, 1),
+                                                V3=rng.gauss(0, 1)), partition=0, offset=i)
+    assert [a.stream for a in alerts] == ["feature:V1"]
+    assert 3000 < alerts[0].position < 3300 and alerts[0].mean_after < alerts[0].mean_before
+    assert "log1p_abs" in alerts[0].detector
+
+
+def test_falling_scores_of_a_learning_model_raise_no_alert():
+    alerts = []
+    for i in range(6000):
+        s = _score(i, False, None)
+        s.fraud_probability = 0.5 * 0.999 ** i  # a cold model learning the base rate
+        alerts += agent.observe_score(s)
+    assert alerts == [] and agent.score_monitor(0).suppressed >= 1
 
 
 def test_challenger_started_at_the_warning_is_promoted(monkeypatch):

@@ -1,5 +1,10 @@
-from app.drift.evaluation import (card_stream, monitor_values, prequential, river_stream, score_detections,
+import itertools
+import random
+
+from app.drift.evaluation import (Stream, card_stream, monitor_values, prequential, river_stream, score_detections,
                                   summary_line)
+
+SERVICE = {"features": ["Amount", "V1", "V2", "V3"], "monitor_scores": True}
 
 
 def test_scoring_rules():
@@ -43,3 +48,42 @@ def test_prequential_detects_a_concept_drift_and_reset_recovers():
 def test_summary_line_is_one_line_of_pairs():
     line = summary_line({"mean_delay": 12.5, "missed": 0, "false_alarms_per_100k": 0.0}, "reset")
     assert "\n" not in line and dict(p.split("=") for p in line.split())["mean_delay"] == "12.5"
+
+
+def test_a_concept_change_is_scored_on_every_stream_the_service_watches(monkeypatch):
+    import settings
+
+    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p_abs")
+    monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
+    stream = card_stream("c", 12000, [6000], seed=2)  # the fraud signature and both Amount medians move
+    result = prequential(stream, "none", delta=0.002, clock=32, after=6000, **SERVICE)
+    assert set(result.by_stream) == {"feature:Amount", "feature:V1", "feature:V2", "feature:V3", "score", "error"}
+    assert result.by_stream["error"].missed == 1  # 0.17 % fraud: too quiet an error stream
+    assert result.by_stream["feature:Amount"].true_alarms == 1
+    assert result.score.true_alarms == 1 and result.score.delays == result.by_stream["feature:Amount"].delays
+    assert result.score.false_alarms == sum(s.false_alarms for s in result.by_stream.values())
+
+
+def _scaled_v1(n, change, factor, seed):
+    def make():
+        rng = random.Random(seed)
+        for i in itertools.count():
+            x = {f"V{k}": rng.gauss(0, 1) for k in range(1, 4)}
+            x["Amount"] = rng.lognormvariate(3, 1)
+            if i >= change:
+                x["V1"] *= factor
+            yield x, int(rng.random() < 0.01)
+
+    return Stream("v1", "abrupt", [change], make, n, learner="logreg")
+
+
+def test_a_change_of_spread_of_a_v_column_is_detected_and_a_learning_model_raises_no_score_alarm(monkeypatch):
+    import settings
+
+    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p_abs")
+    monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
+    result = prequential(_scaled_v1(8000, 4000, 0.3, seed=5), "none", delta=0.002, clock=32, after=4000, **SERVICE)
+    assert result.by_stream["feature:V1"].true_alarms == 1 and result.by_stream["feature:V1"].delays[0] < 300
+    assert result.score.missed == 0 and result.score.delays[0] < 300
+    quiet = prequential(card_stream("q", 20000, seed=3), "none", delta=0.002, clock=32, **SERVICE)
+    assert quiet.score.false_alarms == 0  # the cold model's scores fall while it learns: not reported
