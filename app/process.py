@@ -35,6 +35,7 @@ class WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.name = name
+        self._log_start = 0  # where the current process's part of the (appended) log starts
         self.log_path = self.workdir / f"{name}.log"
         self.env = {
             **os.environ,
@@ -56,6 +57,7 @@ class WorkerProcess:
 
     def launch(self) -> "WorkerProcess":
         """Start the process without waiting (see :meth:`wait_ready`)."""
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", "info"],
@@ -70,7 +72,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log_tail()}")
-            if "Worker]: Ready" in self.log_text() and self.metrics_text():
+            if "Worker]: Ready" in self.run_log_text() and self.metrics_text():
                 return self
             time.sleep(0.3)
         raise TimeoutError(f"worker not ready in {timeout_s}s:\n{self.log_tail()}")
@@ -79,7 +81,8 @@ class WorkerProcess:
         """Until the consumer has partitions of the transactions topic assigned."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if "Assigned" in self.log_text() or "assigned" in self.log_text():
+            text = self.run_log_text()
+            if "Assigned" in text or "assigned" in text:
                 return
             time.sleep(0.3)
         raise TimeoutError(f"no partition assignment in {timeout_s}s:\n{self.log_tail()}")
@@ -109,6 +112,15 @@ class WorkerProcess:
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def run_log_text(self) -> str:
+        """The log of the current process only (the log file is appended to by every start)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self._log_start)
+                return log.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 import faust
 
 import settings
-from app import metrics
+from app import metrics, recovery
 from app.security import faust_credentials
+
+recovery.install()  # Faust's table recovery must not drop the messages fetched while it ends
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,
