@@ -32,6 +32,24 @@ FAST_GROUP = {"FRAUD_BROKER_SESSION_TIMEOUT_S": "10"}
 WORKER_ENV = {**FAST_GROUP, "FRAUD_MODEL_KIND": "lr"}
 
 
+class WorkerStalled(TimeoutError):
+    """A worker consumes nothing more although its consumer lag is above 0."""
+
+
+def raise_stall_or(error: TimeoutError, worker: Worker, topic: str, watch_s: float = 12.0) -> None:
+    """After a wait timed out: raise :class:`WorkerStalled` if ``worker`` reads nothing of ``topic`` for
+    ``watch_s`` seconds while its lag there is above 0 (a stall), else re-raise ``error`` (the worker
+    read everything and something is still missing: a loss)."""
+    before = worker.metric("fraud_events_in_total", topic=topic)
+    time.sleep(watch_s)
+    after = worker.metric("fraud_events_in_total", topic=topic)
+    lag = worker.metric("fraud_consumer_lag", topic=topic)
+    if after == before and lag > 0:
+        raise WorkerStalled(f"{error}; {worker.name} read nothing of {topic} in {watch_s:.0f}s with a lag "
+                            f"of {lag:.0f}\n{worker.log_tail(30)}") from error
+    raise error
+
+
 def wait_until(condition: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 0.2) -> float:
     """Poll ``condition`` until it is true; the seconds it took. Raises ``TimeoutError`` naming ``what``."""
     started = time.monotonic()
@@ -553,7 +571,10 @@ def failover(folder: Path, n: int = 4000, rate: float = 250.0, checkpoint_every:
             killed_at = time.time()
             victim.kill()
             sent = producer.result(180)
-            wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the failover")
+            try:
+                wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the failover")
+            except TimeoutError as exc:
+                raise_stall_or(exc, survivor, names.transactions)
             settle(scores)
             assert_healthy(survivor)
             after = first_score_after(scores.values, killed_at, victim_partitions)
