@@ -67,6 +67,11 @@ BROKER_SESSION_TIMEOUT_S = _env("BROKER_SESSION_TIMEOUT_S", 15.0)
 AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])
 
 # --- online learning (scoring agent) --------------------------------------------------------------
+# Garbage collection in the worker (app/gc_tuning.py): freeze the long-lived objects (the model, the
+# libraries) after a learner is built or restored and after each checkpoint, so that collections skip
+# them (a full collection otherwise stalls the event loop for 50-130 ms); GC_THRESHOLDS: gc.set_threshold.
+GC_FREEZE = _env("GC_FREEZE", True)
+GC_THRESHOLDS = _env("GC_THRESHOLDS", [])  # e.g. 10000,20,20; empty = Python's (700,10,10)
 # The model (app/learning/pipeline.py): arf | lr | arf+lr (forest blended with scaled logistic regressions).
 MODEL_KIND = _env("MODEL_KIND", "arf+lr")
 ARF_TREES = _env("ARF_TREES", 10)

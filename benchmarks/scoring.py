@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
         figures[f"{name}_only_roc_auc"] = roc
-    figures.update(rows=n, kind=params["kind"], trees=params["trees"], load=round(load_average(), 2))
+    import settings
+
+    figures.update(rows=n, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
+                   load=round(load_average(), 2))
     print(key_values(**figures))
     return 0
 

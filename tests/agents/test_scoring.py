@@ -29,6 +29,7 @@ def scoring(monkeypatch):
 
     monkeypatch.setattr(settings, "ARF_TREES", 3)
     monkeypatch.setattr(settings, "WARM_START_PATH", "")
+    monkeypatch.setattr(settings, "GC_FREEZE", False)  # a test process keeps its collector as it is
     monkeypatch.setattr(module.tables, "pending", MemoryTable())
     monkeypatch.setattr(module.tables, "checkpoints", MemoryTable())
     for name in ("LEARNERS", "EVALUATORS", "PENDING_INDEXES"):
@@ -135,3 +136,18 @@ def test_replace_and_reset_the_live_learner(scoring):
     scoring.replace_learner(0, challenger)
     score = scoring.score_one(txs[1], b"tx-1", 0, 50)  # an offset the old learner had learned
     assert score["model_version"] == "lr-g5" and challenger.events_learned == 0
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_model_is_frozen_out_of_the_collector_when_built_and_at_each_checkpoint(scoring, monkeypatch, enabled):
+    freezes = []
+    monkeypatch.setattr(scoring.gc_tuning, "freeze", lambda: freezes.append(1) or 0)
+    monkeypatch.setattr(settings, "GC_FREEZE", enabled)
+    txs = transactions(20)
+    for i, tx in enumerate(txs[:10]):
+        scoring.score_one(tx, tx.transaction_id.encode(), 0, i)
+    assert len(freezes) == (1 if enabled else 0)  # the new learner, once
+    scoring.write_checkpoint(0)
+    assert len(freezes) == (2 if enabled else 0)
+    scoring.replace_learner(0, OnlineLearner(scoring.model_from_settings()))
+    assert len(freezes) == (3 if enabled else 0)

@@ -1,4 +1,4 @@
-"""The prequential evaluator's metrics are exact (scikit-learn over every pair)."""
+"""The prequential evaluator's metrics are exact: equal to scikit-learn's over every pair."""
 from __future__ import annotations
 
 import math
@@ -42,3 +42,40 @@ def test_undefined_metrics_are_nan():
     ev.update(0, 0.1)
     report = ev.report()["cumulative"]
     assert math.isnan(report["roc_auc"]) and math.isnan(report["recall"]) and math.isnan(report["precision"])
+
+
+def test_reports_as_the_pairs_come_equal_scikit_learn_with_ties_and_snapshots():
+    # the cumulative AUCs are merged in report by report; ties (rounded scores) form one threshold
+    rng = random.Random(5)
+    ev = PrequentialEvaluator(window=500, threshold=0.5)
+    ys, ps = [], []
+    for chunk in (1, 7, 300, 2000, 1, 4000):
+        for _ in range(chunk):
+            y = int(rng.random() < 0.03)
+            p = round(min(1.0, rng.random() * 0.7 + 0.3 * y), rng.choice([2, 6]))
+            ev.update(y, p)
+            ys.append(y)
+            ps.append(p)
+        report = ev.snapshot().report() if chunk == 300 else ev.report()
+        cumulative = report["cumulative"]
+        if 0 < sum(ys) < len(ys):
+            assert math.isclose(cumulative["roc_auc"], roc_auc_score(ys, ps), rel_tol=0, abs_tol=1e-12)
+            assert math.isclose(cumulative["pr_auc"], average_precision_score(ys, ps), rel_tol=0, abs_tol=1e-12)
+        else:
+            assert math.isnan(cumulative["roc_auc"]) and math.isnan(cumulative["pr_auc"])
+        assert cumulative["count"] == len(ys) and cumulative["positives"] == sum(ys)
+
+
+def test_an_older_snapshot_reports_its_own_pairs_after_a_newer_report():
+    ev = PrequentialEvaluator(window=10)
+    for i in range(100):
+        ev.update(int(i % 10 == 0), (i % 7) / 7)
+    old = ev.snapshot()
+    ev.update(1, 0.0)
+    ev.update(0, 1.0)
+    newer = ev.report()["cumulative"]
+    older = old.report()["cumulative"]
+    ys = [int(i % 10 == 0) for i in range(100)]
+    ps = [(i % 7) / 7 for i in range(100)]
+    assert older["count"] == 100 and older["roc_auc"] == roc_auc_score(ys, ps)
+    assert newer["count"] == 102 and newer["roc_auc"] == roc_auc_score(ys + [1, 0], ps + [0.0, 1.0])
