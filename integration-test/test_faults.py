@@ -6,8 +6,6 @@ worker and the registry. The shared stack is never stopped.
 """
 from __future__ import annotations
 
-import pytest
-
 import faults
 from harness import Names, Worker
 
@@ -23,8 +21,8 @@ def check_nothing_lost(result: faults.FaultResult) -> None:
 def test_kill_minus_9_then_restart_scores_every_transaction(stack, tmp_path):
     result = faults.kill_and_restart(tmp_path, n=3000, rate=400)
     check_nothing_lost(result)
-    # at-least-once: what the killed worker had not committed is scored again, and counted
-    assert result.duplicates >= 0
+    # at-least-once: what the killed worker had not committed (or committed after its last checkpoint)
+    # is scored again, and counted as duplicates
 
 
 def test_broker_stop_and_start_mid_stream_loses_nothing(stack, tmp_path):
@@ -64,12 +62,6 @@ def test_registry_down_mid_stream_cached_schemas_keep_scoring(stack, tmp_path):
     assert result.duplicates == 0
 
 
-@pytest.mark.xfail(
-    strict=False, raises=faults.WorkerStalled,
-    reason="known intermittent stall (about one failover in eight since the recovery fix): after the "
-           "takeover the survivor's Faust consumer waits for a fetch from its consumer thread that never "
-           "returns, and it reads nothing more. Only that stall is tolerated: a lost event or a wrong "
-           "handoff still fails the test.")
 def test_failover_survivor_takes_partitions_and_their_models(stack, tmp_path):
     checkpoint_every = 200
     result = faults.failover(tmp_path, n=4000, rate=250, checkpoint_every=checkpoint_every)

@@ -16,8 +16,9 @@ revocation and on clean shutdown the learner is checkpointed to a changelog-back
 together with the offsets it has learned up to. A partition's learner is restored from the table
 (or ``WARM_START_PATH``, or built fresh) when its first event comes, after Faust's recovery. After
 a restart the events up to the checkpointed offsets are scored again (duplicates) but not learned
-twice, and the events committed after the checkpoint are read back from Kafka and learned
-(:func:`catch_up`), so from its first checkpoint on a model learns every event exactly once
+twice, and the events committed after the checkpoint are read back from Kafka, learned and
+scored again (:func:`catch_up`; their scores may not have been sent), so from its first
+checkpoint on a model learns every event exactly once
 (before it, a crash loses what was learned); labels learned after
 the last checkpoint keep their pending features until the next checkpoint for the same reason.
 The prequential metrics (``PREQUENTIAL_*``, exact, refreshed off the event loop) start again with
@@ -205,13 +206,18 @@ async def catch_up(topic: str, partition: int, offset: int, handle) -> None:
                 break
     finally:
         await consumer.stop()
-    log.info("partition %s of %s: learned %d events committed after the last checkpoint", partition, topic, done)
+    log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, done)
 
 
-def _catch_up_transaction(partition: int):
+def _catch_up_transaction(partition: int, caught: list):
+    """Learn each caught-up transaction and keep its score in ``caught``: whether its score reached
+    ``scores`` is unknown (after a failover, a new owner has been seen to receive a partition from
+    past the last score the old one produced), so the agent sends it again (at-least-once: a
+    duplicate at worst)."""
     def handle(key: bytes, value: dict, offset: int) -> None:
         tx = Transaction(**value)
-        score_one(tx, key or tx.transaction_id.encode(), partition, offset)  # its score was sent already
+        key = key or tx.transaction_id.encode()
+        caught.append((key, score_one(tx, key, partition, offset)))
     return handle
 
 
@@ -277,7 +283,12 @@ async def score_transactions(stream):
             message = event.message
             key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
             if (topic_in, message.partition) not in _CAUGHT_UP:
-                await catch_up(topic_in, message.partition, message.offset, _catch_up_transaction(message.partition))
+                caught: list = []
+                await catch_up(topic_in, message.partition, message.offset,
+                               _catch_up_transaction(message.partition, caught))
+                for caught_key, caught_score in caught:
+                    futures.append(await producer.send(topic_out, caught_key, dumps(caught_score), None, None, None))
+                    flagged += caught_score["decision"]
             try:
                 score = score_one(tx, key, message.partition, message.offset)
             except Exception as exc:  # one bad event must not stop the partition: it goes to dead letters
