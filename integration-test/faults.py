@@ -207,6 +207,21 @@ def settle(collector: Collector, quiet_s: float = 3.0, timeout_s: float = 30.0) 
     wait_until(quiet, timeout_s, f"{collector.topic} still growing")
 
 
+def finish(fault: str, names: Names, worker: Worker, scores: Collector, sent_ids: list[str], since: float | None,
+           recovery_from: str, *, quiet_s: float = 3.0, partitions: set[int] | None = None,
+           recovery_s: float | None = None, broker: str = BROKER, **notes: Any) -> FaultResult:
+    """The end of every scenario, once every id is scored: let late duplicates arrive, check the
+    worker, measure the recovery (first score after ``since``, unless ``recovery_s`` is given), tally
+    and count the dead letters."""
+    settle(scores, quiet_s=quiet_s)
+    assert_healthy(worker)
+    if recovery_s is None:
+        recovery_s = first_score_after(scores.values, since, partitions)["processing_time"] - since
+    result = tally(fault, sent_ids, scores.values, recovery_s, recovery_from, **notes)
+    result.dead_letters = dead_letter_count(names, broker)
+    return result
+
+
 # --- producing in the background ----------------------------------------------------------------------
 class ReplayThread(threading.Thread):
     """``harness.replay`` in a thread (the stream goes on while a fault is injected)."""
@@ -389,13 +404,7 @@ def no_fault(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultResult:
             started = time.time()
             sent = replay(names, _rows(n, 10), rate=rate, id_prefix="nf", keep_ids=True)
             wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored")
-            settle(scores, quiet_s=2.0)
-            assert_healthy(worker)
-            first = first_score_after(scores.values, started)
-            result = tally("none (baseline)", sent.ids, scores.values, first["processing_time"] - started,
-                           "the first send")
-            result.dead_letters = dead_letter_count(names)
-            return result
+            return finish("none (baseline)", names, worker, scores, sent.ids, started, "the first send", quiet_s=2.0)
     finally:
         worker.stop()
 
@@ -420,13 +429,7 @@ def kill_and_restart(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultR
             second.start(120)
             sent = producer.result()
             wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the restart")
-            settle(scores)
-            assert_healthy(second)
-            after = first_score_after(scores.values, killed_at)
-            result = tally("kill -9 + restart", sent.ids, scores.values, after["processing_time"] - killed_at,
-                           "the kill")
-            result.dead_letters = dead_letter_count(names)
-            return result
+            return finish("kill -9 + restart", names, second, scores, sent.ids, killed_at, "the kill")
     finally:
         for w in workers:
             w.stop()
@@ -459,13 +462,8 @@ def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultRes
             second = replay(names, rows[half:], broker=stack.broker, id_prefix="br", start_index=half, keep_ids=True)
             ids = first.ids + second.ids
             wait_until(lambda: scores.covers(ids), 180, "every transaction scored after the broker came back")
-            settle(scores)
-            assert_healthy(worker)
-            after = first_score_after(scores.values, back_at)
-            result = tally("broker stop/start", ids, scores.values, after["processing_time"] - back_at,
-                           "the broker's restart", down_s=down_s, scored_before_stop=scored_before)
-            result.dead_letters = dead_letter_count(names, stack.broker)
-            return result
+            return finish("broker stop/start", names, worker, scores, ids, back_at, "the broker's restart",
+                          broker=stack.broker, down_s=down_s, scored_before_stop=scored_before)
     finally:
         if worker is not None:
             worker.stop()
@@ -497,13 +495,10 @@ def registry_down_at_start(folder: Path, n: int = 1000, down_s: float = 4.0) -> 
         with Collector(names.scores, Score) as scores:
             sent = replay(names, _rows(n, 13), id_prefix="rs", keep_ids=True)
             wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored")
-            settle(scores, quiet_s=2.0)
-            assert_healthy(worker)
             line = next(x for x in worker.log_text().splitlines() if "not reachable" in x)
-            result = tally("registry down at start", sent.ids, scores.values, ready_s,
-                           "the registry's return (to worker ready)", retries=retries, log_line=line.strip())
-            result.dead_letters = dead_letter_count(names)
-            return result
+            return finish("registry down at start", names, worker, scores, sent.ids, None,
+                          "the registry's return (to worker ready)", quiet_s=2.0, recovery_s=ready_s,
+                          retries=retries, log_line=line.strip())
     finally:
         worker.stop()
         proxy.down()
@@ -530,14 +525,9 @@ def registry_down_mid_stream(folder: Path, n: int = 2000) -> FaultResult:
             second = replay(names, rows[half:], id_prefix="rm", start_index=half, keep_ids=True)
             wait_until(lambda: scores.covers(second.ids), 120, "the second half scored, registry down")
             during = [s for s in scores.values if s["processing_time"] > down_at]
-            settle(scores, quiet_s=2.0)
-            assert_healthy(worker)
-            after = first_score_after(scores.values, down_at)
-            result = tally("registry down mid-stream", first.ids + second.ids, scores.values,
-                           after["processing_time"] - down_at, "the registry's stop (stream goes on)",
-                           scored_while_down=len({s["transaction_id"] for s in during}))
-            result.dead_letters = dead_letter_count(names)
-            return result
+            return finish("registry down mid-stream", names, worker, scores, first.ids + second.ids, down_at,
+                          "the registry's stop (stream goes on)", quiet_s=2.0,
+                          scored_while_down=len({s["transaction_id"] for s in during}))
     finally:
         worker.stop()
         proxy.down()
@@ -575,19 +565,14 @@ def failover(folder: Path, n: int = 4000, rate: float = 250.0, checkpoint_every:
                 wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the failover")
             except TimeoutError as exc:
                 raise_stall_or(exc, survivor, names.transactions)
-            settle(scores)
-            assert_healthy(survivor)
-            after = first_score_after(scores.values, killed_at, victim_partitions)
-            handoff = {}
+            result = finish("failover (2 workers, 1 killed)", names, survivor, scores, sent.ids, killed_at, "the kill",
+                            partitions=victim_partitions, victim_partitions=sorted(victim_partitions))
+            handoff = result.notes["handoff"] = {}
             for p in sorted(victim_partitions):
                 before = [s for s in scores.values if s["partition"] == p and s["processing_time"] <= killed_at]
                 taken = first_score_after(scores.values, killed_at, {p})
                 handoff[p] = {"learned_before_kill": max((s["events_learned"] for s in before), default=0),
                               "learned_at_takeover": taken["events_learned"] if taken else None}
-            result = tally("failover (2 workers, 1 killed)", sent.ids, scores.values,
-                           after["processing_time"] - killed_at, "the kill",
-                           victim_partitions=sorted(victim_partitions), handoff=handoff)
-            result.dead_letters = dead_letter_count(names)
             return result
     finally:
         survivor.stop()
