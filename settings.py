@@ -100,6 +100,10 @@ SEED = _env("SEED", 42)
 # The scorer's batches: up to BATCH_SIZE transactions, or what came within this many seconds (a short
 # wait keeps latency low at moderate rates; under a backlog the batches fill up anyway).
 SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
+# The models run in a process of their own (predicting and learning on one core while the worker
+# decodes and sends on another), or in the worker's process; batches go to them in chunks of MODEL_CHUNK.
+MODEL_PROCESS = _env("MODEL_PROCESS", True)
+MODEL_CHUNK = _env("MODEL_CHUNK", 25)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # Hopping windows on event time, per card id (or one global key when a transaction has none).

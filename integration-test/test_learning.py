@@ -128,7 +128,7 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     assert after, "the second worker scored nothing"
     restored = min(v["events_learned"] for v in after)
     print(f"restart: {duplicates} duplicate scores; the restored model had learned {restored} events")
-    assert "restored OnlineLearner" in second.log_text(), second.log_tail()
+    assert "restored HostedLearner" in second.log_text(), second.log_tail()
     assert restored >= 500  # the checkpointed model, not a fresh one
     # from the checkpoint on, every event is learned exactly once: those committed after the
     # checkpoint are read back, those scored again are not learned again

@@ -25,8 +25,17 @@ The prequential metrics (``PREQUENTIAL_*``, exact, refreshed off the event loop)
 the process.
 
 Garbage collection (``GC_FREEZE``, ``GC_THRESHOLDS``, :mod:`app.gc_tuning`): when a learner is
-built, restored or replaced and after each checkpoint, everything alive is frozen out of the
-collector's walks, so that a full collection no longer stops the event loop for 50-130 ms.
+built, restored or replaced and after each checkpoint, everything alive (in the model host and here)
+is frozen out of the collector's walks, so that a full collection no longer stops the event loop for 50-130 ms.
+
+The models live in a model host (:mod:`app.learning.model_host`): by default a process of their own
+(``MODEL_PROCESS``), so that predicting and learning run on one core while this process decodes
+the next transactions and sends the last scores on another. Each batch goes to the host in chunks
+of ``MODEL_CHUNK`` transactions, all sent at once: the scores of one chunk are sent while the host
+works on the next. The host applies the operations in the order they were sent, so a partition's
+transactions are still predicted, then learned, one after the other. The agent keeps a
+:class:`~app.learning.hosted_learner.HostedLearner` per partition (version, events learned, stream
+positions).
 
 One partition = one model: more partitions give more independent models (each learns from its
 share of the stream only) that more worker processes can run in parallel.
@@ -40,11 +49,15 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from typing import AsyncIterator, NamedTuple
 
 import settings
 from app import gc_tuning, metrics
 from app.dead_letters import processing_failed, send_dead_letter
 from app.learning import OnlineLearner, PrequentialEvaluator, model_from_settings
+from app.learning.hosted_learner import HostedLearner
+from app.learning.learner_set import OpFailed
+from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.serialization.avro import validate_transaction
 from app.state.pending import PendingIndex, decode_pending, encode_pending
@@ -55,10 +68,13 @@ from app.worker import app
 
 log = logging.getLogger(__name__)
 
-LEARNERS: dict[int, OnlineLearner] = {}
+LEARNERS: dict[int, HostedLearner] = {}
 """The live learner of each source partition (transactions and labels are co-partitioned)."""
 EVALUATORS: dict[int, PrequentialEvaluator] = {}
 PENDING_INDEXES: dict[int, PendingIndex] = {}
+HOST = None
+"""The model host (:func:`model_host`)."""
+_OPENING: dict[int, asyncio.Future] = {}
 _LEARNED_SINCE_CHECKPOINT: dict[int, int] = defaultdict(int)
 _LABELLED_SINCE_CHECKPOINT: dict[int, list[bytes]] = defaultdict(list)  # pending keys to delete at checkpoint
 _LAST_SCORED: dict[int, float] = {}  # monotonic time of the last scored batch per partition
@@ -69,57 +85,86 @@ _score_codec = codec(settings.SCORES_TOPIC, Score)
 _catch_up_codecs = {settings.TRANSACTIONS_TOPIC: codec(settings.TRANSACTIONS_TOPIC, Transaction, validate_transaction),
                     settings.LABELS_TOPIC: codec(settings.LABELS_TOPIC, Label)}
 OFFSETS = "offsets"  # learner.meta[OFFSETS][topic] = the last offset of that topic the model has processed
-_RESTORED = "restored"  # learner.meta[_RESTORED]: restored from a checkpoint in this process
 
 
-# --- learners ---------------------------------------------------------------------------------------
-def new_learner() -> OnlineLearner:
-    """A learner from ``WARM_START_PATH`` if configured, else a fresh one of the configured model."""
-    if settings.WARM_START_PATH:
-        learner = OnlineLearner.load(settings.WARM_START_PATH)
-        learner.meta[OFFSETS] = {}  # its positions are not this stream's
-        log.info("warm start from %s: %r", settings.WARM_START_PATH, learner)
-        return learner
-    return OnlineLearner(model_from_settings())
+# --- the model host and the learners -----------------------------------------------------------------
+_HOST_STARTING: asyncio.Future | None = None
+
+
+async def model_host():
+    """The model host: a process of its own (``MODEL_PROCESS``) or this one; started once."""
+    global HOST, _HOST_STARTING
+    if HOST is None:
+        if _HOST_STARTING is None:
+            _HOST_STARTING = asyncio.ensure_future(start_host(not settings.MODEL_PROCESS, gc_freeze=settings.GC_FREEZE))
+        try:
+            HOST = await asyncio.shield(_HOST_STARTING)
+        except BaseException:
+            if _HOST_STARTING.done():
+                _HOST_STARTING = None
+            raise
+    return HOST
+
+
+@app.task
+async def _start_model_host() -> None:
+    """Start the model host with the worker, not at the first transaction."""
+    await model_host()
 
 
 def replace_learner(partition: int, learner: OnlineLearner) -> None:
-    """Make ``learner`` the live learner of ``partition`` (it keeps the stream positions it has)."""
-    old = LEARNERS.get(partition)
-    if old is not None:
-        learner.meta.setdefault(OFFSETS, dict(old.meta.get(OFFSETS, {})))
+    """Make ``learner`` the live model of ``partition`` (it keeps the stream positions it has)."""
+    hosted = LEARNERS[partition]
+    old_version = hosted.version
+    hosted.replace_with(learner)
+    _versions_changed(partition, hosted, old_version)
+
+
+def _versions_changed(partition: int, hosted: HostedLearner, old_version: str | None) -> None:
+    if old_version is not None:
         try:
-            metrics.MODEL_VERSION.remove(str(partition), old.version)
+            metrics.MODEL_VERSION.remove(str(partition), old_version)
         except KeyError:
             pass
-    LEARNERS[partition] = learner
-    metrics.MODEL_VERSION.labels(partition=str(partition), version=learner.version).set(1)
-    metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(learner.events_learned)
-    _freeze_long_lived()
+    metrics.MODEL_VERSION.labels(partition=str(partition), version=hosted.version).set(1)
+    metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(hosted.events_learned)
 
 
-def learner_for(partition: int) -> OnlineLearner:
-    """The partition's learner, restored from its checkpoint (or new) on first use."""
+async def learner_for(partition: int) -> HostedLearner:
+    """The partition's learner, restored from its checkpoint (or ``WARM_START_PATH``, or new) on
+    first use."""
     learner = LEARNERS.get(partition)
-    if learner is None:
-        blob = get(tables.checkpoints, checkpoint_key(partition))
-        if blob is not None:
-            learner = OnlineLearner.from_checkpoint(blob)
-            learner.meta[_RESTORED] = True
-            log.info("partition %s: restored %r from its checkpoint", partition, learner)
-        else:
-            learner = new_learner()
-            learner.meta[_RESTORED] = False
-        learner.meta.setdefault(OFFSETS, {})
-        EVALUATORS.setdefault(partition, PrequentialEvaluator(settings.PREQUENTIAL_WINDOW, settings.DECISION_THRESHOLD))
-        PENDING_INDEXES[partition] = _rebuild_pending_index(partition)
-        replace_learner(partition, learner)
+    if learner is not None:
+        return learner
+    opening = _OPENING.get(partition)
+    if opening is None:  # the labels agent may ask for the same partition meanwhile
+        opening = _OPENING[partition] = asyncio.ensure_future(_open_learner(partition))
+    try:
+        return await asyncio.shield(opening)
+    finally:
+        if opening.done():
+            _OPENING.pop(partition, None)
+
+
+async def _open_learner(partition: int) -> HostedLearner:
+    host = await model_host()
+    blob = get(tables.checkpoints, checkpoint_key(partition))
+    learner = await HostedLearner.open(host, partition, blob, model_from_settings(), settings.WARM_START_PATH)
+    if learner.restored:
+        log.info("partition %s: restored %r from its checkpoint", partition, learner)
+    elif settings.WARM_START_PATH:
+        log.info("partition %s: warm start from %s: %r", partition, settings.WARM_START_PATH, learner)
+    learner.meta.setdefault(OFFSETS, {})
+    EVALUATORS.setdefault(partition, PrequentialEvaluator(settings.PREQUENTIAL_WINDOW, settings.DECISION_THRESHOLD))
+    PENDING_INDEXES[partition] = _rebuild_pending_index(partition)
+    LEARNERS[partition] = learner
+    _versions_changed(partition, learner, None)
+    _freeze_long_lived()
     return learner
 
 
 def _freeze_long_lived() -> None:
-    """Keep the model (and everything else alive now) out of the collector's walks: see
-    :mod:`app.gc_tuning`."""
+    """Keep everything alive now out of the collector's walks: see :mod:`app.gc_tuning`."""
     if settings.GC_FREEZE:
         gc_tuning.freeze()
 
@@ -139,44 +184,39 @@ def _rebuild_pending_index(partition: int) -> PendingIndex:
     return index
 
 
-def write_checkpoint(partition: int) -> None:
+async def write_checkpoint(partition: int) -> None:
     """Checkpoint the partition's learner; then drop the pending features of labels it has learned."""
     learner = LEARNERS[partition]
-    put(tables.checkpoints, partition, checkpoint_key(partition), learner.to_checkpoint())
-    for key in _LABELLED_SINCE_CHECKPOINT.pop(partition, []):
-        delete(tables.pending, partition, key)
+    labelled = _LABELLED_SINCE_CHECKPOINT.pop(partition, [])
     _LEARNED_SINCE_CHECKPOINT[partition] = 0
+    put(tables.checkpoints, partition, checkpoint_key(partition), await learner.checkpoint())
+    for key in labelled:
+        delete(tables.pending, partition, key)
     metrics.CHECKPOINTS.labels(partition=str(partition)).inc()
-    _freeze_long_lived()  # what the model has grown since the last checkpoint
+    _freeze_long_lived()
 
 
-def _maybe_checkpoint(partition: int) -> None:
-    if _LEARNED_SINCE_CHECKPOINT[partition] >= settings.CHECKPOINT_EVERY_EVENTS:
-        write_checkpoint(partition)
-
-
-def _learned(partition: int, learner: OnlineLearner, x: dict, y: int, probability: float) -> None:
-    learner.learn(x, y)
-    EVALUATORS[partition].update(y, probability)
-    _LEARNED_SINCE_CHECKPOINT[partition] += 1
+async def _maybe_checkpoint(partition: int) -> None:
+    if partition in LEARNERS and _LEARNED_SINCE_CHECKPOINT[partition] >= settings.CHECKPOINT_EVERY_EVENTS:
+        await write_checkpoint(partition)
 
 
 # --- catching up after a crash ----------------------------------------------------------------------
 _CAUGHT_UP: set[tuple[str, int]] = set()
 
 
-async def catch_up(topic: str, partition: int, offset: int, handle) -> None:
+async def catch_up(topic: str, partition: int, offset: int) -> list[tuple[bytes | None, dict, int]]:
     """Before the first event of a partition since its learner was restored: if the consumer
     resumes past the offsets the checkpoint has learned (offsets committed after the checkpoint,
-    then a crash), read the gap back from Kafka and hand each message (key, value dict, offset) to
-    ``handle``, so that the restored model learns it exactly once. Done once per topic and partition."""
+    then a crash), read the gap back from Kafka: its messages as (key, value dict, offset), for the
+    restored model to learn exactly once. Done once per topic and partition."""
     if (topic, partition) in _CAUGHT_UP:
-        return
+        return []
     _CAUGHT_UP.add((topic, partition))
-    learner = learner_for(partition)
+    learner = await learner_for(partition)
     start = learner.meta[OFFSETS].get(topic, -1) + 1
-    if not learner.meta.get(_RESTORED) or start >= offset:
-        return
+    if not learner.restored or start >= offset:
+        return []
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from app.admin import bootstrap_servers
@@ -186,7 +226,7 @@ async def catch_up(topic: str, partition: int, offset: int, handle) -> None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.KAFKA_BROKER), enable_auto_commit=False,
                                 group_id=None, **kafka_client_options(settings))
     await consumer.start()
-    done = 0
+    out = []
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -200,32 +240,13 @@ async def catch_up(topic: str, partition: int, offset: int, handle) -> None:
                     value = decode(record.value)
                 except Exception:  # it went to dead letters the first time
                     continue
-                handle(record.key, value, record.offset)
-                done += 1
+                out.append((record.key, value, record.offset))
             if not records or records[-1].offset >= offset - 1:
                 break
     finally:
         await consumer.stop()
-    log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, done)
-
-
-def _catch_up_transaction(partition: int, caught: list):
-    """Learn each caught-up transaction and keep its score in ``caught``: whether its score reached
-    ``scores`` is unknown (after a failover, a new owner has been seen to receive a partition from
-    past the last score the old one produced), so the agent sends it again (at-least-once: a
-    duplicate at worst)."""
-    def handle(key: bytes, value: dict, offset: int) -> None:
-        tx = Transaction(**value)
-        key = key or tx.transaction_id.encode()
-        caught.append((key, score_one(tx, key, partition, offset)))
-    return handle
-
-
-def _catch_up_label(partition: int):
-    def handle(key: bytes, value: dict, offset: int) -> None:
-        outcome = learn_label(key or value["transaction_id"].encode(), int(value["label"]), partition, offset)
-        metrics.LABELS.labels(outcome=outcome).inc()
-    return handle
+    log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, len(out))
+    return out
 
 
 # --- features ---------------------------------------------------------------------------------------
@@ -237,30 +258,119 @@ def model_features(tx) -> dict:
 
 
 # --- transactions -----------------------------------------------------------------------------------
-def score_one(tx, key: bytes, partition: int, offset: int) -> dict:
-    """Score one transaction with its partition's model, then learn it (in-event label) or keep
-    its features pending; the :class:`~app.records.Score` as a dict."""
-    learner = LEARNERS.get(partition) or learner_for(partition)
-    x = model_features(tx)
-    probability = learner.predict_proba(x)
-    score = {
+class Item(NamedTuple):
+    """A transaction to score, where it came from, and its event (None when caught up from Kafka)."""
+
+    tx: Transaction
+    key: bytes
+    partition: int
+    offset: int
+    event: object = None
+
+
+class _Planned(NamedTuple):
+    item: Item
+    x: dict
+    version: str
+    events_learned: int
+    fresh: bool  # not learned before a restart: learn it (in-event label) or keep it pending
+    learner: HostedLearner
+
+
+class ScoringFailed(Exception):
+    """The model could not score a transaction."""
+
+
+async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+    """Score ``items`` in order, then learn each (in-event label) or keep its features pending; yields
+    the (item, :class:`~app.records.Score` as a dict, or the exception) of each chunk of ``MODEL_CHUNK``
+    items as soon as the model host has scored it (it works on the next chunks meanwhile)."""
+    host = await model_host()
+    for partition in {item.partition for item in items}:
+        await learner_for(partition)
+    topic = settings.TRANSACTIONS_TOPIC
+    size = max(1, settings.MODEL_CHUNK)
+    chunks = []
+    for start in range(0, len(items), size):
+        plans, ops = [], []
+        for item in items[start:start + size]:
+            learner = LEARNERS.get(item.partition) or await learner_for(item.partition)
+            try:
+                x = model_features(item.tx)
+            except Exception as exc:
+                plans.append((item, exc))
+                continue
+            positions = learner.meta[OFFSETS]
+            fresh = item.offset > positions.get(topic, -1)
+            y = item.tx.Class if fresh else None
+            plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, learner))
+            ops.append(learner.step(x, y))
+            if fresh:
+                positions[topic] = item.offset
+                if y is not None:
+                    _LEARNED_SINCE_CHECKPOINT[item.partition] += 1
+        chunks.append((plans, host.submit(ops) if ops else None))
+    for plans, future in chunks:
+        results = iter(await future) if future is not None else iter(())
+        out = []
+        for plan in plans:
+            if not isinstance(plan, _Planned):
+                out.append(plan)
+                continue
+            result = next(results)
+            if isinstance(result, OpFailed):
+                if plan.fresh and plan.item.tx.Class is not None:
+                    plan.learner.unlearned()
+                    _LEARNED_SINCE_CHECKPOINT[plan.item.partition] -= 1
+                out.append((plan.item, ScoringFailed(result.message)))
+                continue
+            out.append((plan.item, _scored(plan, result)))
+        yield out
+
+
+def _scored(plan: _Planned, probability: float) -> dict:
+    item, tx = plan.item, plan.item.tx
+    if plan.fresh:
+        index = PENDING_INDEXES.get(item.partition)
+        if tx.Class is not None:
+            EVALUATORS[item.partition].update(tx.Class, probability)
+            if index is not None:
+                index.see(tx.event_time)
+        else:
+            put(tables.pending, item.partition, item.key, encode_pending(plan.x, probability, tx.event_time, item.partition))
+            if index is not None:
+                index.add(item.key, tx.event_time)
+    return {
         "transaction_id": tx.transaction_id, "event_time": tx.event_time,
         "fraud_probability": probability, "decision": probability >= settings.DECISION_THRESHOLD,
-        "threshold": settings.DECISION_THRESHOLD, "model_version": learner.version,
-        "events_learned": learner.events_learned, "processing_time": time.time(), "anomaly_score": None,
-        "label": tx.Class, "partition": partition, "offset": offset,
+        "threshold": settings.DECISION_THRESHOLD, "model_version": plan.version,
+        "events_learned": plan.events_learned, "processing_time": time.time(), "anomaly_score": None,
+        "label": tx.Class, "partition": item.partition, "offset": item.offset,
     }
-    positions = learner.meta[OFFSETS]
-    if offset > positions.get(settings.TRANSACTIONS_TOPIC, -1):  # not learned before a restart
-        index = PENDING_INDEXES[partition]
-        if tx.Class is not None:
-            _learned(partition, learner, x, tx.Class, probability)
-            index.see(tx.event_time)
-        else:
-            put(tables.pending, partition, key, encode_pending(x, probability, tx.event_time, partition))
-            index.add(key, tx.event_time)
-        positions[settings.TRANSACTIONS_TOPIC] = offset
-    return score
+
+
+async def score_all(items: list[Item]) -> list[tuple[Item, dict | Exception]]:
+    """:func:`score_items`, all chunks at once."""
+    out = []
+    async for chunk in score_items(items):
+        out += chunk
+    return out
+
+
+def _caught_up_items(partition: int, caught: list) -> list[Item]:
+    """The caught-up transactions, to learn and to score again: whether their scores reached
+    ``scores`` is unknown (after a failover, a new owner has been seen to receive a partition from
+    past the last score the old one produced), so the agent sends them again (at-least-once: a
+    duplicate at worst)."""
+    items = []
+    for key, value, offset in caught:
+        try:
+            tx = Transaction(**value)
+        except Exception:
+            log.exception("caught-up transaction at partition %s offset %s skipped", partition, offset)
+            continue
+        items.append(Item(tx, key or tx.transaction_id.encode(), partition, offset))
+    return items
 
 
 @app.agent(transactions)
@@ -274,51 +384,57 @@ async def score_transactions(stream):
     observe_latency = metrics.SCORE_LATENCY.observe
     observe_event_latency = metrics.EVENT_TO_SCORE_LATENCY.observe
     async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
+        started = time.perf_counter()
+        items: list[Item] = []
+        for event in batch:
+            tx = event.value
+            message = event.message
+            if (topic_in, message.partition) not in _CAUGHT_UP:
+                caught = await catch_up(topic_in, message.partition, message.offset)
+                items += _caught_up_items(message.partition, caught)
+            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
+            items.append(Item(tx, key, message.partition, message.offset, event))
         futures = []
         touched: set[int] = set()
         flagged = 0
-        for event in batch:
-            started = time.perf_counter()
-            tx = event.value
-            message = event.message
-            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
-            if (topic_in, message.partition) not in _CAUGHT_UP:
-                caught: list = []
-                await catch_up(topic_in, message.partition, message.offset,
-                               _catch_up_transaction(message.partition, caught))
-                for caught_key, caught_score in caught:
-                    futures.append(await producer.send(topic_out, caught_key, dumps(caught_score), None, None, None))
-                    flagged += caught_score["decision"]
-            try:
-                score = score_one(tx, key, message.partition, message.offset)
-            except Exception as exc:  # one bad event must not stop the partition: it goes to dead letters
-                log.exception("scoring failed at topic %s partition %s offset %s",
-                              message.topic, message.partition, message.offset)
-                await send_dead_letter(processing_failed(exc), message)
-                continue
-            futures.append(await producer.send(topic_out, key, dumps(score), None, None, None))
-            observe_latency(time.perf_counter() - started)
-            probability = score["fraud_probability"]
-            observe_score(probability)
-            flagged += score["decision"]
-            lateness = score["processing_time"] - tx.event_time
-            if 0.0 <= lateness < 3600.0:
-                observe_event_latency(lateness)
-            touched.add(message.partition)
+        async for chunk in score_items(items):
+            for item, score in chunk:
+                if isinstance(score, Exception):  # one bad event must not stop the partition
+                    log.error("scoring failed at topic %s partition %s offset %s: %s",
+                              topic_in, item.partition, item.offset, score)
+                    if item.event is not None:
+                        await send_dead_letter(processing_failed(score), item.event.message)
+                    continue
+                futures.append(await producer.send(topic_out, item.key, dumps(score), None, None, None))
+                observe_latency(time.perf_counter() - started)
+                observe_score(score["fraud_probability"])
+                flagged += score["decision"]
+                lateness = score["processing_time"] - item.tx.event_time
+                if 0.0 <= lateness < 3600.0:
+                    observe_event_latency(lateness)
+                touched.add(item.partition)
         if futures:
             await producer.flush()  # send now rather than after the producer's linger: lower latency
             await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
         now = time.monotonic()
         for partition in touched:
             _LAST_SCORED[partition] = now
-            _expire_pending(partition)
-            _maybe_checkpoint(partition)
-            metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(LEARNERS[partition].events_learned)
-            metrics.LABELS_PENDING.labels(partition=str(partition)).set(len(PENDING_INDEXES[partition]))
+            if partition in LEARNERS:
+                _expire_pending(partition)
+                await _maybe_checkpoint(partition)
+                _partition_gauges(partition)
         metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
         metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
         metrics.DECISIONS.labels(decision="fraud").inc(flagged)
         metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
+
+
+def _partition_gauges(partition: int) -> None:
+    learner, index = LEARNERS.get(partition), PENDING_INDEXES.get(partition)
+    if learner is not None:
+        metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(learner.events_learned)
+    if index is not None:
+        metrics.LABELS_PENDING.labels(partition=str(partition)).set(len(index))
 
 
 def _expire_pending(partition: int) -> None:
@@ -341,17 +457,21 @@ async def _wait_for_transaction(partition: int, key: bytes, event_time: float) -
         await asyncio.sleep(0.02)
 
 
-def learn_label(key: bytes, label: int, partition: int, offset: int) -> str:
-    """Learn a late label with its transaction's pending features; the outcome: learned,
-    duplicate (learned before a restart), expired or unknown."""
-    learner = learner_for(partition)
+async def learn_label(key: bytes, label: int, partition: int, offset: int) -> tuple[str, tuple | None]:
+    """Plan learning a late label with its transaction's pending features: the outcome (learned,
+    duplicate (learned before a restart), expired or unknown) and the operation for the model host
+    (None unless learned)."""
+    learner = await learner_for(partition)
     positions = learner.meta[OFFSETS]
     index = PENDING_INDEXES[partition]
+    op = None
     if offset <= positions.get(settings.LABELS_TOPIC, -1):
         outcome = "duplicate"
     elif key in index:
         entry = decode_pending(get(tables.pending, key))
-        _learned(partition, learner, entry.x, label, entry.probability)
+        op = learner.learn(entry.x, label)
+        EVALUATORS[partition].update(label, entry.probability)
+        _LEARNED_SINCE_CHECKPOINT[partition] += 1
         index.discard(key)
         _LABELLED_SINCE_CHECKPOINT[partition].append(key)  # its features go at the next checkpoint
         outcome = "learned"
@@ -360,7 +480,25 @@ def learn_label(key: bytes, label: int, partition: int, offset: int) -> str:
     else:
         outcome = "unknown"
     positions[settings.LABELS_TOPIC] = offset
-    return outcome
+    return outcome, op
+
+
+async def learn_labels_of(planned: list[tuple[int, tuple, object]]) -> None:
+    """Send the planned learning operations (partition, op, event or None) to the model host; a
+    failed one goes to dead letters (its event's message) and does not count as learned."""
+    if not planned:
+        return
+    host = await model_host()
+    results = await host.submit([op for _, op, _ in planned])
+    for (partition, _, event), result in zip(planned, results):
+        if isinstance(result, OpFailed):
+            log.error("learning a label failed at partition %s: %s", partition, result.message)
+            learner = LEARNERS.get(partition)
+            if learner is not None:
+                learner.unlearned()
+                _LEARNED_SINCE_CHECKPOINT[partition] -= 1
+            if event is not None:
+                await send_dead_letter(processing_failed(ScoringFailed(result.message)), event.message)
 
 
 @app.agent(labels)
@@ -369,26 +507,34 @@ async def learn_labels(stream):
     topic_in = settings.LABELS_TOPIC
     async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
         touched: set[int] = set()
+        planned: list[tuple[int, tuple, object]] = []
         for event in batch:
             label = event.value
             partition, offset = event.message.partition, event.message.offset
             key = event.key if isinstance(event.key, bytes) else label.transaction_id.encode()
             await _wait_for_transaction(partition, key, label.event_time)
             if (topic_in, partition) not in _CAUGHT_UP:
-                await catch_up(topic_in, partition, offset, _catch_up_label(partition))
+                for caught_key, value, caught_offset in await catch_up(topic_in, partition, offset):
+                    outcome, op = await learn_label(caught_key or value["transaction_id"].encode(),
+                                                    int(value["label"]), partition, caught_offset)
+                    metrics.LABELS.labels(outcome=outcome).inc()
+                    if op is not None:
+                        planned.append((partition, op, None))
             try:
-                outcome = learn_label(key, int(label.label), partition, offset)
+                outcome, op = await learn_label(key, int(label.label), partition, offset)
             except Exception as exc:
                 log.exception("learning a label failed at topic %s partition %s offset %s",
                               event.message.topic, partition, offset)
                 await send_dead_letter(processing_failed(exc), event.message)
                 continue
+            if op is not None:
+                planned.append((partition, op, event))
             touched.add(partition)
             metrics.LABELS.labels(outcome=outcome).inc()
+        await learn_labels_of(planned)
         for partition in touched:
-            _maybe_checkpoint(partition)
-            metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(LEARNERS[partition].events_learned)
-            metrics.LABELS_PENDING.labels(partition=str(partition)).set(len(PENDING_INDEXES[partition]))
+            await _maybe_checkpoint(partition)
+            _partition_gauges(partition)
         metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
 
 
@@ -407,24 +553,35 @@ async def report_prequential() -> None:
 
 
 # --- rebalance and shutdown -------------------------------------------------------------------------
-def _checkpoint_and_forget(partitions) -> None:
+async def _checkpoint_and_forget(partitions) -> None:
     for partition in partitions:
-        if partition in LEARNERS:
-            if _LEARNED_SINCE_CHECKPOINT[partition] or _LABELLED_SINCE_CHECKPOINT.get(partition):
-                write_checkpoint(partition)
-            LEARNERS.pop(partition)
-            PENDING_INDEXES.pop(partition, None)
-            _CAUGHT_UP.difference_update({(settings.TRANSACTIONS_TOPIC, partition), (settings.LABELS_TOPIC, partition)})
+        learner = LEARNERS.get(partition)
+        if learner is None:
+            continue
+        if _LEARNED_SINCE_CHECKPOINT[partition] or _LABELLED_SINCE_CHECKPOINT.get(partition):
+            try:
+                await write_checkpoint(partition)
+            except Exception:
+                log.exception("partition %s: checkpoint failed", partition)
+        LEARNERS.pop(partition, None)
+        PENDING_INDEXES.pop(partition, None)
+        learner.drop()
+        _CAUGHT_UP.difference_update({(settings.TRANSACTIONS_TOPIC, partition), (settings.LABELS_TOPIC, partition)})
 
 
 @app.on_partitions_revoked.connect
 async def _on_partitions_revoked(sender, revoked, **kwargs) -> None:
     """Checkpoint the learners of partitions this worker loses; a new owner restores them."""
-    _checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
+    await _checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
 
 
 @app.on_before_shutdown.connect
 async def _on_shutdown(sender, **kwargs) -> None:
-    """Checkpoint every learner on a clean shutdown (the producer is flushed right after)."""
-    _checkpoint_and_forget(list(LEARNERS))
+    """Checkpoint every learner on a clean shutdown (the producer is flushed right after), then stop
+    the model host."""
+    global HOST
+    await _checkpoint_and_forget(list(LEARNERS))
     log.info("checkpointed the models on shutdown")
+    if HOST is not None:
+        host, HOST = HOST, None
+        await host.close()

@@ -64,7 +64,11 @@ class Learner(Protocol):
 
 
 def fresh_copy(learner: Learner) -> Learner:
-    """A new, untrained learner configured like ``learner`` (a deep copy, reset)."""
+    """A new, untrained learner configured like ``learner``: its own ``fresh()`` if it has one (a
+    learner whose model lives elsewhere), else a deep copy, reset."""
+    fresh = getattr(learner, "fresh", None)
+    if fresh is not None:
+        return fresh()
     clone = copy.deepcopy(learner)
     clone.reset()
     return clone

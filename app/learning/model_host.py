@@ -1,0 +1,192 @@
+"""Where the models run: in the caller's process, or in a process of their own.
+
+Both hosts take lists of :mod:`~app.learning.learner_set` operations and give back a future of
+their results, in submission order:
+
+* :class:`LocalHost` applies them at once, in this process.
+* :class:`ProcessHost` sends them to a child process (``python -m app.learning.model_host``) that
+  owns the models. The caller submits and goes on (decoding the next events, sending the last
+  scores) while the child predicts and learns on another core: a River model is pure Python, so
+  in one process the model and the stream work would take turns on one core. Operations travel as
+  length-prefixed pickles over the child's stdin/stdout; floats cross exactly, and the child applies
+  operations in the order they were submitted, so the model's probabilities are the ones it would
+  give in-process. The child ignores SIGINT and SIGTERM (its owner checkpoints through it on
+  shutdown) and exits when its stdin closes, including when its owner is killed.
+
+>>> import asyncio
+>>> from app.learning.pipeline import model_from_settings
+>>> async def demo(host):
+...     info, = await host.submit([("open", 0, None, model_from_settings(kind="lr"), "")])
+...     first = host.submit([("step", 0, {"V1": 1.0}, 1)])   # submitted, not awaited yet
+...     second = host.submit([("step", 0, {"V1": 1.0}, None)])
+...     results = (await first, await second)
+...     await host.close()
+...     return info.version, results[0][0], results[1][0] > 0.5
+>>> asyncio.run(demo(LocalHost()))
+('lr-g0', 0.5, True)
+>>> async def remote():
+...     return await demo(await ProcessHost.start())
+>>> asyncio.run(remote())
+('lr-g0', 0.5, True)
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+from typing import Callable
+
+from app.learning.learner_set import LearnerSet
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")  # the length of the pickle that follows
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_STREAM_LIMIT = 1 << 20
+
+
+class ModelHostError(RuntimeError):
+    """The model process is gone: no operation can run any more."""
+
+
+class LocalHost:
+    """Operations applied at once, in the caller's process."""
+
+    def __init__(self, on_new_model: Callable[[], object] | None = None) -> None:
+        self.learners = LearnerSet(on_new_model)
+
+    def submit(self, ops: list[tuple]) -> asyncio.Future:
+        future = asyncio.get_running_loop().create_future()
+        future.set_result(self.learners.apply(ops))
+        return future
+
+    async def close(self) -> None:
+        self.learners.learners.clear()
+
+
+class ProcessHost:
+    """Operations applied by a child process; results come back in submission order."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self._waiting: collections.deque[asyncio.Future] = collections.deque()
+        self._error: ModelHostError | None = None
+        self._reader = asyncio.get_running_loop().create_task(self._read_results())
+
+    @classmethod
+    async def start(cls, *, gc_freeze: bool = False) -> "ProcessHost":
+        """Start the model process (it imports River: about a second)."""
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "app.learning.model_host", *(["--gc-freeze"] if gc_freeze else []),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
+        )
+        log.info("model process started (pid %s)", process.pid)
+        return cls(process)
+
+    def submit(self, ops: list[tuple]) -> asyncio.Future:
+        """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
+        process dies first)."""
+        future = asyncio.get_running_loop().create_future()
+        if self._error is not None:
+            future.set_exception(self._error)
+            return future
+        body = pickle.dumps(ops, protocol=_PROTOCOL)
+        self.process.stdin.write(_HEADER.pack(len(body)) + body)
+        self._waiting.append(future)
+        return future
+
+    async def _read_results(self) -> None:
+        stdout = self.process.stdout
+        try:
+            while True:
+                size, = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+                results = pickle.loads(await stdout.readexactly(size))
+                future = self._waiting.popleft()
+                if not future.done():
+                    future.set_result(results)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            code = await self.process.wait()
+            self._fail(ModelHostError(f"the model process exited (code {code})"), exc)
+        except asyncio.CancelledError:
+            self._fail(ModelHostError("the model host is closed"), None)
+            raise
+        except Exception as exc:  # a result that does not unpickle: nothing after it can be trusted
+            self._fail(ModelHostError(f"unreadable result from the model process: {exc!r}"), exc)
+            self.process.kill()
+
+    def _fail(self, error: ModelHostError, cause: BaseException | None) -> None:
+        error.__cause__ = cause
+        self._error = error
+        if self._waiting:
+            log.error("%s with %d operation lists unanswered", error, len(self._waiting))
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+    async def close(self) -> None:
+        """Close the child's stdin (it exits after the operations it has) and wait for it."""
+        if self.process.returncode is None:
+            self.process.stdin.close()
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=30.0)
+            except asyncio.TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        self._reader.cancel()
+        try:
+            await self._reader
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+async def start_host(in_process: bool, *, gc_freeze: bool = False):
+    """A :class:`LocalHost` or a started :class:`ProcessHost`."""
+    if in_process:
+        from app import gc_tuning
+
+        return LocalHost(gc_tuning.freeze if gc_freeze else None)
+    return await ProcessHost.start(gc_freeze=gc_freeze)
+
+
+# --- the model process ------------------------------------------------------------------------------
+def serve(stdin, stdout, learners: LearnerSet) -> None:
+    """Apply each operation list read from ``stdin``, write its results to ``stdout``; until EOF."""
+    read, write, flush = stdin.read, stdout.write, stdout.flush
+    while True:
+        header = read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        size, = _HEADER.unpack(header)
+        body = read(size)
+        if len(body) < size:
+            return
+        body = pickle.dumps(learners.apply(pickle.loads(body)), protocol=_PROTOCOL)
+        write(_HEADER.pack(len(body)) + body)
+        flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner stops us by closing stdin
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] [model process %(process)d] %(levelname)s %(message)s")
+    protocol_out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must not corrupt the protocol stream
+    on_new_model = None
+    if "--gc-freeze" in argv:
+        from app import gc_tuning
+
+        on_new_model = gc_tuning.freeze
+    serve(sys.stdin.buffer, protocol_out, LearnerSet(on_new_model))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
