@@ -8,8 +8,9 @@ gives the fraud probability, a :class:`~app.records.Score` goes to ``scores``, a
   (:func:`learn_labels`), or expire (``PENDING_MAX``, ``PENDING_TTL_S``).
 
 Transactions come in batches (``BATCH_SIZE``, ``SCORING_BATCH_WITHIN_S``): scores are encoded and handed
-to the producer without waiting, and the batch's sends are awaited before its offsets are acked,
-so processing stays at-least-once (Faust also flushes the producer before each commit).
+to the producer without waiting, and the batch's sends are awaited before its events are acked,
+so processing stays at-least-once (Faust also flushes the producer before each commit). While one
+batch's scores are sent, the next batch is already with the model host.
 
 State (see :mod:`app.state.tables`): every ``CHECKPOINT_EVERY_EVENTS`` learned events, on
 revocation and on clean shutdown the learner is checkpointed to a changelog-backed table,
@@ -281,10 +282,10 @@ class ScoringFailed(Exception):
     """The model could not score a transaction."""
 
 
-async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
-    """Score ``items`` in order, then learn each (in-event label) or keep its features pending; yields
-    the (item, :class:`~app.records.Score` as a dict, or the exception) of each chunk of ``MODEL_CHUNK``
-    items as soon as the model host has scored it (it works on the next chunks meanwhile)."""
+async def submit_items(items: list[Item]) -> list[tuple[list, asyncio.Future | None]]:
+    """Plan each item (predict, and learn unless it was learned before a restart) and send the
+    operations to the model host in chunks of ``MODEL_CHUNK``, all at once; the chunks, for
+    :func:`scored_chunks`. The partitions' learners see the items as learned from now on."""
     host = await model_host()
     for partition in {item.partition for item in items}:
         await learner_for(partition)
@@ -310,6 +311,13 @@ async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict 
                 if y is not None:
                     _LEARNED_SINCE_CHECKPOINT[item.partition] += 1
         chunks.append((plans, host.submit(ops) if ops else None))
+    return chunks
+
+
+async def scored_chunks(chunks) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+    """For each chunk of :func:`submit_items`, as soon as the model host has scored it: its
+    (item, :class:`~app.records.Score` as a dict, or the exception); each learned item counts in
+    the prequential metrics, each unlabelled one waits in the pending table."""
     for plans, future in chunks:
         results = iter(await future) if future is not None else iter(())
         out = []
@@ -326,6 +334,13 @@ async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict 
                 continue
             out.append((plan.item, _scored(plan, result)))
         yield out
+
+
+async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+    """Score ``items`` in order, then learn each (in-event label) or keep its features pending:
+    :func:`submit_items`, then :func:`scored_chunks`."""
+    async for chunk in scored_chunks(await submit_items(items)):
+        yield chunk
 
 
 def _scored(plan: _Planned, probability: float) -> dict:
@@ -375,7 +390,41 @@ def _caught_up_items(partition: int, caught: list) -> list[Item]:
 
 @app.agent(transactions)
 async def score_transactions(stream):
-    """Score each transaction, then learn it (in-event label) or keep it pending (label to come)."""
+    """Score each transaction, then learn it (in-event label) or keep it pending (label to come).
+
+    Two batches overlap: batch k goes to the model host as soon as it is taken, while the scores of
+    batch k-1 are sent (:func:`_send_scores`, in the background); a batch's events are acknowledged
+    only once its scores are sent (at-least-once), and batches finish in order."""
+    topic_in = settings.TRANSACTIONS_TOPIC
+    sending: asyncio.Future | None = None
+    async for batch in stream.noack_take(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
+        started = time.perf_counter()
+        items: list[Item] = []
+        for event in batch:
+            tx = event.value
+            message = event.message
+            if (topic_in, message.partition) not in _CAUGHT_UP:
+                if sending is not None:  # what the learner has learned must be final before a catch-up
+                    await sending
+                caught = await catch_up(topic_in, message.partition, message.offset)
+                items += _caught_up_items(message.partition, caught)
+            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
+            items.append(Item(tx, key, message.partition, message.offset, event))
+        chunks = await submit_items(items)
+        if sending is not None:
+            await sending  # raises if the previous batch's scores could not be sent: it is not acked
+        sending = asyncio.ensure_future(_send_scores(stream, batch, chunks, started))
+        sending.add_done_callback(_log_send_failure)
+
+
+def _log_send_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("sending a batch of scores failed: %r", future.exception())
+
+
+async def _send_scores(stream, batch, chunks, started: float) -> None:
+    """Send the scores of a batch chunk by chunk as the model host gives them, await the sends,
+    then acknowledge the batch's events; then the per-partition upkeep (pending expiry, checkpoint)."""
     topic_in = settings.TRANSACTIONS_TOPIC
     topic_out = scores.get_topic_name()
     producer = app.producer
@@ -383,50 +432,41 @@ async def score_transactions(stream):
     observe_score = metrics.FRAUD_SCORE.observe
     observe_latency = metrics.SCORE_LATENCY.observe
     observe_event_latency = metrics.EVENT_TO_SCORE_LATENCY.observe
-    async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
-        started = time.perf_counter()
-        items: list[Item] = []
-        for event in batch:
-            tx = event.value
-            message = event.message
-            if (topic_in, message.partition) not in _CAUGHT_UP:
-                caught = await catch_up(topic_in, message.partition, message.offset)
-                items += _caught_up_items(message.partition, caught)
-            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
-            items.append(Item(tx, key, message.partition, message.offset, event))
-        futures = []
-        touched: set[int] = set()
-        flagged = 0
-        async for chunk in score_items(items):
-            for item, score in chunk:
-                if isinstance(score, Exception):  # one bad event must not stop the partition
-                    log.error("scoring failed at topic %s partition %s offset %s: %s",
-                              topic_in, item.partition, item.offset, score)
-                    if item.event is not None:
-                        await send_dead_letter(processing_failed(score), item.event.message)
-                    continue
-                futures.append(await producer.send(topic_out, item.key, dumps(score), None, None, None))
-                observe_latency(time.perf_counter() - started)
-                observe_score(score["fraud_probability"])
-                flagged += score["decision"]
-                lateness = score["processing_time"] - item.tx.event_time
-                if 0.0 <= lateness < 3600.0:
-                    observe_event_latency(lateness)
-                touched.add(item.partition)
-        if futures:
-            await producer.flush()  # send now rather than after the producer's linger: lower latency
-            await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
-        now = time.monotonic()
-        for partition in touched:
-            _LAST_SCORED[partition] = now
-            if partition in LEARNERS:
-                _expire_pending(partition)
-                await _maybe_checkpoint(partition)
-                _partition_gauges(partition)
-        metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
-        metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
-        metrics.DECISIONS.labels(decision="fraud").inc(flagged)
-        metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
+    futures = []
+    touched: set[int] = set()
+    flagged = 0
+    async for chunk in scored_chunks(chunks):
+        for item, score in chunk:
+            if isinstance(score, Exception):  # one bad event must not stop the partition
+                log.error("scoring failed at topic %s partition %s offset %s: %s",
+                          topic_in, item.partition, item.offset, score)
+                if item.event is not None:
+                    await send_dead_letter(processing_failed(score), item.event.message)
+                continue
+            futures.append(await producer.send(topic_out, item.key, dumps(score), None, None, None))
+            observe_latency(time.perf_counter() - started)
+            observe_score(score["fraud_probability"])
+            flagged += score["decision"]
+            lateness = score["processing_time"] - item.tx.event_time
+            if 0.0 <= lateness < 3600.0:
+                observe_event_latency(lateness)
+            touched.add(item.partition)
+    if futures:
+        await producer.flush()  # send now rather than after the producer's linger: lower latency
+        await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
+    for event in batch:
+        await stream.ack(event)
+    now = time.monotonic()
+    for partition in touched:
+        _LAST_SCORED[partition] = now
+        if partition in LEARNERS:
+            _expire_pending(partition)
+            await _maybe_checkpoint(partition)
+            _partition_gauges(partition)
+    metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
+    metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
+    metrics.DECISIONS.labels(decision="fraud").inc(flagged)
+    metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
 
 
 def _partition_gauges(partition: int) -> None:

@@ -85,6 +85,7 @@ class ProcessHost:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.learning.model_host", *(["--gc-freeze"] if gc_freeze else []),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
+            start_new_session=True,  # a Ctrl-C or a signal to the worker's process group is the worker's
         )
         log.info("model process started (pid %s)", process.pid)
         return cls(process)

@@ -1,0 +1,97 @@
+"""Model hosts: operations applied in submission order, in this process or in a model process; a
+model process that dies fails what waits for it, and what comes after."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from app.learning.learner_set import LearnerSet, OpFailed
+from app.learning.model_host import LocalHost, ModelHostError, ProcessHost
+from app.learning.pipeline import model_from_settings
+
+LR = model_from_settings(kind="lr")
+
+
+def xs(n):
+    return [{"V1": float(i % 7), "V2": float(i % 3) - 1.0} for i in range(n)]
+
+
+async def run_steps(host, n=200, chunk=9):
+    await host.submit([("open", "k", None, LR, "")])
+    futures = []
+    for start in range(0, n, chunk):
+        futures.append(host.submit([("step", "k", x, (start + j) % 2) for j, x in enumerate(xs(n)[start:start + chunk])]))
+    out = []
+    for future in futures:
+        out += await future
+    blob, = await host.submit([("checkpoint", "k", {"n": n})])
+    await host.close()
+    return out, blob
+
+
+def test_a_model_process_gives_the_probabilities_of_the_same_operations_in_this_process():
+    local, _ = asyncio.run(run_steps(LocalHost()))
+
+    async def remote():
+        return await run_steps(await ProcessHost.start())
+
+    remote_probabilities, blob = asyncio.run(remote())
+    assert remote_probabilities == local and len(set(local)) > 10
+    from app.learning import OnlineLearner
+
+    restored = OnlineLearner.from_checkpoint(blob)
+    assert restored.events_learned == 200 and restored.meta == {"n": 200}
+
+
+def test_a_dead_model_process_fails_the_waiting_and_the_next_operations():
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", 0, None, LR, "")])
+        os.kill(host.process.pid, signal.SIGKILL)
+        waiting = host.submit([("step", 0, {"V1": 1.0}, None)])
+        with pytest.raises(ModelHostError, match="exited"):
+            await waiting
+        with pytest.raises(ModelHostError):
+            await host.submit([("step", 0, {"V1": 1.0}, None)])
+        await host.close()
+
+    asyncio.run(run())
+
+
+def test_a_model_process_ignores_sigterm_and_stops_when_its_input_closes():
+    async def run():
+        host = await ProcessHost.start()
+        assert os.getpgid(host.process.pid) != os.getpgid(0)  # a signal to the worker's group misses it
+        info, = await host.submit([("open", 0, None, LR, "")])
+        os.kill(host.process.pid, signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        assert host.process.returncode is None
+        await host.submit([("step", 0, {"V1": 1.0}, 1)])
+        await host.close()
+        return info, host.process.returncode
+
+    info, code = asyncio.run(run())
+    assert info.version == "lr-g0" and code == 0
+
+
+def test_new_models_and_checkpoints_are_reported_but_steps_are_not():
+    calls = []
+    learners = LearnerSet(lambda: calls.append(1))
+    learners.apply([("open", 0, None, LR, "")])
+    learners.apply([("step", 0, {"V1": 1.0}, 1), ("learn", 0, {"V1": 0.0}, 0)])
+    assert len(calls) == 1
+    blob, _, _ = learners.apply([("checkpoint", 0, {}), ("reset", 0), ("drop", 0)])
+    assert len(calls) == 3
+    learners.apply([("open", 1, None, LR, ""), ("put", 1, blob)])
+    assert len(calls) == 5 and learners.learners[1].events_learned == 2
+
+
+def test_a_failed_operation_does_not_stop_the_ones_after_it():
+    learners = LearnerSet()
+    results = learners.apply([("open", 0, None, LR, ""), ("learn", 0, {"V1": "x"}, 1), ("step", 0, {"V1": 1.0}, None)])
+    assert isinstance(results[1], OpFailed) and "learn on key 0" in results[1].message
+    assert results[2] == 0.5
+    assert isinstance(learners.apply([("open", 1, b"junk", None, "")])[0], OpFailed)
