@@ -103,7 +103,7 @@ SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
 # The models run in a process of their own (predicting and learning on one core while the worker
 # decodes and sends on another), or in the worker's process; batches go to them in chunks of MODEL_CHUNK.
 MODEL_PROCESS = _env("MODEL_PROCESS", True)
-MODEL_CHUNK = _env("MODEL_CHUNK", 25)
+MODEL_CHUNK = _env("MODEL_CHUNK", 10)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # Hopping windows on event time, per card id (or one global key when a transaction has none).

@@ -50,6 +50,10 @@ MODEL_VERSION = Gauge("fraud_model_version_info", "The model version in use (val
 PREQUENTIAL = Gauge("fraud_prequential_metric", "Prequential metrics of the scorer (exact ROC-AUC, PR-AUC, ...).",
                     ["partition", "metric", "window"], registry=REGISTRY)
 CHECKPOINTS = Counter("fraud_checkpoints_total", "Model checkpoints written.", ["partition"], registry=REGISTRY)
+CHECKPOINT_SECONDS = Histogram("fraud_checkpoint_seconds", "From asking the model host for a checkpoint to having it.",
+                               buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=REGISTRY)
+CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last model checkpoint.", ["partition"],
+                         registry=REGISTRY)
 
 # --- anomaly and drift ---------------------------------------------------------------------------
 ANOMALIES = Counter("fraud_anomalies_total", "Transactions flagged as anomalies.", registry=REGISTRY)

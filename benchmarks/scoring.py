@@ -196,13 +196,18 @@ def main(argv: list[str] | None = None) -> int:
             p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {latencies_ms.max():.1f} ms; load after {load_average():.2f}")
+            checkpoints = worker.metric("fraud_checkpoint_seconds_count")
+            checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
+            checkpoint_mb = worker.metric("fraud_checkpoint_bytes") / 1e6
+            print(f"[worker] {checkpoints:.0f} checkpoints, {checkpoint_ms:.0f} ms each on average, the last "
+                  f"{checkpoint_mb:.1f} MB")
         finally:
             worker.stop()
 
     figures = dict(
         loop_eps=loop["eps"], service_eps=service_eps, ratio=service_eps / loop["eps"], p50_ms=p50, p99_ms=p99,
         service_pr_auc=service_pr, loop_pr_auc=loop_pr, service_roc_auc=service_roc, loop_roc_auc=loop_roc,
-        max_abs_diff=max_diff, max_eps_trained=max_eps, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
+        max_abs_diff=max_diff, max_eps_trained=max_eps, checkpoint_ms=checkpoint_ms, checkpoint_mb=checkpoint_mb, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
         cpu_ratio=service_cpu_eps / loop["cpu_eps"],
     )
     for name, (roc, pr) in baselines.items():
@@ -211,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     import settings
 
     figures.update(rows=n, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
+                   model_process=settings.MODEL_PROCESS, model_chunk=settings.MODEL_CHUNK,
                    load=round(load_average(), 2))
     print(key_values(**figures))
     return 0

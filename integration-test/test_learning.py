@@ -135,3 +135,41 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
     time.sleep(2)
     assert second.metric("fraud_model_events_learned") == n, second.log_tail()
+
+
+def _children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def test_a_lost_model_process_stops_the_worker_and_a_restart_resumes_from_the_checkpoint(make_worker, names):
+    """kill -9 the model process: the worker exits at once (code 70, nothing unsent acknowledged);
+    started again, it scores every transaction and learns each event exactly once."""
+    import os
+    import signal
+
+    env = {**SMALL_MODEL, "FRAUD_CHECKPOINT_EVERY_EVENTS": "500"}
+    first = make_worker(env, name="first")
+    n = 4000
+    replay(names, generate(n, seed=14), labels="in-event")
+    _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 1, 120, "a checkpoint", first)
+    model_processes = _children(first.proc.pid)
+    assert len(model_processes) == 1, model_processes
+    os.kill(model_processes[0], signal.SIGKILL)
+    assert first.proc.wait(timeout=30) == 70, first.log_tail()
+    assert "the model process exited" in first.log_text()
+
+    second = make_worker(env, name="second", start=False).start(timeout_s=150)
+    deadline = time.monotonic() + 180
+    while True:
+        ids = {v["transaction_id"] for _, v, _, _ in read(names.scores, Score, timeout_s=60, idle_s=3)}
+        if len(ids) >= n or time.monotonic() > deadline:
+            break
+    assert ids == {transaction_id("tx", i) for i in range(n)}, second.log_tail()
+    _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
+    time.sleep(2)
+    assert second.metric("fraud_model_events_learned") == n, second.log_tail()

@@ -41,6 +41,9 @@ positions).
 One partition = one model: more partitions give more independent models (each learns from its
 share of the stream only) that more worker processes can run in parallel.
 
+If the model process dies, the worker exits at once (code 70), like a crash: restarted, it restores the
+models from their checkpoints and catches up.
+
 Other agents in the worker may reset or swap a partition's learner (drift mitigation):
 :data:`LEARNERS` and :func:`replace_learner`.
 """
@@ -48,6 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import defaultdict
 from typing import AsyncIterator, NamedTuple
@@ -75,6 +79,7 @@ EVALUATORS: dict[int, PrequentialEvaluator] = {}
 PENDING_INDEXES: dict[int, PendingIndex] = {}
 HOST = None
 """The model host (:func:`model_host`)."""
+MODEL_PROCESS_LOST_EXIT_CODE = 70  # EX_SOFTWARE
 _OPENING: dict[int, asyncio.Future] = {}
 _LEARNED_SINCE_CHECKPOINT: dict[int, int] = defaultdict(int)
 _LABELLED_SINCE_CHECKPOINT: dict[int, list[bytes]] = defaultdict(list)  # pending keys to delete at checkpoint
@@ -97,7 +102,8 @@ async def model_host():
     global HOST, _HOST_STARTING
     if HOST is None:
         if _HOST_STARTING is None:
-            _HOST_STARTING = asyncio.ensure_future(start_host(not settings.MODEL_PROCESS, gc_freeze=settings.GC_FREEZE))
+            _HOST_STARTING = asyncio.ensure_future(start_host(not settings.MODEL_PROCESS, gc_freeze=settings.GC_FREEZE,
+                                                              on_exit=_model_process_exited))
         try:
             HOST = await asyncio.shield(_HOST_STARTING)
         except BaseException:
@@ -105,6 +111,15 @@ async def model_host():
                 _HOST_STARTING = None
             raise
     return HOST
+
+
+def _model_process_exited(error: Exception) -> None:
+    """The models are gone with their process: stop at once, as a crash, so that the worker is
+    restarted and restores them from their checkpoints (nothing unsent has been acknowledged)."""
+    log.critical("%s: the worker stops (exit code %d) to restart from the model checkpoints",
+                 error, MODEL_PROCESS_LOST_EXIT_CODE)
+    logging.shutdown()
+    os._exit(MODEL_PROCESS_LOST_EXIT_CODE)
 
 
 @app.task
@@ -190,16 +205,35 @@ async def write_checkpoint(partition: int) -> None:
     learner = LEARNERS[partition]
     labelled = _LABELLED_SINCE_CHECKPOINT.pop(partition, [])
     _LEARNED_SINCE_CHECKPOINT[partition] = 0
-    put(tables.checkpoints, partition, checkpoint_key(partition), await learner.checkpoint())
+    started = time.perf_counter()
+    blob = await learner.checkpoint()
+    metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+    put(tables.checkpoints, partition, checkpoint_key(partition), blob)
     for key in labelled:
         delete(tables.pending, partition, key)
     metrics.CHECKPOINTS.labels(partition=str(partition)).inc()
+    metrics.CHECKPOINT_BYTES.labels(partition=str(partition)).set(len(blob))
     _freeze_long_lived()
 
 
-async def _maybe_checkpoint(partition: int) -> None:
-    if partition in LEARNERS and _LEARNED_SINCE_CHECKPOINT[partition] >= settings.CHECKPOINT_EVERY_EVENTS:
-        await write_checkpoint(partition)
+_CHECKPOINTING: dict[int, asyncio.Future] = {}
+
+
+def _maybe_checkpoint(partition: int) -> None:
+    """Checkpoint in the background when ``CHECKPOINT_EVERY_EVENTS`` events were learned since the
+    last one (scores go on being sent meanwhile; the checkpoint is of what was sent to the model
+    host before it)."""
+    if (partition in LEARNERS and partition not in _CHECKPOINTING
+            and _LEARNED_SINCE_CHECKPOINT[partition] >= settings.CHECKPOINT_EVERY_EVENTS):
+        task = _CHECKPOINTING[partition] = asyncio.ensure_future(write_checkpoint(partition))
+        task.add_done_callback(lambda done: _checkpoint_done(partition, done))
+
+
+def _checkpoint_done(partition: int, task: asyncio.Future) -> None:
+    if _CHECKPOINTING.get(partition) is task:
+        del _CHECKPOINTING[partition]
+    if not task.cancelled() and task.exception() is not None:
+        log.error("partition %s: checkpoint failed: %r", partition, task.exception())
 
 
 # --- catching up after a crash ----------------------------------------------------------------------
@@ -392,29 +426,41 @@ def _caught_up_items(partition: int, caught: list) -> list[Item]:
 async def score_transactions(stream):
     """Score each transaction, then learn it (in-event label) or keep it pending (label to come).
 
-    Two batches overlap: batch k goes to the model host as soon as it is taken, while the scores of
-    batch k-1 are sent (:func:`_send_scores`, in the background); a batch's events are acknowledged
-    only once its scores are sent (at-least-once), and batches finish in order."""
-    topic_in = settings.TRANSACTIONS_TOPIC
+    With a model process, two batches overlap: batch k goes to the model host as soon as it is
+    taken, while the scores of batch k-1 are sent (:func:`_send_scores`, in the background); a
+    batch's events are acknowledged only once its scores are sent (at-least-once), and batches
+    finish in order. In-process, each batch is scored and sent before the next is taken."""
+    if not settings.MODEL_PROCESS:
+        async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
+            started = time.perf_counter()  # take_events acknowledges the batch once this returns
+            await _send_scores(stream, batch, await submit_items(await _items_of(batch)), started, ack=False)
+        return
     sending: asyncio.Future | None = None
     async for batch in stream.noack_take(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
         started = time.perf_counter()
-        items: list[Item] = []
-        for event in batch:
-            tx = event.value
-            message = event.message
-            if (topic_in, message.partition) not in _CAUGHT_UP:
-                if sending is not None:  # what the learner has learned must be final before a catch-up
-                    await sending
-                caught = await catch_up(topic_in, message.partition, message.offset)
-                items += _caught_up_items(message.partition, caught)
-            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
-            items.append(Item(tx, key, message.partition, message.offset, event))
-        chunks = await submit_items(items)
+        if sending is not None and any((settings.TRANSACTIONS_TOPIC, e.message.partition) not in _CAUGHT_UP
+                                       for e in batch):
+            await sending  # what the learner has learned must be final before a catch-up
+        chunks = await submit_items(await _items_of(batch))
         if sending is not None:
             await sending  # raises if the previous batch's scores could not be sent: it is not acked
         sending = asyncio.ensure_future(_send_scores(stream, batch, chunks, started))
         sending.add_done_callback(_log_send_failure)
+
+
+async def _items_of(batch) -> list[Item]:
+    """The batch's transactions to score, after those of a partition's catch-up (see :func:`catch_up`)."""
+    topic_in = settings.TRANSACTIONS_TOPIC
+    items: list[Item] = []
+    for event in batch:
+        tx = event.value
+        message = event.message
+        if (topic_in, message.partition) not in _CAUGHT_UP:
+            caught = await catch_up(topic_in, message.partition, message.offset)
+            items += _caught_up_items(message.partition, caught)
+        key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
+        items.append(Item(tx, key, message.partition, message.offset, event))
+    return items
 
 
 def _log_send_failure(future: asyncio.Future) -> None:
@@ -422,7 +468,7 @@ def _log_send_failure(future: asyncio.Future) -> None:
         log.error("sending a batch of scores failed: %r", future.exception())
 
 
-async def _send_scores(stream, batch, chunks, started: float) -> None:
+async def _send_scores(stream, batch, chunks, started: float, ack: bool = True) -> None:
     """Send the scores of a batch chunk by chunk as the model host gives them, await the sends,
     then acknowledge the batch's events; then the per-partition upkeep (pending expiry, checkpoint)."""
     topic_in = settings.TRANSACTIONS_TOPIC
@@ -454,14 +500,15 @@ async def _send_scores(stream, batch, chunks, started: float) -> None:
     if futures:
         await producer.flush()  # send now rather than after the producer's linger: lower latency
         await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
-    for event in batch:
-        await stream.ack(event)
+    if ack:
+        for event in batch:
+            await stream.ack(event)
     now = time.monotonic()
     for partition in touched:
         _LAST_SCORED[partition] = now
         if partition in LEARNERS:
             _expire_pending(partition)
-            await _maybe_checkpoint(partition)
+            _maybe_checkpoint(partition)
             _partition_gauges(partition)
     metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
     metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
@@ -573,7 +620,7 @@ async def learn_labels(stream):
             metrics.LABELS.labels(outcome=outcome).inc()
         await learn_labels_of(planned)
         for partition in touched:
-            await _maybe_checkpoint(partition)
+            _maybe_checkpoint(partition)
             _partition_gauges(partition)
         metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
 
@@ -595,6 +642,9 @@ async def report_prequential() -> None:
 # --- rebalance and shutdown -------------------------------------------------------------------------
 async def _checkpoint_and_forget(partitions) -> None:
     for partition in partitions:
+        running = _CHECKPOINTING.get(partition)
+        if running is not None:
+            await asyncio.wait([running])
         learner = LEARNERS.get(partition)
         if learner is None:
             continue

@@ -5,6 +5,9 @@
 * :class:`~app.learning.learner.OnlineLearner` - predict, learn, reset, checkpoint and restore one model.
 * :class:`~app.learning.evaluation.PrequentialEvaluator` - exact ROC-AUC / PR-AUC, precision and recall,
   cumulative and over a sliding window.
+* :class:`~app.learning.learner_set.LearnerSet` - keyed learners driven by lists of operations.
+* :mod:`~app.learning.model_host` - where a learner set runs: this process or a model process of its own.
+* :class:`~app.learning.hosted_learner.HostedLearner` - the owner's view of a learner in a model host.
 """
 from app.learning.blend import ProbabilityBlend
 from app.learning.evaluation import PrequentialEvaluator

@@ -72,15 +72,20 @@ class LocalHost:
 class ProcessHost:
     """Operations applied by a child process; results come back in submission order."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process,
+                 on_exit: Callable[[ModelHostError], object] | None = None) -> None:
         self.process = process
+        self.on_exit = on_exit
+        self._closing = False
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._error: ModelHostError | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read_results())
 
     @classmethod
-    async def start(cls, *, gc_freeze: bool = False) -> "ProcessHost":
-        """Start the model process (it imports River: about a second)."""
+    async def start(cls, *, gc_freeze: bool = False,
+                    on_exit: Callable[[ModelHostError], object] | None = None) -> "ProcessHost":
+        """Start the model process (it imports River: about a second). ``on_exit`` is called if it
+        exits before :meth:`close` (the models it held are lost)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.learning.model_host", *(["--gc-freeze"] if gc_freeze else []),
@@ -88,7 +93,7 @@ class ProcessHost:
             start_new_session=True,  # a Ctrl-C or a signal to the worker's process group is the worker's
         )
         log.info("model process started (pid %s)", process.pid)
-        return cls(process)
+        return cls(process, on_exit)
 
     def submit(self, ops: list[tuple]) -> asyncio.Future:
         """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
@@ -114,6 +119,8 @@ class ProcessHost:
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self.process.wait()
             self._fail(ModelHostError(f"the model process exited (code {code})"), exc)
+            if not self._closing and self.on_exit is not None:
+                self.on_exit(self._error)
         except asyncio.CancelledError:
             self._fail(ModelHostError("the model host is closed"), None)
             raise
@@ -133,6 +140,7 @@ class ProcessHost:
 
     async def close(self) -> None:
         """Close the child's stdin (it exits after the operations it has) and wait for it."""
+        self._closing = True
         if self.process.returncode is None:
             self.process.stdin.close()
             try:
@@ -147,13 +155,14 @@ class ProcessHost:
             pass
 
 
-async def start_host(in_process: bool, *, gc_freeze: bool = False):
+async def start_host(in_process: bool, *, gc_freeze: bool = False,
+                     on_exit: Callable[[ModelHostError], object] | None = None):
     """A :class:`LocalHost` or a started :class:`ProcessHost`."""
     if in_process:
         from app import gc_tuning
 
         return LocalHost(gc_tuning.freeze if gc_freeze else None)
-    return await ProcessHost.start(gc_freeze=gc_freeze)
+    return await ProcessHost.start(gc_freeze=gc_freeze, on_exit=on_exit)
 
 
 # --- the model process ------------------------------------------------------------------------------

@@ -47,8 +47,10 @@ def test_a_model_process_gives_the_probabilities_of_the_same_operations_in_this_
 
 
 def test_a_dead_model_process_fails_the_waiting_and_the_next_operations():
+    exits = []
+
     async def run():
-        host = await ProcessHost.start()
+        host = await ProcessHost.start(on_exit=exits.append)
         await host.submit([("open", 0, None, LR, "")])
         os.kill(host.process.pid, signal.SIGKILL)
         waiting = host.submit([("step", 0, {"V1": 1.0}, None)])
@@ -59,6 +61,7 @@ def test_a_dead_model_process_fails_the_waiting_and_the_next_operations():
         await host.close()
 
     asyncio.run(run())
+    assert len(exits) == 1 and "code -9" in str(exits[0])
 
 
 def test_a_model_process_ignores_sigterm_and_stops_when_its_input_closes():
