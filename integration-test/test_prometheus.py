@@ -307,6 +307,15 @@ def check_checkpoints(run: Run) -> None:
     assert run.q("sum(fraud_checkpoints_total)") > 0
 
 
+def check_checkpoint_seconds(run: Run) -> None:
+    assert run.q("sum(fraud_checkpoint_seconds_count)") == run.q("sum(fraud_checkpoints_total)")
+    assert run.q("sum(fraud_checkpoint_seconds_sum)") > 0
+
+
+def check_checkpoint_bytes(run: Run) -> None:
+    assert run.q("min(fraud_checkpoint_bytes)") > 1000  # a model, not an empty record
+
+
 def check_anomalies(run: Run) -> None:
     assert run.q("sum(fraud_anomalies_total)") == run.anomalies_on_topic
 
@@ -336,6 +345,8 @@ CHECKS = {
     "fraud_model_version_info": check_model_version,
     "fraud_prequential_metric": check_prequential,
     "fraud_checkpoints_total": check_checkpoints,
+    "fraud_checkpoint_seconds": check_checkpoint_seconds,
+    "fraud_checkpoint_bytes": check_checkpoint_bytes,
     "fraud_anomalies_total": check_anomalies,
     "fraud_anomaly_score": check_anomaly_score,
     "fraud_drift_alerts_total": check_drift_alerts,
