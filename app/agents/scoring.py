@@ -81,7 +81,6 @@ HOST = None
 """The model host (:func:`model_host`)."""
 MODEL_PROCESS_LOST_EXIT_CODE = 70  # EX_SOFTWARE
 _OPENING: dict[int, asyncio.Future] = {}
-_LEARNED_SINCE_CHECKPOINT: dict[int, int] = defaultdict(int)
 _LABELLED_SINCE_CHECKPOINT: dict[int, list[bytes]] = defaultdict(list)  # pending keys to delete at checkpoint
 _LAST_SCORED: dict[int, float] = {}  # monotonic time of the last scored batch per partition
 _STARTED = time.monotonic()
@@ -204,7 +203,6 @@ async def write_checkpoint(partition: int) -> None:
     """Checkpoint the partition's learner; then drop the pending features of labels it has learned."""
     learner = LEARNERS[partition]
     labelled = _LABELLED_SINCE_CHECKPOINT.pop(partition, [])
-    _LEARNED_SINCE_CHECKPOINT[partition] = 0
     started = time.perf_counter()
     blob = await learner.checkpoint()
     metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
@@ -224,7 +222,7 @@ def _maybe_checkpoint(partition: int) -> None:
     last one (scores go on being sent meanwhile; the checkpoint is of what was sent to the model
     host before it)."""
     if (partition in LEARNERS and partition not in _CHECKPOINTING
-            and _LEARNED_SINCE_CHECKPOINT[partition] >= settings.CHECKPOINT_EVERY_EVENTS):
+            and LEARNERS[partition].learned_since_checkpoint >= settings.CHECKPOINT_EVERY_EVENTS):
         task = _CHECKPOINTING[partition] = asyncio.ensure_future(write_checkpoint(partition))
         task.add_done_callback(lambda done: _checkpoint_done(partition, done))
 
@@ -342,8 +340,6 @@ async def submit_items(items: list[Item]) -> list[tuple[list, asyncio.Future | N
             ops.append(learner.step(x, y))
             if fresh:
                 positions[topic] = item.offset
-                if y is not None:
-                    _LEARNED_SINCE_CHECKPOINT[item.partition] += 1
         chunks.append((plans, host.submit(ops) if ops else None))
     return chunks
 
@@ -363,18 +359,10 @@ async def scored_chunks(chunks) -> AsyncIterator[list[tuple[Item, dict | Excepti
             if isinstance(result, OpFailed):
                 if plan.fresh and plan.item.tx.Class is not None:
                     plan.learner.unlearned()
-                    _LEARNED_SINCE_CHECKPOINT[plan.item.partition] -= 1
                 out.append((plan.item, ScoringFailed(result.message)))
                 continue
             out.append((plan.item, _scored(plan, result)))
         yield out
-
-
-async def score_items(items: list[Item]) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
-    """Score ``items`` in order, then learn each (in-event label) or keep its features pending:
-    :func:`submit_items`, then :func:`scored_chunks`."""
-    async for chunk in scored_chunks(await submit_items(items)):
-        yield chunk
 
 
 def _scored(plan: _Planned, probability: float) -> dict:
@@ -396,14 +384,6 @@ def _scored(plan: _Planned, probability: float) -> dict:
         "events_learned": plan.events_learned, "processing_time": time.time(), "anomaly_score": None,
         "label": tx.Class, "partition": item.partition, "offset": item.offset,
     }
-
-
-async def score_all(items: list[Item]) -> list[tuple[Item, dict | Exception]]:
-    """:func:`score_items`, all chunks at once."""
-    out = []
-    async for chunk in score_items(items):
-        out += chunk
-    return out
 
 
 def _caught_up_items(partition: int, caught: list) -> list[Item]:
@@ -558,7 +538,6 @@ async def learn_label(key: bytes, label: int, partition: int, offset: int) -> tu
         entry = decode_pending(get(tables.pending, key))
         op = learner.learn(entry.x, label)
         EVALUATORS[partition].update(label, entry.probability)
-        _LEARNED_SINCE_CHECKPOINT[partition] += 1
         index.discard(key)
         _LABELLED_SINCE_CHECKPOINT[partition].append(key)  # its features go at the next checkpoint
         outcome = "learned"
@@ -583,7 +562,6 @@ async def learn_labels_of(planned: list[tuple[int, tuple, object]]) -> None:
             learner = LEARNERS.get(partition)
             if learner is not None:
                 learner.unlearned()
-                _LEARNED_SINCE_CHECKPOINT[partition] -= 1
             if event is not None:
                 await send_dead_letter(processing_failed(ScoringFailed(result.message)), event.message)
 
@@ -648,7 +626,7 @@ async def _checkpoint_and_forget(partitions) -> None:
         learner = LEARNERS.get(partition)
         if learner is None:
             continue
-        if _LEARNED_SINCE_CHECKPOINT[partition] or _LABELLED_SINCE_CHECKPOINT.get(partition):
+        if learner.learned_since_checkpoint or _LABELLED_SINCE_CHECKPOINT.get(partition):
             try:
                 await write_checkpoint(partition)
             except Exception:

@@ -1,8 +1,8 @@
 """The owner's view of a learner that lives in a model host (:mod:`app.learning.model_host`).
 
 The model itself stays in the host; the owner keeps what it needs without asking: the version and
-events-learned count a score carries, and ``meta`` (the stream positions the model has learned up
-to). They are kept in step with the operations the owner sends, in the order the host applies
+events-learned count a score carries, the events learned since the last checkpoint, and ``meta``
+(the stream positions the model has learned up to). They are kept in step with the operations the owner sends, in the order the host applies
 them: :meth:`step` counts a learned event when it makes the operation, :meth:`reset` starts a new
 generation at once. A drift mitigation can use it like a learner (``reset``; ``fresh`` gives an
 untrained in-process learner of the same model for a challenger, which :meth:`replace_with` makes
@@ -43,6 +43,7 @@ class HostedLearner:
         self.name = info.name
         self.generation = info.generation
         self.events_learned = info.events_learned
+        self.learned_since_checkpoint = 0
         self.meta: dict = dict(info.meta)
         self.factory: Callable = info.factory
         self.restored = info.restored
@@ -64,16 +65,19 @@ class HostedLearner:
         """The operation that predicts ``x`` and then, unless ``y`` is None, learns it."""
         if y is not None:
             self.events_learned += 1
+            self.learned_since_checkpoint += 1
         return ("step", self.key, x, y)
 
     def learn(self, x: dict, y: int) -> tuple:
         """The operation that learns ``(x, y)``."""
         self.events_learned += 1
+        self.learned_since_checkpoint += 1
         return ("learn", self.key, x, y)
 
     def unlearned(self) -> None:
         """A learning operation failed in the host: it did not count."""
         self.events_learned -= 1
+        self.learned_since_checkpoint -= 1
 
     def reset(self) -> None:
         """Start a new generation with a fresh model (sent now; applied after what was sent before)."""
@@ -92,6 +96,7 @@ class HostedLearner:
 
     async def checkpoint(self) -> bytes:
         """The checkpoint of the model as of every operation sent so far, with this ``meta``."""
+        self.learned_since_checkpoint = 0
         blob, = await self.host.submit([("checkpoint", self.key, dict(self.meta))])
         if isinstance(blob, OpFailed):
             raise RuntimeError(f"checkpoint of {self.key!r} failed: {blob.message}")
@@ -106,8 +111,7 @@ class HostedLearner:
             if future.cancelled():
                 return
             error = future.exception()
-            results = [] if error else future.result()
-            for result in ([error] if error else results):
+            for result in [error] if error else future.result():
                 if isinstance(result, (OpFailed, BaseException)):
                     log.error("learner %r: %s failed: %s", self.key, ops[0][0], result)
 

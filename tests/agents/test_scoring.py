@@ -38,7 +38,6 @@ def scoring(monkeypatch):
     for name in ("LEARNERS", "EVALUATORS", "PENDING_INDEXES", "_OPENING"):
         monkeypatch.setattr(module, name, {})
     monkeypatch.setattr(module, "HOST", LocalHost())
-    monkeypatch.setattr(module, "_LEARNED_SINCE_CHECKPOINT", module.defaultdict(int))
     monkeypatch.setattr(module, "_LABELLED_SINCE_CHECKPOINT", module.defaultdict(list))
     return module
 
@@ -57,10 +56,19 @@ def plain_loop(txs) -> list[float]:
     return out
 
 
+async def score_items(scoring, items):
+    """The agent's path for ``items``: submitted to the model host, then the scored chunks."""
+    async for chunk in scoring.scored_chunks(await scoring.submit_items(items)):
+        yield chunk
+
+
 def score(scoring, txs, first_offset=0, partition=0) -> list[dict]:
     """Score ``txs`` (offsets from ``first_offset``) through the agent's path; the score dicts."""
     items = [scoring.Item(tx, tx.transaction_id.encode(), partition, first_offset + i) for i, tx in enumerate(txs)]
-    return [result for _, result in asyncio.run(scoring.score_all(items))]
+
+    async def run():
+        return [result async for chunk in score_items(scoring, items) for _, result in chunk]
+    return asyncio.run(run())
 
 
 def learn_label(scoring, key, label, partition, offset) -> str:
@@ -97,7 +105,7 @@ def test_a_model_process_scores_exactly_like_the_plain_loop(scoring, monkeypatch
         scoring.HOST = await ProcessHost.start()
         try:
             items = [scoring.Item(tx, tx.transaction_id.encode(), 0, i) for i, tx in enumerate(txs)]
-            chunks = [[s for _, s in part] async for part in scoring.score_items(items)]
+            chunks = [[s for _, s in part] async for part in score_items(scoring, items)]
             await scoring.write_checkpoint(0)
             return chunks
         finally:
@@ -188,7 +196,7 @@ def test_replace_and_reset_the_live_learner(scoring):
 
     async def reset_and_replace():
         scoring.LEARNERS[0].reset()
-        after_reset = [s async for s in scoring.score_items([scoring.Item(txs[0], b"tx-0", 0, 100)])][0][0][1]
+        after_reset = [s async for s in score_items(scoring, [scoring.Item(txs[0], b"tx-0", 0, 100)])][0][0][1]
         reset_model = local_model(scoring)
         assert reset_model.events_learned == 1 and reset_model.version == "arf3+lr-g1"
         challenger = OnlineLearner(functools.partial(build_model, kind="lr"), generation=5)
