@@ -10,7 +10,9 @@ their results, in submission order:
   in one process the model and the stream work would take turns on one core. Operations travel as
   length-prefixed pickles over the child's stdin/stdout; floats cross exactly, and the child applies
   operations in the order they were submitted, so the model's probabilities are the ones it would
-  give in-process. The child ignores SIGINT and SIGTERM (its owner checkpoints through it on
+  give in-process. A large result (a checkpoint: megabytes) goes through a file in a folder of the
+  host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
+  owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT and SIGTERM (its owner checkpoints through it on
   shutdown) and exits when its stdin closes, including when its owner is killed.
 
 >>> import asyncio
@@ -36,9 +38,11 @@ import collections
 import logging
 import os
 import pickle
+import shutil
 import signal
 import struct
 import sys
+import tempfile
 from typing import Callable
 
 from app.learning.learner_set import LearnerSet
@@ -48,6 +52,18 @@ log = logging.getLogger(__name__)
 _HEADER = struct.Struct(">I")  # the length of the pickle that follows
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STREAM_LIMIT = 1 << 20
+_SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a file
+
+
+_SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
+
+
+def _load_spilled(path: str):
+    """The pickle in the file at ``path``; the file is removed (each is read once)."""
+    with open(path, "rb") as f:
+        body = f.read()
+    os.unlink(path)
+    return pickle.loads(body)
 
 
 class ModelHostError(RuntimeError):
@@ -73,8 +89,9 @@ class ProcessHost:
     """Operations applied by a child process; results come back in submission order."""
 
     def __init__(self, process: asyncio.subprocess.Process,
-                 on_exit: Callable[[ModelHostError], object] | None = None) -> None:
+                 on_exit: Callable[[ModelHostError], object] | None = None, spill_dir: str | None = None) -> None:
         self.process = process
+        self.spill_dir = spill_dir
         self.on_exit = on_exit
         self._closing = False
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
@@ -87,13 +104,19 @@ class ProcessHost:
         """Start the model process (it imports River: about a second). ``on_exit`` is called if it
         exits before :meth:`close` (the models it held are lost)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.learning.model_host", *(["--gc-freeze"] if gc_freeze else []),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
-            start_new_session=True,  # a Ctrl-C or a signal to the worker's process group is the worker's
-        )
+        spill_dir = tempfile.mkdtemp(prefix="model-host-")
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app.learning.model_host", "--spill-dir", spill_dir,
+                *(["--gc-freeze"] if gc_freeze else []),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env, limit=_STREAM_LIMIT,
+                start_new_session=True,  # a Ctrl-C or a signal to the worker's process group is the worker's
+            )
+        except BaseException:
+            shutil.rmtree(spill_dir, ignore_errors=True)
+            raise
         log.info("model process started (pid %s)", process.pid)
-        return cls(process, on_exit)
+        return cls(process, on_exit, spill_dir)
 
     def submit(self, ops: list[tuple]) -> asyncio.Future:
         """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
@@ -112,7 +135,10 @@ class ProcessHost:
         try:
             while True:
                 size, = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
-                results = pickle.loads(await stdout.readexactly(size))
+                if size & _SPILLED:
+                    results = _load_spilled((await stdout.readexactly(size & ~_SPILLED)).decode())
+                else:
+                    results = pickle.loads(await stdout.readexactly(size))
                 future = self._waiting.popleft()
                 if not future.done():
                     future.set_result(results)
@@ -153,6 +179,8 @@ class ProcessHost:
             await self._reader
         except (asyncio.CancelledError, Exception):
             pass
+        if self.spill_dir is not None:
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
 async def start_host(in_process: bool, *, gc_freeze: bool = False,
@@ -166,9 +194,11 @@ async def start_host(in_process: bool, *, gc_freeze: bool = False,
 
 
 # --- the model process ------------------------------------------------------------------------------
-def serve(stdin, stdout, learners: LearnerSet) -> None:
-    """Apply each operation list read from ``stdin``, write its results to ``stdout``; until EOF."""
+def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> None:
+    """Apply each operation list read from ``stdin``, write its results to ``stdout``; until EOF.
+    Results whose pickle is larger than 256 kB go to a file in ``spill_dir`` when one is given."""
     read, write, flush = stdin.read, stdout.write, stdout.flush
+    spilled = 0
     while True:
         header = read(_HEADER.size)
         if len(header) < _HEADER.size:
@@ -178,7 +208,15 @@ def serve(stdin, stdout, learners: LearnerSet) -> None:
         if len(body) < size:
             return
         body = pickle.dumps(learners.apply(pickle.loads(body)), protocol=_PROTOCOL)
-        write(_HEADER.pack(len(body)) + body)
+        if spill_dir is not None and len(body) > _SPILL_BYTES:
+            spilled += 1
+            path = os.path.join(spill_dir, f"{spilled}.pickle")
+            with open(path, "wb") as f:
+                f.write(body)
+            body = path.encode()
+            write(_HEADER.pack(_SPILLED | len(body)) + body)
+        else:
+            write(_HEADER.pack(len(body)) + body)
         flush()
 
 
@@ -194,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         from app import gc_tuning
 
         on_new_model = gc_tuning.freeze
-    serve(sys.stdin.buffer, protocol_out, LearnerSet(on_new_model))
+    spill_dir = argv[argv.index("--spill-dir") + 1] if "--spill-dir" in argv else None
+    serve(sys.stdin.buffer, protocol_out, LearnerSet(on_new_model), spill_dir)
     return 0
 
 

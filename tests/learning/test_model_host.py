@@ -98,3 +98,53 @@ def test_a_failed_operation_does_not_stop_the_ones_after_it():
     assert isinstance(results[1], OpFailed) and "learn on key 0" in results[1].message
     assert results[2] == 0.5
     assert isinstance(learners.apply([("open", 1, b"junk", None, "")])[0], OpFailed)
+
+
+def test_a_large_result_goes_through_a_file_not_the_pipe(tmp_path):
+    import io
+    import pickle
+    import struct
+
+    from app.learning.model_host import _SPILLED, _load_spilled, serve
+
+    def request(ops):
+        body = pickle.dumps(ops)
+        return struct.pack(">I", len(body)) + body
+
+    pad = "x" * (1 << 20)
+    stdin = io.BytesIO(request([("open", "k", None, LR, "")]) + request([("checkpoint", "k", {"pad": pad})]))
+    stdout = io.BytesIO()
+    serve(stdin, stdout, LearnerSet(), str(tmp_path))
+    out = stdout.getvalue()
+    size, = struct.unpack(">I", out[:4])
+    second = out[4 + size:]
+    assert len(second) < 1000  # the megabyte did not go down the pipe: the path of its file did
+    flagged, = struct.unpack(">I", second[:4])
+    assert flagged & _SPILLED
+    path = second[4:].decode()
+    assert len(path) == flagged & ~_SPILLED and os.path.dirname(path) == str(tmp_path)
+    blob, = _load_spilled(path)
+    assert not os.listdir(tmp_path)  # read once, then gone
+    from app.learning import OnlineLearner
+
+    assert OnlineLearner.from_checkpoint(blob).meta == {"pad": pad}
+
+
+def test_a_model_process_gives_large_results_in_order_and_removes_its_folder_when_closed():
+    pad = "x" * (1 << 20)
+
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", "k", None, LR, "")])
+        big = host.submit([("checkpoint", "k", {"pad": pad})])
+        after = host.submit([("step", "k", {"V1": 1.0}, None)])
+        (blob,), (probability,) = await big, await after
+        left = os.listdir(host.spill_dir)
+        await host.close()
+        return blob, probability, left, os.path.exists(host.spill_dir)
+
+    blob, probability, left, folder_exists = asyncio.run(run())
+    from app.learning import OnlineLearner
+
+    assert OnlineLearner.from_checkpoint(blob).meta == {"pad": pad}
+    assert probability == 0.5 and left == [] and not folder_exists
