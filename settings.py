@@ -104,6 +104,9 @@ SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
 # decodes and sends on another), or in the worker's process; batches go to them in chunks of MODEL_CHUNK.
 MODEL_PROCESS = _env("MODEL_PROCESS", True)
 MODEL_CHUNK = _env("MODEL_CHUNK", 10)
+# With a model process, how many batches may have their scores being sent (awaiting the broker's
+# confirmation) while the next batch is taken: a batch's scores go out without waiting for those.
+SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # Hopping windows on event time, per card id (or one global key when a transaction has none).

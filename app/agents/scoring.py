@@ -50,6 +50,7 @@ Other agents in the worker may reset or swap a partition's learner (drift mitiga
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import time
@@ -406,26 +407,30 @@ def _caught_up_items(partition: int, caught: list) -> list[Item]:
 async def score_transactions(stream):
     """Score each transaction, then learn it (in-event label) or keep it pending (label to come).
 
-    With a model process, two batches overlap: batch k goes to the model host as soon as it is
-    taken, while the scores of batch k-1 are sent (:func:`_send_scores`, in the background); a
-    batch's events are acknowledged only once its scores are sent (at-least-once), and batches
-    finish in order. In-process, each batch is scored and sent before the next is taken."""
+    With a model process, batches overlap: batch k goes to the model host as soon as it is taken,
+    and its scores are sent as they come back (:func:`_send_scores`, in the background) while the
+    sends of the batches before it are still being confirmed (up to
+    ``SCORING_BATCHES_IN_FLIGHT`` batches); a batch's events are acknowledged only once its scores
+    are sent (at-least-once) and the batch before it is done: batches finish in order. In-process, each batch is scored and sent before the next is taken."""
     if not settings.MODEL_PROCESS:
         async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
             started = time.perf_counter()  # take_events acknowledges the batch once this returns
             await _send_scores(stream, batch, await submit_items(await _items_of(batch)), started, ack=False)
         return
-    sending: asyncio.Future | None = None
+    in_flight: collections.deque[asyncio.Future] = collections.deque()  # sending, oldest first
     async for batch in stream.noack_take(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
         started = time.perf_counter()
-        if sending is not None and any((settings.TRANSACTIONS_TOPIC, e.message.partition) not in _CAUGHT_UP
-                                       for e in batch):
-            await sending  # what the learner has learned must be final before a catch-up
+        if in_flight and any((settings.TRANSACTIONS_TOPIC, e.message.partition) not in _CAUGHT_UP
+                             for e in batch):
+            while in_flight:  # what the learner has learned must be final before a catch-up
+                await in_flight.popleft()
         chunks = await submit_items(await _items_of(batch))
-        if sending is not None:
-            await sending  # raises if the previous batch's scores could not be sent: it is not acked
-        sending = asyncio.ensure_future(_send_scores(stream, batch, chunks, started))
+        while in_flight and (in_flight[0].done() or len(in_flight) >= settings.SCORING_BATCHES_IN_FLIGHT):
+            await in_flight.popleft()  # raises if that batch's scores could not be sent: it is not acked
+        sending = asyncio.ensure_future(
+            _send_scores(stream, batch, chunks, started, after=in_flight[-1] if in_flight else None))
         sending.add_done_callback(_log_send_failure)
+        in_flight.append(sending)
 
 
 async def _items_of(batch) -> list[Item]:
@@ -448,9 +453,11 @@ def _log_send_failure(future: asyncio.Future) -> None:
         log.error("sending a batch of scores failed: %r", future.exception())
 
 
-async def _send_scores(stream, batch, chunks, started: float, ack: bool = True) -> None:
+async def _send_scores(stream, batch, chunks, started: float, ack: bool = True,
+                       after: asyncio.Future | None = None) -> None:
     """Send the scores of a batch chunk by chunk as the model host gives them, await the sends,
-    then acknowledge the batch's events; then the per-partition upkeep (pending expiry, checkpoint)."""
+    then (once the batch sent before, ``after``, is done: batches are acknowledged in order)
+    acknowledge the batch's events; then the per-partition upkeep (pending expiry, checkpoint)."""
     topic_in = settings.TRANSACTIONS_TOPIC
     topic_out = scores.get_topic_name()
     producer = app.producer
@@ -480,6 +487,8 @@ async def _send_scores(stream, batch, chunks, started: float, ack: bool = True) 
     if futures:
         await producer.flush()  # send now rather than after the producer's linger: lower latency
         await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
+    if after is not None:
+        await after  # raises if the batch before failed: this one is not acked either
     if ack:
         for event in batch:
             await stream.ack(event)
