@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import math
 import tempfile
 import time
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-rows", type=int, default=20000, help="rows replayed at a fixed rate for latency")
     p.add_argument("--rate-fraction", type=float, default=0.5, help="latency rate, as a fraction of service_eps")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
+    p.add_argument("--latency-csv", type=Path, default=None,
+                   help="write each latency-phase transaction's send and score times (seconds) to this CSV")
     args = p.parse_args(argv)
 
     from app.learning.pipeline import model_params_from_settings
@@ -187,12 +190,24 @@ def main(argv: list[str] | None = None) -> int:
             rate = args.rate_fraction * max_eps
             print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
                   f"load before: {load_average():.2f}", flush=True)
+            # the rows and scores this process holds are hundreds of thousands of objects: a full
+            # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
+            # service (the send time is stamped before it)
+            gc.collect()
+            gc.freeze()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
+            gc.unfreeze()
             later = read(names.scores, Score, expect=n + 2 * m, timeout_s=300, idle_s=10.0)
             done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
                     if v["transaction_id"].startswith("lat-")}
             sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
             latencies_ms = np.array([(done[t] - sent_at[t]) * 1000.0 for t in done if t in sent_at])
+            if args.latency_csv:
+                with open(args.latency_csv, "w") as out:
+                    out.write("transaction_id,sent_s,scored_s,latency_ms\n")
+                    for t in sorted((t for t in done if t in sent_at), key=sent_at.get):
+                        out.write(f"{t},{sent_at[t]:.6f},{done[t]:.6f},{(done[t] - sent_at[t]) * 1000.0:.3f}\n")
+                print(f"[latency] per-transaction times in {args.latency_csv}")
             p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {latencies_ms.max():.1f} ms; load after {load_average():.2f}")
