@@ -32,9 +32,10 @@ is frozen out of the collector's walks, so that a full collection no longer stop
 The models live in a model host (:mod:`app.learning.model_host`): by default a process of their own
 (``MODEL_PROCESS``), so that predicting and learning run on one core while this process decodes
 the next transactions and sends the last scores on another. Each batch goes to the host in chunks
-of ``MODEL_CHUNK`` transactions, all sent at once; the host reports each prediction as soon as it is
-made, before learning the transaction, and its score is sent then (the learning, and the rest of
-the chunk, come after it). The host applies the operations in the order they were sent, so a partition's
+of ``MODEL_CHUNK`` transactions, all sent at once. While the worker keeps up (batches smaller than
+``EARLY_SCORES_BELOW``) the host reports each prediction as soon as it is made, before learning the
+transaction, and its score is sent then (the learning, and the rest of the chunk, come after it);
+under a backlog the scores come chunk by chunk, which costs the worker less. The host applies the operations in the order they were sent, so a partition's
 transactions are still predicted, then learned, one after the other. The agent keeps a
 :class:`~app.learning.hosted_learner.HostedLearner` per partition (version, events learned, stream
 positions).
@@ -328,8 +329,8 @@ class _Chunk:
         self.predictions: dict[int, float] = {}
         self.news = asyncio.Event()  # a prediction or the results came
 
-    def submit(self, host, ops: list[tuple]) -> None:
-        self.future = host.submit(ops, self.on_prediction)
+    def submit(self, host, ops: list[tuple], early: bool) -> None:
+        self.future = host.submit(ops, self.on_prediction if early else None)
         self.future.add_done_callback(lambda _: self.news.set())
 
     def on_prediction(self, index: int, probability: float) -> None:
@@ -340,8 +341,12 @@ class _Chunk:
 async def submit_items(items: list[Item]) -> list[_Chunk]:
     """Plan each item (predict, and learn unless it was learned before a restart) and send the
     operations to the model host in chunks of ``MODEL_CHUNK``, all at once; the chunks, for
-    :func:`scored_chunks`. The partitions' learners see the items as learned from now on."""
+    :func:`scored_chunks`. The partitions' learners see the items as learned from now on. The host
+    reports each prediction as soon as it is made if there are fewer than ``EARLY_SCORES_BELOW``
+    items (the worker keeps up: latency counts); a larger batch means a backlog, where each report
+    would cost the worker time that the backlog needs, so its scores come chunk by chunk."""
     host = await model_host()
+    early = len(items) < settings.EARLY_SCORES_BELOW
     for partition in {item.partition for item in items}:
         await learner_for(partition)
     topic = settings.TRANSACTIONS_TOPIC
@@ -364,7 +369,7 @@ async def submit_items(items: list[Item]) -> list[_Chunk]:
             if fresh:
                 positions[topic] = item.offset
         if ops:
-            chunk.submit(host, ops)
+            chunk.submit(host, ops, early)
         chunks.append(chunk)
     return chunks
 

@@ -96,9 +96,11 @@ def test_in_event_labels_predict_then_learn_like_a_plain_loop(scoring):
     assert scoring.EVALUATORS[0].count == 500
 
 
+@pytest.mark.parametrize("early_below", [0, 10_000], ids=["per-chunk", "per-prediction"])
 @pytest.mark.parametrize("chunk", [1, 7, 25])
-def test_a_model_process_scores_exactly_like_the_plain_loop(scoring, monkeypatch, chunk):
+def test_a_model_process_scores_exactly_like_the_plain_loop(scoring, monkeypatch, chunk, early_below):
     monkeypatch.setattr(settings, "MODEL_CHUNK", chunk)
+    monkeypatch.setattr(settings, "EARLY_SCORES_BELOW", early_below)
     txs = transactions(300)
 
     async def run():
