@@ -45,11 +45,13 @@ async def read_topic(
     expect: int | None = None,
     timeout_s: float = 30.0,
     idle_s: float = 2.0,
+    stop_if: Callable[[], bool] | None = None,
 ) -> list[tuple[bytes | None, Any, int, int]]:
     """Read ``topic`` from the beginning: (key, value, partition, offset) tuples.
 
     Stops when ``expect`` messages were read, or after ``idle_s`` without a new message once the
-    end offsets are reached, or at ``timeout_s``.
+    end offsets are reached, or at ``timeout_s``, or when ``stop_if()`` is true (e.g. the process
+    that writes the topic has exited).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False, auto_offset_reset="earliest",
@@ -78,6 +80,8 @@ async def read_topic(
                     out.append((r.key, decode(r.value) if decode else r.value, r.partition, r.offset))
                 last_seen = time.monotonic()
             if expect is not None and len(out) >= expect:
+                break
+            if not batch and stop_if is not None and stop_if():
                 break
             if not batch and time.monotonic() - last_seen > idle_s:
                 end = await consumer.end_offsets(tps)

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu_before = cpu_seconds(worker.proc.pid)
             sent = replay(names, rows, labels="in-event")
             print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
-            scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0)
+            worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
+            scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
             by_id: dict[str, dict] = {}
             for _, value, _, _ in scores:
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             # latency at a fixed fraction of it
             m = min(args.latency_rows, n)
             replay(names, rows[:m], labels="in-event", id_prefix="max")
-            read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0)
+            read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             burst_scores = [v["processing_time"] for _, v, _, _ in read(names.scores, Score, expect=n + m, idle_s=5.0)
                             if v["transaction_id"].startswith("max-")]
             max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
@@ -197,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
             gc.unfreeze()
-            later = read(names.scores, Score, expect=n + 2 * m, timeout_s=300, idle_s=10.0)
+            later = read(names.scores, Score, expect=n + 2 * m, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+            if worker_exited():
+                print(f"[latency] the worker exited:\n{worker.log_tail()}")
+                return 1
             done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
                     if v["transaction_id"].startswith("lat-")}
             sent_at = asyncio.run(send_times(names.transactions, "lat-", m))

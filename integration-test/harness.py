@@ -10,7 +10,7 @@ import os
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from app.process import WorkerProcess, free_port  # noqa: F401 (re-exported for tests)
 
@@ -61,11 +61,11 @@ def decoder(record: type, registry: str | None = None):
 
 def read(topic: str, record: type | None = None, expect: int | None = None, timeout_s: float = 60.0,
          idle_s: float = 3.0, broker: str | None = None, registry: str | None = None,
-         ) -> list[tuple[bytes | None, Any, int, int]]:
+         stop_if: Callable[[], bool] | None = None) -> list[tuple[bytes | None, Any, int, int]]:
     from app.admin import read_topic
 
     return asyncio.run(read_topic(broker or BROKER, topic, decoder(record, registry) if record else None, expect,
-                                  timeout_s, idle_s))
+                                  timeout_s, idle_s, stop_if))
 
 
 def replay(names: Names, rows, broker: str | None = None, registry: str | None = None, **kwargs) -> Any:
