@@ -107,9 +107,6 @@ MODEL_CHUNK = _env("MODEL_CHUNK", 10)
 # With a model process, how many batches may have their scores being sent (awaiting the broker's
 # confirmation) while the next batch is taken: a batch's scores go out without waiting for those.
 SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
-# A score is sent as soon as the model has predicted it (before it learns it) when its batch has fewer
-# transactions than this; larger batches (a backlog) get their scores chunk by chunk, which costs less.
-EARLY_SCORES_BELOW = _env("EARLY_SCORES_BELOW", 64)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # Hopping windows on event time, per card id (or one global key when a transaction has none).

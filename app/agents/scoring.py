@@ -32,10 +32,8 @@ is frozen out of the collector's walks, so that a full collection no longer stop
 The models live in a model host (:mod:`app.learning.model_host`): by default a process of their own
 (``MODEL_PROCESS``), so that predicting and learning run on one core while this process decodes
 the next transactions and sends the last scores on another. Each batch goes to the host in chunks
-of ``MODEL_CHUNK`` transactions, all sent at once. While the worker keeps up (batches smaller than
-``EARLY_SCORES_BELOW``) the host reports each prediction as soon as it is made, before learning the
-transaction, and its score is sent then (the learning, and the rest of the chunk, come after it);
-under a backlog the scores come chunk by chunk, which costs the worker less. The host applies the operations in the order they were sent, so a partition's
+of ``MODEL_CHUNK`` transactions, all sent at once: the scores of one chunk are sent while the host
+works on the next. The host applies the operations in the order they were sent, so a partition's
 transactions are still predicted, then learned, one after the other. The agent keeps a
 :class:`~app.learning.hosted_learner.HostedLearner` per partition (version, events learned, stream
 positions).
@@ -317,109 +315,55 @@ class ScoringFailed(Exception):
     """The model could not score a transaction."""
 
 
-class _Chunk:
-    """Up to ``MODEL_CHUNK`` planned items at the model host: the future of their results, and the
-    predictions that the host reported before them (each step's as soon as it is made)."""
-
-    __slots__ = ("plans", "future", "predictions", "news")
-
-    def __init__(self, plans: list) -> None:
-        self.plans = plans
-        self.future: asyncio.Future | None = None
-        self.predictions: dict[int, float] = {}
-        self.news = asyncio.Event()  # a prediction or the results came
-
-    def submit(self, host, ops: list[tuple], early: bool) -> None:
-        self.future = host.submit(ops, self.on_prediction if early else None)
-        self.future.add_done_callback(lambda _: self.news.set())
-
-    def on_prediction(self, index: int, probability: float) -> None:
-        self.predictions[index] = probability
-        self.news.set()
-
-
-async def submit_items(items: list[Item]) -> list[_Chunk]:
+async def submit_items(items: list[Item]) -> list[tuple[list, asyncio.Future | None]]:
     """Plan each item (predict, and learn unless it was learned before a restart) and send the
     operations to the model host in chunks of ``MODEL_CHUNK``, all at once; the chunks, for
-    :func:`scored_chunks`. The partitions' learners see the items as learned from now on. The host
-    reports each prediction as soon as it is made if there are fewer than ``EARLY_SCORES_BELOW``
-    items (the worker keeps up: latency counts); a larger batch means a backlog, where each report
-    would cost the worker time that the backlog needs, so its scores come chunk by chunk."""
+    :func:`scored_chunks`. The partitions' learners see the items as learned from now on."""
     host = await model_host()
-    early = len(items) < settings.EARLY_SCORES_BELOW
     for partition in {item.partition for item in items}:
         await learner_for(partition)
     topic = settings.TRANSACTIONS_TOPIC
     size = max(1, settings.MODEL_CHUNK)
     chunks = []
     for start in range(0, len(items), size):
-        chunk, ops = _Chunk([]), []
+        plans, ops = [], []
         for item in items[start:start + size]:
             learner = LEARNERS.get(item.partition) or await learner_for(item.partition)
             try:
                 x = model_features(item.tx)
             except Exception as exc:
-                chunk.plans.append((item, exc))
+                plans.append((item, exc))
                 continue
             positions = learner.meta[OFFSETS]
             fresh = item.offset > positions.get(topic, -1)
             y = item.tx.Class if fresh else None
-            chunk.plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, learner))
+            plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, learner))
             ops.append(learner.step(x, y))
             if fresh:
                 positions[topic] = item.offset
-        if ops:
-            chunk.submit(host, ops, early)
-        chunks.append(chunk)
+        chunks.append((plans, host.submit(ops) if ops else None))
     return chunks
 
 
-async def scored_chunks(chunks: list[_Chunk]) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
-    """The chunks' (item, :class:`~app.records.Score` as a dict, or the exception), in order, in
-    groups as the model host predicts them (a score need not wait for its chunk's learning); each
-    learned item counts in the prequential metrics, each unlabelled one waits in the pending table."""
-    for chunk in chunks:
-        plans, position, index, results = chunk.plans, 0, 0, None
-        early: list[tuple[int, _Planned]] = []  # scored from a prediction, before the results
-        while position < len(plans):
-            if results is None and chunk.future is not None and chunk.future.done():
-                results = chunk.future.result()  # raises if the model host is gone
-            out = []
-            while position < len(plans):
-                plan = plans[position]
-                if isinstance(plan, _Planned):
-                    if results is not None:
-                        out.append((plan.item, _outcome(plan, results[index])))
-                    elif index in chunk.predictions:
-                        out.append((plan.item, _scored(plan, chunk.predictions[index])))
-                        early.append((index, plan))
-                    else:
-                        break
-                    index += 1
-                else:
-                    out.append(plan)
-                position += 1
-            if out:
-                yield out
-            if position < len(plans):  # everything that came is used: wait for more
-                chunk.news.clear()
-                await chunk.news.wait()
-        if early:
-            results = await chunk.future
-            for i, plan in early:
-                if isinstance(results[i], OpFailed):  # predicted and scored, but not learned
-                    log.error("learning failed at partition %s offset %s: %s",
-                              plan.item.partition, plan.item.offset, results[i].message)
-                    if plan.fresh and plan.item.tx.Class is not None:
-                        plan.learner.unlearned()
-
-
-def _outcome(plan: _Planned, result) -> dict | Exception:
-    if isinstance(result, OpFailed):
-        if plan.fresh and plan.item.tx.Class is not None:
-            plan.learner.unlearned()
-        return ScoringFailed(result.message)
-    return _scored(plan, result)
+async def scored_chunks(chunks) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+    """For each chunk of :func:`submit_items`, as soon as the model host has scored it: its
+    (item, :class:`~app.records.Score` as a dict, or the exception); each learned item counts in
+    the prequential metrics, each unlabelled one waits in the pending table."""
+    for plans, future in chunks:
+        results = iter(await future) if future is not None else iter(())
+        out = []
+        for plan in plans:
+            if not isinstance(plan, _Planned):
+                out.append(plan)
+                continue
+            result = next(results)
+            if isinstance(result, OpFailed):
+                if plan.fresh and plan.item.tx.Class is not None:
+                    plan.learner.unlearned()
+                out.append((plan.item, ScoringFailed(result.message)))
+                continue
+            out.append((plan.item, _scored(plan, result)))
+        yield out
 
 
 def _scored(plan: _Planned, probability: float) -> dict:

@@ -33,9 +33,6 @@ in the worker's process or in a model process (:mod:`app.learning.model_host`).
 >>> blob, = learners.apply([("checkpoint", 0, {"offsets": {"transactions": 1}})])
 >>> learners.apply([("drop", 0), ("open", 0, blob, None, "")])[1].events_learned
 1
->>> early = []
->>> learners.apply([("step", 0, {"V1": 1.0}, 0)], on_prediction=lambda i, p: early.append((i, p))) == [early[0][1]]
-True
 >>> failed, = learners.apply([("step", 9, {}, None)])
 >>> failed
 OpFailed('step on key 9: KeyError: 9')
@@ -88,23 +85,16 @@ class LearnerSet:
         self.learners: dict[Any, OnlineLearner] = {}
         self._on_new_model = on_new_model or (lambda: None)
 
-    def apply(self, ops: list[tuple], on_prediction: Callable[[int, float], Any] | None = None) -> list:
-        """The result of each operation, in order (``None`` for those that return nothing).
-
-        ``on_prediction(index, probability)`` is called for each ``step`` as soon as it has
-        predicted, before it learns: the score need not wait for the learning (nor for the
-        operations after it). A step whose learning then fails still has an :class:`OpFailed` as
-        its result."""
+    def apply(self, ops: list[tuple]) -> list:
+        """The result of each operation, in order (``None`` for those that return nothing)."""
         out = []
         learners = self.learners
-        for index, op in enumerate(ops):
+        for op in ops:
             try:
                 if op[0] == "step":  # the hot path first
                     _, key, x, y = op
                     learner = learners[key]
                     probability = learner.predict_proba(x)
-                    if on_prediction is not None:
-                        on_prediction(index, probability)
                     if y is not None:
                         learner.learn(x, y)
                     out.append(probability)

@@ -56,8 +56,6 @@ _SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a fil
 
 
 _SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
-_PREDICTION = 1 << 30  # set in a header: what follows is an early prediction of a step
-_PREDICTION_BODY = struct.Struct(">Id")  # its index in the operation list, its probability (exact)
 
 
 def _load_spilled(path: str):
@@ -78,9 +76,9 @@ class LocalHost:
     def __init__(self, on_new_model: Callable[[], object] | None = None) -> None:
         self.learners = LearnerSet(on_new_model)
 
-    def submit(self, ops: list[tuple], on_prediction: Callable[[int, float], object] | None = None) -> asyncio.Future:
+    def submit(self, ops: list[tuple]) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
-        future.set_result(self.learners.apply(ops, on_prediction))
+        future.set_result(self.learners.apply(ops))
         return future
 
     async def close(self) -> None:
@@ -96,8 +94,7 @@ class ProcessHost:
         self.spill_dir = spill_dir
         self.on_exit = on_exit
         self._closing = False
-        # the futures of the operation lists sent, oldest first, with their on_prediction callbacks
-        self._waiting: collections.deque[tuple[asyncio.Future, Callable | None]] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._error: ModelHostError | None = None
         self._reader = asyncio.get_running_loop().create_task(self._read_results())
 
@@ -121,18 +118,16 @@ class ProcessHost:
         log.info("model process started (pid %s)", process.pid)
         return cls(process, on_exit, spill_dir)
 
-    def submit(self, ops: list[tuple], on_prediction: Callable[[int, float], object] | None = None) -> asyncio.Future:
+    def submit(self, ops: list[tuple]) -> asyncio.Future:
         """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
-        process dies first). ``on_prediction(index, probability)`` is called for each ``step`` as
-        soon as the model process has predicted it, before it learns (see
-        :meth:`~app.learning.learner_set.LearnerSet.apply`)."""
+        process dies first)."""
         future = asyncio.get_running_loop().create_future()
         if self._error is not None:
             future.set_exception(self._error)
             return future
-        body = pickle.dumps((ops, on_prediction is not None), protocol=_PROTOCOL)
+        body = pickle.dumps(ops, protocol=_PROTOCOL)
         self.process.stdin.write(_HEADER.pack(len(body)) + body)
-        self._waiting.append((future, on_prediction))
+        self._waiting.append(future)
         return future
 
     async def _read_results(self) -> None:
@@ -140,15 +135,11 @@ class ProcessHost:
         try:
             while True:
                 size, = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
-                if size & _PREDICTION:
-                    index, probability = _PREDICTION_BODY.unpack(await stdout.readexactly(size & ~_PREDICTION))
-                    self._waiting[0][1](index, probability)
-                    continue
                 if size & _SPILLED:
                     results = _load_spilled((await stdout.readexactly(size & ~_SPILLED)).decode())
                 else:
                     results = pickle.loads(await stdout.readexactly(size))
-                future, _ = self._waiting.popleft()
+                future = self._waiting.popleft()
                 if not future.done():
                     future.set_result(results)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -169,7 +160,7 @@ class ProcessHost:
         if self._waiting:
             log.error("%s with %d operation lists unanswered", error, len(self._waiting))
         while self._waiting:
-            future, _ = self._waiting.popleft()
+            future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(error)
 
@@ -205,17 +196,9 @@ async def start_host(in_process: bool, *, gc_freeze: bool = False,
 # --- the model process ------------------------------------------------------------------------------
 def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> None:
     """Apply each operation list read from ``stdin``, write its results to ``stdout``; until EOF.
-    Results whose pickle is larger than 256 kB go to a file in ``spill_dir`` when one is given.
-    When the owner asked for them, each step's prediction is written as soon as it is made."""
+    Results whose pickle is larger than 256 kB go to a file in ``spill_dir`` when one is given."""
     read, write, flush = stdin.read, stdout.write, stdout.flush
     spilled = 0
-    prediction_header = _HEADER.pack(_PREDICTION | _PREDICTION_BODY.size)
-    pack_prediction = _PREDICTION_BODY.pack
-
-    def on_prediction(index: int, probability: float) -> None:
-        write(prediction_header + pack_prediction(index, probability))
-        flush()
-
     while True:
         header = read(_HEADER.size)
         if len(header) < _HEADER.size:
@@ -224,8 +207,7 @@ def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> 
         body = read(size)
         if len(body) < size:
             return
-        ops, early = pickle.loads(body)
-        body = pickle.dumps(learners.apply(ops, on_prediction if early else None), protocol=_PROTOCOL)
+        body = pickle.dumps(learners.apply(pickle.loads(body)), protocol=_PROTOCOL)
         if spill_dir is not None and len(body) > _SPILL_BYTES:
             spilled += 1
             path = os.path.join(spill_dir, f"{spilled}.pickle")

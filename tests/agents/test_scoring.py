@@ -96,82 +96,28 @@ def test_in_event_labels_predict_then_learn_like_a_plain_loop(scoring):
     assert scoring.EVALUATORS[0].count == 500
 
 
-@pytest.mark.parametrize("early_below", [0, 10_000], ids=["per-chunk", "per-prediction"])
 @pytest.mark.parametrize("chunk", [1, 7, 25])
-def test_a_model_process_scores_exactly_like_the_plain_loop(scoring, monkeypatch, chunk, early_below):
+def test_a_model_process_scores_exactly_like_the_plain_loop(scoring, monkeypatch, chunk):
     monkeypatch.setattr(settings, "MODEL_CHUNK", chunk)
-    monkeypatch.setattr(settings, "EARLY_SCORES_BELOW", early_below)
     txs = transactions(300)
 
     async def run():
         scoring.HOST = await ProcessHost.start()
         try:
             items = [scoring.Item(tx, tx.transaction_id.encode(), 0, i) for i, tx in enumerate(txs)]
-            groups = [[s for _, s in part] async for part in score_items(scoring, items)]
+            chunks = [[s for _, s in part] async for part in score_items(scoring, items)]
             await scoring.write_checkpoint(0)
-            return groups
+            return chunks
         finally:
             await scoring.HOST.close()
 
-    groups = asyncio.run(run())
-    scores = [s for group in groups for s in group]  # (in groups as the predictions came)
-    assert [s["transaction_id"] for s in scores] == [tx.transaction_id for tx in txs]
+    chunks = asyncio.run(run())
+    assert [len(c) for c in chunks] == [len(txs[i:i + chunk]) for i in range(0, len(txs), chunk)]
+    scores = [s for c in chunks for s in c]
     assert [s["fraud_probability"] for s in scores] == plain_loop(txs)
     assert [s["events_learned"] for s in scores] == list(range(300))
     restored = OnlineLearner.from_checkpoint(scoring.tables.checkpoints.data[b"0"])
     assert restored.events_learned == 300 and restored.meta["offsets"] == {settings.TRANSACTIONS_TOPIC: 299}
-
-
-class LearningHost(LocalHost):
-    """Reports each prediction at once but the results of steps only when released: a model process
-    that is still learning."""
-
-    def __init__(self):
-        super().__init__()
-        self.pending = []
-
-    def submit(self, ops, on_prediction=None):
-        future = asyncio.get_running_loop().create_future()
-        results = self.learners.apply(ops, on_prediction)
-        if all(op[0] == "step" for op in ops):
-            self.pending.append(lambda: future.set_result(results))
-        else:
-            future.set_result(results)
-        return future
-
-    def release(self):
-        while self.pending:
-            self.pending.pop(0)()
-
-
-def test_scores_go_out_on_the_predictions_before_the_learning_is_done(scoring, monkeypatch):
-    monkeypatch.setattr(settings, "MODEL_CHUNK", 4)
-    txs = transactions(6)
-    txs[2].V1 = 1234.5  # predicted, but its learning fails
-    learn = OnlineLearner.learn
-
-    def failing_learn(self, x, y):
-        if x["V1"] == 1234.5:
-            raise ValueError("no learning today")
-        return learn(self, x, y)
-
-    monkeypatch.setattr(OnlineLearner, "learn", failing_learn)
-    host = scoring.HOST = LearningHost()
-    items = [scoring.Item(tx, tx.transaction_id.encode(), 0, i) for i, tx in enumerate(txs)]
-
-    async def run():
-        groups = score_items(scoring, items)
-        first = await groups.__anext__()  # nothing released: from the predictions alone
-        learned_before = scoring.LEARNERS[0].events_learned
-        host.release()
-        rest = [group async for group in groups]
-        return first, learned_before, rest
-
-    first, learned_before, rest = asyncio.run(run())
-    assert [s["transaction_id"] for _, s in first] == ["tx-0", "tx-1", "tx-2", "tx-3"]
-    assert [s["transaction_id"] for group in rest for _, s in group] == ["tx-4", "tx-5"]
-    assert learned_before == 6  # counted as sent to be learned ...
-    assert scoring.LEARNERS[0].events_learned == local_model(scoring).events_learned == 5  # ... but one failed
 
 
 def test_a_failing_model_operation_gives_that_transaction_an_error_and_scores_the_others(scoring):

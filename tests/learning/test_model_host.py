@@ -108,7 +108,7 @@ def test_a_large_result_goes_through_a_file_not_the_pipe(tmp_path):
     from app.learning.model_host import _SPILLED, _load_spilled, serve
 
     def request(ops):
-        body = pickle.dumps((ops, False))
+        body = pickle.dumps(ops)
         return struct.pack(">I", len(body)) + body
 
     pad = "x" * (1 << 20)
@@ -148,22 +148,3 @@ def test_a_model_process_gives_large_results_in_order_and_removes_its_folder_whe
 
     assert OnlineLearner.from_checkpoint(blob).meta == {"pad": pad}
     assert probability == 0.5 and left == [] and not folder_exists
-
-
-@pytest.mark.parametrize("in_process", [True, False])
-def test_each_step_reports_its_prediction_before_its_operation_list_is_done(in_process):
-    async def run():
-        host = LocalHost() if in_process else await ProcessHost.start()
-        await host.submit([("open", "k", None, LR, "")])
-        early, submitted = [], []
-        ops = [("step", "k", x, i % 2) for i, x in enumerate(xs(30))] + [("learn", "k", {"V1": 1.0}, 1)]
-        submitted.append(host.submit(ops, on_prediction=lambda i, p: early.append(
-            (i, p, bool(submitted) and submitted[0].done()))))
-        results = await submitted[0]
-        await host.close()
-        return early, results
-
-    early, results = asyncio.run(run())
-    assert [(i, p) for i, p, _ in early] == list(enumerate(results[:30]))  # exact, in order
-    assert len(set(results[:30])) > 5 and results[30] is None  # (a learn reports nothing early)
-    assert not any(done for _, _, done in early)
