@@ -205,12 +205,13 @@ def main(argv: list[str] | None = None) -> int:
             done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
                     if v["transaction_id"].startswith("lat-")}
             sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
-            latencies_ms = np.array([(done[t] - sent_at[t]) * 1000.0 for t in done if t in sent_at])
+            matched = sorted((t for t in done if t in sent_at), key=sent_at.get)  # in send order
+            latencies_ms = np.array([(done[t] - sent_at[t]) * 1000.0 for t in matched])
             if args.latency_csv:
                 with open(args.latency_csv, "w") as out:
                     out.write("transaction_id,sent_s,scored_s,latency_ms\n")
-                    for t in sorted((t for t in done if t in sent_at), key=sent_at.get):
-                        out.write(f"{t},{sent_at[t]:.6f},{done[t]:.6f},{(done[t] - sent_at[t]) * 1000.0:.3f}\n")
+                    for t, latency_ms in zip(matched, latencies_ms):
+                        out.write(f"{t},{sent_at[t]:.6f},{done[t]:.6f},{latency_ms:.3f}\n")
                 print(f"[latency] per-transaction times in {args.latency_csv}")
             p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "

@@ -411,7 +411,8 @@ async def score_transactions(stream):
     and its scores are sent as they come back (:func:`_send_scores`, in the background) while the
     sends of the batches before it are still being confirmed (up to
     ``SCORING_BATCHES_IN_FLIGHT`` batches); a batch's events are acknowledged only once its scores
-    are sent (at-least-once) and the batch before it is done: batches finish in order. In-process, each batch is scored and sent before the next is taken."""
+    are sent (at-least-once) and the batch before it is done: batches finish in order. In-process,
+    each batch is scored and sent before the next is taken."""
     if not settings.MODEL_PROCESS:
         async for batch in stream.take_events(settings.BATCH_SIZE, within=settings.SCORING_BATCH_WITHIN_S):
             started = time.perf_counter()  # take_events acknowledges the batch once this returns

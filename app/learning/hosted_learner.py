@@ -2,11 +2,11 @@
 
 The model itself stays in the host; the owner keeps what it needs without asking: the version and
 events-learned count a score carries, the events learned since the last checkpoint, and ``meta``
-(the stream positions the model has learned up to). They are kept in step with the operations the owner sends, in the order the host applies
-them: :meth:`step` counts a learned event when it makes the operation, :meth:`reset` starts a new
-generation at once. A drift mitigation can use it like a learner (``reset``; ``fresh`` gives an
-untrained in-process learner of the same model for a challenger, which :meth:`replace_with` makes
-the live one).
+(the stream positions the model has learned up to). They are kept in step with the operations the
+owner sends, in the order the host applies them: :meth:`step` counts a learned event when it makes
+the operation, :meth:`reset` starts a new generation at once. A drift mitigation can use it like a
+learner (``reset``; ``fresh`` gives an untrained in-process learner of the same model for a
+challenger, which :meth:`replace_with` makes the live one).
 
 >>> import asyncio
 >>> from app.learning.model_host import LocalHost

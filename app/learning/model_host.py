@@ -12,8 +12,9 @@ their results, in submission order:
   operations in the order they were submitted, so the model's probabilities are the ones it would
   give in-process. A large result (a checkpoint: megabytes) goes through a file in a folder of the
   host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
-  owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT and SIGTERM (its owner checkpoints through it on
-  shutdown) and exits when its stdin closes, including when its owner is killed.
+  owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
+  and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
+  including when its owner is killed.
 
 >>> import asyncio
 >>> from app.learning.pipeline import model_from_settings
@@ -53,8 +54,6 @@ _HEADER = struct.Struct(">I")  # the length of the pickle that follows
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STREAM_LIMIT = 1 << 20
 _SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a file
-
-
 _SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
 
 
