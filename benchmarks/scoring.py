@@ -14,9 +14,10 @@ In one run:
    out with in-event labels; events/s from the first score to the last; exact prequential metrics
    from the scores; the largest difference to the loop's probability per transaction.
 3. **Latency** - ``--latency-rows`` more rows replayed flat out measure what the trained model
-   scores now (``max_eps``: a grown forest is slower than the run's average), then as many again
-   at ``--rate-fraction`` of that rate: p50/p99 from the producer's send (the Kafka timestamp of
-   the transaction) to the score's processing time.
+   scores now (``max_eps``: a grown forest is slower than the run's average), then, at
+   ``--rate-fraction`` of that rate, ``--warmup-rows`` rows not measured and as many as the first
+   time measured: p50/p99 from the producer's send (the Kafka timestamp of the transaction) to the
+   score's processing time.
 
 The machine is shared: the 1-minute load average is printed before and after each phase, and
 beside the wall-clock rates come the rates per CPU second (the loop's process time; the worker
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--latency-rows", type=int, default=20000, help="rows replayed at a fixed rate for latency")
     p.add_argument("--rate-fraction", type=float, default=0.5, help="latency rate, as a fraction of service_eps")
+    p.add_argument("--warmup-rows", type=int, default=5000,
+                   help="rows replayed at the latency rate before the measured ones, not measured")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
     p.add_argument("--latency-csv", type=Path, default=None,
                    help="write each latency-phase transaction's send and score times (seconds) to this CSV")
@@ -194,11 +197,19 @@ def main(argv: list[str] | None = None) -> int:
             # the rows and scores this process holds are hundreds of thousands of objects: a full
             # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
             # service (the send time is stamped before it)
+            # a warm-up at that rate first: one-record produce requests, sent one by one, take other
+            # paths through the broker than the batches before; a fresh broker JIT-compiles them
+            # (bursts of a compiler thread taking a third of a core, seen in the first seconds)
+            w = min(args.warmup_rows, n)
+            if w:
+                replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
+                read(names.scores, Score, expect=n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
             gc.collect()
             gc.freeze()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
             gc.unfreeze()
-            later = read(names.scores, Score, expect=n + 2 * m, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+            later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
+                         stop_if=worker_exited)
             if worker_exited():
                 print(f"[latency] the worker exited:\n{worker.log_tail()}")
                 return 1
@@ -235,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{name}_only_roc_auc"] = roc
     import settings
 
-    figures.update(rows=n, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
+    figures.update(rows=n, warmup_rows=w, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
                    model_process=settings.MODEL_PROCESS, model_chunk=settings.MODEL_CHUNK,
                    load=round(load_average(), 2))
     print(key_values(**figures))
