@@ -58,7 +58,9 @@ TOPIC_REPLICAS = _env("TOPIC_REPLICAS", 1)
 # --- stream processing -------------------------------------------------------------------------
 BATCH_SIZE = _env("BATCH_SIZE", 200)  # stream.take(n, ...)
 BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
-PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 5)
+# 0: each score goes out as soon as the producer can send it (it still batches what arrives while a
+# request to the partition is in flight); a linger would hold every batch of scores back that long
+PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 0)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
 # How long the group waits for a silent worker before handing its partitions to another (Faust's default: 60 s).
 BROKER_SESSION_TIMEOUT_S = _env("BROKER_SESSION_TIMEOUT_S", 15.0)

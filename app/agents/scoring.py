@@ -486,7 +486,8 @@ async def _send_scores(stream, batch, chunks, started: float, ack: bool = True,
                 observe_event_latency(lateness)
             touched.add(item.partition)
     if futures:
-        await producer.flush()  # send now rather than after the producer's linger: lower latency
+        # the broker's confirmation of this batch's sends (a producer's flush() would not send any
+        # sooner: it waits out the linger too, and for every other batch besides)
         await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
     if after is not None:
         await after  # raises if the batch before failed: this one is not acked either
