@@ -187,16 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             # latency at a fixed fraction of it
             m = min(args.latency_rows, n)
             replay(names, rows[:m], labels="in-event", id_prefix="max")
-            read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
-            burst_scores = [v["processing_time"] for _, v, _, _ in read(names.scores, Score, expect=n + m, idle_s=5.0)
-                            if v["transaction_id"].startswith("max-")]
+            burst = read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+            burst_scores = [v["processing_time"] for _, v, _, _ in burst if v["transaction_id"].startswith("max-")]
             max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
             rate = args.rate_fraction * max_eps
             print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
                   f"load before: {load_average():.2f}", flush=True)
-            # the rows and scores this process holds are hundreds of thousands of objects: a full
-            # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
-            # service (the send time is stamped before it)
             # a warm-up at that rate first: one-record produce requests, sent one by one, take other
             # paths through the broker than the batches before; a fresh broker JIT-compiles them
             # (bursts of a compiler thread taking a third of a core, seen in the first seconds)
@@ -204,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             if w:
                 replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
                 read(names.scores, Score, expect=n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+            # the rows and scores this process holds are hundreds of thousands of objects: a full
+            # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
+            # service (the send time is stamped before it)
             gc.collect()
             gc.freeze()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
