@@ -12,6 +12,8 @@
 # from KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093) and REGISTRY_PORT (8081). With KAFKA_SASL_PORT
 # set, Kafka also listens there with SASL_PLAINTEXT (mechanism PLAIN) for the users in
 # KAFKA_SASL_USERS ("name:password,..."; for local tests: real deployments keep secrets elsewhere).
+# The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
+# own scripts (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
 # Starting an already running stack is harmless.
 set -euo pipefail
 
@@ -152,7 +154,13 @@ start_kafka() {
       || { cat "$LOGS/kafka-format.log" >&2; die "formatting the Kafka log directory failed"; }
   fi
   say "starting kafka $KAFKA_VERSION"
-  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC -Djava.awt.headless=true \
+  # The JVM options of Kafka's own start scripts (a fixed 1 GB heap, G1 with a 20 ms pause goal, a
+  # GC log), plus 8 MB heap regions: with 1 MB ones each model checkpoint (a 1-2 MB message) was a
+  # "humongous" allocation, and each of those starts a concurrent marking cycle.
+  local heap=${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}
+  local jvm=${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:G1HeapRegionSize=8m}
+  # shellcheck disable=SC2086  # the option strings are word-split on purpose
+  nohup java $heap $jvm "-Xlog:gc*:file=$LOGS/kafka-gc.log:time,tags:filecount=5,filesize=20M" -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$RUN/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$RUN/server.properties" >>"$LOGS/kafka.log" 2>&1 &
   echo $! >"$RUN/kafka.pid"
