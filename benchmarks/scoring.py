@@ -119,13 +119,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--latency-rows", type=int, default=20000, help="rows replayed at a fixed rate for latency")
-    p.add_argument("--rate-fraction", type=float, default=0.5, help="latency rate, as a fraction of service_eps")
+    p.add_argument("--rate-fraction", type=float, default=0.5, help="latency rate, as a fraction of the trained model's flat-out rate (max_eps_trained)")
     p.add_argument("--warmup-rows", type=int, default=5000,
                    help="rows replayed at the latency rate before the measured ones, not measured")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
     p.add_argument("--latency-csv", type=Path, default=None,
                    help="write each latency-phase transaction's send and score times (seconds) to this CSV")
     args = p.parse_args(argv)
+    if args.latency_rows < 2 or (args.rows is not None and args.rows < 2):
+        p.error("--rows and --latency-rows need at least 2 rows (a rate is measured between the first and last)")
+    if not 0 < args.rate_fraction <= 1:
+        p.error("--rate-fraction must be in (0, 1]")
 
     from app.learning.pipeline import model_params_from_settings
     from app.records import Score
@@ -189,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
             replay(names, rows[:m], labels="in-event", id_prefix="max")
             burst = read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             burst_scores = [v["processing_time"] for _, v, _, _ in burst if v["transaction_id"].startswith("max-")]
+            if worker_exited() or len(burst_scores) < max(m, 2):
+                print(f"[latency] {len(burst_scores)} of the {m} flat-out rows were scored "
+                      f"({'the worker exited' if worker_exited() else 'no more came'}):\n{worker.log_tail()}")
+                return 1
             max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
             rate = args.rate_fraction * max_eps
             print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
@@ -200,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             if w:
                 replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
                 read(names.scores, Score, expect=n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+                if worker_exited():
+                    print(f"[latency] the worker exited during the warm-up:\n{worker.log_tail()}")
+                    return 1
             # the rows and scores this process holds are hundreds of thousands of objects: a full
             # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
             # service (the send time is stamped before it)
