@@ -1,11 +1,17 @@
-"""MinMaxScaler | HalfSpaceTrees: score then learn, warm-up, flags."""
+"""MinMaxScaler | HalfSpaceTrees: score then learn, warm-up, flags, checkpoints."""
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
+import pytest
 from sklearn.metrics import roc_auc_score
 
 from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshold
 from app.data.synthetic import generate
+from app.learning import OnlineLearner
+from app.learning.learner import CheckpointError
+from app.learning.pipeline import model_from_settings
 
 
 def rows_as_x(rows):
@@ -51,3 +57,30 @@ def test_scores_rank_signature_fraud_above_chance_and_quantile_flags_about_its_s
 def test_version_names_model_and_threshold():
     d = AnomalyDetector(trees=4, height=5, window=30, threshold=FixedThreshold(0.9))
     assert d.version.startswith("MinMaxScaler|HST(trees=4,height=5,window=30)/FixedThreshold(0.9)@0")
+
+
+def test_a_restored_checkpoint_goes_on_as_the_saved_detector():
+    make = lambda: AnomalyDetector(trees=5, height=6, window=50, warmup=100,  # noqa: E731
+                                   threshold=RollingQuantileThreshold(0.95, 200), seed=4)
+    xs = rows_as_x(generate(900, seed=5, fraud_rate=0.02))
+    uninterrupted, saved = make(), make()
+    expected = [uninterrupted.process(x) for x in xs]
+    for x in xs[:400]:
+        saved.process(x)
+    restored = AnomalyDetector.from_checkpoint(saved.to_checkpoint())
+    assert restored.events_seen == 400 and restored.warmup == 100
+    got = [restored.process(x) for x in xs[400:]]
+    assert got == expected[400:]  # scores, thresholds and flags, exactly
+    assert sum(v.flagged for v in got) > 0
+    assert restored.version == uninterrupted.version
+
+
+def test_a_fresh_detector_and_other_bytes_are_told_apart():
+    fresh = AnomalyDetector.from_checkpoint(AnomalyDetector(trees=2, height=3, window=5, seed=1).to_checkpoint())
+    assert fresh.events_seen == 0
+    with pytest.raises(CheckpointError, match="bad header"):
+        AnomalyDetector.from_checkpoint(OnlineLearner(model_from_settings(kind="lr")).to_checkpoint())
+    with pytest.raises(CheckpointError, match="unreadable"):
+        AnomalyDetector.from_checkpoint(b"FRDA" + b"\x80\x05junk")
+    with pytest.raises(CheckpointError, match="format 99"):
+        AnomalyDetector.from_checkpoint(b"FRDA" + pickle.dumps({"format": 99}))
