@@ -131,6 +131,8 @@ ANOMALY_QUANTILE = _env("ANOMALY_QUANTILE", 0.995)  # flag scores above this rol
 ANOMALY_QUANTILE_WINDOW = _env("ANOMALY_QUANTILE_WINDOW", 10_000)  # ...of this many recent scores
 ANOMALY_WARMUP = _env("ANOMALY_WARMUP", 1000)  # events learned before anything is flagged
 ANOMALY_WINDOW_FEATURES = _env("ANOMALY_WINDOW_FEATURES", False)  # the detector also sees the window features
+ANOMALY_CHECKPOINT_TABLE = _env("ANOMALY_CHECKPOINT_TABLE", "anomaly-checkpoints")  # detector per partition
+ANOMALY_CHECKPOINT_EVERY_EVENTS = _env("ANOMALY_CHECKPOINT_EVERY_EVENTS", 10_000)  # and on revocation and shutdown
 
 # --- drift monitoring ------------------------------------------------------------------------------
 DRIFT_DELTA = _env("DRIFT_DELTA", 0.002)  # ADWIN's significance: smaller = fewer false alarms, later alarms

@@ -59,6 +59,10 @@ CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last
 ANOMALIES = Counter("fraud_anomalies_total", "Transactions flagged as anomalies.", registry=REGISTRY)
 ANOMALY_SCORE = Histogram("fraud_anomaly_score", "Anomaly scores given.",
                           buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95), registry=REGISTRY)
+ANOMALY_EVENTS_SEEN = Gauge("fraud_anomaly_events_seen", "Events the partition's anomaly detector has learned.",
+                            ["partition"], registry=REGISTRY)
+ANOMALY_CHECKPOINTS = Counter("fraud_anomaly_checkpoints_total", "Anomaly detector checkpoints written.",
+                              ["partition"], registry=REGISTRY)
 DRIFT_ALERTS = Counter("fraud_drift_alerts_total", "Drift alerts published, per monitored stream.", ["stream"],
                        registry=REGISTRY)
 

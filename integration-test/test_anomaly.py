@@ -1,4 +1,5 @@
-"""The anomaly agent on the real broker: anomalies reach ``anomalies``; window tables survive a restart."""
+"""The anomaly agent on the real broker: anomalies reach ``anomalies``; the window tables and the
+detector survive restarts."""
 from __future__ import annotations
 
 import json
@@ -116,3 +117,34 @@ def test_window_tables_survive_a_restart(make_worker, names):
     assert final == {json.dumps([key, [start, start + 60 - 0.1]]): agg for (key, start), agg in pure.state.items()}
     last_seen = table_state(f"{names.app_id}-window-anomaly-last-seen-changelog")
     assert {json.loads(k): v for k, v in last_seen.items()} == pure.last_seen
+
+
+def checkpointed_events(topic: str) -> dict[bytes, int]:
+    """The events seen by each partition's last anomaly detector checkpoint in the changelog."""
+    last = {key: value for key, value, _, _ in read(topic, None, timeout_s=30, idle_s=3) if value is not None}
+    return {key: AnomalyDetector.from_checkpoint(value).events_seen for key, value in last.items()}
+
+
+def test_the_detector_resumes_from_its_checkpoint_after_a_kill(make_worker, names):
+    """kill -9 after periodic checkpoints: the next worker restores the detectors (their events seen
+    go on from the checkpoints, not from 0), and a clean stop checkpoints what it learned since."""
+    env = {"FRAUD_AGENTS": "anomaly", "FRAUD_ANOMALY_CHECKPOINT_EVERY_EVENTS": "500"}
+    changelog = f"{names.app_id}-anomaly-checkpoints-changelog"
+    rows = generate(4000, seed=21)
+    first = make_worker(env, name="first")
+    replay(names, rows[:3000], time_base=TIME_BASE)
+    wait_events_in(first, names.transactions, 3000)
+    assert first.metric("fraud_anomaly_checkpoints_total") >= 2, first.log_tail()
+    first.kill()
+    at_kill = checkpointed_events(changelog)
+    assert sum(at_kill.values()) >= 2500  # checkpoints every 500 events, per partition
+
+    second = make_worker(env, name="second", start=False).start(timeout_s=150)  # the dead member's session ends first
+    replay(names, rows[3000:], time_base=TIME_BASE, start_index=3000)
+    wait_events_in(second, names.transactions, 1000)
+    wait_committed(second, names.transactions)
+    consumed = second.metric("fraud_events_in_total", topic=names.transactions)  # redelivered ones included
+    assert "restored AnomalyDetector" in second.log_text(), second.log_tail()
+    assert second.metric("fraud_anomaly_events_seen") == sum(at_kill.values()) + consumed
+    second.stop()  # clean: a last checkpoint of each detector
+    assert sum(checkpointed_events(changelog).values()) == sum(at_kill.values()) + consumed

@@ -5,26 +5,42 @@ an :class:`~app.records.Anomaly` goes to ``anomalies`` when the score passes the
 One detector per input partition (partition state, like the scorer's model). Its input is the
 transaction's ``V1..V28, Amount``, plus the window features (:class:`app.windows.tables.WindowTables`,
 tables ``<WINDOW_TABLE_PREFIX>-anomaly-*``) when ``ANOMALY_WINDOW_FEATURES`` is on. Those tables are
-this agent's own, so the scorer's window tables never count an event twice. The detector itself is
-not checkpointed: after a restart it learns again from scratch (and waits ``ANOMALY_WARMUP`` events
-before flagging); the window tables are restored from their changelogs.
+this agent's own, so the scorer's window tables never count an event twice.
 
-Metrics: ``fraud_anomalies_total``, ``fraud_anomaly_score``, ``fraud_events_out_total{topic=anomalies}``
-and ``fraud_events_in_total{topic=transactions}``; the last one only when the scoring agent does not
+State: each partition's detector (model, threshold, events seen) is checkpointed to the
+changelog-backed table ``ANOMALY_CHECKPOINT_TABLE`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS`` events,
+when its partition is revoked and on a clean shutdown; the worker that gets the partition restores
+it before its first event, so a restart neither resets the detector nor starts a new warm-up. After
+a crash the detector resumes from its last checkpoint, and the events between that checkpoint and
+the committed offset are not learned again (an unsupervised model: nothing else is lost). An
+unreadable checkpoint is logged and replaced by a new detector. The window tables are restored from
+their own changelogs.
+
+Metrics: ``fraud_anomalies_total``, ``fraud_anomaly_score``, ``fraud_anomaly_events_seen{partition}``,
+``fraud_anomaly_checkpoints_total{partition}``, ``fraud_events_out_total{topic=anomalies}`` and
+``fraud_events_in_total{topic=transactions}``; the last one only when the scoring agent does not
 run in this worker (it counts the same messages), so each consumed message counts once.
 """
 from __future__ import annotations
 
+import logging
 import time
 
 import settings
 from app.worker import app  # first: the worker module imports the agents (and they the topics)
 from app import metrics
 from app.anomaly import AnomalyDetector
+from app.learning.learner import CheckpointError
 from app.records import Anomaly
+from app.state.changelog import checkpoint_key, checkpoint_table, get, put
 from app.topics import anomalies, transactions
 
+log = logging.getLogger(__name__)
+
 DETECTORS: dict[int, AnomalyDetector] = {}
+CHECKPOINTED_AT: dict[int, int] = {}  # events_seen of each partition's detector at its last checkpoint
+CHECKPOINTS = checkpoint_table(app, settings.ANOMALY_CHECKPOINT_TABLE, settings.CHECKPOINT_MAX_BYTES,
+                               help="Anomaly detector checkpoint per source partition.")
 COUNTS_INPUT = "scoring" not in settings.AGENTS
 WINDOW_TABLES = None
 if settings.ANOMALY_WINDOW_FEATURES:
@@ -34,10 +50,47 @@ if settings.ANOMALY_WINDOW_FEATURES:
 
 
 def detector_for(partition: int) -> AnomalyDetector:
+    """The partition's detector: restored from its checkpoint on first use, or new."""
     detector = DETECTORS.get(partition)
     if detector is None:
-        detector = DETECTORS[partition] = AnomalyDetector()
+        detector = DETECTORS[partition] = _restore(partition)
+        CHECKPOINTED_AT[partition] = detector.events_seen
+        metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
     return detector
+
+
+def _restore(partition: int) -> AnomalyDetector:
+    blob = get(CHECKPOINTS, checkpoint_key(partition))
+    if blob is None:
+        return AnomalyDetector()
+    try:
+        detector = AnomalyDetector.from_checkpoint(blob)
+    except CheckpointError as exc:
+        log.error("partition %s: the anomaly detector's checkpoint is unusable (%s): starting a new one",
+                  partition, exc)
+        return AnomalyDetector()
+    log.info("partition %s: restored %r from its checkpoint", partition, detector)
+    return detector
+
+
+def checkpoint(partition: int) -> None:
+    """Write the partition's detector to the checkpoint table (a few ms: it is small)."""
+    detector = DETECTORS[partition]
+    put(CHECKPOINTS, partition, checkpoint_key(partition), detector.to_checkpoint())
+    CHECKPOINTED_AT[partition] = detector.events_seen
+    metrics.ANOMALY_CHECKPOINTS.labels(partition=str(partition)).inc()
+
+
+def _checkpoint_and_forget(partitions) -> None:
+    for partition in partitions:
+        detector = DETECTORS.get(partition)
+        if detector is not None and detector.events_seen != CHECKPOINTED_AT.get(partition):
+            try:
+                checkpoint(partition)
+            except Exception:
+                log.exception("partition %s: anomaly detector checkpoint failed", partition)
+        DETECTORS.pop(partition, None)
+        CHECKPOINTED_AT.pop(partition, None)
 
 
 @app.agent(transactions)
@@ -69,3 +122,21 @@ async def detect_anomalies(stream):
                 ))
                 metrics.ANOMALIES.inc()
                 events_out.inc()
+        for partition in {event.message.partition for event in batch}:
+            detector = DETECTORS[partition]
+            metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
+            if detector.events_seen - CHECKPOINTED_AT.get(partition, 0) >= settings.ANOMALY_CHECKPOINT_EVERY_EVENTS:
+                checkpoint(partition)
+
+
+@app.on_partitions_revoked.connect
+async def _on_partitions_revoked(sender, revoked, **kwargs) -> None:
+    """Checkpoint the detectors of partitions this worker loses; a new owner restores them."""
+    _checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
+
+
+@app.on_before_shutdown.connect
+async def _on_shutdown(sender, **kwargs) -> None:
+    """Checkpoint every detector on a clean shutdown (the producer is flushed after)."""
+    _checkpoint_and_forget(list(DETECTORS))
+    log.info("checkpointed the anomaly detectors on shutdown")

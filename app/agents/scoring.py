@@ -68,7 +68,7 @@ from app.records import Label, Score, Transaction
 from app.serialization.avro import validate_transaction
 from app.state.pending import PendingIndex, decode_pending, encode_pending
 from app.state import tables  # its tables are read at call time: importing it first works too
-from app.state.tables import checkpoint_key, delete, get, put
+from app.state.changelog import checkpoint_key, delete, get, put
 from app.topics import codec, labels, scores, transactions
 from app.worker import app
 

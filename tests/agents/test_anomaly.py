@@ -1,4 +1,5 @@
-"""The anomaly agent in Faust's test context: score then learn, flags reach ``anomalies``."""
+"""The anomaly agent in Faust's test context: score then learn, flags reach ``anomalies``, the
+detector is checkpointed and restored."""
 from __future__ import annotations
 
 from unittest import mock
@@ -28,7 +29,16 @@ def agent_module(monkeypatch):
 
     monkeypatch.setattr(module, "anomalies", mock.Mock(send=send))
     monkeypatch.setattr(module, "DETECTORS", {})
-    module.sent = sent
+    monkeypatch.setattr(module, "CHECKPOINTED_AT", {})
+    written = []  # (partition, key, blob) of each checkpoint, also kept in a plain dict "table"
+
+    def put(table, partition, key, value):
+        written.append((partition, key, value))
+        table.data[key] = value
+
+    monkeypatch.setattr(module, "put", put)
+    monkeypatch.setattr(module, "CHECKPOINTS", mock.Mock(data={}))
+    module.sent, module.written = sent, written
     return module
 
 
@@ -93,3 +103,62 @@ async def test_window_tables_give_the_pure_features(agent_module, monkeypatch):
     for window in pure.windows.ranges(last.event_time):
         assert tables.aggregate(last.card_id, window) == pure.aggregate(last.card_id, window)
     assert any(x["win2_count"] >= 3 for x in seen)  # velocity bursts show up
+
+
+def detector_settings(monkeypatch):
+    """The settings the agent builds a new detector from, small for a test."""
+    import settings
+
+    for name, value in {"ANOMALY_TREES": 5, "ANOMALY_HEIGHT": 6, "ANOMALY_WINDOW": 50, "ANOMALY_WARMUP": 100,
+                        "ANOMALY_THRESHOLD_KIND": "quantile", "ANOMALY_QUANTILE": 0.95,
+                        "ANOMALY_QUANTILE_WINDOW": 200, "SEED": 3, "ANOMALY_CHECKPOINT_EVERY_EVENTS": 100}.items():
+        monkeypatch.setattr(settings, name, value)
+
+
+@pytest.mark.asyncio
+async def test_checkpoints_every_n_events_and_a_restart_goes_on_from_the_last(agent_module, monkeypatch):
+    detector_settings(monkeypatch)
+    txs = transactions(700, seed=8, fraud_rate=0.02)
+    async with agent_module.detect_anomalies.test_context() as agent:
+        for tx in txs[:450]:
+            await agent.put(key=tx.transaction_id.encode(), value=tx)
+    seen_at = [AnomalyDetector.from_checkpoint(blob).events_seen for _, _, blob in agent_module.written]
+    assert len(seen_at) >= 2 and all(later - earlier >= 100 for earlier, later in zip(seen_at, seen_at[1:]))
+    assert {(p, k) for p, k, _ in agent_module.written} == {(0, b"0")}
+    last = seen_at[-1]
+    assert agent_module.CHECKPOINTED_AT[0] == last
+
+    # a crash: the detector is gone; the consumer resumes where the last checkpoint was taken
+    agent_module.DETECTORS.clear()
+    agent_module.CHECKPOINTED_AT.clear()
+    agent_module.sent.clear()
+    async with agent_module.detect_anomalies.test_context() as agent:
+        for tx in txs[last:]:
+            await agent.put(key=tx.transaction_id.encode(), value=tx)
+    assert agent_module.DETECTORS[0].events_seen == len(txs)  # resumed at the checkpoint's count, not 0
+    uninterrupted = AnomalyDetector()  # the same settings
+    verdicts = [uninterrupted.process(tx.features()) for tx in txs]
+    expected = [tx.transaction_id for tx, v in zip(txs[last:], verdicts[last:]) if v.flagged]
+    assert [a.transaction_id for _, a in agent_module.sent] == expected and expected
+
+
+def test_an_unusable_checkpoint_gives_a_new_detector(agent_module, monkeypatch, caplog):
+    detector_settings(monkeypatch)
+    agent_module.CHECKPOINTS.data[b"0"] = b"not a checkpoint"
+    with caplog.at_level("ERROR"):
+        detector = agent_module.detector_for(0)
+    assert detector.events_seen == 0
+    assert "partition 0: the anomaly detector's checkpoint is unusable" in caplog.text
+
+
+def test_revoked_partitions_are_checkpointed_and_forgotten(agent_module, monkeypatch):
+    detector_settings(monkeypatch)
+    for partition in (0, 1):
+        detector = agent_module.detector_for(partition)
+        for tx in transactions(30, seed=partition):
+            detector.process(tx.features())
+    agent_module.DETECTORS[2] = agent_module.detector_for(2)  # nothing learned since it was opened
+    agent_module._checkpoint_and_forget([0, 2])
+    assert [(p, k) for p, k, _ in agent_module.written] == [(0, b"0")]  # partition 2 had nothing new
+    assert AnomalyDetector.from_checkpoint(agent_module.written[0][2]).events_seen == 30
+    assert set(agent_module.DETECTORS) == {1} and set(agent_module.CHECKPOINTED_AT) == {1}

@@ -1,0 +1,52 @@
+"""Writing a changelog-backed Faust table outside of an event: name the changelog partition.
+
+``table[key] = value`` logs to the partition of the event being processed; these helpers take it
+explicitly, so they work in batches that mix partitions and outside of any event (at shutdown and
+on revocation). Keys chosen so that an entry lives in the changelog partition of its source
+partition (``checkpoint_key``) are recovered by the worker that gets that partition, before it
+consumes.
+"""
+from __future__ import annotations
+
+import warnings
+
+
+def checkpoint_key(partition: int) -> bytes:
+    """The key of a source partition's checkpoint.
+
+    >>> checkpoint_key(3)
+    b'3'
+    """
+    return str(partition).encode()
+
+
+def put(table, partition: int, key: bytes, value: bytes) -> None:
+    """``table[key] = value``, logged to the changelog partition ``partition``."""
+    table.data[key] = value
+    table.send_changelog(partition, key, value)
+
+
+def delete(table, partition: int, key: bytes) -> None:
+    """``del table[key]``, a tombstone in the changelog partition ``partition``."""
+    table.data.pop(key, None)
+    table.send_changelog(partition, key, None, value_serializer="raw")
+
+
+def get(table, key: bytes) -> bytes | None:
+    return table.data.get(key)
+
+
+def checkpoint_table(app, name: str, max_bytes: int, help: str):
+    """A changelog-backed table of checkpoint blobs (bytes keys and values) whose messages may be up
+    to ``max_bytes``: a model's checkpoint can outgrow Kafka's default 1 MB message, so the limit of
+    the app's producer (read when it starts) and of the changelog topic are raised to it."""
+    import settings
+
+    if (app.conf.producer_max_request_size or 0) < max_bytes:
+        with warnings.catch_warnings():  # read only when the producer starts: not too late here
+            warnings.simplefilter("ignore")
+            app.conf.producer_max_request_size = max_bytes
+    return app.Table(
+        name, default=None, key_type=bytes, value_type=bytes, partitions=settings.TOPIC_PARTITIONS,
+        extra_topic_configs={"max.message.bytes": str(max_bytes)}, help=help,
+    )
