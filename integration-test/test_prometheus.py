@@ -45,7 +45,7 @@ BAD_MESSAGES = [(b"bad-1", b"\x07not avro at all"), (b"bad-2", b"\x00\x00")]
 BAD_REASONS = {"bad-magic-byte", "too-short"}
 # the lag every second, and checkpoints within the replay, so that those metrics move too
 WORKER_ENV = {"FRAUD_CONSUMER_LAG_INTERVAL_S": "1", "FRAUD_CHECKPOINT_EVERY_EVENTS": "1000",
-              "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
+              "FRAUD_ANOMALY_CHECKPOINT_EVERY_EVENTS": "1000", "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
 
 if not shutil.which("prometheus") and not os.environ.get("CI"):
     pytest.skip("no prometheus binary (apt-get install prometheus)", allow_module_level=True)
@@ -324,6 +324,15 @@ def check_anomaly_score(run: Run) -> None:
     assert run.q("sum(fraud_anomaly_score_count)") == run.transactions
 
 
+def check_anomaly_events_seen(run: Run) -> None:
+    assert run.q("sum(fraud_anomaly_events_seen)") == run.transactions
+
+
+def check_anomaly_checkpoints(run: Run) -> None:
+    # each checkpoint comes after at least 1,000 more events of its partition (WORKER_ENV)
+    assert 0 < run.q("sum(fraud_anomaly_checkpoints_total)") <= run.transactions // 1000
+
+
 def check_drift_alerts(run: Run) -> None:
     # a concept change was injected half-way: it is detected, and every alert on the topic is counted
     assert run.drift_alerts_on_topic > 0
@@ -349,6 +358,8 @@ CHECKS = {
     "fraud_checkpoint_bytes": check_checkpoint_bytes,
     "fraud_anomalies_total": check_anomalies,
     "fraud_anomaly_score": check_anomaly_score,
+    "fraud_anomaly_events_seen": check_anomaly_events_seen,
+    "fraud_anomaly_checkpoints_total": check_anomaly_checkpoints,
     "fraud_drift_alerts_total": check_drift_alerts,
 }
 
