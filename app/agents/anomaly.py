@@ -123,7 +123,9 @@ async def detect_anomalies(stream):
                 metrics.ANOMALIES.inc()
                 events_out.inc()
         for partition in {event.message.partition for event in batch}:
-            detector = DETECTORS[partition]
+            detector = DETECTORS.get(partition)
+            if detector is None:  # (revoked meanwhile: checkpointed then)
+                continue
             metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
             if detector.events_seen - CHECKPOINTED_AT.get(partition, 0) >= settings.ANOMALY_CHECKPOINT_EVERY_EVENTS:
                 checkpoint(partition)
