@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import warnings
 
+import settings
+
 
 def checkpoint_key(partition: int) -> bytes:
-    """The key of a source partition's checkpoint.
+    """The key of a source partition's checkpoint (a table keyed by it has one entry per partition).
 
     >>> checkpoint_key(3)
     b'3'
@@ -40,8 +42,6 @@ def checkpoint_table(app, name: str, max_bytes: int, help: str):
     """A changelog-backed table of checkpoint blobs (bytes keys and values) whose messages may be up
     to ``max_bytes``: a model's checkpoint can outgrow Kafka's default 1 MB message, so the limit of
     the app's producer (read when it starts) and of the changelog topic are raised to it."""
-    import settings
-
     if (app.conf.producer_max_request_size or 0) < max_bytes:
         with warnings.catch_warnings():  # read only when the producer starts: not too late here
             warnings.simplefilter("ignore")
