@@ -30,7 +30,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import Names, Worker, key_values, load_average, local_stack  # noqa: E402
+from benchmarks.common import Names, Worker, delete_topics, key_values, load_average, local_stack  # noqa: E402
 
 import settings  # noqa: E402
 from app.anomaly import AnomalyDetector  # noqa: E402
@@ -85,6 +85,7 @@ def agent_run(rows: list[dict], workdir: Path) -> dict:
         flags = worker.metric("fraud_anomalies_total")
     finally:
         worker.stop()
+        delete_topics(names)
     return {"agent_eps": n / elapsed, "agent_flagged": int(flags), "replay_eps": n / replay_s}
 
 

@@ -3,7 +3,8 @@
 * :func:`local_stack` - a context manager: starts ``infra/stack.sh`` if Kafka and the registry are
   not running, and stops them on exit only if it started them.
 * :func:`start_worker` - a ``faust -A app worker`` subprocess on unique topics (the integration
-  harness's :class:`Worker` / :class:`Names`), stopped by the caller.
+  harness's :class:`Worker` / :class:`Names`), stopped by the caller, who then deletes the topics
+  (``delete_topics(worker.names)``).
 * :func:`key_values` - the last line of a benchmark: ``a=1 b=0.25 ...``.
 * :func:`load_average` - the 1-minute load average, to note how busy the shared machine was.
 """
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "integration-test"))
 sys.path.insert(0, str(ROOT))
 
-from harness import STACK, Names, Worker, read, replay, stack_running  # noqa: E402,F401
+from harness import STACK, Names, Worker, delete_topics, read, replay, stack_running  # noqa: E402,F401
 
 
 @contextlib.contextmanager

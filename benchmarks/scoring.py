@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import key_values, load_average, local_stack, read, replay, start_worker
+from benchmarks.common import delete_topics, key_values, load_average, local_stack, read, replay, start_worker
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{checkpoint_mb:.1f} MB")
         finally:
             worker.stop()
+            delete_topics(worker.names)
 
     figures = dict(
         loop_eps=loop["eps"], service_eps=service_eps, ratio=service_eps / loop["eps"], p50_ms=p50, p99_ms=p99,

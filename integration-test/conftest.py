@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import STACK, Names, Worker, stack_running  # noqa: E402
+from harness import STACK, Names, Worker, delete_topics, stack_running  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +42,4 @@ def make_worker(stack, names, tmp_path):
     yield make
     for worker in workers:
         worker.stop()
+    delete_topics(names)  # a broker that keeps every test's partitions gets slower run after run

@@ -44,6 +44,11 @@ class Names:
         for key in TOPIC_KEYS:
             setattr(self, key.lower(), f"{self.prefix}.{key.lower().replace('_', '-')}")
 
+    @property
+    def topic_prefixes(self) -> tuple[str, str]:
+        """Every topic of the run starts with one of these: its own, and its app's (changelogs)."""
+        return f"{self.prefix}.", f"{self.app_id}-"
+
     def env(self) -> dict[str, str]:
         env = {"FRAUD_APP_ID": self.app_id}
         for key in TOPIC_KEYS:
@@ -95,3 +100,15 @@ def produce_raw(topic: str, messages: list[tuple[bytes | None, bytes | None]], b
             await producer.stop()
 
     asyncio.run(go())
+
+
+def delete_topics(names: Names, broker: str | None = None) -> list[str]:
+    """Delete the run's topics (stop its workers first: a running app would create them again).
+    A failure is printed, not raised: the run's result does not depend on it."""
+    from app.admin import delete_topics_with_prefix
+
+    try:
+        return asyncio.run(delete_topics_with_prefix(broker or BROKER, names.topic_prefixes))
+    except Exception as exc:  # noqa: BLE001 - clean-up only
+        print(f"could not delete the topics of {names.prefix}: {type(exc).__name__}: {exc}")
+        return []
