@@ -117,6 +117,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=-1
+# the log cleaner's offset map is allocated whole at start (128 MB by default, for millions of
+# keys): a few local changelogs need far less, and 128 MB more live heap kept the broker's G1
+# at its marking threshold, with a concurrent cycle every few seconds under load
+log.cleaner.dedupe.buffer.size=16777216
 CONF
   cat >"$RUN/log4j2.properties" <<CONF
 rootLogger.level=INFO
