@@ -5,6 +5,7 @@
 #   infra/stack.sh start    fetch if needed, start both, wait until each really answers
 #   infra/stack.sh stop     stop both (by PID)
 #   infra/stack.sh status   say what is running
+#   infra/stack.sh reset    stop both and delete Kafka's data (topics left by unfinished runs)
 #   infra/stack.sh start|stop kafka|registry   the same for one of the two only
 #
 # Data, logs and PID files live under $STACK_DIR (default: <repo>/.stack); the downloaded

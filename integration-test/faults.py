@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from harness import BROKER, REGISTRY, STACK, Names, Worker, decoder, free_port, replay
+from harness import BROKER, REGISTRY, STACK, Names, Worker, decoder, delete_topics, free_port, replay
 
 # Faust reads these from the environment: a killed worker leaves its consumer group after 10 s
 # instead of Faust's default 60 s, so failover and restart finish inside a test's time.
@@ -407,6 +407,7 @@ def no_fault(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultResult:
             return finish("none (baseline)", names, worker, scores, sent.ids, started, "the first send", quiet_s=2.0)
     finally:
         worker.stop()
+        delete_topics(names)
 
 
 def kill_and_restart(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultResult:
@@ -433,6 +434,7 @@ def kill_and_restart(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultR
     finally:
         for w in workers:
             w.stop()
+        delete_topics(names)
 
 
 def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultResult:
@@ -502,6 +504,7 @@ def registry_down_at_start(folder: Path, n: int = 1000, down_s: float = 4.0) -> 
     finally:
         worker.stop()
         proxy.down()
+        delete_topics(names)
 
 
 def registry_down_mid_stream(folder: Path, n: int = 2000) -> FaultResult:
@@ -531,6 +534,7 @@ def registry_down_mid_stream(folder: Path, n: int = 2000) -> FaultResult:
     finally:
         worker.stop()
         proxy.down()
+        delete_topics(names)
 
 
 def failover(folder: Path, n: int = 4000, rate: float = 250.0, checkpoint_every: int = 200) -> FaultResult:
@@ -577,6 +581,7 @@ def failover(folder: Path, n: int = 4000, rate: float = 250.0, checkpoint_every:
     finally:
         survivor.stop()
         victim.stop()
+        delete_topics(names)
 
 
 def _partitions(worker: Worker) -> set[int]:
