@@ -30,14 +30,13 @@ True
 """
 from __future__ import annotations
 
-import pickle
 from typing import NamedTuple
 
 from river import anomaly, compose, preprocessing
 
 import settings
 from app.anomaly.threshold import FixedThreshold, RollingQuantileThreshold, make_threshold
-from app.learning.learner import CheckpointError
+from app.learning.learner import dump_checkpoint, load_checkpoint
 
 CHECKPOINT_FORMAT = 1
 _MAGIC = b"FRDA"  # then the pickle
@@ -93,9 +92,8 @@ class AnomalyDetector:
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:
         """The detector as bytes (see :meth:`from_checkpoint`)."""
-        state = {"format": CHECKPOINT_FORMAT, "model": self.model, "threshold": self.threshold,
-                 "warmup": self.warmup, "events_seen": self.events_seen}
-        return _MAGIC + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "model": self.model, "threshold": self.threshold,
+                                        "warmup": self.warmup, "events_seen": self.events_seen})
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "AnomalyDetector":
@@ -104,17 +102,9 @@ class AnomalyDetector:
         >>> AnomalyDetector.from_checkpoint(b"FRDLjunk")
         Traceback (most recent call last):
         ...
-        app.learning.learner.CheckpointError: not an anomaly detector checkpoint (bad header)
+        app.learning.learner.CheckpointError: not a valid anomaly detector checkpoint (bad header)
         """
-        if not data.startswith(_MAGIC):
-            raise CheckpointError("not an anomaly detector checkpoint (bad header)")
-        try:
-            state = pickle.loads(data[len(_MAGIC):])
-        except Exception as exc:
-            raise CheckpointError(f"unreadable anomaly detector checkpoint: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            found = state.get("format") if isinstance(state, dict) else type(state).__name__
-            raise CheckpointError(f"anomaly detector checkpoint format {found!r}, this code reads {CHECKPOINT_FORMAT}")
+        state = load_checkpoint(data, _MAGIC, "anomaly detector checkpoint", CHECKPOINT_FORMAT)
         detector = cls.__new__(cls)
         detector.model, detector.threshold = state["model"], state["threshold"]
         detector.warmup, detector.events_seen = state["warmup"], state["events_seen"]

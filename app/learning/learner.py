@@ -43,6 +43,34 @@ class CheckpointError(ValueError):
     """The bytes are not a checkpoint this code can read."""
 
 
+def dump_checkpoint(magic: bytes, state: dict) -> bytes:
+    """``magic`` then the pickle of ``state`` (which names its ``"format"``)."""
+    return magic + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def load_checkpoint(data: bytes, magic: bytes, what: str, format_: int) -> dict:
+    """The state in ``data`` written by :func:`dump_checkpoint` with ``magic`` and ``format_``;
+    :class:`CheckpointError`, naming ``what`` it is not, otherwise.
+
+    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 1, "x": 2}), b"TEST", "test state", 1)["x"]
+    2
+    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 2}), b"TEST", "test state", 1)
+    Traceback (most recent call last):
+    ...
+    app.learning.learner.CheckpointError: test state format 2, this code reads 1
+    """
+    if not data.startswith(magic):
+        raise CheckpointError(f"not a valid {what} (bad header)")
+    try:
+        state = pickle.loads(data[len(magic):])
+    except Exception as exc:
+        raise CheckpointError(f"unreadable {what}: {type(exc).__name__}: {exc}") from exc
+    found = state.get("format") if isinstance(state, dict) else type(state).__name__
+    if found != format_:
+        raise CheckpointError(f"{what} format {found!r}, this code reads {format_}")
+    return state
+
+
 class OnlineLearner:
     """A River classifier with its counters; ``predict_proba`` then ``learn``, one event at a time."""
 
@@ -95,7 +123,7 @@ class OnlineLearner:
             "factory": self.factory,
             "model": self.model,
         }
-        return _MAGIC + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return dump_checkpoint(_MAGIC, state)
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "OnlineLearner":
@@ -104,16 +132,9 @@ class OnlineLearner:
         >>> OnlineLearner.from_checkpoint(b"junk")
         Traceback (most recent call last):
         ...
-        app.learning.learner.CheckpointError: not a model checkpoint (bad header)
+        app.learning.learner.CheckpointError: not a valid model checkpoint (bad header)
         """
-        if not data.startswith(_MAGIC):
-            raise CheckpointError("not a model checkpoint (bad header)")
-        try:
-            state = pickle.loads(data[len(_MAGIC):])
-        except Exception as exc:
-            raise CheckpointError(f"unreadable model checkpoint: {type(exc).__name__}: {exc}") from exc
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint format {state.get('format')!r}, this code reads {CHECKPOINT_FORMAT}")
+        state = load_checkpoint(data, _MAGIC, "model checkpoint", CHECKPOINT_FORMAT)
         return cls(
             state["factory"], model=state["model"], events_learned=state["events_learned"],
             generation=state["generation"], name=state["name"], meta=state["meta"],
