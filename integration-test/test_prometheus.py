@@ -32,7 +32,7 @@ import settings
 from app import metrics as app_metrics
 from app.data.synthetic import generate
 from app.records import Anomaly, DriftAlert, Score
-from harness import ROOT, Names, Worker, free_port, produce_raw, read, replay
+from harness import ROOT, Names, Worker, delete_topics, free_port, produce_raw, read, replay
 
 PROMETHEUS_TEMPLATE = ROOT / "infra" / "prometheus" / "prometheus.local.yml.template"
 DASHBOARDS = sorted((ROOT / "infra" / "grafana" / "dashboards").glob("*.json"))
@@ -213,6 +213,7 @@ def run(stack, tmp_path_factory):
     finally:
         prometheus.stop()
         worker.stop()
+        delete_topics(names)
 
 
 def test_prometheus_scrapes_the_worker(run):
