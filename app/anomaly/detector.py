@@ -105,7 +105,7 @@ class AnomalyDetector:
         app.learning.learner.CheckpointError: not a valid anomaly detector checkpoint (bad header)
         """
         state = load_checkpoint(data, _MAGIC, "anomaly detector checkpoint", CHECKPOINT_FORMAT)
-        detector = cls.__new__(cls)
+        detector = cls.__new__(cls)  # not __init__: it would build a fresh model only to replace it
         detector.model, detector.threshold = state["model"], state["threshold"]
         detector.warmup, detector.events_seen = state["warmup"], state["events_seen"]
         return detector
