@@ -30,67 +30,40 @@ import settings
 from app.worker import app  # first: the worker module imports the agents (and they the topics)
 from app import metrics
 from app.anomaly import AnomalyDetector
-from app.learning.learner import CheckpointError
 from app.records import Anomaly
-from app.state.changelog import checkpoint_key, checkpoint_table, get, put
+from app.state.changelog import checkpoint_table
+from app.state.checkpointed import CheckpointedStates
 from app.topics import anomalies, transactions
 
 log = logging.getLogger(__name__)
 
-DETECTORS: dict[int, AnomalyDetector] = {}
-CHECKPOINTED_AT: dict[int, int] = {}  # events_seen of each partition's detector at its last checkpoint
 CHECKPOINTS = checkpoint_table(app, settings.ANOMALY_CHECKPOINT_TABLE, settings.CHECKPOINT_MAX_BYTES,
                                help="Anomaly detector checkpoint per source partition.")
+
+
+def _opened(partition: int, detector: AnomalyDetector) -> None:
+    metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
+
+
+def _checkpointed(partition: int, detector: AnomalyDetector) -> None:
+    metrics.ANOMALY_CHECKPOINTS.labels(partition=str(partition)).inc()
+
+
+def detector_states(table) -> CheckpointedStates[AnomalyDetector]:
+    """Each partition's detector, checkpointed to ``table`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS``."""
+    return CheckpointedStates(
+        table, "anomaly detector", new=AnomalyDetector, dump=AnomalyDetector.to_checkpoint,
+        load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen,
+        every=settings.ANOMALY_CHECKPOINT_EVERY_EVENTS, on_checkpoint=_checkpointed, on_open=_opened)
+
+
+DETECTORS = detector_states(CHECKPOINTS)
 COUNTS_INPUT = "scoring" not in settings.AGENTS
 WINDOW_TABLES = None
 if settings.ANOMALY_WINDOW_FEATURES:
     from app.windows.tables import WindowTables
 
     WINDOW_TABLES = WindowTables(app, prefix=f"{settings.WINDOW_TABLE_PREFIX}-anomaly")
-
-
-def detector_for(partition: int) -> AnomalyDetector:
-    """The partition's detector: restored from its checkpoint on first use, or new."""
-    detector = DETECTORS.get(partition)
-    if detector is None:
-        detector = DETECTORS[partition] = _restore(partition)
-        CHECKPOINTED_AT[partition] = detector.events_seen
-        metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
-    return detector
-
-
-def _restore(partition: int) -> AnomalyDetector:
-    blob = get(CHECKPOINTS, checkpoint_key(partition))
-    if blob is None:
-        return AnomalyDetector()
-    try:
-        detector = AnomalyDetector.from_checkpoint(blob)
-    except CheckpointError as exc:
-        log.error("partition %s: the anomaly detector's checkpoint is unusable (%s): starting a new one",
-                  partition, exc)
-        return AnomalyDetector()
-    log.info("partition %s: restored %r from its checkpoint", partition, detector)
-    return detector
-
-
-def checkpoint(partition: int) -> None:
-    """Write the partition's detector to the checkpoint table (a few ms: it is small)."""
-    detector = DETECTORS[partition]
-    put(CHECKPOINTS, partition, checkpoint_key(partition), detector.to_checkpoint())
-    CHECKPOINTED_AT[partition] = detector.events_seen
-    metrics.ANOMALY_CHECKPOINTS.labels(partition=str(partition)).inc()
-
-
-def _checkpoint_and_forget(partitions) -> None:
-    for partition in partitions:
-        detector = DETECTORS.get(partition)
-        if detector is not None and detector.events_seen != CHECKPOINTED_AT.get(partition):
-            try:
-                checkpoint(partition)
-            except Exception:
-                log.exception("partition %s: anomaly detector checkpoint failed", partition)
-        DETECTORS.pop(partition, None)
-        CHECKPOINTED_AT.pop(partition, None)
 
 
 @app.agent(transactions)
@@ -107,7 +80,7 @@ async def detect_anomalies(stream):
             x = tx.features()
             if WINDOW_TABLES is not None:
                 x.update(WINDOW_TABLES.update(tx.card_id, tx.event_time, tx.Amount, event=event))
-            detector = detector_for(event.message.partition)
+            detector = DETECTORS.get(event.message.partition)
             verdict = detector.process(x)
             metrics.ANOMALY_SCORE.observe(verdict.score)
             if verdict.flagged:
@@ -123,22 +96,21 @@ async def detect_anomalies(stream):
                 metrics.ANOMALIES.inc()
                 events_out.inc()
         for partition in {event.message.partition for event in batch}:
-            detector = DETECTORS.get(partition)
+            detector = DETECTORS.states.get(partition)
             if detector is None:  # (revoked meanwhile: checkpointed then)
                 continue
             metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
-            if detector.events_seen - CHECKPOINTED_AT.get(partition, 0) >= settings.ANOMALY_CHECKPOINT_EVERY_EVENTS:
-                checkpoint(partition)
+            DETECTORS.maybe_checkpoint(partition)
 
 
 @app.on_partitions_revoked.connect
 async def _on_partitions_revoked(sender, revoked, **kwargs) -> None:
     """Checkpoint the detectors of partitions this worker loses; a new owner restores them."""
-    _checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
+    DETECTORS.checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
 
 
 @app.on_before_shutdown.connect
 async def _on_shutdown(sender, **kwargs) -> None:
     """Checkpoint every detector on a clean shutdown (the producer is flushed after)."""
-    _checkpoint_and_forget(list(DETECTORS))
+    DETECTORS.checkpoint_and_forget(DETECTORS.partitions())
     log.info("checkpointed the anomaly detectors on shutdown")

@@ -11,6 +11,7 @@ from app.data.synthetic import generate
 from app.records import Transaction
 from app.replay import to_transaction
 from app.windows import WindowFeatures
+from tests.fakes import ChangelogTable
 
 
 def transactions(n: int, seed: int, **kwargs) -> list[Transaction]:
@@ -28,24 +29,17 @@ def agent_module(monkeypatch):
         sent.append((key, value))
 
     monkeypatch.setattr(module, "anomalies", mock.Mock(send=send))
-    monkeypatch.setattr(module, "DETECTORS", {})
-    monkeypatch.setattr(module, "CHECKPOINTED_AT", {})
-    written = []  # (partition, key, blob) of each checkpoint, also kept in a plain dict "table"
-
-    def put(table, partition, key, value):
-        written.append((partition, key, value))
-        table.data[key] = value
-
-    monkeypatch.setattr(module, "put", put)
-    monkeypatch.setattr(module, "CHECKPOINTS", mock.Mock(data={}))
-    module.sent, module.written = sent, written
+    table = ChangelogTable()
+    monkeypatch.setattr(module, "CHECKPOINTS", table)
+    monkeypatch.setattr(module, "DETECTORS", module.detector_states(table))
+    module.sent, module.written = sent, table.written
     return module
 
 
 @pytest.mark.asyncio
 async def test_flags_above_a_fixed_threshold_with_the_transaction_id(agent_module):
     detector = AnomalyDetector(trees=5, height=6, window=50, warmup=100, threshold=FixedThreshold(0.0), seed=1)
-    agent_module.DETECTORS[0] = detector
+    agent_module.DETECTORS.states[0] = detector
     txs = transactions(150, seed=1)
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs:
@@ -66,7 +60,7 @@ async def test_flags_above_a_fixed_threshold_with_the_transaction_id(agent_modul
 async def test_same_verdicts_as_the_pure_detector(agent_module):
     make = lambda: AnomalyDetector(trees=5, height=6, window=50, warmup=100,  # noqa: E731
                                    threshold=RollingQuantileThreshold(0.95, 200), seed=2)
-    agent_module.DETECTORS[0] = make()
+    agent_module.DETECTORS.states[0] = make()
     txs = transactions(600, seed=4, fraud_rate=0.02)
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs:
@@ -88,7 +82,7 @@ async def test_window_tables_give_the_pure_features(agent_module, monkeypatch):
     detector = AnomalyDetector(trees=3, height=4, window=20, warmup=10**9, threshold=FixedThreshold(1.0), seed=1)
     real_process = detector.process
     detector.process = lambda x: (seen.append(x), real_process(x))[1]
-    agent_module.DETECTORS[0] = detector
+    agent_module.DETECTORS.states[0] = detector
     txs = transactions(300, seed=6, n_cards=20, velocity_fraud=True, fraud_rate=0.05)
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs:
@@ -105,19 +99,21 @@ async def test_window_tables_give_the_pure_features(agent_module, monkeypatch):
     assert any(x["win2_count"] >= 3 for x in seen)  # velocity bursts show up
 
 
-def detector_settings(monkeypatch):
-    """The settings the agent builds a new detector from, small for a test."""
+def detector_settings(monkeypatch, module):
+    """The settings the agent builds a new detector from, small for a test (and the module's
+    detectors rebuilt to checkpoint at their pace)."""
     import settings
 
     for name, value in {"ANOMALY_TREES": 5, "ANOMALY_HEIGHT": 6, "ANOMALY_WINDOW": 50, "ANOMALY_WARMUP": 100,
                         "ANOMALY_THRESHOLD_KIND": "quantile", "ANOMALY_QUANTILE": 0.95,
                         "ANOMALY_QUANTILE_WINDOW": 200, "SEED": 3, "ANOMALY_CHECKPOINT_EVERY_EVENTS": 100}.items():
         monkeypatch.setattr(settings, name, value)
+    monkeypatch.setattr(module, "DETECTORS", module.detector_states(module.CHECKPOINTS))
 
 
 @pytest.mark.asyncio
 async def test_checkpoints_every_n_events_and_a_restart_goes_on_from_the_last(agent_module, monkeypatch):
-    detector_settings(monkeypatch)
+    detector_settings(monkeypatch, agent_module)
     txs = transactions(700, seed=8, fraud_rate=0.02)
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs[:450]:
@@ -126,16 +122,16 @@ async def test_checkpoints_every_n_events_and_a_restart_goes_on_from_the_last(ag
     assert len(seen_at) >= 2 and all(later - earlier >= 100 for earlier, later in zip(seen_at, seen_at[1:]))
     assert {(p, k) for p, k, _ in agent_module.written} == {(0, b"0")}
     last = seen_at[-1]
-    assert agent_module.CHECKPOINTED_AT[0] == last
+    assert agent_module.DETECTORS.checkpointed_at[0] == last
 
     # a crash: the detector is gone; the consumer resumes where the last checkpoint was taken
-    agent_module.DETECTORS.clear()
-    agent_module.CHECKPOINTED_AT.clear()
+    agent_module.DETECTORS.states.clear()
+    agent_module.DETECTORS.checkpointed_at.clear()
     agent_module.sent.clear()
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs[last:]:
             await agent.put(key=tx.transaction_id.encode(), value=tx)
-    assert agent_module.DETECTORS[0].events_seen == len(txs)  # resumed at the checkpoint's count, not 0
+    assert agent_module.DETECTORS.states[0].events_seen == len(txs)  # resumed at the checkpoint's count, not 0
     uninterrupted = AnomalyDetector()  # the same settings
     verdicts = [uninterrupted.process(tx.features()) for tx in txs]
     expected = [tx.transaction_id for tx, v in zip(txs[last:], verdicts[last:]) if v.flagged]
@@ -143,22 +139,22 @@ async def test_checkpoints_every_n_events_and_a_restart_goes_on_from_the_last(ag
 
 
 def test_an_unusable_checkpoint_gives_a_new_detector(agent_module, monkeypatch, caplog):
-    detector_settings(monkeypatch)
+    detector_settings(monkeypatch, agent_module)
     agent_module.CHECKPOINTS.data[b"0"] = b"not a checkpoint"
     with caplog.at_level("ERROR"):
-        detector = agent_module.detector_for(0)
+        detector = agent_module.DETECTORS.get(0)
     assert detector.events_seen == 0
-    assert "partition 0: the anomaly detector's checkpoint is unusable" in caplog.text
+    assert "partition 0: the anomaly detector checkpoint is unusable" in caplog.text
 
 
 def test_revoked_partitions_are_checkpointed_and_forgotten(agent_module, monkeypatch):
-    detector_settings(monkeypatch)
+    detector_settings(monkeypatch, agent_module)
     for partition in (0, 1):
-        detector = agent_module.detector_for(partition)
+        detector = agent_module.DETECTORS.get(partition)
         for tx in transactions(30, seed=partition):
             detector.process(tx.features())
-    agent_module.DETECTORS[2] = agent_module.detector_for(2)  # nothing learned since it was opened
-    agent_module._checkpoint_and_forget([0, 2])
+    agent_module.DETECTORS.get(2)  # nothing learned since it was opened
+    agent_module.DETECTORS.checkpoint_and_forget([0, 2])
     assert [(p, k) for p, k, _ in agent_module.written] == [(0, b"0")]  # partition 2 had nothing new
     assert AnomalyDetector.from_checkpoint(agent_module.written[0][2]).events_seen == 30
-    assert set(agent_module.DETECTORS) == {1} and set(agent_module.CHECKPOINTED_AT) == {1}
+    assert agent_module.DETECTORS.partitions() == [1] and set(agent_module.DETECTORS.checkpointed_at) == {1}
