@@ -63,6 +63,8 @@ ANOMALY_EVENTS_SEEN = Gauge("fraud_anomaly_events_seen", "Events the partition's
                             ["partition"], registry=REGISTRY)
 ANOMALY_CHECKPOINTS = Counter("fraud_anomaly_checkpoints_total", "Anomaly detector checkpoints written.",
                               ["partition"], registry=REGISTRY)
+DRIFT_CHECKPOINTS = Counter("fraud_drift_checkpoints_total", "Drift monitor checkpoints written.",
+                            ["monitor", "partition"], registry=REGISTRY)
 DRIFT_ALERTS = Counter("fraud_drift_alerts_total", "Drift alerts published, per monitored stream.", ["stream"],
                        registry=REGISTRY)
 

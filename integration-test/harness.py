@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable
@@ -100,6 +101,20 @@ def produce_raw(topic: str, messages: list[tuple[bytes | None, bytes | None]], b
             await producer.stop()
 
     asyncio.run(go())
+
+
+def wait_committed(worker, topic: str, timeout_s: float = 60.0) -> None:
+    """Until the worker reports a consumer lag of 0 on every partition of ``topic`` (its offsets are
+    committed up to the end), so that a restart redelivers nothing: at-least-once redelivery would
+    count an event twice (in windows, in a detector), which is not what a restart test is about."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        lags = [line for line in worker.metrics_text().splitlines()
+                if line.startswith("fraud_consumer_lag{") and f'topic="{topic}"' in line]
+        if lags and all(float(line.rsplit(" ", 1)[1]) == 0.0 for line in lags):
+            return
+        assert time.monotonic() < deadline, f"lag not 0 in {timeout_s}s: {lags}\n{worker.log_tail()}"
+        time.sleep(0.5)
 
 
 def delete_topics(names: Names, broker: str | None = None) -> list[str]:

@@ -10,7 +10,7 @@ from app.data.synthetic import generate
 from app.records import Anomaly, Transaction
 from app.replay import to_transaction
 from app.windows import WindowFeatures
-from harness import read, replay
+from harness import read, replay, wait_committed
 
 TIME_BASE = 1_750_000_000.0
 
@@ -19,20 +19,6 @@ def wait_events_in(worker, topic: str, n: int, timeout_s: float = 120.0) -> None
     deadline = time.monotonic() + timeout_s
     while worker.metric("fraud_events_in_total", topic=topic) < n:
         assert time.monotonic() < deadline, worker.log_tail()
-        time.sleep(0.5)
-
-
-def wait_committed(worker, topic: str, timeout_s: float = 60.0) -> None:
-    """Until the worker reports a consumer lag of 0 on every partition of ``topic`` (its offsets are
-    committed up to the end), so that a restart redelivers nothing: at-least-once redelivery would
-    count an event twice in the windows, which is not what the restart test is about."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        lags = [line for line in worker.metrics_text().splitlines()
-                if line.startswith("fraud_consumer_lag{") and f'topic="{topic}"' in line]
-        if lags and all(float(line.rsplit(" ", 1)[1]) == 0.0 for line in lags):
-            return
-        assert time.monotonic() < deadline, f"lag not 0 in {timeout_s}s: {lags}\n{worker.log_tail()}"
         time.sleep(0.5)
 
 

@@ -5,7 +5,7 @@ import settings
 from app.data.synthetic import generate
 from app.drift.evaluation import monitor_values
 from app.records import DriftAlert
-from harness import read, replay
+from harness import read, replay, wait_committed
 
 N = 8000
 CHANGE = 4000
@@ -61,3 +61,23 @@ def test_stationary_stream_of_the_same_length_alerts_as_predicted(make_worker, n
     assert got == positions, worker.log_tail()
     assert [p for p in got if p <= N] == predicted_stationary  # none at delta 0.002 (the harness says so)
     assert any(p > N for p in got)  # the sentinel arrived: the stationary part was fully consumed
+
+
+def test_a_restarted_worker_goes_on_with_the_checkpointed_windows(make_worker, names):
+    """A clean stop checkpoints the ADWIN windows; the next worker restores them, so the drift is
+    found at the position an uninterrupted run finds it (a fresh window would count from the restart
+    and need thousands of values again)."""
+    rows = generate(N, seed=11, drift_at=[CHANGE])
+    _, positions = offline(rows, [CHANGE])
+    first = make_worker(ENV, name="first")
+    replay(names, rows[:3000], keep_ids=True)
+    wait_committed(first, names.transactions)
+    first.stop()  # clean: the monitors are checkpointed
+    assert "checkpointed the drift monitors on shutdown" in first.log_text(), first.log_tail()
+
+    second = make_worker(ENV, name="second")
+    replay(names, rows[3000:], keep_ids=True, start_index=3000)
+    alerts = amount_alerts(names, expect=len(positions))
+    assert "restored DriftMonitor" in second.log_text(), second.log_tail()
+    assert [a["position"] for a in alerts] == positions, second.log_tail()
+    assert second.metric("fraud_drift_checkpoints_total") == 0  # none due yet: 8,000 values < 40,000

@@ -45,7 +45,8 @@ BAD_MESSAGES = [(b"bad-1", b"\x07not avro at all"), (b"bad-2", b"\x00\x00")]
 BAD_REASONS = {"bad-magic-byte", "too-short"}
 # the lag every second, and checkpoints within the replay, so that those metrics move too
 WORKER_ENV = {"FRAUD_CONSUMER_LAG_INTERVAL_S": "1", "FRAUD_CHECKPOINT_EVERY_EVENTS": "1000",
-              "FRAUD_ANOMALY_CHECKPOINT_EVERY_EVENTS": "1000", "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
+              "FRAUD_ANOMALY_CHECKPOINT_EVERY_EVENTS": "1000", "FRAUD_DRIFT_CHECKPOINT_EVERY_VALUES": "4000",
+              "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
 
 if not shutil.which("prometheus") and not os.environ.get("CI"):
     pytest.skip("no prometheus binary (apt-get install prometheus)", allow_module_level=True)
@@ -334,6 +335,13 @@ def check_anomaly_checkpoints(run: Run) -> None:
     assert 0 < run.q("sum(fraud_anomaly_checkpoints_total)") <= run.transactions // 1000
 
 
+def check_drift_checkpoints(run: Run) -> None:
+    # each checkpoint comes after at least 4,000 more values of its partition's monitor (WORKER_ENV):
+    # the feature monitors get one value per monitored feature of each transaction
+    features = run.q('sum(fraud_drift_checkpoints_total{monitor="features"})')
+    assert features and 0 < features <= run.transactions * len(settings.DRIFT_FEATURES) // 4000
+
+
 def check_drift_alerts(run: Run) -> None:
     # a concept change was injected half-way: it is detected, and every alert on the topic is counted
     assert run.drift_alerts_on_topic > 0
@@ -362,6 +370,7 @@ CHECKS = {
     "fraud_anomaly_events_seen": check_anomaly_events_seen,
     "fraud_anomaly_checkpoints_total": check_anomaly_checkpoints,
     "fraud_drift_alerts_total": check_drift_alerts,
+    "fraud_drift_checkpoints_total": check_drift_checkpoints,
 }
 
 

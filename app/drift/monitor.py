@@ -39,6 +39,27 @@ see :mod:`app.drift.mitigation`). A value that trips both reports the drift.
 >>> d = found[0]
 >>> round(d.mean_before, 1), d.mean_after > 0.5, d.width < d.position
 (0.0, True, True)
+
+Checkpoints
+-----------
+:meth:`DriftMonitor.to_checkpoint` keeps the detectors' windows and counts (not the transforms and
+directions: code, given again by whoever builds the monitor); :meth:`DriftMonitor.restore` puts them
+into a monitor built with the same ``delta``, ``clock``, ``warning_delta`` and ``label`` (the
+transform's name, for the feature monitors), which then goes on
+exactly as the saved one (only restore checkpoints this service wrote: unpickling runs code):
+
+>>> saved = DriftMonitor(delta=0.002, clock=32)
+>>> for v in values[:2010]:
+...     _ = saved.update("x", v)
+>>> restored = DriftMonitor(delta=0.002, clock=32).restore(saved.to_checkpoint())
+>>> restored.count("x"), restored.updates
+(2010, 2010)
+>>> [restored.update("x", v) == saved.update("x", v) for v in values[2010:2100]] == [True] * 90
+True
+>>> DriftMonitor(delta=0.01, clock=32).restore(saved.to_checkpoint())
+Traceback (most recent call last):
+...
+app.learning.learner.CheckpointError: drift monitor checkpoint of ADWIN(delta=0.002,clock=32), warning_delta=None; this monitor: ADWIN(delta=0.01,clock=32), warning_delta=None
 """
 from __future__ import annotations
 
@@ -49,8 +70,11 @@ from river.drift import ADWIN
 
 import settings
 from app.drift.transforms import Transform, identity
+from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint
 
 DIRECTIONS = ("both", "increase", "decrease")
+CHECKPOINT_FORMAT = 1
+_MAGIC = b"FRDM"  # then the pickle
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,7 @@ class DriftMonitor:
                 raise ValueError(f"direction of {stream!r} must be one of {DIRECTIONS}, got {direction!r}")
         self.label = label
         self.suppressed = 0  # cuts in the unmonitored direction
+        self.updates = 0  # values seen over all streams, resets included
         self._channels: dict[str, _Channel] = {}
 
     @property
@@ -152,6 +177,7 @@ class DriftMonitor:
         transform = self.transforms.get(stream, identity)
         x = transform(value)
         channel.count += 1
+        self.updates += 1
         direction = self.directions.get(stream, "both")
         found = None
         if channel.warning is not None:
@@ -171,6 +197,29 @@ class DriftMonitor:
             self._channels.clear()
         else:
             self._channels.pop(stream, None)
+
+    # -- checkpoints --------------------------------------------------------------------------------
+    def _config(self) -> str:
+        return f"{self.detector}, warning_delta={self.warning_delta}"
+
+    def to_checkpoint(self) -> bytes:
+        """The detectors' state as bytes (see :meth:`restore`)."""
+        return dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
+                                        "channels": self._channels, "suppressed": self.suppressed,
+                                        "updates": self.updates})
+
+    def restore(self, data: bytes) -> "DriftMonitor":
+        """Take the detectors' state saved by :meth:`to_checkpoint` (a monitor with other ADWIN
+        parameters or another label cannot: :class:`~app.learning.learner.CheckpointError`);
+        returns this monitor."""
+        state = load_checkpoint(data, _MAGIC, "drift monitor checkpoint", CHECKPOINT_FORMAT)
+        if state["config"] != self._config():
+            raise CheckpointError(f"drift monitor checkpoint of {state['config']}; this monitor: {self._config()}")
+        self._channels, self.suppressed, self.updates = state["channels"], state["suppressed"], state["updates"]
+        return self
+
+    def __repr__(self) -> str:
+        return f"DriftMonitor({self.detector}, streams={self.streams()}, updates={self.updates})"
 
     @staticmethod
     def _wanted(direction: str, cut: tuple[float, float, int]) -> bool:

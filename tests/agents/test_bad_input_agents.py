@@ -83,7 +83,7 @@ def test_anomaly_detector_scores_whatever_the_codec_accepts(values):
 def test_drift_monitor_takes_whatever_the_codec_accepts(values):
     from app.agents import drift as agent
 
-    agent.FEATURE_MONITORS.clear()
+    agent.FEATURE_MONITORS.states.clear()
     for offset, value in enumerate(WARM[:30] + values):
         for found in agent.observe_transaction(Transaction(**value), 0, offset):
             assert math.isfinite(found.mean_before) and math.isfinite(found.mean_after)

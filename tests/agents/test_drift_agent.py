@@ -7,12 +7,18 @@ import settings
 from app.agents import drift as agent
 from app.drift import make_mitigation
 from app.records import Score, Transaction
+from tests.fakes import ChangelogTable
+
+
+def fresh_monitors(monkeypatch, table: ChangelogTable) -> None:
+    """The agent's per-partition monitors, empty, checkpointed to ``table`` (at the pace in settings)."""
+    monkeypatch.setattr(agent, "CHECKPOINTS", table)
+    monkeypatch.setattr(agent, "FEATURE_MONITORS", agent.monitor_states(table, "features", agent.new_feature_monitor))
+    monkeypatch.setattr(agent, "SCORE_MONITORS", agent.monitor_states(table, "scores", agent._new_score_monitor))
 
 
 @pytest.fixture(autouse=True)
 def fresh_state(monkeypatch):
-    monkeypatch.setattr(agent, "FEATURE_MONITORS", {})
-    monkeypatch.setattr(agent, "SCORE_MONITORS", {})
     monkeypatch.setattr(agent, "_warned", set())
     monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount"])
     monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p")
@@ -20,6 +26,7 @@ def fresh_state(monkeypatch):
     monkeypatch.setattr(settings, "DRIFT_CLOCK", 32)
     monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
     monkeypatch.setattr(settings, "DRIFT_ERROR_DIRECTION", "increase")
+    fresh_monitors(monkeypatch, ChangelogTable())
 
 
 def _tx(i, amount, label=None, **columns):
@@ -175,3 +182,78 @@ def test_publish_counts_alerts(monkeypatch):
                                            offset=9)]))
     assert sent[0][0] == b"t-9" and sent[0][1].position == 10
     assert metrics.DRIFT_ALERTS.labels(stream="score")._value.get() == before + 1
+
+
+# --- checkpoints ------------------------------------------------------------------------------------
+def _amount_shift(n: int = 6000, at: int = 3000, seed: int = 5) -> list[Transaction]:
+    rng = random.Random(seed)
+    return [_tx(i, rng.lognormvariate(3.0 if i < at else 4.5, 1.0)) for i in range(n)]
+
+
+async def _run_feature_agent(txs: list[Transaction]) -> None:
+    async with agent.monitor_transactions.test_context() as running:
+        for tx in txs:
+            await running.put(key=tx.transaction_id.encode(), value=tx)
+
+
+@pytest.mark.asyncio
+async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_uninterrupted(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_CHECKPOINT_EVERY_VALUES", 1000)
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table)
+    sent = []
+
+    async def send(key, value):
+        sent.append(value)
+
+    monkeypatch.setattr(agent.drift_alerts, "send", send)
+    txs = _amount_shift()
+    pure = agent.new_feature_monitor()
+    expected = [d.position for d in (pure.update("feature:Amount", tx.Amount) for tx in txs) if d and d.kind == "drift"]
+    assert expected and expected[0] > 3000
+
+    await _run_feature_agent(txs[:2500])
+    assert [(p, k) for p, k, _ in table.written] == [(0, b"features:0")] * 2  # at 1,000 and 2,000 values
+    last = agent.new_feature_monitor().restore(table.written[-1][2]).updates
+    assert last == 2000 and agent.FEATURE_MONITORS.checkpointed_at[0] == 2000
+    table.data[b"features:0"] = table.written[-1][2]  # what the changelog gives back
+
+    # a crash: the monitors are gone; the consumer resumes from the last checkpoint's position
+    agent.FEATURE_MONITORS.states.clear()
+    agent.FEATURE_MONITORS.checkpointed_at.clear()
+    await _run_feature_agent(txs[last:])
+    assert [a.position for a in sent] == expected  # not a fresh window that misses or delays the change
+    assert agent.FEATURE_MONITORS.get(0).updates == len(txs)
+
+
+def test_a_checkpoint_of_other_adwin_settings_gives_an_empty_monitor(monkeypatch, caplog):
+    old = agent.new_feature_monitor()
+    for tx in _amount_shift(500):
+        old.update("feature:Amount", tx.Amount)
+    table = ChangelogTable()
+    table.data[b"features:0"] = old.to_checkpoint()
+    monkeypatch.setattr(settings, "DRIFT_DELTA", 0.01)
+    fresh_monitors(monkeypatch, table)
+    with caplog.at_level("ERROR"):
+        monitor = agent.feature_monitor(0)
+    assert monitor.updates == 0 and monitor.delta == 0.01
+    assert "partition 0: the features drift monitor checkpoint is unusable" in caplog.text
+    assert "delta=0.002" in caplog.text
+
+
+def test_revoked_partitions_monitors_are_checkpointed_and_forgotten(monkeypatch):
+    import asyncio
+
+    from faust.types import TP
+
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table)
+    agent.observe_transaction(_tx(1, 20.0), partition=0, offset=1)
+    agent.observe_score(_score(1, False, 0, partition=1))
+    agent.feature_monitor(2)  # nothing seen since it was opened: nothing to write
+    revoked = {TP(settings.TRANSACTIONS_TOPIC, 0), TP(settings.TRANSACTIONS_TOPIC, 2), TP(settings.SCORES_TOPIC, 1)}
+    asyncio.run(agent._on_partitions_revoked(None, revoked=revoked))
+    assert sorted((p, k) for p, k, _ in table.written) == [(0, b"features:0"), (1, b"scores:1")]
+    restored = agent.new_feature_monitor().restore(table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
+    assert restored.count("feature:Amount") == 1
+    assert agent.FEATURE_MONITORS.partitions() == [] and agent.SCORE_MONITORS.partitions() == []
