@@ -25,13 +25,18 @@ def stack():
 
 
 @pytest.fixture
-def names(request) -> Names:
-    return Names(request.node.name.split("[")[0].replace("_", "")[:20])
+def names(request, stack) -> Names:
+    """This test's own topic names; its topics are deleted when it ends (after its workers stop):
+    a broker that keeps every test's partitions gets slower run after run."""
+    names = Names(request.node.name.split("[")[0].replace("_", "")[:20])
+    yield names
+    delete_topics(names)
 
 
 @pytest.fixture
 def make_worker(stack, names, tmp_path):
-    """Start workers for this test's topics; all are stopped at the end."""
+    """Start workers for this test's topics; all are stopped at the end (before ``names`` deletes
+    the topics)."""
     workers: list[Worker] = []
 
     def make(extra_env: dict[str, str] | None = None, name: str | None = None, start: bool = True) -> Worker:
@@ -42,4 +47,3 @@ def make_worker(stack, names, tmp_path):
     yield make
     for worker in workers:
         worker.stop()
-    delete_topics(names)  # a broker that keeps every test's partitions gets slower run after run
