@@ -22,7 +22,10 @@ In one run:
 The machine is shared: the 1-minute load average is printed before and after each phase, and
 beside the wall-clock rates come the rates per CPU second (the loop's process time; the worker
 process's user+system time from the first replayed row to the last score), whose ratio
-``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is.
+``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. In
+the measured latency phase, the CPU time per event of the worker and of its model process
+(``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
+says how much the small batches of a fixed rate cost beyond the flat-out ones.
 """
 from __future__ import annotations
 
@@ -83,6 +86,21 @@ def cpu_seconds(pid: int) -> float:
 
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def model_process_of(worker_pid: int) -> int | None:
+    """The pid of the worker's model process (its child running ``app.learning.model_host``), if any."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == worker_pid and b"app.learning.model_host" in command:
+            return int(entry.name)
+    return None
 
 
 async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 120.0) -> dict[str, float]:
@@ -217,10 +235,16 @@ def main(argv: list[str] | None = None) -> int:
             # service (the send time is stamped before it)
             gc.collect()
             gc.freeze()
+            model_pid = model_process_of(worker.proc.pid)
+            pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {})}
+            cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
             gc.unfreeze()
             later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
                          stop_if=worker_exited)
+            # CPU per event at this rate: small batches cost more per event than the flat-out ones
+            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()
+                      if not worker_exited()}
             if worker_exited():
                 print(f"[latency] the worker exited:\n{worker.log_tail()}")
                 return 1
@@ -237,7 +261,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[latency] per-transaction times in {args.latency_csv}")
             p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"max {latencies_ms.max():.1f} ms; load after {load_average():.2f}")
+                  f"max {latencies_ms.max():.1f} ms; CPU per event: "
+                  + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
+                  + f"; load after {load_average():.2f}")
             checkpoints = worker.metric("fraud_checkpoint_seconds_count")
             checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
             checkpoint_mb = worker.metric("fraud_checkpoint_bytes") / 1e6
@@ -252,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         service_pr_auc=service_pr, loop_pr_auc=loop_pr, service_roc_auc=service_roc, loop_roc_auc=loop_roc,
         max_abs_diff=max_diff, max_eps_trained=max_eps, checkpoint_ms=checkpoint_ms, checkpoint_mb=checkpoint_mb, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
         cpu_ratio=service_cpu_eps / loop["cpu_eps"],
+        **{f"latency_{name}_cpu_ms": ms for name, ms in cpu_ms.items()},
     )
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
