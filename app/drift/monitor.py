@@ -45,8 +45,8 @@ Checkpoints
 :meth:`DriftMonitor.to_checkpoint` keeps the detectors' windows and counts (not the transforms and
 directions: code, given again by whoever builds the monitor); :meth:`DriftMonitor.restore` puts them
 into a monitor built with the same ``delta``, ``clock``, ``warning_delta`` and ``label`` (the
-transform's name, for the feature monitors), which then goes on
-exactly as the saved one (only restore checkpoints this service wrote: unpickling runs code):
+transform's name, for the feature monitors), which then goes on exactly as the saved one (only
+restore checkpoints this service wrote: unpickling runs code):
 
 >>> saved = DriftMonitor(delta=0.002, clock=32)
 >>> for v in values[:2010]:
