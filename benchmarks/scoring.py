@@ -25,7 +25,9 @@ process's user+system time from the first replayed row to the last score), whose
 ``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. In
 the measured latency phase, the CPU time per event of the worker and of its model process
 (``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
-says how much the small batches of a fixed rate cost beyond the flat-out ones.
+says how much the small batches of a fixed rate cost beyond the flat-out ones, and
+``latency_busy_cores`` how busy the whole machine was meanwhile (``latency_steal_cores``: the CPU
+time the hypervisor took).
 """
 from __future__ import annotations
 
@@ -86,6 +88,16 @@ def cpu_seconds(pid: int) -> float:
 
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times() -> tuple[float, float, float]:
+    """Wall time, and the machine's busy and stolen CPU seconds so far (all cores, ``/proc/stat``)."""
+    import os
+
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    tick = os.sysconf("SC_CLK_TCK")
+    return time.monotonic(), (user + nice + system + irq + softirq + steal) / tick, steal / tick
 
 
 def model_process_of(worker_pid: int) -> int | None:
@@ -238,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             model_pid = model_process_of(worker.proc.pid)
             pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {})}
             cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            machine_at_start = cpu_times()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
             gc.unfreeze()
+            wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
             later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
                          stop_if=worker_exited)
             # CPU per event at this rate: small batches cost more per event than the flat-out ones
@@ -263,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {latencies_ms.max():.1f} ms; CPU per event: "
                   + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
-                  + f"; load after {load_average():.2f}")
+                  + f"; the machine {busy / wall:.2f} cores busy while replaying ({stolen / wall:.2f} stolen); "
+                  f"load after {load_average():.2f}")
             checkpoints = worker.metric("fraud_checkpoint_seconds_count")
             checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
             checkpoint_mb = worker.metric("fraud_checkpoint_bytes") / 1e6
@@ -279,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         max_abs_diff=max_diff, max_eps_trained=max_eps, checkpoint_ms=checkpoint_ms, checkpoint_mb=checkpoint_mb, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
         cpu_ratio=service_cpu_eps / loop["cpu_eps"],
         **{f"latency_{name}_cpu_ms": ms for name, ms in cpu_ms.items()},
+        latency_busy_cores=busy / wall, latency_steal_cores=stolen / wall,
     )
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
