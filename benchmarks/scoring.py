@@ -256,12 +256,11 @@ def main(argv: list[str] | None = None) -> int:
             wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
             later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
                          stop_if=worker_exited)
-            # CPU per event at this rate: small batches cost more per event than the flat-out ones
-            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()
-                      if not worker_exited()}
             if worker_exited():
                 print(f"[latency] the worker exited:\n{worker.log_tail()}")
                 return 1
+            # CPU per event at this rate: small batches cost more per event than the flat-out ones
+            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()}
             done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
                     if v["transaction_id"].startswith("lat-")}
             sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
