@@ -21,6 +21,12 @@ def codec(topic: str, record: type, validate=None) -> ConfluentAvroCodec:
     return ConfluentAvroCodec(registry_client(), topic, record.avro_schema_to_python(), validate=validate)
 
 
+def record_decoder(topic: str, record: type, validate=None):
+    """Bytes of ``topic`` -> a ``record``, outside of a stream (reading a topic back)."""
+    loads = codec(topic, record, validate).loads
+    return lambda data: record(**loads(data))
+
+
 def _output(name: str, record: type):
     return app.topic(
         name, key_type=bytes, value_type=record, key_serializer="raw", value_serializer=codec(name, record),

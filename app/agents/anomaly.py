@@ -10,11 +10,14 @@ this agent's own, so the scorer's window tables never count an event twice.
 State: each partition's detector (model, threshold, events seen) is checkpointed to the
 changelog-backed table ``ANOMALY_CHECKPOINT_TABLE`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS`` events,
 when its partition is revoked and on a clean shutdown; the worker that gets the partition restores
-it before its first event, so a restart neither resets the detector nor starts a new warm-up. After
-a crash the detector resumes from its last checkpoint, and the events between that checkpoint and
-the committed offset are not learned again (an unsupervised model: nothing else is lost). An
-unreadable checkpoint is logged and replaced by a new detector. The window tables are restored from
-their own changelogs.
+it before its first event, so a restart neither resets the detector nor starts a new warm-up. Each
+checkpoint keeps the offset of the last transaction learned (:mod:`app.state.checkpointed`), so after
+a crash the detector learns every transaction once: those redelivered up to that offset are scored
+again (and flagged again if they pass: at-least-once) but not learned, and those committed after
+the checkpoint are read back from ``transactions`` and learned before the first new one (not with
+``ANOMALY_WINDOW_FEATURES``: the window features of those events are gone, so they are not learned).
+An unreadable checkpoint is logged and replaced by a new detector. The window tables are restored
+from their own changelogs.
 
 Metrics: ``fraud_anomalies_total``, ``fraud_anomaly_score``, ``fraud_anomaly_events_seen{partition}``,
 ``fraud_anomaly_checkpoints_total{partition}``, ``fraud_events_out_total{topic=anomalies}`` and
@@ -30,10 +33,12 @@ import settings
 from app.worker import app  # first: the worker module imports the agents (and they the topics)
 from app import metrics
 from app.anomaly import AnomalyDetector
-from app.records import Anomaly
+from app.records import Anomaly, Transaction
+from app.serialization.avro import validate_transaction
 from app.state.changelog import checkpoint_table
 from app.state.checkpointed import CheckpointedStates
-from app.topics import anomalies, transactions
+from app.state.read_back import values_reader
+from app.topics import anomalies, record_decoder, transactions
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +54,22 @@ def _checkpointed(partition: int, detector: AnomalyDetector) -> None:
     metrics.ANOMALY_CHECKPOINTS.labels(partition=str(partition)).inc()
 
 
-def detector_states(table) -> CheckpointedStates[AnomalyDetector]:
-    """Each partition's detector, checkpointed to ``table`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS``."""
+def _learn_again(detector: AnomalyDetector, tx) -> None:
+    detector.process(tx.features())
+
+
+def detector_states(table, catch_up=None) -> CheckpointedStates[AnomalyDetector]:
+    """Each partition's detector, checkpointed to ``table`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS``;
+    after a crash it learns the transactions ``catch_up(partition, start, end)`` reads back (by
+    default from ``transactions``; none with window features)."""
+    if catch_up is None and not settings.ANOMALY_WINDOW_FEATURES:
+        catch_up = values_reader(settings.TRANSACTIONS_TOPIC,
+                                 record_decoder(settings.TRANSACTIONS_TOPIC, Transaction, validate_transaction))
     return CheckpointedStates(
         table, "anomaly detector", new=AnomalyDetector, dump=AnomalyDetector.to_checkpoint,
         load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen,
-        every=settings.ANOMALY_CHECKPOINT_EVERY_EVENTS, on_checkpoint=_checkpointed, on_open=_opened)
+        every=settings.ANOMALY_CHECKPOINT_EVERY_EVENTS, on_checkpoint=_checkpointed, on_open=_opened,
+        catch_up=catch_up, feed=_learn_again)
 
 
 DETECTORS = detector_states(CHECKPOINTS)
@@ -80,8 +95,13 @@ async def detect_anomalies(stream):
             x = tx.features()
             if WINDOW_TABLES is not None:
                 x.update(WINDOW_TABLES.update(tx.card_id, tx.event_time, tx.Amount, event=event))
-            detector = DETECTORS.get(event.message.partition)
-            verdict = detector.process(x)
+            partition, offset = event.message.partition, event.message.offset
+            detector = await DETECTORS.ready(partition, offset)
+            if DETECTORS.seen(partition, offset):  # learned before a crash: judged again, not learned twice
+                verdict = detector.judge(x)
+            else:
+                verdict = detector.process(x)
+                DETECTORS.advance(partition, offset)
             metrics.ANOMALY_SCORE.observe(verdict.score)
             if verdict.flagged:
                 await anomalies.send(key=event.key, value=Anomaly(

@@ -69,6 +69,7 @@ from app.serialization.avro import validate_transaction
 from app.state.pending import PendingIndex, decode_pending, encode_pending
 from app.state import tables  # its tables are read at call time: importing it first works too
 from app.state.changelog import checkpoint_key, delete, get, put
+from app.state.read_back import read_back
 from app.topics import codec, labels, scores, transactions
 from app.worker import app
 
@@ -251,34 +252,7 @@ async def catch_up(topic: str, partition: int, offset: int) -> list[tuple[bytes 
     start = learner.meta[OFFSETS].get(topic, -1) + 1
     if not learner.restored or start >= offset:
         return []
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from app.admin import bootstrap_servers
-    from app.security import kafka_client_options
-
-    decode = _catch_up_codecs[topic].loads
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.KAFKA_BROKER), enable_auto_commit=False,
-                                group_id=None, **kafka_client_options(settings))
-    await consumer.start()
-    out = []
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, start)
-        while True:
-            records = (await consumer.getmany(tp, timeout_ms=1000, max_records=1000)).get(tp, [])
-            for record in records:
-                if record.offset >= offset:
-                    break
-                try:
-                    value = decode(record.value)
-                except Exception:  # it went to dead letters the first time
-                    continue
-                out.append((record.key, value, record.offset))
-            if not records or records[-1].offset >= offset - 1:
-                break
-    finally:
-        await consumer.stop()
+    out = [item async for item in read_back(topic, partition, start, offset, _catch_up_codecs[topic].loads)]
     log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, len(out))
     return out
 

@@ -81,13 +81,23 @@ class AnomalyDetector:
 
     def process(self, x: dict[str, float]) -> Verdict:
         """Score ``x`` against what came before, compare with the threshold, then learn ``x``."""
+        verdict = self.judge(x)
+        self.model.learn_one(x)
+        self.threshold.update(verdict.score)
+        self.events_seen += 1
+        return verdict
+
+    def judge(self, x: dict[str, float]) -> Verdict:
+        """Score ``x`` and compare with the threshold, without learning anything (for an event
+        already learned, seen again).
+
+        >>> detector = AnomalyDetector(trees=3, height=4, window=10, warmup=0, threshold=FixedThreshold(0.5))
+        >>> detector.judge({"a": 1.0}) == detector.judge({"a": 1.0}), detector.events_seen
+        (True, 0)
+        """
         score = float(self.model.score_one(x))
         threshold = self.threshold.value()
-        flagged = self.events_seen >= self.warmup and score > threshold
-        self.model.learn_one(x)
-        self.threshold.update(score)
-        self.events_seen += 1
-        return Verdict(score, threshold, flagged)
+        return Verdict(score, threshold, self.events_seen >= self.warmup and score > threshold)
 
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:

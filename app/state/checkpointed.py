@@ -8,8 +8,22 @@ checkpoint once ``every`` events have gone into the object since the last one; o
 clean shutdown, :meth:`~CheckpointedStates.checkpoint_and_forget` writes those with something new
 and drops them. A checkpoint that cannot be read is logged and replaced by a new object.
 
+Positions: an agent that tells :meth:`~CheckpointedStates.advance` the offset of each source event
+it puts into a state gets that position saved with each checkpoint. After a crash the consumer
+resumes at the committed offset, which may be before or after the checkpoint's position:
+
+* events at or before it are already in the restored state (:meth:`~CheckpointedStates.seen`):
+  the agent must not put them in again;
+* events after it and before the first one consumed were committed after the checkpoint: given a
+  ``catch_up(partition, start, end)`` reader (an async iterator of source values, such as
+  :func:`app.state.read_back.read_back`) and ``feed(state, value)``,
+  :meth:`~CheckpointedStates.ready` reads them back and feeds them before the state is used.
+
+So from its first checkpoint on, a state takes in every event of its partition exactly once.
+
 The checkpoint of partition ``p`` is written to changelog partition ``p`` under ``prefix`` followed
-by ``p`` (several kinds of state can share a table), so the worker that gets ``p`` recovers it.
+by ``p`` (several kinds of state can share a table), so the worker that gets ``p`` recovers it;
+its value is the position (8 bytes after ``POS1``) followed by ``dump(state)`` (see :func:`envelope`).
 
 >>> import pickle, types
 >>> class Tally:
@@ -25,11 +39,29 @@ True
 >>> tallies.checkpoint_and_forget([0])  # nothing new since the last checkpoint: nothing written
 >>> tallies.get(0).n  # restored, as a new owner of partition 0 would
 4
+
+With positions, a restored state catches up on what was committed after its checkpoint:
+
+>>> import asyncio
+>>> async def read(partition, start, end):  # a stand-in for Kafka: the value of offset o is 1
+...     for offset in range(start, end):
+...         yield 1
+>>> def feed(tally, value):
+...     tally.n += value
+>>> tallies = CheckpointedStates(table, "tally", new=Tally, dump=lambda t: pickle.dumps(t.n),
+...                              load=lambda b: Tally(pickle.loads(b)), progress=lambda t: t.n, every=3,
+...                              catch_up=read, feed=feed)
+>>> tallies.get(1).n += 1; tallies.advance(1, 41); tallies.checkpoint_and_forget([1])
+>>> tally = asyncio.run(tallies.ready(1, 45))  # resumed at 45: 42, 43 and 44 were committed since
+>>> tally.n, tallies.seen(1, 44), tallies.seen(1, 45)
+(4, True, False)
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable, Generic, Iterable, TypeVar
+import struct
+import time
+from typing import Any, AsyncIterator, Callable, Generic, Iterable, TypeVar
 
 from app.learning.learner import CheckpointError
 from app.state.changelog import checkpoint_key, get, put
@@ -37,6 +69,27 @@ from app.state.changelog import checkpoint_key, get, put
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_POSITION = b"POS1"
+
+
+def envelope(position: int | None, blob: bytes) -> bytes:
+    """A checkpoint as stored: ``POS1``, the position (signed 64 bits, -1 for none), the blob.
+
+    >>> open_envelope(envelope(41, b"state"))
+    (41, b'state')
+    >>> open_envelope(b"state")  # written before positions were kept
+    (None, b'state')
+    """
+    return _POSITION + struct.pack(">q", -1 if position is None else position) + blob
+
+
+def open_envelope(value: bytes) -> tuple[int | None, bytes]:
+    """``(position or None, blob)`` of a stored checkpoint (see :func:`envelope`)."""
+    if value[:4] != _POSITION or len(value) < 12:
+        return None, value
+    position = struct.unpack(">q", value[4:12])[0]
+    return (None if position < 0 else position), value[12:]
 
 
 class CheckpointedStates(Generic[T]):
@@ -46,21 +99,28 @@ class CheckpointedStates(Generic[T]):
     raises :class:`~app.learning.learner.CheckpointError` on a blob it cannot use), and
     ``progress(state)`` counts the events that went into it. ``on_checkpoint(partition, state)`` is
     called after each checkpoint written and ``on_open(partition, state)`` when a partition's state
-    is first made or restored (for metrics).
+    is first made or restored (for metrics). ``catch_up(partition, start, end)`` (an async iterator
+    of the source values at offsets ``start <= offset < end``) and ``feed(state, value)`` let
+    :meth:`ready` catch a restored state up; without them it does not.
     """
 
     def __init__(self, table, what: str, *, new: Callable[[], T], dump: Callable[[T], bytes],
                  load: Callable[[bytes], T], progress: Callable[[T], int], every: int, prefix: bytes = b"",
                  on_checkpoint: Callable[[int, T], object] | None = None,
-                 on_open: Callable[[int, T], object] | None = None) -> None:
+                 on_open: Callable[[int, T], object] | None = None,
+                 catch_up: Callable[[int, int, int], AsyncIterator[Any]] | None = None,
+                 feed: Callable[[T, Any], object] | None = None) -> None:
         if every < 1:
             raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
         self.table, self.what = table, what
         self.new, self.dump, self.load, self.progress = new, dump, load, progress
         self.every, self.prefix = every, prefix
         self.on_checkpoint, self.on_open = on_checkpoint, on_open
+        self.catch_up, self.feed = catch_up, feed
         self.states: dict[int, T] = {}
         self.checkpointed_at: dict[int, int] = {}  # progress of each partition's state at its last checkpoint
+        self.positions: dict[int, int] = {}  # offset of the last source event in each partition's state
+        self._ready: set[int] = set()  # partitions whose state is restored and caught up
 
     def key(self, partition: int) -> bytes:
         return self.prefix + checkpoint_key(partition)
@@ -75,22 +135,56 @@ class CheckpointedStates(Generic[T]):
                 self.on_open(partition, state)
         return state
 
+    async def ready(self, partition: int, offset: int) -> T:
+        """The partition's state, ready for the source event at ``offset``: the first time, restored
+        (:meth:`get`) and fed the events committed after its checkpoint's position, read back with
+        ``catch_up`` (nothing to read if ``offset`` directly follows it or is before it)."""
+        state = self.states.get(partition)
+        if state is not None and partition in self._ready:
+            return state
+        state = self.get(partition)
+        self._ready.add(partition)
+        position = self.positions.get(partition)
+        if position is None or position + 1 >= offset or self.catch_up is None or self.feed is None:
+            return state
+        started, fed = time.monotonic(), 0
+        async for value in self.catch_up(partition, position + 1, offset):
+            self.feed(state, value)
+            fed += 1
+        self.positions[partition] = offset - 1
+        log.info("partition %s: the %s caught up on %d events committed after its checkpoint (offsets %d-%d) in %.1f s",
+                 partition, self.what, fed, position + 1, offset - 1, time.monotonic() - started)
+        return state
+
+    def seen(self, partition: int, offset: int) -> bool:
+        """Whether the source event at ``offset`` is already in the partition's state (a
+        redelivery of an event before the restored checkpoint's position, or a duplicate)."""
+        return offset <= self.positions.get(partition, -1)
+
+    def advance(self, partition: int, offset: int) -> None:
+        """The source event at ``offset`` went into the partition's state."""
+        self.positions[partition] = offset
+
     def _restore(self, partition: int) -> T:
-        blob = get(self.table, self.key(partition))
-        if blob is None:
+        value = get(self.table, self.key(partition))
+        if value is None:
             return self.new()
+        position, blob = open_envelope(value)
         try:
             state = self.load(blob)
         except CheckpointError as exc:
             log.error("partition %s: the %s checkpoint is unusable (%s): starting a new one", partition, self.what, exc)
             return self.new()
-        log.info("partition %s: restored %r from its checkpoint (%s events)", partition, state, self.progress(state))
+        if position is not None:
+            self.positions[partition] = position
+        log.info("partition %s: restored %r from its checkpoint (%s events, up to offset %s)",
+                 partition, state, self.progress(state), position)
         return state
 
     def checkpoint(self, partition: int) -> None:
         """Write the partition's state to the table now."""
         state = self.states[partition]
-        put(self.table, partition, self.key(partition), self.dump(state))
+        put(self.table, partition, self.key(partition), envelope(self.positions.get(partition), self.dump(state)))
         self.checkpointed_at[partition] = self.progress(state)
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
@@ -116,6 +210,8 @@ class CheckpointedStates(Generic[T]):
                     log.exception("partition %s: %s checkpoint failed", partition, self.what)
             self.states.pop(partition, None)
             self.checkpointed_at.pop(partition, None)
+            self.positions.pop(partition, None)
+            self._ready.discard(partition)
 
     def partitions(self) -> list[int]:
         return list(self.states)

@@ -10,6 +10,7 @@ from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshol
 from app.data.synthetic import generate
 from app.records import Transaction
 from app.replay import to_transaction
+from app.state.checkpointed import open_envelope
 from app.windows import WindowFeatures
 from tests.fakes import ChangelogTable
 
@@ -99,43 +100,67 @@ async def test_window_tables_give_the_pure_features(agent_module, monkeypatch):
     assert any(x["win2_count"] >= 3 for x in seen)  # velocity bursts show up
 
 
-def detector_settings(monkeypatch, module):
+def detector_settings(monkeypatch, module, catch_up=None):
     """The settings the agent builds a new detector from, small for a test (and the module's
-    detectors rebuilt to checkpoint at their pace)."""
+    detectors rebuilt to checkpoint at their pace, reading back with ``catch_up``)."""
     import settings
 
     for name, value in {"ANOMALY_TREES": 5, "ANOMALY_HEIGHT": 6, "ANOMALY_WINDOW": 50, "ANOMALY_WARMUP": 100,
                         "ANOMALY_THRESHOLD_KIND": "quantile", "ANOMALY_QUANTILE": 0.95,
                         "ANOMALY_QUANTILE_WINDOW": 200, "SEED": 3, "ANOMALY_CHECKPOINT_EVERY_EVENTS": 100}.items():
         monkeypatch.setattr(settings, name, value)
-    monkeypatch.setattr(module, "DETECTORS", module.detector_states(module.CHECKPOINTS))
+    monkeypatch.setattr(module, "DETECTORS", module.detector_states(module.CHECKPOINTS, catch_up=catch_up))
+
+
+def detector_of(blob: bytes) -> AnomalyDetector:
+    return AnomalyDetector.from_checkpoint(open_envelope(blob)[1])
 
 
 @pytest.mark.asyncio
-async def test_checkpoints_every_n_events_and_a_restart_goes_on_from_the_last(agent_module, monkeypatch):
-    detector_settings(monkeypatch, agent_module)
+@pytest.mark.parametrize("resume", [-60, 0, 90], ids=["redelivered", "at-the-checkpoint", "committed-after-it"])
+async def test_after_a_crash_the_detector_learns_every_transaction_once(agent_module, monkeypatch, resume):
+    """Checkpoints every 100 events; a crash after 450; the consumer resumes ``resume`` events from
+    the last checkpoint's position: before it (those are judged again, not learned), right after it,
+    or past it (the events between are read back from the topic and learned first)."""
     txs = transactions(700, seed=8, fraud_rate=0.02)
+    reads = []
+
+    async def read_back(partition, start, end):
+        reads.append((partition, start, end))
+        for tx in txs[start:end]:  # offset i holds txs[i]
+            yield tx
+
+    detector_settings(monkeypatch, agent_module, catch_up=read_back)
     async with agent_module.detect_anomalies.test_context() as agent:
         for tx in txs[:450]:
             await agent.put(key=tx.transaction_id.encode(), value=tx)
-    seen_at = [AnomalyDetector.from_checkpoint(blob).events_seen for _, _, blob in agent_module.written]
-    assert len(seen_at) >= 2 and all(later - earlier >= 100 for earlier, later in zip(seen_at, seen_at[1:]))
+    checkpoints = [(open_envelope(blob)[0], detector_of(blob).events_seen) for _, _, blob in agent_module.written]
+    assert len(checkpoints) >= 2 and all(later - earlier >= 100 for (_, earlier), (_, later) in zip(checkpoints, checkpoints[1:]))
     assert {(p, k) for p, k, _ in agent_module.written} == {(0, b"0")}
-    last = seen_at[-1]
+    assert all(position == seen - 1 for position, seen in checkpoints)  # the offset of the last event learned
+    last = checkpoints[-1][1]
     assert agent_module.DETECTORS.checkpointed_at[0] == last
 
-    # a crash: the detector is gone; the consumer resumes where the last checkpoint was taken
-    agent_module.DETECTORS.states.clear()
-    agent_module.DETECTORS.checkpointed_at.clear()
+    # the crash: a new worker, the checkpoint recovered from the changelog into its table
+    agent_module.CHECKPOINTS.data.update({k: v for _, k, v in agent_module.written})
+    detector_settings(monkeypatch, agent_module, catch_up=read_back)
     agent_module.sent.clear()
+    start = last + resume
     async with agent_module.detect_anomalies.test_context() as agent:
-        for tx in txs[last:]:
+        agent.sent_offset = start  # the committed offset the consumer resumes at
+        for tx in txs[start:]:
             await agent.put(key=tx.transaction_id.encode(), value=tx)
-    assert agent_module.DETECTORS.states[0].events_seen == len(txs)  # resumed at the checkpoint's count, not 0
+    resumed = agent_module.DETECTORS.states[0]
+    assert resumed.events_seen == len(txs)  # from the checkpoint's count, every transaction once
+    assert reads == ([(0, last, start)] if resume > 0 else [])
     uninterrupted = AnomalyDetector()  # the same settings
     verdicts = [uninterrupted.process(tx.features()) for tx in txs]
-    expected = [tx.transaction_id for tx, v in zip(txs[last:], verdicts[last:]) if v.flagged]
-    assert [a.transaction_id for _, a in agent_module.sent] == expected and expected
+    probes = transactions(50, seed=99, fraud_rate=0.1)
+    assert [resumed.judge(tx.features()) for tx in probes] == [uninterrupted.judge(tx.features()) for tx in probes]
+    new = max(start, last)
+    expected = [tx.transaction_id for tx, v in zip(txs[new:], verdicts[new:]) if v.flagged]
+    assert expected and [a.transaction_id for _, a in agent_module.sent][-len(expected):] == expected
+    assert len(agent_module.sent) >= len(expected)  # and those judged again, if they passed
 
 
 def test_an_unusable_checkpoint_gives_a_new_detector(agent_module, monkeypatch, caplog):
@@ -156,5 +181,5 @@ def test_revoked_partitions_are_checkpointed_and_forgotten(agent_module, monkeyp
     agent_module.DETECTORS.get(2)  # nothing learned since it was opened
     agent_module.DETECTORS.checkpoint_and_forget([0, 2])
     assert [(p, k) for p, k, _ in agent_module.written] == [(0, b"0")]  # partition 2 had nothing new
-    assert AnomalyDetector.from_checkpoint(agent_module.written[0][2]).events_seen == 30
+    assert detector_of(agent_module.written[0][2]).events_seen == 30
     assert agent_module.DETECTORS.partitions() == [1] and set(agent_module.DETECTORS.checkpointed_at) == {1}

@@ -1,0 +1,62 @@
+"""Reading a stretch of a topic partition back from Kafka, beside the worker's own consumer.
+
+A partition's state restored from a checkpoint has not seen the events committed after that
+checkpoint (the worker that took it crashed after committing more); the agents read those back
+with :func:`read_back` to catch up (see :mod:`app.state.checkpointed` and the scoring agent's
+``catch_up``).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, AsyncIterator, Callable
+
+import settings
+
+log = logging.getLogger(__name__)
+
+
+async def read_back(topic: str, partition: int, start: int, end: int,
+                    decode: Callable[[bytes], Any]) -> AsyncIterator[tuple[bytes | None, Any, int]]:
+    """The messages of ``topic``'s ``partition`` at offsets ``start <= offset < end``, in order, as
+    ``(key, decode(value), offset)``. A message that cannot be decoded is skipped: it went to dead
+    letters when it first came. Reading stops at ``end`` or when a second passes without a message
+    (the stretch ends early on a compacted or truncated topic)."""
+    if start >= end:
+        return
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from app.admin import bootstrap_servers
+    from app.security import kafka_client_options
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.KAFKA_BROKER), enable_auto_commit=False,
+                                group_id=None, **kafka_client_options(settings))
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while True:
+            records = (await consumer.getmany(tp, timeout_ms=1000, max_records=1000)).get(tp, [])
+            for record in records:
+                if record.offset >= end:
+                    return
+                try:
+                    value = decode(record.value)
+                except Exception:
+                    log.debug("%s[%s]@%s: undecodable, skipped while reading back", topic, partition, record.offset)
+                    continue
+                yield record.key, value, record.offset
+            if not records or records[-1].offset >= end - 1:
+                return
+    finally:
+        await consumer.stop()
+
+
+def values_reader(topic: str, decode: Callable[[bytes], Any]) -> Callable[[int, int, int], AsyncIterator[Any]]:
+    """``reader(partition, start, end)``: the decoded values of :func:`read_back` alone (the
+    ``catch_up`` of :class:`~app.state.checkpointed.CheckpointedStates`)."""
+    async def read(partition: int, start: int, end: int) -> AsyncIterator[Any]:
+        async for _, value, _ in read_back(topic, partition, start, end, decode):
+            yield value
+
+    return read
