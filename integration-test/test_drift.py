@@ -5,6 +5,7 @@ import settings
 from app.data.synthetic import generate
 from app.drift.evaluation import monitor_values
 from app.records import DriftAlert
+from app.state.checkpointed import open_envelope
 from harness import read, replay, wait_committed
 
 N = 8000
@@ -81,3 +82,26 @@ def test_a_restarted_worker_goes_on_with_the_checkpointed_windows(make_worker, n
     assert "restored DriftMonitor" in second.log_text(), second.log_tail()
     assert [a["position"] for a in alerts] == positions, second.log_tail()
     assert second.metric("fraud_drift_checkpoints_total") == 0  # none due yet: 8,000 values < 40,000
+
+
+def test_after_a_kill_the_restored_windows_catch_up_on_what_was_committed_since(make_worker, names):
+    """kill -9 after a commit of all consumed: the last checkpoint (every 1,000 values, at the end of
+    a batch of at most 200) is 100-500 values behind; the next worker reads those back and feeds them
+    to the restored monitor, so the drift is found at the uninterrupted run's position."""
+    rows = generate(N, seed=11, drift_at=[CHANGE])
+    _, positions = offline(rows, [CHANGE])
+    env = {**ENV, "FRAUD_DRIFT_CHECKPOINT_EVERY_VALUES": "1000"}
+    first = make_worker(env, name="first")
+    replay(names, rows[:2500], keep_ids=True)
+    wait_committed(first, names.transactions)
+    first.kill()
+    changelog = f"{names.app_id}-{settings.DRIFT_CHECKPOINT_TABLE}-changelog"
+    last = {k: v for k, v, _, _ in read(changelog, None, timeout_s=30, idle_s=3) if v is not None}
+    position, _ = open_envelope(last[b"features:0"])
+    assert 1999 <= position < 2400  # offsets are row indexes (one partition)
+
+    second = make_worker(env, name="second", start=False).start(timeout_s=150)  # the dead member's session ends first
+    replay(names, rows[2500:], keep_ids=True, start_index=2500)
+    alerts = amount_alerts(names, expect=len(positions))
+    assert f"the features drift monitor caught up on {2499 - position} events" in second.log_text(), second.log_tail()
+    assert [a["position"] for a in alerts] == positions, second.log_tail()

@@ -25,8 +25,12 @@ State: each partition's monitors (their ADWIN windows and counts) are checkpoint
 changelog-backed table ``DRIFT_CHECKPOINT_TABLE`` (keys ``features:<partition>`` and
 ``scores:<partition>``) every ``DRIFT_CHECKPOINT_EVERY_VALUES`` values, when the partition is revoked
 and on a clean shutdown, and restored before the partition's first event, so a restart does not
-empty the windows (ADWIN would need thousands of values to see a change again). After a crash the
-values between the last checkpoint and the committed offset are not seen again. A checkpoint made
+empty the windows (ADWIN would need thousands of values to see a change again). Each checkpoint
+keeps the offset of the last message it took in (:mod:`app.state.checkpointed`), so after a crash
+the monitors take in every message once: those redelivered up to that offset are skipped, and those
+committed after the checkpoint are read back (from ``transactions``, or ``scores``: its partitions
+are the transactions', as the scorer keys scores like transactions) and fed before the first new one,
+without alerts (they were published before the crash) or mitigation. A checkpoint made
 with other ADWIN settings (``DRIFT_DELTA``, ``DRIFT_CLOCK``, the warning detector's) or another
 ``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty. A running challenger is not checkpointed. Metric:
 ``fraud_drift_checkpoints_total{monitor, partition}``.
@@ -46,7 +50,8 @@ from app.drift.detectors import feature_monitor as new_feature_monitor, score_mo
 from app.records import DriftAlert, Score, Transaction
 from app.state.changelog import checkpoint_table
 from app.state.checkpointed import CheckpointedStates
-from app.topics import drift_alerts, scores, transactions
+from app.state.read_back import values_reader
+from app.topics import drift_alerts, record_decoder, scores, transactions
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +64,42 @@ def _new_score_monitor() -> DriftMonitor:
         warning_delta=settings.DRIFT_WARNING_DELTA if settings.DRIFT_MITIGATION == "challenger" else None)
 
 
-def monitor_states(table, monitor: str, new) -> CheckpointedStates[DriftMonitor]:
+def feature_values(tx: Transaction) -> list[tuple[str, float]]:
+    """The monitored streams' values of a transaction."""
+    return [(f"feature:{name}", float(value)) for name in settings.DRIFT_FEATURES
+            if (value := getattr(tx, name, None)) is not None]
+
+
+def score_values(score: Score) -> list[tuple[str, float]]:
+    """The monitored streams' values of a score: the probability, and the error when labelled."""
+    values = [("score", float(score.fraud_probability))]
+    if score.label is not None:
+        values.append(("error", float(bool(score.decision) != bool(score.label))))
+    return values
+
+
+_SOURCES = {"features": (settings.TRANSACTIONS_TOPIC, Transaction, feature_values),
+            "scores": (settings.SCORES_TOPIC, Score, score_values)}
+
+
+def monitor_states(table, monitor: str, new, catch_up=None) -> CheckpointedStates[DriftMonitor]:
     """Each partition's ``monitor`` ("features" or "scores") made by ``new``, checkpointed to
-    ``table`` every ``DRIFT_CHECKPOINT_EVERY_VALUES`` values."""
+    ``table`` every ``DRIFT_CHECKPOINT_EVERY_VALUES`` values; after a crash it takes in the messages
+    ``catch_up(partition, start, end)`` reads back (by default from its source topic)."""
+    topic, record, values = _SOURCES[monitor]
+
     def checkpointed(partition: int, _) -> None:
         metrics.DRIFT_CHECKPOINTS.labels(monitor=monitor, partition=str(partition)).inc()
+
+    def feed(state: DriftMonitor, message) -> None:  # detections here were alerted before the crash
+        for stream, value in values(message):
+            state.update(stream, value)
 
     return CheckpointedStates(
         table, f"{monitor} drift monitor", new=new, dump=DriftMonitor.to_checkpoint,
         load=lambda blob: new().restore(blob), progress=lambda m: m.updates,
-        every=settings.DRIFT_CHECKPOINT_EVERY_VALUES, prefix=monitor.encode() + b":", on_checkpoint=checkpointed)
+        every=settings.DRIFT_CHECKPOINT_EVERY_VALUES, prefix=monitor.encode() + b":", on_checkpoint=checkpointed,
+        catch_up=catch_up or values_reader(topic, record_decoder(topic, record)), feed=feed)
 
 
 FEATURE_MONITORS = monitor_states(CHECKPOINTS, "features", new_feature_monitor)
@@ -143,11 +174,8 @@ def observe_transaction(tx: Transaction, partition: int, offset: int) -> list[Dr
     """Feed one transaction's monitored features (and, when labelled, a running challenger)."""
     monitor = feature_monitor(partition)
     out = []
-    for name in settings.DRIFT_FEATURES:
-        value = getattr(tx, name, None)
-        if value is None:
-            continue
-        found = monitor.update(f"feature:{name}", float(value))
+    for stream, value in feature_values(tx):
+        found = monitor.update(stream, value)
         if found is not None and found.kind == "drift":
             out.append(alert(found, mitigate(partition, found), event_time=tx.event_time,
                              transaction_id=tx.transaction_id, partition=partition, offset=offset))
@@ -159,11 +187,8 @@ def observe_transaction(tx: Transaction, partition: int, offset: int) -> list[Dr
 def observe_score(score: Score) -> list[DriftAlert]:
     """Feed one score to the score stream and, when it carries a label, to the error stream."""
     monitor = score_monitor(score.partition)
-    values = [("score", float(score.fraud_probability))]
-    if score.label is not None:
-        values.append(("error", float(bool(score.decision) != bool(score.label))))
     out = []
-    for stream, value in values:
+    for stream, value in score_values(score):
         found = monitor.update(stream, value)
         if found is None:
             continue
@@ -192,7 +217,12 @@ if settings.DRIFT_FEATURES:
         async for events in stream.take_events(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
             out: list[DriftAlert] = []
             for event in events:
-                out += observe_transaction(event.value, event.message.partition, event.message.offset)
+                partition, offset = event.message.partition, event.message.offset
+                await FEATURE_MONITORS.ready(partition, offset)
+                if FEATURE_MONITORS.seen(partition, offset):  # taken in before a crash
+                    continue
+                out += observe_transaction(event.value, partition, offset)
+                FEATURE_MONITORS.advance(partition, offset)
             await publish(out)
             for partition in {event.message.partition for event in events}:
                 FEATURE_MONITORS.maybe_checkpoint(partition)
@@ -204,13 +234,18 @@ if settings.DRIFT_MONITOR_SCORES:
     async def monitor_scores(stream):
         """ADWIN over the fraud-score stream and the error stream of labelled scores."""
         topic_in = settings.SCORES_TOPIC
-        async for batch in stream.take(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
+        async for events in stream.take_events(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
             out: list[DriftAlert] = []
-            for score in batch:
+            for event in events:
+                score, offset = event.value, event.message.offset
+                await SCORE_MONITORS.ready(score.partition, offset)
+                if SCORE_MONITORS.seen(score.partition, offset):  # taken in before a crash
+                    continue
                 out += observe_score(score)
-            metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
+                SCORE_MONITORS.advance(score.partition, offset)
+            metrics.EVENTS_IN.labels(topic=topic_in).inc(len(events))
             await publish(out)
-            for partition in {score.partition for score in batch}:
+            for partition in {event.value.partition for event in events}:
                 SCORE_MONITORS.maybe_checkpoint(partition)
 
 

@@ -7,14 +7,23 @@ import settings
 from app.agents import drift as agent
 from app.drift import make_mitigation
 from app.records import Score, Transaction
+from app.state.checkpointed import open_envelope
 from tests.fakes import ChangelogTable
 
 
-def fresh_monitors(monkeypatch, table: ChangelogTable) -> None:
-    """The agent's per-partition monitors, empty, checkpointed to ``table`` (at the pace in settings)."""
+def fresh_monitors(monkeypatch, table: ChangelogTable, catch_up=None) -> None:
+    """The agent's per-partition monitors, empty, checkpointed to ``table`` (at the pace in
+    settings), reading back with ``catch_up`` after a crash."""
     monkeypatch.setattr(agent, "CHECKPOINTS", table)
-    monkeypatch.setattr(agent, "FEATURE_MONITORS", agent.monitor_states(table, "features", agent.new_feature_monitor))
-    monkeypatch.setattr(agent, "SCORE_MONITORS", agent.monitor_states(table, "scores", agent._new_score_monitor))
+    monkeypatch.setattr(agent, "FEATURE_MONITORS", agent.monitor_states(table, "features", agent.new_feature_monitor,
+                                                                        catch_up=catch_up))
+    monkeypatch.setattr(agent, "SCORE_MONITORS", agent.monitor_states(table, "scores", agent._new_score_monitor,
+                                                                      catch_up=catch_up))
+
+
+def restored(monitor, blob: bytes):
+    """``monitor`` restored from a checkpoint as stored in the table."""
+    return monitor.restore(open_envelope(blob)[1])
 
 
 @pytest.fixture(autouse=True)
@@ -190,40 +199,86 @@ def _amount_shift(n: int = 6000, at: int = 3000, seed: int = 5) -> list[Transact
     return [_tx(i, rng.lognormvariate(3.0 if i < at else 4.5, 1.0)) for i in range(n)]
 
 
-async def _run_feature_agent(txs: list[Transaction]) -> None:
+async def _run_feature_agent(txs: list[Transaction], first_offset: int = 0) -> None:
     async with agent.monitor_transactions.test_context() as running:
+        running.sent_offset = first_offset
         for tx in txs:
             await running.put(key=tx.transaction_id.encode(), value=tx)
 
 
 @pytest.mark.asyncio
-async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_uninterrupted(monkeypatch):
+@pytest.mark.parametrize("resume", [-700, 0, 400], ids=["redelivered", "at-the-checkpoint", "committed-after-it"])
+async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_uninterrupted(monkeypatch, resume):
+    """Checkpoints every 1,000 values; a crash after 2,500; the consumer resumes ``resume`` values
+    from the last checkpoint: before it (skipped), right after it, or past it (read back and fed)."""
     monkeypatch.setattr(settings, "DRIFT_CHECKPOINT_EVERY_VALUES", 1000)
+    txs = _amount_shift()
+    reads = []
+
+    async def read_back(partition, start, end):
+        reads.append((partition, start, end))
+        for tx in txs[start:end]:  # offset i holds txs[i]
+            yield tx
+
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table)
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
     sent = []
 
     async def send(key, value):
         sent.append(value)
 
     monkeypatch.setattr(agent.drift_alerts, "send", send)
-    txs = _amount_shift()
     pure = agent.new_feature_monitor()
     expected = [d.position for d in (pure.update("feature:Amount", tx.Amount) for tx in txs) if d and d.kind == "drift"]
     assert expected and expected[0] > 3000
 
     await _run_feature_agent(txs[:2500])
     assert [(p, k) for p, k, _ in table.written] == [(0, b"features:0")] * 2  # at 1,000 and 2,000 values
-    last = agent.new_feature_monitor().restore(table.written[-1][2]).updates
+    assert [open_envelope(blob)[0] for _, _, blob in table.written] == [999, 1999]  # the last offsets taken in
+    last = restored(agent.new_feature_monitor(), table.written[-1][2]).updates
     assert last == 2000 and agent.FEATURE_MONITORS.checkpointed_at[0] == 2000
     table.data[b"features:0"] = table.written[-1][2]  # what the changelog gives back
 
-    # a crash: the monitors are gone; the consumer resumes from the last checkpoint's position
-    agent.FEATURE_MONITORS.states.clear()
-    agent.FEATURE_MONITORS.checkpointed_at.clear()
-    await _run_feature_agent(txs[last:])
+    # a crash: a new worker's monitors; the consumer resumes at the committed offset
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
+    start = last + resume
+    await _run_feature_agent(txs[start:], first_offset=start)
     assert [a.position for a in sent] == expected  # not a fresh window that misses or delays the change
-    assert agent.FEATURE_MONITORS.get(0).updates == len(txs)
+    assert agent.FEATURE_MONITORS.get(0).updates == len(txs)  # every value once
+    assert reads == ([(0, last, start)] if resume > 0 else [])
+
+
+@pytest.mark.asyncio
+async def test_score_monitors_catch_up_on_the_scores_committed_after_their_checkpoint(monkeypatch):
+    monkeypatch.setattr(settings, "DRIFT_CHECKPOINT_EVERY_VALUES", 100)
+    rng = random.Random(3)
+    stream = [_score(i, rng.random() < 0.5, rng.random() < 0.5) for i in range(400)]
+
+    async def read_back(partition, start, end):
+        for score in stream[start:end]:
+            yield score
+
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
+
+    async def run(scores, first_offset):
+        async with agent.monitor_scores.test_context() as running:
+            running.sent_offset = first_offset
+            for s in scores:
+                await running.put(key=s.transaction_id.encode(), value=s)
+
+    await run(stream[:250], 0)
+    position, blob = open_envelope(table.written[-1][2])
+    table.data[b"scores:0"] = table.written[-1][2]
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
+    await run(stream[position + 31:], position + 31)  # 30 scores committed after the checkpoint
+    uninterrupted = agent._new_score_monitor()
+    for s in stream:
+        for name, value in agent.score_values(s):
+            uninterrupted.update(name, value)
+    resumed = agent.SCORE_MONITORS.get(0)
+    assert resumed.updates == uninterrupted.updates == 400 + sum(s.label is not None for s in stream)
+    assert [resumed.count(name) for name in ("score", "error")] == [uninterrupted.count(name) for name in ("score", "error")]
 
 
 def test_a_checkpoint_of_other_adwin_settings_gives_an_empty_monitor(monkeypatch, caplog):
@@ -231,7 +286,7 @@ def test_a_checkpoint_of_other_adwin_settings_gives_an_empty_monitor(monkeypatch
     for tx in _amount_shift(500):
         old.update("feature:Amount", tx.Amount)
     table = ChangelogTable()
-    table.data[b"features:0"] = old.to_checkpoint()
+    table.data[b"features:0"] = old.to_checkpoint()  # (stored before positions were kept: still read)
     monkeypatch.setattr(settings, "DRIFT_DELTA", 0.01)
     fresh_monitors(monkeypatch, table)
     with caplog.at_level("ERROR"):
@@ -254,6 +309,6 @@ def test_revoked_partitions_monitors_are_checkpointed_and_forgotten(monkeypatch)
     revoked = {TP(settings.TRANSACTIONS_TOPIC, 0), TP(settings.TRANSACTIONS_TOPIC, 2), TP(settings.SCORES_TOPIC, 1)}
     asyncio.run(agent._on_partitions_revoked(None, revoked=revoked))
     assert sorted((p, k) for p, k, _ in table.written) == [(0, b"features:0"), (1, b"scores:1")]
-    restored = agent.new_feature_monitor().restore(table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
-    assert restored.count("feature:Amount") == 1
+    monitor = restored(agent.new_feature_monitor(), table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
+    assert monitor.count("feature:Amount") == 1
     assert agent.FEATURE_MONITORS.partitions() == [] and agent.SCORE_MONITORS.partitions() == []
