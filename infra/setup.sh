@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a machine for the service: the Python virtual environment at .venv (with the package and
 # its test tools), and with --system the Debian packages the tests use (as root: prometheus,
-# docker-compose for `config -q`, curl). Safe to run again: it only does what is missing.
+# docker-compose for `config -q`, curl, openssl for the SASL_SSL test's certificates). Safe to run again: it only does what is missing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -12,6 +12,7 @@ if [ "${1:-}" = "--system" ]; then
   command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ ${#missing[@]} -gt 0 ]; then

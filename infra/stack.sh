@@ -13,6 +13,10 @@
 # from KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093) and REGISTRY_PORT (8081). With KAFKA_SASL_PORT
 # set, Kafka also listens there with SASL_PLAINTEXT (mechanism PLAIN) for the users in
 # KAFKA_SASL_USERS ("name:password,..."; for local tests: real deployments keep secrets elsewhere).
+# With KAFKA_SASL_SSL_PORT and KAFKA_SSL_KEYSTORE_PEM (a PEM file: the broker's unencrypted PKCS#8
+# key, then its certificate chain) set, Kafka also listens there with SASL_SSL (mechanisms
+# SCRAM-SHA-256 and SCRAM-SHA-512) for the users in KAFKA_SCRAM_USERS ("name:password,..."), whose
+# credentials are written when the log directory is formatted (a fresh STACK_DIR).
 # The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
 # own scripts (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
 # Starting an already running stack is harmless.
@@ -94,8 +98,22 @@ write_kafka_config() {
     for pair in $(printf '%s' "${KAFKA_SASL_USERS:-}" | tr ',' ' '); do
       users="$users user_${pair%%:*}=\"${pair#*:}\""
     done
-    sasl="sasl.enabled.mechanisms=PLAIN
+    sasl="listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
+  fi
+  if [ -n "${KAFKA_SASL_SSL_PORT:-}" ]; then
+    [ -f "${KAFKA_SSL_KEYSTORE_PEM:-}" ] || die "KAFKA_SASL_SSL_PORT needs KAFKA_SSL_KEYSTORE_PEM, a PEM file with the broker's key and certificate chain"
+    listeners="$listeners,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    map="$map,SASL_SSL:SASL_SSL"
+    local mechanism
+    sasl="$sasl
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM"
+    for mechanism in scram-sha-256 scram-sha-512; do
+      sasl="$sasl
+listener.name.sasl_ssl.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    done
   fi
   cat >"$RUN/server.properties" <<CONF
 process.roles=broker,controller
@@ -154,8 +172,14 @@ start_kafka() {
   if [ ! -f "$STACK_DIR/kafka-data/meta.properties" ]; then
     local cid
     cid=$(java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" kafka.tools.StorageTool random-uuid 2>/dev/null)
+    local scram=() pair mechanism
+    for pair in $(printf '%s' "${KAFKA_SCRAM_USERS:-}" | tr ',' ' '); do
+      for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+        scram+=(--add-scram "$mechanism=[name=${pair%%:*},password=${pair#*:}]")
+      done
+    done
     java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" \
-      kafka.tools.StorageTool format -t "$cid" -c "$RUN/server.properties" >"$LOGS/kafka-format.log" 2>&1 \
+      kafka.tools.StorageTool format -t "$cid" -c "$RUN/server.properties" "${scram[@]}" >"$LOGS/kafka-format.log" 2>&1 \
       || { cat "$LOGS/kafka-format.log" >&2; die "formatting the Kafka log directory failed"; }
   fi
   say "starting kafka $KAFKA_VERSION"

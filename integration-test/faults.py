@@ -248,10 +248,32 @@ class ReplayThread(threading.Thread):
 
 
 # --- a private Kafka ----------------------------------------------------------------------------------
+def certificates(folder: Path, ip: str) -> tuple[Path, Path]:
+    """A new CA and a server certificate it signs for ``ip`` (openssl): the CA's PEM, and a broker
+    keystore PEM (the server's unencrypted PKCS#8 key, then its certificate)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        out = subprocess.run(["openssl", *args], cwd=folder, capture_output=True, text=True, timeout=60)
+        if out.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)} failed:\n{out.stderr[-2000:]}")
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=fraud-test-ca")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={ip}")
+    (folder / "san.cnf").write_text(f"subjectAltName=IP:{ip}\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.cnf")
+    keystore = folder / "keystore.pem"
+    keystore.write_text((folder / "server.key").read_text() + (folder / "server.pem").read_text())
+    return folder / "ca.pem", keystore
+
+
 class PrivateStack:
     """``infra/stack.sh`` on its own folder and free ports (the binaries are shared)."""
 
-    def __init__(self, folder: Path, sasl_users: dict[str, str] | None = None):
+    def __init__(self, folder: Path, sasl_users: dict[str, str] | None = None,
+                 scram_users: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.kafka_port, self.controller_port, self.registry_port = free_port(), free_port(), free_port()
         self.env = {**os.environ, "STACK_DIR": str(self.folder), "KAFKA_PORT": str(self.kafka_port),
@@ -262,6 +284,12 @@ class PrivateStack:
             self.sasl_port = free_port()
             self.env.update(KAFKA_SASL_PORT=str(self.sasl_port),
                             KAFKA_SASL_USERS=",".join(f"{u}:{p}" for u, p in sasl_users.items()))
+        self.sasl_ssl_port = self.ca_file = None
+        if scram_users:  # a SASL_SSL (SCRAM) listener too, with a certificate of a CA made for it
+            self.sasl_ssl_port = free_port()
+            self.ca_file, keystore = certificates(self.folder / "tls", "127.0.0.1")
+            self.env.update(KAFKA_SASL_SSL_PORT=str(self.sasl_ssl_port), KAFKA_SSL_KEYSTORE_PEM=str(keystore),
+                            KAFKA_SCRAM_USERS=",".join(f"{u}:{p}" for u, p in scram_users.items()))
         self.started: set[str] = set()
 
     @property

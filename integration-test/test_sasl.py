@@ -1,38 +1,61 @@
-"""A worker on a SASL_PLAINTEXT listener (private Kafka), credentials from the FRAUD_KAFKA_* settings."""
+"""A worker on a SASL_PLAINTEXT listener and on a SASL_SSL (SCRAM) one of a private Kafka,
+credentials and the CA from the FRAUD_KAFKA_* settings."""
 from __future__ import annotations
 
 import secrets
 
 from app.data.synthetic import generate
-from faults import WORKER_ENV, Collector, PrivateStack, assert_healthy, wait_until
+from faults import WORKER_ENV, Collector, PrivateStack, assert_healthy, certificates, wait_until
 from harness import Names, Worker, replay
 
 
-def test_worker_authenticates_with_sasl_plain_and_a_wrong_password_is_refused(stack, tmp_path):
+def scores_through_it_and_refuses(tmp_path, private: PrivateStack, names: Names, good_env: dict, bad_env: dict,
+                                  refusal: str, what: str, seed: int) -> None:
+    """A worker with ``good_env`` scores every transaction (replayed and read back on the plaintext
+    listener); one with ``bad_env`` logs ``refusal`` and never becomes ready."""
     from app.records import Score
 
-    password = secrets.token_hex(8)  # made up for this run: no secret lives in the repository
-    private = PrivateStack(tmp_path / "stack", sasl_users={"fraud": password})
-    names = Names("sasl")
-    sasl = {**WORKER_ENV, "FRAUD_KAFKA_BROKER": f"kafka://127.0.0.1:{private.sasl_port}",
-            "FRAUD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "FRAUD_KAFKA_SASL_MECHANISM": "PLAIN",
-            "FRAUD_KAFKA_SASL_USERNAME": "fraud"}
-    good = Worker(names, tmp_path / "good", {**sasl, "FRAUD_KAFKA_SASL_PASSWORD": password}, name="good")
-    bad = Worker(Names("saslbad"), tmp_path / "bad", {**sasl, "FRAUD_KAFKA_SASL_PASSWORD": "wrong"}, name="bad")
+    good = Worker(names, tmp_path / "good", good_env, name="good")
+    bad = Worker(Names(names.prefix + "bad"), tmp_path / "bad", bad_env, name="bad")
     try:
         private.start("kafka")
         good.start(120)
-        with Collector(names.scores, Score, broker=private.broker) as scores:  # the plaintext listener
-            sent = replay(names, generate(300, seed=41), broker=private.broker, keep_ids=True)
-            wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored over SASL")
+        with Collector(names.scores, Score, broker=private.broker) as scores:
+            sent = replay(names, generate(300, seed=seed), broker=private.broker, keep_ids=True)
+            wait_until(lambda: scores.covers(sent.ids), 120, f"every transaction scored over {what}")
         assert_healthy(good)
 
         bad.launch()
-        wait_until(lambda: "Authentication failed" in bad.log_text() or not bad.alive(), 120,
-                   "the broker refuses the wrong password")
-        assert "Authentication failed" in bad.log_text(), bad.log_tail()
+        wait_until(lambda: refusal in bad.log_text() or not bad.alive(), 120, f"{what}: {refusal}")
+        assert refusal in bad.log_text(), bad.log_tail()
         assert "Worker]: Ready" not in bad.log_text()
     finally:
         good.stop()
         bad.stop()
         private.stop()
+
+
+def test_worker_authenticates_with_sasl_plain_and_a_wrong_password_is_refused(stack, tmp_path):
+    password = secrets.token_hex(8)  # made up for this run: no secret lives in the repository
+    private = PrivateStack(tmp_path / "stack", sasl_users={"fraud": password})
+    sasl = {**WORKER_ENV, "FRAUD_KAFKA_BROKER": f"kafka://127.0.0.1:{private.sasl_port}",
+            "FRAUD_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "FRAUD_KAFKA_SASL_MECHANISM": "PLAIN",
+            "FRAUD_KAFKA_SASL_USERNAME": "fraud"}
+    scores_through_it_and_refuses(
+        tmp_path, private, Names("sasl"), {**sasl, "FRAUD_KAFKA_SASL_PASSWORD": password},
+        {**sasl, "FRAUD_KAFKA_SASL_PASSWORD": "wrong"}, refusal="Authentication failed", what="SASL", seed=41)
+
+
+def test_worker_over_sasl_ssl_with_scram_verifies_the_broker_certificate(stack, tmp_path):
+    """SASL_SSL with SCRAM-SHA-512: the worker scores every transaction through it; a worker that
+    trusts another CA refuses the broker's certificate and never becomes ready."""
+    password = secrets.token_hex(8)
+    private = PrivateStack(tmp_path / "stack", scram_users={"fraud": password})
+    other_ca, _ = certificates(tmp_path / "other-ca", "127.0.0.1")
+    sasl_ssl = {**WORKER_ENV, "FRAUD_KAFKA_BROKER": f"kafka://127.0.0.1:{private.sasl_ssl_port}",
+                "FRAUD_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "FRAUD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                "FRAUD_KAFKA_SASL_USERNAME": "fraud", "FRAUD_KAFKA_SASL_PASSWORD": password}
+    scores_through_it_and_refuses(
+        tmp_path, private, Names("scram"), {**sasl_ssl, "FRAUD_KAFKA_SSL_CAFILE": str(private.ca_file)},
+        {**sasl_ssl, "FRAUD_KAFKA_SSL_CAFILE": str(other_ca)}, refusal="CERTIFICATE_VERIFY_FAILED",
+        what="SASL_SSL", seed=43)
