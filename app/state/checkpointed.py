@@ -138,7 +138,8 @@ class CheckpointedStates(Generic[T]):
     async def ready(self, partition: int, offset: int) -> T:
         """The partition's state, ready for the source event at ``offset``: the first time, restored
         (:meth:`get`) and fed the events committed after its checkpoint's position, read back with
-        ``catch_up`` (nothing to read if ``offset`` directly follows it or is before it)."""
+        ``catch_up`` (nothing to read if ``offset`` directly follows it or is before it). If reading
+        back fails, the error is logged and the state goes on with what it was fed."""
         state = self.states.get(partition)
         if state is not None and partition in self._ready:
             return state
@@ -148,12 +149,17 @@ class CheckpointedStates(Generic[T]):
         if position is None or position + 1 >= offset or self.catch_up is None or self.feed is None:
             return state
         started, fed = time.monotonic(), 0
-        async for value in self.catch_up(partition, position + 1, offset):
-            self.feed(state, value)
-            fed += 1
+        try:
+            async for value in self.catch_up(partition, position + 1, offset):
+                self.feed(state, value)
+                fed += 1
+        except Exception:  # the stream goes on: a state short of some events beats a stopped agent
+            log.exception("partition %s: the %s could not catch up on offsets %d-%d (%d read back): it goes on "
+                          "without the rest", partition, self.what, position + 1, offset - 1, fed)
+        else:
+            log.info("partition %s: the %s caught up on %d events committed after its checkpoint (offsets %d-%d) "
+                     "in %.1f s", partition, self.what, fed, position + 1, offset - 1, time.monotonic() - started)
         self.positions[partition] = offset - 1
-        log.info("partition %s: the %s caught up on %d events committed after its checkpoint (offsets %d-%d) in %.1f s",
-                 partition, self.what, fed, position + 1, offset - 1, time.monotonic() - started)
         return state
 
     def seen(self, partition: int, offset: int) -> bool:

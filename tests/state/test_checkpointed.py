@@ -167,3 +167,19 @@ def test_without_a_position_or_a_reader_nothing_is_read_back():
     table.data[b"0"] = envelope(9, dump(Tally(7)))
     states = tallies(table)  # no catch_up reader
     assert asyncio.run(states.ready(0, 500)).n == 7 and states.seen(0, 9) and not states.seen(0, 10)
+
+
+def test_a_failed_read_back_is_logged_and_the_state_goes_on_with_what_it_got(caplog):
+    table = ChangelogTable()
+    table.data[b"0"] = envelope(9, dump(Tally(0)))
+
+    async def broken(partition, start, end):
+        yield 1
+        yield 1
+        raise ConnectionError("broker gone")
+
+    states = tallies(table, catch_up=broken, feed=lambda tally, value: setattr(tally, "n", tally.n + value))
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(states.ready(0, 20)).n == 2
+    assert "partition 0: the tally could not catch up on offsets 10-19 (2 read back)" in caplog.text
+    assert "broker gone" in caplog.text and states.positions == {0: 19}
