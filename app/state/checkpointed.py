@@ -15,8 +15,8 @@ resumes at the committed offset, which may be before or after the checkpoint's p
 * events at or before it are already in the restored state (:meth:`~CheckpointedStates.seen`):
   the agent must not put them in again;
 * events after it and before the first one consumed were committed after the checkpoint: given a
-  ``catch_up(partition, start, end)`` reader (an async iterator of source values, such as
-  :func:`app.state.read_back.read_back`) and ``feed(state, value)``,
+  ``catch_up(partition, start, end)`` reader (an async iterator of source values, such as one
+  made by :func:`app.state.read_back.values_reader`) and ``feed(state, value)``,
   :meth:`~CheckpointedStates.ready` reads them back and feeds them before the state is used.
 
 So from its first checkpoint on, a state takes in every event of its partition exactly once.

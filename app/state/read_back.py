@@ -42,8 +42,9 @@ async def read_back(topic: str, partition: int, start: int, end: int,
                     return
                 try:
                     value = decode(record.value)
-                except Exception:
-                    log.debug("%s[%s]@%s: undecodable, skipped while reading back", topic, partition, record.offset)
+                except Exception as exc:
+                    log.warning("reading back %s partition %s offset %s: skipped, cannot decode it (%s); it went "
+                                "to dead letters when it first came", topic, partition, record.offset, exc)
                     continue
                 yield record.key, value, record.offset
             if not records or records[-1].offset >= end - 1:
