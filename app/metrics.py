@@ -52,6 +52,9 @@ PREQUENTIAL = Gauge("fraud_prequential_metric", "Prequential metrics of the scor
 CHECKPOINTS = Counter("fraud_checkpoints_total", "Model checkpoints written.", ["partition"], registry=REGISTRY)
 CHECKPOINT_SECONDS = Histogram("fraud_checkpoint_seconds", "From asking the model host for a checkpoint to having it.",
                                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=REGISTRY)
+CAUGHT_UP = Counter("fraud_caught_up_events_total",
+                    "Events read back from Kafka to catch a partition's restored state up: committed after its "
+                    "last checkpoint, before a crash.", ["state", "topic", "partition"], registry=REGISTRY)
 CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last model checkpoint.", ["partition"],
                          registry=REGISTRY)
 

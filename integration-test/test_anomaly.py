@@ -137,6 +137,7 @@ def test_the_detector_resumes_from_its_checkpoint_after_a_kill(make_worker, name
     assert "restored AnomalyDetector" in log_text, second.log_tail()
     caught_up = sum(int(n) for n in re.findall(r"the anomaly detector caught up on (\d+) events", log_text))
     assert caught_up == 3000 - sum(at_kill.values()), second.log_tail()
+    assert second.metric("fraud_caught_up_events_total", state="anomaly") == caught_up
     assert second.metric("fraud_anomaly_events_seen") == len(rows)  # each once: not from 0, none twice
     second.stop()  # clean: a last checkpoint of each detector
     assert sum(checkpointed_events(changelog).values()) == len(rows)

@@ -104,4 +104,5 @@ def test_after_a_kill_the_restored_windows_catch_up_on_what_was_committed_since(
     replay(names, rows[2500:], keep_ids=True, start_index=2500)
     alerts = amount_alerts(names, expect=len(positions))
     assert f"the features drift monitor caught up on {2499 - position} events" in second.log_text(), second.log_tail()
+    assert second.metric("fraud_caught_up_events_total", state="drift-features") == 2499 - position
     assert [a["position"] for a in alerts] == positions, second.log_tail()

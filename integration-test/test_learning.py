@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 from app.data import ensure_creditcard_csv, iter_rows
@@ -135,6 +136,8 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
     time.sleep(2)
     assert second.metric("fraud_model_events_learned") == n, second.log_tail()
+    logged = re.findall(r"of \S+: caught up on (\d+) events after the last checkpoint", second.log_text())
+    assert second.metric("fraud_caught_up_events_total", state="model") == sum(int(c) for c in logged)
 
 
 def _children(pid: int) -> list[int]:

@@ -342,6 +342,13 @@ def check_drift_checkpoints(run: Run) -> None:
     assert features and 0 < features <= run.transactions * len(settings.DRIFT_FEATURES) // 4000
 
 
+def check_caught_up(run: Run) -> None:
+    # each agent's state reports its catch-up once per partition; a run without a crash reads nothing back
+    states = {r["metric"]["state"] for r in run.prometheus.query("fraud_caught_up_events_total")}
+    assert states == {"model", "anomaly", "drift-features", "drift-scores"}, states
+    assert run.q("sum(fraud_caught_up_events_total)") == 0
+
+
 def check_drift_alerts(run: Run) -> None:
     # a concept change was injected half-way: it is detected, and every alert on the topic is counted
     assert run.drift_alerts_on_topic > 0
@@ -371,6 +378,7 @@ CHECKS = {
     "fraud_anomaly_checkpoints_total": check_anomaly_checkpoints,
     "fraud_drift_alerts_total": check_drift_alerts,
     "fraud_drift_checkpoints_total": check_drift_checkpoints,
+    "fraud_caught_up_events_total": check_caught_up,
 }
 
 

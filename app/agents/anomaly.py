@@ -20,7 +20,7 @@ An unreadable checkpoint is logged and replaced by a new detector. The window ta
 from their own changelogs.
 
 Metrics: ``fraud_anomalies_total``, ``fraud_anomaly_score``, ``fraud_anomaly_events_seen{partition}``,
-``fraud_anomaly_checkpoints_total{partition}``, ``fraud_events_out_total{topic=anomalies}`` and
+``fraud_anomaly_checkpoints_total{partition}``, ``fraud_caught_up_events_total{state=anomaly}``, ``fraud_events_out_total{topic=anomalies}`` and
 ``fraud_events_in_total{topic=transactions}``; the last one only when the scoring agent does not
 run in this worker (it counts the same messages), so each consumed message counts once.
 """
@@ -58,6 +58,10 @@ def _learn_again(detector: AnomalyDetector, tx) -> None:
     detector.process(tx.features())
 
 
+def _caught_up(partition: int, count: int) -> None:
+    metrics.CAUGHT_UP.labels(state="anomaly", topic=settings.TRANSACTIONS_TOPIC, partition=str(partition)).inc(count)
+
+
 def detector_states(table, catch_up=None) -> CheckpointedStates[AnomalyDetector]:
     """Each partition's detector, checkpointed to ``table`` every ``ANOMALY_CHECKPOINT_EVERY_EVENTS``;
     after a crash it learns the transactions ``catch_up(partition, start, end)`` reads back (by
@@ -69,7 +73,7 @@ def detector_states(table, catch_up=None) -> CheckpointedStates[AnomalyDetector]
         table, "anomaly detector", new=AnomalyDetector, dump=AnomalyDetector.to_checkpoint,
         load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen,
         every=settings.ANOMALY_CHECKPOINT_EVERY_EVENTS, on_checkpoint=_checkpointed, on_open=_opened,
-        catch_up=catch_up, feed=_learn_again)
+        catch_up=catch_up, feed=_learn_again, on_caught_up=_caught_up)
 
 
 DETECTORS = detector_states(CHECKPOINTS)

@@ -30,10 +30,11 @@ keeps the offset of the last message it took in (:mod:`app.state.checkpointed`),
 the monitors take in every message once: those redelivered up to that offset are skipped, and those
 committed after the checkpoint are read back (from ``transactions``, or ``scores``: its partitions
 are the transactions', as the scorer keys scores like transactions) and fed before the first new one,
-without alerts (they were published before the crash) or mitigation. A checkpoint made
-with other ADWIN settings (``DRIFT_DELTA``, ``DRIFT_CLOCK``, the warning detector's) or another
-``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty. A running challenger is not checkpointed. Metric:
-``fraud_drift_checkpoints_total{monitor, partition}``.
+without alerts (they were published before the crash) or mitigation. A checkpoint made with other
+ADWIN settings (``DRIFT_DELTA``, ``DRIFT_CLOCK``, the warning detector's) or another
+``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty. A
+running challenger is not checkpointed. Metrics: ``fraud_drift_checkpoints_total{monitor,
+partition}``, ``fraud_caught_up_events_total{state=drift-features|drift-scores}``.
 """
 from __future__ import annotations
 
@@ -95,11 +96,14 @@ def monitor_states(table, monitor: str, new, catch_up=None) -> CheckpointedState
         for stream, value in values(message):
             state.update(stream, value)
 
+    def caught_up(partition: int, count: int) -> None:
+        metrics.CAUGHT_UP.labels(state=f"drift-{monitor}", topic=topic, partition=str(partition)).inc(count)
+
     return CheckpointedStates(
         table, f"{monitor} drift monitor", new=new, dump=DriftMonitor.to_checkpoint,
         load=lambda blob: new().restore(blob), progress=lambda m: m.updates,
         every=settings.DRIFT_CHECKPOINT_EVERY_VALUES, prefix=monitor.encode() + b":", on_checkpoint=checkpointed,
-        catch_up=catch_up or values_reader(topic, record_decoder(topic, record)), feed=feed)
+        catch_up=catch_up or values_reader(topic, record_decoder(topic, record)), feed=feed, on_caught_up=caught_up)
 
 
 FEATURE_MONITORS = monitor_states(CHECKPOINTS, "features", new_feature_monitor)

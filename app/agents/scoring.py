@@ -18,7 +18,8 @@ together with the offsets it has learned up to. A partition's learner is restore
 (or ``WARM_START_PATH``, or built fresh) when its first event comes, after Faust's recovery. After
 a restart the events up to the checkpointed offsets are scored again (duplicates) but not learned
 twice, and the events committed after the checkpoint are read back from Kafka, learned and
-scored again (:func:`catch_up`; their scores may not have been sent), so from its first
+scored again (:func:`catch_up`, counted in ``fraud_caught_up_events_total{state=model}``; their
+scores may not have been sent), so from its first
 checkpoint on a model learns every event exactly once
 (before it, a crash loses what was learned); labels learned after
 the last checkpoint keep their pending features until the next checkpoint for the same reason.
@@ -250,10 +251,11 @@ async def catch_up(topic: str, partition: int, offset: int) -> list[tuple[bytes 
     _CAUGHT_UP.add((topic, partition))
     learner = await learner_for(partition)
     start = learner.meta[OFFSETS].get(topic, -1) + 1
-    if not learner.restored or start >= offset:
-        return []
-    out = [item async for item in read_back(topic, partition, start, offset, _catch_up_codecs[topic].loads)]
-    log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, len(out))
+    out = []
+    if learner.restored and start < offset:
+        out = [item async for item in read_back(topic, partition, start, offset, _catch_up_codecs[topic].loads)]
+        log.info("partition %s of %s: caught up on %d events after the last checkpoint", partition, topic, len(out))
+    metrics.CAUGHT_UP.labels(state="model", topic=topic, partition=str(partition)).inc(len(out))
     return out
 
 

@@ -101,7 +101,9 @@ class CheckpointedStates(Generic[T]):
     called after each checkpoint written and ``on_open(partition, state)`` when a partition's state
     is first made or restored (for metrics). ``catch_up(partition, start, end)`` (an async iterator
     of the source values at offsets ``start <= offset < end``) and ``feed(state, value)`` let
-    :meth:`ready` catch a restored state up; without them it does not.
+    :meth:`ready` catch a restored state up; without them it does not. ``on_caught_up(partition,
+    count)`` is called once per partition by :meth:`ready`, with the number of events fed (0 when
+    there was nothing to read back).
     """
 
     def __init__(self, table, what: str, *, new: Callable[[], T], dump: Callable[[T], bytes],
@@ -109,14 +111,15 @@ class CheckpointedStates(Generic[T]):
                  on_checkpoint: Callable[[int, T], object] | None = None,
                  on_open: Callable[[int, T], object] | None = None,
                  catch_up: Callable[[int, int, int], AsyncIterator[Any]] | None = None,
-                 feed: Callable[[T, Any], object] | None = None) -> None:
+                 feed: Callable[[T, Any], object] | None = None,
+                 on_caught_up: Callable[[int, int], object] | None = None) -> None:
         if every < 1:
             raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
         self.table, self.what = table, what
         self.new, self.dump, self.load, self.progress = new, dump, load, progress
         self.every, self.prefix = every, prefix
         self.on_checkpoint, self.on_open = on_checkpoint, on_open
-        self.catch_up, self.feed = catch_up, feed
+        self.catch_up, self.feed, self.on_caught_up = catch_up, feed, on_caught_up
         self.states: dict[int, T] = {}
         self.checkpointed_at: dict[int, int] = {}  # progress of each partition's state at its last checkpoint
         self.positions: dict[int, int] = {}  # offset of the last source event in each partition's state
@@ -145,9 +148,15 @@ class CheckpointedStates(Generic[T]):
             return state
         state = self.get(partition)
         self._ready.add(partition)
+        fed = await self._catch_up(partition, state, offset)
+        if self.on_caught_up is not None:
+            self.on_caught_up(partition, fed)
+        return state
+
+    async def _catch_up(self, partition: int, state: T, offset: int) -> int:
         position = self.positions.get(partition)
         if position is None or position + 1 >= offset or self.catch_up is None or self.feed is None:
-            return state
+            return 0
         started, fed = time.monotonic(), 0
         try:
             async for value in self.catch_up(partition, position + 1, offset):
@@ -160,7 +169,7 @@ class CheckpointedStates(Generic[T]):
             log.info("partition %s: the %s caught up on %d events committed after its checkpoint (offsets %d-%d) "
                      "in %.1f s", partition, self.what, fed, position + 1, offset - 1, time.monotonic() - started)
         self.positions[partition] = offset - 1
-        return state
+        return fed
 
     def seen(self, partition: int, offset: int) -> bool:
         """Whether the source event at ``offset`` is already in the partition's state (a

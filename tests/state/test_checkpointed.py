@@ -141,11 +141,13 @@ def test_after_a_crash_every_event_goes_in_exactly_once_wherever_the_consumer_re
     take(first, 0, range(61, 80))  # taken in, then the worker crashes: no checkpoint of these
     recovered(table)
 
-    second = summing(table, source)
+    caught_up = []
+    second = summing(table, source, on_caught_up=lambda partition, count: caught_up.append((partition, count)))
     take(second, 0, range(resume_at, 100))
     assert second.get(0).n == sum(range(100))
     assert source.reads == ([(0, 61, resume_at)] if resume_at > 61 else [])
     assert second.positions == {0: 99}
+    assert caught_up == [(0, max(resume_at - 61, 0))]  # once, with the number fed
 
 
 def test_a_state_forgotten_on_revocation_catches_up_again_when_the_partition_comes_back():
