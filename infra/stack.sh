@@ -16,7 +16,9 @@
 # With KAFKA_SASL_SSL_PORT and KAFKA_SSL_KEYSTORE_PEM (a PEM file: the broker's unencrypted PKCS#8
 # key, then its certificate chain) set, Kafka also listens there with SASL_SSL (mechanisms
 # SCRAM-SHA-256 and SCRAM-SHA-512) for the users in KAFKA_SCRAM_USERS ("name:password,..."), whose
-# credentials are written when the log directory is formatted (a fresh STACK_DIR).
+# credentials are written when the log directory is formatted (a fresh STACK_DIR). With
+# KAFKA_SSL_PORT, KAFKA_SSL_KEYSTORE_PEM and KAFKA_SSL_TRUSTSTORE_PEM (the CA certificates that sign
+# the clients') set, Kafka also listens there with SSL and requires a client certificate (mutual TLS).
 # The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
 # own scripts (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
 # Starting an already running stack is harmless.
@@ -101,19 +103,31 @@ write_kafka_config() {
     sasl="listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
   fi
+  if [ -n "${KAFKA_SASL_SSL_PORT:-}${KAFKA_SSL_PORT:-}" ]; then
+    [ -f "${KAFKA_SSL_KEYSTORE_PEM:-}" ] || die "KAFKA_SASL_SSL_PORT and KAFKA_SSL_PORT need KAFKA_SSL_KEYSTORE_PEM, a PEM file with the broker's key and certificate chain"
+    sasl="$sasl
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM"
+  fi
   if [ -n "${KAFKA_SASL_SSL_PORT:-}" ]; then
-    [ -f "${KAFKA_SSL_KEYSTORE_PEM:-}" ] || die "KAFKA_SASL_SSL_PORT needs KAFKA_SSL_KEYSTORE_PEM, a PEM file with the broker's key and certificate chain"
     listeners="$listeners,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
     map="$map,SASL_SSL:SASL_SSL"
     local mechanism
     sasl="$sasl
-listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
-ssl.keystore.type=PEM
-ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM"
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
     for mechanism in scram-sha-256 scram-sha-512; do
       sasl="$sasl
 listener.name.sasl_ssl.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
     done
+  fi
+  if [ -n "${KAFKA_SSL_PORT:-}" ]; then
+    [ -f "${KAFKA_SSL_TRUSTSTORE_PEM:-}" ] || die "KAFKA_SSL_PORT needs KAFKA_SSL_TRUSTSTORE_PEM, the CA certificates that sign the clients'"
+    listeners="$listeners,SSL://127.0.0.1:$KAFKA_SSL_PORT"
+    map="$map,SSL:SSL"
+    sasl="$sasl
+listener.name.ssl.ssl.client.auth=required
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$KAFKA_SSL_TRUSTSTORE_PEM"
   fi
   cat >"$RUN/server.properties" <<CONF
 process.roles=broker,controller

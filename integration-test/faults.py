@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import os
 import socket
 import subprocess
@@ -248,16 +249,17 @@ class ReplayThread(threading.Thread):
 
 
 # --- a private Kafka ----------------------------------------------------------------------------------
+def _openssl(folder: Path, *args: str) -> None:
+    out = subprocess.run(["openssl", *args], cwd=folder, capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)} failed:\n{out.stderr[-2000:]}")
+
+
 def certificates(folder: Path, ip: str) -> tuple[Path, Path]:
     """A new CA and a server certificate it signs for ``ip`` (openssl): the CA's PEM, and a broker
     keystore PEM (the server's unencrypted PKCS#8 key, then its certificate)."""
     folder.mkdir(parents=True, exist_ok=True)
-
-    def openssl(*args: str) -> None:
-        out = subprocess.run(["openssl", *args], cwd=folder, capture_output=True, text=True, timeout=60)
-        if out.returncode != 0:
-            raise RuntimeError(f"openssl {' '.join(args)} failed:\n{out.stderr[-2000:]}")
-
+    openssl = functools.partial(_openssl, folder)
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
             "-subj", "/CN=fraud-test-ca")
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", f"/CN={ip}")
@@ -269,11 +271,21 @@ def certificates(folder: Path, ip: str) -> tuple[Path, Path]:
     return folder / "ca.pem", keystore
 
 
+def client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate and key for ``name``, signed by the CA that :func:`certificates` made in
+    ``folder``."""
+    openssl = functools.partial(_openssl, folder)
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+    openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", "2")
+    return folder / f"{name}.pem", folder / f"{name}.key"
+
+
 class PrivateStack:
     """``infra/stack.sh`` on its own folder and free ports (the binaries are shared)."""
 
     def __init__(self, folder: Path, sasl_users: dict[str, str] | None = None,
-                 scram_users: dict[str, str] | None = None):
+                 scram_users: dict[str, str] | None = None, mutual_tls: bool = False):
         self.folder = Path(folder)
         self.kafka_port, self.controller_port, self.registry_port = free_port(), free_port(), free_port()
         self.env = {**os.environ, "STACK_DIR": str(self.folder), "KAFKA_PORT": str(self.kafka_port),
@@ -284,12 +296,17 @@ class PrivateStack:
             self.sasl_port = free_port()
             self.env.update(KAFKA_SASL_PORT=str(self.sasl_port),
                             KAFKA_SASL_USERS=",".join(f"{u}:{p}" for u, p in sasl_users.items()))
-        self.sasl_ssl_port = self.ca_file = None
-        if scram_users:  # a SASL_SSL (SCRAM) listener too, with a certificate of a CA made for it
-            self.sasl_ssl_port = free_port()
+        self.sasl_ssl_port = self.ssl_port = self.ca_file = None
+        if scram_users or mutual_tls:  # TLS listeners, with a certificate of a CA made for them
             self.ca_file, keystore = certificates(self.folder / "tls", "127.0.0.1")
-            self.env.update(KAFKA_SASL_SSL_PORT=str(self.sasl_ssl_port), KAFKA_SSL_KEYSTORE_PEM=str(keystore),
+            self.env.update(KAFKA_SSL_KEYSTORE_PEM=str(keystore))
+        if scram_users:  # a SASL_SSL (SCRAM) listener
+            self.sasl_ssl_port = free_port()
+            self.env.update(KAFKA_SASL_SSL_PORT=str(self.sasl_ssl_port),
                             KAFKA_SCRAM_USERS=",".join(f"{u}:{p}" for u, p in scram_users.items()))
+        if mutual_tls:  # an SSL listener that wants client certificates signed by the same CA
+            self.ssl_port = free_port()
+            self.env.update(KAFKA_SSL_PORT=str(self.ssl_port), KAFKA_SSL_TRUSTSTORE_PEM=str(self.ca_file))
         self.started: set[str] = set()
 
     @property

@@ -1,11 +1,12 @@
-"""A worker on a SASL_PLAINTEXT listener and on a SASL_SSL (SCRAM) one of a private Kafka,
-credentials and the CA from the FRAUD_KAFKA_* settings."""
+"""A worker on a SASL_PLAINTEXT listener, a SASL_SSL (SCRAM) one and an SSL one with client
+certificates (mutual TLS) of a private Kafka; credentials, CA and certificates from the FRAUD_KAFKA_*
+settings."""
 from __future__ import annotations
 
 import secrets
 
 from app.data.synthetic import generate
-from faults import WORKER_ENV, Collector, PrivateStack, assert_healthy, certificates, wait_until
+from faults import WORKER_ENV, Collector, PrivateStack, assert_healthy, certificates, client_certificate, wait_until
 from harness import Names, Worker, replay
 
 
@@ -59,3 +60,16 @@ def test_worker_over_sasl_ssl_with_scram_verifies_the_broker_certificate(stack, 
         tmp_path, private, Names("scram"), {**sasl_ssl, "FRAUD_KAFKA_SSL_CAFILE": str(private.ca_file)},
         {**sasl_ssl, "FRAUD_KAFKA_SSL_CAFILE": str(other_ca)}, refusal="CERTIFICATE_VERIFY_FAILED",
         what="SASL_SSL", seed=43)
+
+
+def test_worker_over_ssl_with_a_client_certificate_and_one_without_is_refused(stack, tmp_path):
+    """SSL with client authentication: the worker with a certificate of the broker's CA scores every
+    transaction; one without a client certificate has its connections closed by the broker (the TLS 1.3
+    handshake ends on the broker's side after the client's) and never becomes ready."""
+    private = PrivateStack(tmp_path / "stack", mutual_tls=True)
+    cert, key = client_certificate(private.ca_file.parent, "fraud-worker")
+    ssl = {**WORKER_ENV, "FRAUD_KAFKA_BROKER": f"kafka://127.0.0.1:{private.ssl_port}",
+           "FRAUD_KAFKA_SECURITY_PROTOCOL": "SSL", "FRAUD_KAFKA_SSL_CAFILE": str(private.ca_file)}
+    scores_through_it_and_refuses(
+        tmp_path, private, Names("mtls"), {**ssl, "FRAUD_KAFKA_SSL_CERTFILE": str(cert), "FRAUD_KAFKA_SSL_KEYFILE": str(key)},
+        ssl, refusal=f"Connection at 127.0.0.1:{private.ssl_port} closed", what="SSL", seed=45)
