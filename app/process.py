@@ -127,6 +127,13 @@ class WorkerProcess:
     def log_tail(self, n: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-n:])
 
+    def children(self) -> list[int]:
+        """The pids of the worker's child processes (its model process, by default)."""
+        if self.proc is None:
+            return []
+        return [int(pid) for task in Path(f"/proc/{self.proc.pid}/task").iterdir()
+                for pid in (task / "children").read_text().split()]
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 

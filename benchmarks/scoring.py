@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import gc
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -84,34 +85,26 @@ def plain_loop(rows: list[dict], params: dict) -> dict:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux ``/proc``)."""
-    import os
-
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_times() -> tuple[float, float, float]:
     """Wall time, and the machine's busy and stolen CPU seconds so far (all cores, ``/proc/stat``)."""
-    import os
-
     user, nice, system, _idle, _iowait, irq, softirq, steal = (
         int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
     tick = os.sysconf("SC_CLK_TCK")
     return time.monotonic(), (user + nice + system + irq + softirq + steal) / tick, steal / tick
 
 
-def model_process_of(worker_pid: int) -> int | None:
+def model_process_of(worker) -> int | None:
     """The pid of the worker's model process (its child running ``app.learning.model_host``), if any."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for pid in worker.children():
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
+            if b"app.learning.model_host" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        except OSError:  # exited meanwhile
             continue
-        if parent == worker_pid and b"app.learning.model_host" in command:
-            return int(entry.name)
     return None
 
 
@@ -247,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             # service (the send time is stamped before it)
             gc.collect()
             gc.freeze()
-            model_pid = model_process_of(worker.proc.pid)
+            model_pid = model_process_of(worker)
             pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {})}
             cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
             machine_at_start = cpu_times()

@@ -140,15 +140,6 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     assert second.metric("fraud_caught_up_events_total", state="model") == sum(int(c) for c in logged)
 
 
-def _children(pid: int) -> list[int]:
-    from pathlib import Path
-
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
-    return out
-
-
 def test_a_lost_model_process_stops_the_worker_and_a_restart_resumes_from_the_checkpoint(make_worker, names):
     """kill -9 the model process: the worker exits at once (code 70, nothing unsent acknowledged);
     started again, it scores every transaction and learns each event exactly once."""
@@ -160,7 +151,7 @@ def test_a_lost_model_process_stops_the_worker_and_a_restart_resumes_from_the_ch
     n = 4000
     replay(names, generate(n, seed=14), labels="in-event")
     _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 1, 120, "a checkpoint", first)
-    model_processes = _children(first.proc.pid)
+    model_processes = first.children()
     assert len(model_processes) == 1, model_processes
     os.kill(model_processes[0], signal.SIGKILL)
     assert first.proc.wait(timeout=30) == 70, first.log_tail()
