@@ -93,19 +93,19 @@ wait_for() { # name check timeout_s
 }
 
 write_kafka_config() {
-  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" sasl="" users="" pair
+  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" map="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT" security="" users="" pair
   if [ -n "${KAFKA_SASL_PORT:-}" ]; then
     listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PORT"
     map="$map,SASL_PLAINTEXT:SASL_PLAINTEXT"
     for pair in $(printf '%s' "${KAFKA_SASL_USERS:-}" | tr ',' ' '); do
       users="$users user_${pair%%:*}=\"${pair#*:}\""
     done
-    sasl="listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+    security="listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$users;"
   fi
   if [ -n "${KAFKA_SASL_SSL_PORT:-}${KAFKA_SSL_PORT:-}" ]; then
     [ -f "${KAFKA_SSL_KEYSTORE_PEM:-}" ] || die "KAFKA_SASL_SSL_PORT and KAFKA_SSL_PORT need KAFKA_SSL_KEYSTORE_PEM, a PEM file with the broker's key and certificate chain"
-    sasl="$sasl
+    security="$security
 ssl.keystore.type=PEM
 ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM"
   fi
@@ -113,10 +113,10 @@ ssl.keystore.location=$KAFKA_SSL_KEYSTORE_PEM"
     listeners="$listeners,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
     map="$map,SASL_SSL:SASL_SSL"
     local mechanism
-    sasl="$sasl
+    security="$security
 listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512"
     for mechanism in scram-sha-256 scram-sha-512; do
-      sasl="$sasl
+      security="$security
 listener.name.sasl_ssl.$mechanism.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
     done
   fi
@@ -124,7 +124,7 @@ listener.name.sasl_ssl.$mechanism.sasl.jaas.config=org.apache.kafka.common.secur
     [ -f "${KAFKA_SSL_TRUSTSTORE_PEM:-}" ] || die "KAFKA_SSL_PORT needs KAFKA_SSL_TRUSTSTORE_PEM, the CA certificates that sign the clients'"
     listeners="$listeners,SSL://127.0.0.1:$KAFKA_SSL_PORT"
     map="$map,SSL:SSL"
-    sasl="$sasl
+    security="$security
 listener.name.ssl.ssl.client.auth=required
 listener.name.ssl.ssl.truststore.type=PEM
 listener.name.ssl.ssl.truststore.location=$KAFKA_SSL_TRUSTSTORE_PEM"
@@ -138,7 +138,7 @@ advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=$map
-$sasl
+$security
 log.dirs=$STACK_DIR/kafka-data
 num.partitions=1
 auto.create.topics.enable=true
