@@ -148,6 +148,7 @@ DRIFT_MITIGATE_ON = _env("DRIFT_MITIGATE_ON", ["error"])  # streams whose alerts
 DRIFT_WARNING_DELTA = _env("DRIFT_WARNING_DELTA", 0.1)  # the warning ADWIN (challenger start), larger = earlier
 DRIFT_CHALLENGER_MIN_EVENTS = _env("DRIFT_CHALLENGER_MIN_EVENTS", 200)  # younger challenger: reset instead
 DRIFT_CHALLENGER_MAX_AGE = _env("DRIFT_CHALLENGER_MAX_AGE", 20000)  # an older unpromoted one restarts on warning
+DRIFT_CHALLENGER_CHECKPOINT_EVERY = _env("DRIFT_CHALLENGER_CHECKPOINT_EVERY", 2000)  # events a running one learns
 DRIFT_CHECKPOINT_TABLE = _env("DRIFT_CHECKPOINT_TABLE", "drift-checkpoints")  # the ADWIN windows per partition
 DRIFT_CHECKPOINT_EVERY_VALUES = _env("DRIFT_CHECKPOINT_EVERY_VALUES", 40_000)  # values into a partition's monitor
 

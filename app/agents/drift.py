@@ -32,9 +32,16 @@ committed after the checkpoint are read back (from ``transactions``, or ``scores
 are the transactions', as the scorer keys scores like transactions) and fed before the first new one,
 without alerts (they were published before the crash) or mitigation. A checkpoint made with other
 ADWIN settings (``DRIFT_DELTA``, ``DRIFT_CLOCK``, the warning detector's) or another
-``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty. A
-running challenger is not checkpointed. Metrics: ``fraud_drift_checkpoints_total{monitor,
-partition}``, ``fraud_caught_up_events_total{state=drift-features|drift-scores}``.
+``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty.
+
+A running challenger is checkpointed to the same table (key ``challenger:<partition>``) every
+``DRIFT_CHALLENGER_CHECKPOINT_EVERY`` changes (events it learned, its start, its promotion), when
+the partition is revoked and on a clean shutdown, with the offset of the last transaction it took
+in; after a crash it is restored and catches up like the feature monitors (it learns every labelled
+transaction once). One started after its slot's last checkpoint is lost by a crash (the start came
+from the score stream, which is not replayed into it): the next warning starts another. Metrics:
+``fraud_drift_checkpoints_total{monitor=features|scores|challenger, partition}``,
+``fraud_caught_up_events_total{state=drift-features|drift-scores|drift-challenger}``.
 """
 from __future__ import annotations
 
@@ -46,7 +53,7 @@ from typing import Any
 import settings
 from app.worker import app  # first: the worker imports the agents, which import the topics
 from app import metrics
-from app.drift import Detection, DriftMonitor, make_mitigation
+from app.drift import ChallengerSlot, Detection, DriftMonitor, make_mitigation
 from app.drift.detectors import feature_monitor as new_feature_monitor, score_monitor as new_score_monitor
 from app.records import DriftAlert, Score, Transaction
 from app.state.changelog import checkpoint_table
@@ -106,10 +113,38 @@ def monitor_states(table, monitor: str, new, catch_up=None) -> CheckpointedState
         catch_up=catch_up or values_reader(topic, record_decoder(topic, record)), feed=feed, on_caught_up=caught_up)
 
 
+def challenger_states(table, catch_up=None) -> CheckpointedStates[ChallengerSlot]:
+    """Each partition's challenger slot, checkpointed to ``table`` every
+    ``DRIFT_CHALLENGER_CHECKPOINT_EVERY`` changes; after a crash a running challenger learns the
+    labelled transactions ``catch_up(partition, start, end)`` reads back (by default from
+    ``transactions``)."""
+    topic = settings.TRANSACTIONS_TOPIC
+
+    def checkpointed(partition: int, _) -> None:
+        metrics.DRIFT_CHECKPOINTS.labels(monitor="challenger", partition=str(partition)).inc()
+
+    def caught_up(partition: int, count: int) -> None:
+        metrics.CAUGHT_UP.labels(state="drift-challenger", topic=topic, partition=str(partition)).inc(count)
+
+    return CheckpointedStates(
+        table, "drift challenger", new=ChallengerSlot, dump=ChallengerSlot.to_checkpoint,
+        load=ChallengerSlot.from_checkpoint, progress=lambda slot: slot.changes,
+        every=settings.DRIFT_CHALLENGER_CHECKPOINT_EVERY, prefix=b"challenger:", on_checkpoint=checkpointed,
+        catch_up=catch_up or values_reader(topic, record_decoder(topic, Transaction)), feed=_teach,
+        on_caught_up=caught_up)
+
+
+def _teach(slot: ChallengerSlot, tx: Transaction) -> None:
+    if tx.Class is not None:
+        slot.learn(tx.features(), int(tx.Class))
+
+
 FEATURE_MONITORS = monitor_states(CHECKPOINTS, "features", new_feature_monitor)
 SCORE_MONITORS = monitor_states(CHECKPOINTS, "scores", _new_score_monitor)
+CHALLENGERS = challenger_states(CHECKPOINTS)
 MITIGATION = make_mitigation(settings.DRIFT_MITIGATION, min_events=settings.DRIFT_CHALLENGER_MIN_EVENTS,
-                             max_age=settings.DRIFT_CHALLENGER_MAX_AGE)
+                             max_age=settings.DRIFT_CHALLENGER_MAX_AGE,
+                             slots=lambda partition: CHALLENGERS.get(partition))
 _warned: set[str] = set()
 
 
@@ -175,7 +210,7 @@ def alert(detection: Detection, mitigation: str, *, event_time: float, transacti
 
 
 def observe_transaction(tx: Transaction, partition: int, offset: int) -> list[DriftAlert]:
-    """Feed one transaction's monitored features (and, when labelled, a running challenger)."""
+    """Feed one transaction's monitored features."""
     monitor = feature_monitor(partition)
     out = []
     for stream, value in feature_values(tx):
@@ -183,9 +218,13 @@ def observe_transaction(tx: Transaction, partition: int, offset: int) -> list[Dr
         if found is not None and found.kind == "drift":
             out.append(alert(found, mitigate(partition, found), event_time=tx.event_time,
                              transaction_id=tx.transaction_id, partition=partition, offset=offset))
+    return out
+
+
+def teach_challenger(tx: Transaction, partition: int) -> None:
+    """A labelled transaction: the partition's running challenger (if any) learns it."""
     if tx.Class is not None:
         MITIGATION.observe(partition, tx.features(), int(tx.Class))
-    return out
 
 
 def observe_score(score: Score) -> list[DriftAlert]:
@@ -213,23 +252,31 @@ async def publish(alerts: list[DriftAlert]) -> None:
         metrics.EVENTS_OUT.labels(topic=settings.DRIFT_ALERTS_TOPIC).inc()
 
 
-if settings.DRIFT_FEATURES:
+if settings.DRIFT_FEATURES or settings.DRIFT_MITIGATION == "challenger":
 
     @app.agent(transactions)
     async def monitor_transactions(stream):
-        """ADWIN over the configured input features of each transaction."""
+        """ADWIN over the configured input features of each transaction; with the challenger
+        mitigation, a running challenger learns the labelled ones."""
+        challengers = settings.DRIFT_MITIGATION == "challenger"
         async for events in stream.take_events(settings.BATCH_SIZE, within=settings.BATCH_WITHIN_S):
             out: list[DriftAlert] = []
             for event in events:
-                partition, offset = event.message.partition, event.message.offset
+                tx, partition, offset = event.value, event.message.partition, event.message.offset
                 await FEATURE_MONITORS.ready(partition, offset)
-                if FEATURE_MONITORS.seen(partition, offset):  # taken in before a crash
-                    continue
-                out += observe_transaction(event.value, partition, offset)
-                FEATURE_MONITORS.advance(partition, offset)
+                if not FEATURE_MONITORS.seen(partition, offset):  # else: taken in before a crash
+                    out += observe_transaction(tx, partition, offset)
+                    FEATURE_MONITORS.advance(partition, offset)
+                if challengers:
+                    await CHALLENGERS.ready(partition, offset)
+                    if not CHALLENGERS.seen(partition, offset):
+                        teach_challenger(tx, partition)
+                        CHALLENGERS.advance(partition, offset)
             await publish(out)
             for partition in {event.message.partition for event in events}:
                 FEATURE_MONITORS.maybe_checkpoint(partition)
+                if challengers:
+                    CHALLENGERS.maybe_checkpoint(partition)
 
 
 if settings.DRIFT_MONITOR_SCORES:
@@ -256,7 +303,9 @@ if settings.DRIFT_MONITOR_SCORES:
 @app.on_partitions_revoked.connect
 async def _on_partitions_revoked(sender, revoked, **kwargs) -> None:
     """Checkpoint the monitors of partitions this worker loses; a new owner restores them."""
-    FEATURE_MONITORS.checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC})
+    lost = {tp.partition for tp in revoked if tp.topic == settings.TRANSACTIONS_TOPIC}
+    FEATURE_MONITORS.checkpoint_and_forget(lost)
+    CHALLENGERS.checkpoint_and_forget(lost)
     SCORE_MONITORS.checkpoint_and_forget({tp.partition for tp in revoked if tp.topic == settings.SCORES_TOPIC})
 
 
@@ -265,4 +314,5 @@ async def _on_shutdown(sender, **kwargs) -> None:
     """Checkpoint every monitor on a clean shutdown (the producer is flushed after)."""
     FEATURE_MONITORS.checkpoint_and_forget(FEATURE_MONITORS.partitions())
     SCORE_MONITORS.checkpoint_and_forget(SCORE_MONITORS.partitions())
-    log.info("checkpointed the drift monitors on shutdown")
+    CHALLENGERS.checkpoint_and_forget(CHALLENGERS.partitions())
+    log.info("checkpointed the drift monitors (and challengers) on shutdown")

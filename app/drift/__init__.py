@@ -10,8 +10,8 @@ Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
 * :mod:`app.drift.evaluation` — streams with known change points, delays, false alarms, PR-AUC
   after the change; ``python -m app.drift`` runs it.
 """
-from app.drift.mitigation import MITIGATIONS, Outcome, fresh_copy, make_mitigation
+from app.drift.mitigation import MITIGATIONS, ChallengerSlot, Outcome, fresh_copy, make_mitigation
 from app.drift.monitor import Detection, DriftMonitor
 from app.drift.transforms import make_transform
 
-__all__ = ["Detection", "DriftMonitor", "MITIGATIONS", "Outcome", "fresh_copy", "make_mitigation", "make_transform"]
+__all__ = ["ChallengerSlot", "Detection", "DriftMonitor", "MITIGATIONS", "Outcome", "fresh_copy", "make_mitigation", "make_transform"]

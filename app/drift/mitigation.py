@@ -29,6 +29,10 @@ i.e. a more sensitive, less certain detector: it fires earlier on a real change 
 noise. A challenger starts at a warning when none runs, or when the running one is older than
 ``max_age`` labelled events without having been promoted (the warning that started it was noise).
 
+Each key's challenger runs in a :class:`ChallengerSlot`, which can be checkpointed; the policy
+keeps its own slots unless it is given ``slots`` (a function from a key to its slot: a worker gives
+slots restored from its checkpoints, so that a restart does not lose a running challenger).
+
 >>> class Mean:  # a toy learner: predicts the mean label it has learned
 ...     def __init__(self): self.reset()
 ...     def reset(self): self.n, self.s = 0, 0.0
@@ -51,6 +55,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
+
+from app.learning.learner import dump_checkpoint, load_checkpoint
 
 MITIGATIONS = ("none", "reset", "challenger")
 
@@ -110,10 +116,73 @@ class ResetMitigation(NoMitigation):
         return Outcome("reset", learner)
 
 
-class _Challenger:
-    def __init__(self, learner: Learner) -> None:
-        self.learner = learner
-        self.events = 0
+class ChallengerSlot:
+    """Where one key's challenger runs: no learner, or a learner and the labelled events it learned.
+
+    ``changes`` counts what changed it (a start, a learned event, a promotion or a drop), never
+    going back: a checkpoint is due after so many. A checkpoint holds the learner itself (pickled).
+
+    >>> from app.learning import OnlineLearner
+    >>> from app.learning.pipeline import model_from_settings
+    >>> slot = ChallengerSlot()
+    >>> slot.learn({"V1": 1.0}, 1)  # no challenger runs: nothing learned
+    False
+    >>> slot.start(OnlineLearner(model_from_settings(kind="lr")))
+    >>> slot.learn({"V1": 1.0}, 1), slot.learn({"V1": -1.0}, 0), slot.events
+    (True, True, 2)
+    >>> restored = ChallengerSlot.from_checkpoint(slot.to_checkpoint())
+    >>> restored.events, restored.changes, restored
+    (2, 3, ChallengerSlot(2 events learned))
+    >>> restored.learner.predict_proba({"V1": 1.0}) == slot.learner.predict_proba({"V1": 1.0})
+    True
+    >>> learner, events = restored.take()
+    >>> events, restored.learner, restored.changes
+    (2, None, 4)
+    """
+
+    def __init__(self, learner: Learner | None = None, events: int = 0, changes: int = 0) -> None:
+        self.learner, self.events, self.changes = learner, events, changes
+
+    def start(self, learner: Learner) -> None:
+        """``learner`` (untrained) is the challenger from now on."""
+        self.learner, self.events = learner, 0
+        self.changes += 1
+
+    def learn(self, x: dict, y: int) -> bool:
+        """The challenger, if one runs, learns ``(x, y)``; whether one did."""
+        if self.learner is None:
+            return False
+        self.learner.learn(x, y)
+        self.events += 1
+        self.changes += 1
+        return True
+
+    def take(self) -> tuple[Learner, int] | None:
+        """The challenger and its event count, removed from the slot (None if none runs)."""
+        if self.learner is None:
+            return None
+        taken = self.learner, self.events
+        self.learner, self.events = None, 0
+        self.changes += 1
+        return taken
+
+    def to_checkpoint(self) -> bytes:
+        return dump_checkpoint(_SLOT_MAGIC, {"format": _SLOT_FORMAT, "learner": self.learner, "events": self.events,
+                                             "changes": self.changes})
+
+    @classmethod
+    def from_checkpoint(cls, data: bytes) -> "ChallengerSlot":
+        """The slot in ``data`` (:class:`~app.learning.learner.CheckpointError` if it is not one)."""
+        state = load_checkpoint(data, _SLOT_MAGIC, "challenger checkpoint", _SLOT_FORMAT)
+        return cls(state["learner"], state["events"], state["changes"])
+
+    def __repr__(self) -> str:
+        running = "none" if self.learner is None else f"{self.events} events learned"
+        return f"ChallengerSlot({running})"
+
+
+_SLOT_MAGIC = b"FRCH"
+_SLOT_FORMAT = 1
 
 
 class ChallengerMitigation(ResetMitigation):
@@ -122,45 +191,47 @@ class ChallengerMitigation(ResetMitigation):
     name = "challenger"
 
     def __init__(self, min_events: int = 200, max_age: int = 20000,
-                 spawn: Callable[[Learner], Learner] = fresh_copy) -> None:
+                 spawn: Callable[[Learner], Learner] = fresh_copy,
+                 slots: Callable[[Any], ChallengerSlot] | None = None) -> None:
         self.min_events = min_events
         self.max_age = max_age
         self.spawn = spawn
-        self._challengers: dict[Any, _Challenger] = {}
+        if slots is None:
+            own: dict[Any, ChallengerSlot] = {}
+            slots = lambda key: own.setdefault(key, ChallengerSlot())  # noqa: E731
+        self.slot = slots
 
     def challenger_events(self, key: Any) -> int:
         """Labelled events the challenger of ``key`` has learned (0: none runs)."""
-        running = self._challengers.get(key)
-        return running.events if running else 0
+        return self.slot(key).events
 
     def on_warning(self, key: Any, learner: Learner) -> bool:
         """Start a challenger unless a young one runs; True when one was started."""
-        running = self._challengers.get(key)
-        if running is not None and running.events <= self.max_age:
+        slot = self.slot(key)
+        if slot.learner is not None and slot.events <= self.max_age:
             return False
-        self._challengers[key] = _Challenger(self.spawn(learner))
+        slot.start(self.spawn(learner))
         return True
 
     def observe(self, key: Any, x: dict, y: int) -> None:
-        running = self._challengers.get(key)
-        if running is not None:
-            running.learner.learn(x, y)
-            running.events += 1
+        self.slot(key).learn(x, y)
 
     def on_drift(self, key: Any, learner: Learner) -> Outcome:
-        running = self._challengers.pop(key, None)
-        if running is not None and running.events >= self.min_events:
-            return Outcome("challenger", running.learner)
+        taken = self.slot(key).take()
+        if taken is not None and taken[1] >= self.min_events:
+            return Outcome("challenger", taken[0])
         return super().on_drift(key, learner)
 
 
 def make_mitigation(name: str, min_events: int = 200, max_age: int = 20000,
-                    spawn: Callable[[Learner], Learner] = fresh_copy) -> NoMitigation:
-    """The policy called ``name`` (``none``, ``reset`` or ``challenger``)."""
+                    spawn: Callable[[Learner], Learner] = fresh_copy,
+                    slots: Callable[[Any], ChallengerSlot] | None = None) -> NoMitigation:
+    """The policy called ``name`` (``none``, ``reset`` or ``challenger``; ``slots``: see
+    :class:`ChallengerMitigation`)."""
     if name == "none":
         return NoMitigation()
     if name == "reset":
         return ResetMitigation()
     if name == "challenger":
-        return ChallengerMitigation(min_events=min_events, max_age=max_age, spawn=spawn)
+        return ChallengerMitigation(min_events=min_events, max_age=max_age, spawn=spawn, slots=slots)
     raise ValueError(f"unknown mitigation {name!r} (use one of {', '.join(MITIGATIONS)})")

@@ -5,20 +5,21 @@ import pytest
 
 import settings
 from app.agents import drift as agent
-from app.drift import make_mitigation
+from app.drift import ChallengerSlot, make_mitigation
 from app.records import Score, Transaction
 from app.state.checkpointed import open_envelope
 from tests.fakes import ChangelogTable
 
 
 def fresh_monitors(monkeypatch, table: ChangelogTable, catch_up=None) -> None:
-    """The agent's per-partition monitors, empty, checkpointed to ``table`` (at the pace in
-    settings), reading back with ``catch_up`` after a crash."""
+    """The agent's per-partition monitors and challenger slots, empty, checkpointed to ``table``
+    (at the pace in settings), reading back with ``catch_up`` after a crash."""
     monkeypatch.setattr(agent, "CHECKPOINTS", table)
     monkeypatch.setattr(agent, "FEATURE_MONITORS", agent.monitor_states(table, "features", agent.new_feature_monitor,
                                                                         catch_up=catch_up))
     monkeypatch.setattr(agent, "SCORE_MONITORS", agent.monitor_states(table, "scores", agent._new_score_monitor,
                                                                       catch_up=catch_up))
+    monkeypatch.setattr(agent, "CHALLENGERS", agent.challenger_states(table, catch_up=catch_up))
 
 
 def restored(monitor, blob: bytes):
@@ -145,7 +146,9 @@ def test_challenger_started_at_the_warning_is_promoted(monkeypatch):
     promoted = None
     for s in _error_stream(seed=3):
         # the labelled transaction reaches the drift agent too (feeding a running challenger)
-        agent.observe_transaction(_tx(s.offset, 10.0, s.label), partition=0, offset=s.offset)
+        tx = _tx(s.offset, 10.0, s.label)
+        agent.observe_transaction(tx, partition=0, offset=s.offset)
+        agent.teach_challenger(tx, partition=0)
         for a in agent.observe_score(s):
             if a.stream == "error" and promoted is None:
                 promoted = a.mitigation
@@ -312,3 +315,86 @@ def test_revoked_partitions_monitors_are_checkpointed_and_forgotten(monkeypatch)
     monitor = restored(agent.new_feature_monitor(), table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
     assert monitor.count("feature:Amount") == 1
     assert agent.FEATURE_MONITORS.partitions() == [] and agent.SCORE_MONITORS.partitions() == []
+
+
+# --- challenger checkpoints --------------------------------------------------------------------------
+class Recording:
+    """A learner that remembers the amount of each transaction it learned, in order."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        self.amounts = []
+
+    def learn(self, x, y):
+        self.amounts.append(x["Amount"])
+
+    def predict_proba(self, x):
+        return 0.5
+
+
+def _challenger_policy(monkeypatch):
+    """The challenger policy over the agent's (checkpointed) slots, as a worker builds it."""
+    monkeypatch.setattr(agent, "MITIGATION", make_mitigation("challenger", min_events=1,
+                                                             slots=lambda partition: agent.CHALLENGERS.get(partition)))
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("resume", [-70, 0, 30], ids=["redelivered", "at-the-checkpoint", "committed-after-it"])
+async def test_a_running_challenger_is_checkpointed_and_a_restart_teaches_it_every_label_once(monkeypatch, resume):
+    """A challenger started at a warning, checkpointed every 100 changes; a crash after 250
+    transactions; the consumer resumes ``resume`` transactions from the last checkpoint's position:
+    before it (skipped), right after it, or past it (read back and learned)."""
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
+    monkeypatch.setattr(settings, "DRIFT_CHALLENGER_CHECKPOINT_EVERY", 100)
+    monkeypatch.setattr(settings, "DRIFT_FEATURES", [])  # the transactions agent runs for the challenger alone
+    txs = [_tx(i, float(i), label=None if i % 5 == 0 else int(i % 3 == 0)) for i in range(600)]  # 1 in 5 unlabelled
+    labelled = [tx for tx in txs if tx.Class is not None]
+    reads = []
+
+    async def read_back(partition, start, end):
+        reads.append((partition, start, end))
+        for tx in txs[start:end]:
+            yield tx
+
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
+    _challenger_policy(monkeypatch)
+    assert agent.MITIGATION.on_warning(0, Recording())  # started before the first transaction
+    await _run_feature_agent(txs[:250])
+    written = [v for _, k, v in table.written if k == b"challenger:0"]
+    assert written  # at the end of a batch, once 100 changes were made
+    position, blob = open_envelope(written[-1])
+    assert 70 <= position <= 250 - 1 - 30  # so that each resume lies within what was consumed
+    assert ChallengerSlot.from_checkpoint(blob).events == sum(tx.Class is not None for tx in txs[:position + 1])
+    table.data[b"challenger:0"] = written[-1]  # what the changelog gives back
+
+    # a crash: a new worker's slots and policy; the consumer resumes at the committed offset
+    fresh_monitors(monkeypatch, table, catch_up=read_back)
+    _challenger_policy(monkeypatch)
+    start = position + 1 + resume
+    await _run_feature_agent(txs[start:], first_offset=start)
+    amounts = [tx.Amount for tx in labelled]
+    slot = agent.CHALLENGERS.get(0)
+    assert slot.learner.amounts == amounts and slot.events == len(amounts)  # each label once, in order
+    assert reads == ([(0, position + 1, start)] if resume > 0 else [])
+    outcome = agent.MITIGATION.on_drift(0, Recording())
+    assert outcome.action == "challenger" and outcome.learner.amounts == amounts
+
+
+def test_revoked_partitions_challengers_are_checkpointed_and_forgotten(monkeypatch):
+    import asyncio
+
+    from faust.types import TP
+
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table)
+    _challenger_policy(monkeypatch)
+    agent.MITIGATION.on_warning(0, Recording())
+    agent.teach_challenger(_tx(1, 20.0, label=1), partition=0)
+    asyncio.run(agent._on_partitions_revoked(None, revoked={TP(settings.TRANSACTIONS_TOPIC, 0)}))
+    blobs = [v for _, k, v in table.written if k == b"challenger:0"]
+    assert len(blobs) == 1 and ChallengerSlot.from_checkpoint(open_envelope(blobs[0])[1]).learner.amounts == [20.0]
+    assert agent.CHALLENGERS.partitions() == []
