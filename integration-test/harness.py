@@ -103,17 +103,47 @@ def produce_raw(topic: str, messages: list[tuple[bytes | None, bytes | None]], b
     asyncio.run(go())
 
 
+def committed_and_end(group: str, topic: str, broker: str | None = None) -> tuple[dict[int, int], dict[int, int]]:
+    """The broker's view of ``topic``: the group's committed offset and the end offset, per partition."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from app.admin import bootstrap_servers
+
+    servers = bootstrap_servers(broker or BROKER)
+
+    async def go() -> tuple[dict[int, int], dict[int, int]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+        await admin.start()
+        try:
+            offsets = await admin.list_consumer_group_offsets(group)
+            described = await admin.describe_topics([topic])
+        finally:
+            await admin.close()
+        tps = [TopicPartition(topic, p["partition"]) for d in described for p in d["partitions"]]
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers)
+        await consumer.start()
+        try:
+            ends = await consumer.end_offsets(tps) if tps else {}
+        finally:
+            await consumer.stop()
+        committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+        return committed, {tp.partition: end for tp, end in ends.items()}
+
+    return asyncio.run(go())
+
+
 def wait_committed(worker, topic: str, timeout_s: float = 60.0) -> None:
-    """Until the worker reports a consumer lag of 0 on every partition of ``topic`` (its offsets are
-    committed up to the end), so that a restart redelivers nothing: at-least-once redelivery would
-    count an event twice (in windows, in a detector), which is not what a restart test is about."""
+    """Until the worker's group has committed every partition of ``topic`` up to its end (asked of
+    the broker, not of the worker's lag metric, which is refreshed only every few seconds), so that a
+    restart redelivers nothing: at-least-once redelivery would count an event twice (in windows, in a
+    detector), which is not what a restart test is about."""
     deadline = time.monotonic() + timeout_s
     while True:
-        lags = [line for line in worker.metrics_text().splitlines()
-                if line.startswith("fraud_consumer_lag{") and f'topic="{topic}"' in line]
-        if lags and all(float(line.rsplit(" ", 1)[1]) == 0.0 for line in lags):
+        committed, ends = committed_and_end(worker.names.app_id, topic)
+        if ends and all(committed.get(p, 0) >= end for p, end in ends.items()):
             return
-        assert time.monotonic() < deadline, f"lag not 0 in {timeout_s}s: {lags}\n{worker.log_tail()}"
+        assert time.monotonic() < deadline, f"{topic}: committed {committed}, end {ends}\n{worker.log_tail()}"
         time.sleep(0.5)
 
 
