@@ -68,6 +68,9 @@ ANOMALY_CHECKPOINTS = Counter("fraud_anomaly_checkpoints_total", "Anomaly detect
                               ["partition"], registry=REGISTRY)
 DRIFT_CHECKPOINTS = Counter("fraud_drift_checkpoints_total", "Drift monitor and challenger checkpoints written.",
                             ["monitor", "partition"], registry=REGISTRY)
+DRIFT_CHALLENGER_EVENTS = Gauge("fraud_drift_challenger_events",
+                                "Labelled events the partition's running drift challenger has learned (0: none runs).",
+                                ["partition"], registry=REGISTRY)
 DRIFT_ALERTS = Counter("fraud_drift_alerts_total", "Drift alerts published, per monitored stream.", ["stream"],
                        registry=REGISTRY)
 

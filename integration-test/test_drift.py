@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import settings
 from app.data.synthetic import generate
+from app.drift import ChallengerSlot
 from app.drift.evaluation import monitor_values
 from app.records import DriftAlert
 from app.state.checkpointed import open_envelope
@@ -106,3 +107,55 @@ def test_after_a_kill_the_restored_windows_catch_up_on_what_was_committed_since(
     assert f"the features drift monitor caught up on {2499 - position} events" in second.log_text(), second.log_tail()
     assert second.metric("fraud_caught_up_events_total", state="drift-features") == 2499 - position
     assert [a["position"] for a in alerts] == positions, second.log_tail()
+
+
+def gradual_concept_change(n: int, start: int = 500, length: int = 3000) -> list[dict]:
+    """Synthetic transactions labelled by the sign of V1, a growing share of them flipped from
+    ``start`` on (all after ``start + length``): the error stream of a learning model rises slowly,
+    so that the warning detector fires before the drift detector (an abrupt change trips both)."""
+    import random
+
+    rows = generate(n, seed=11)
+    for i, row in enumerate(rows):
+        flipped = random.Random(i).random() < min(1.0, max(0.0, (i - start) / length))
+        row["Class"] = int((row["V1"] > 0) != flipped)
+    return rows
+
+
+def test_after_a_kill_the_running_challenger_is_restored_and_learns_every_label_once(make_worker, names):
+    """The challenger mitigation with a scoring worker: a warning on the error stream starts a
+    challenger (alarms mitigate nothing here, so that it keeps running); 1,000 more transactions, then
+    kill -9 after their commit; the next worker restores the challenger from its last checkpoint (every 500
+    changes), reads back the transactions committed after it, and ends having learned each labelled
+    transaction since its start once."""
+    n = 4000
+    rows = gradual_concept_change(n)
+    env = {"FRAUD_AGENTS": "scoring,drift", "FRAUD_MODEL_KIND": "lr", "FRAUD_DRIFT_FEATURES": "",
+           "FRAUD_DRIFT_MITIGATION": "challenger", "FRAUD_DRIFT_MITIGATE_ON": "",
+           "FRAUD_DRIFT_CHALLENGER_CHECKPOINT_EVERY": "500"}
+    first = make_worker(env, name="first")
+    # the challenger learns the transactions that reach the drift agent after the warning, which
+    # comes from the scores: those of the first 1,500 transactions are all in before it starts
+    replay(names, rows[:1500], keep_ids=True)
+    wait_committed(first, names.transactions)
+    wait_committed(first, names.scores)
+    assert "challenger started" in first.log_text(), first.log_tail()
+    replay(names, rows[1500:2500], keep_ids=True, start_index=1500)
+    wait_committed(first, names.transactions)
+    first.kill()
+    changelog = f"{names.app_id}-{settings.DRIFT_CHECKPOINT_TABLE}-changelog"
+    last = {k: v for k, v, _, _ in read(changelog, None, timeout_s=30, idle_s=3) if v is not None}
+    position, blob = open_envelope(last[b"challenger:0"])
+    checkpointed = ChallengerSlot.from_checkpoint(blob)
+    assert checkpointed.learner is not None and checkpointed.events > 0
+    assert position < 2499, "no transaction to read back: the last checkpoint fell on the last one"
+
+    second = make_worker(env, name="second", start=False).start(timeout_s=150)  # the dead member's session ends first
+    replay(names, rows[2500:], keep_ids=True, start_index=2500)
+    wait_committed(second, names.transactions)
+    text = second.log_text()
+    assert f"restored ChallengerSlot({checkpointed.events} events learned)" in text, second.log_tail()
+    assert f"the drift challenger caught up on {2499 - position} events" in text, second.log_tail()
+    assert second.metric("fraud_caught_up_events_total", state="drift-challenger") == 2499 - position
+    # every row is labelled: those after the checkpoint's position once each, none of those before again
+    assert second.metric("fraud_drift_challenger_events") == checkpointed.events + (n - 1 - position)

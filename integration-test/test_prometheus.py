@@ -342,6 +342,12 @@ def check_drift_checkpoints(run: Run) -> None:
     assert features and 0 < features <= run.transactions * len(settings.DRIFT_FEATURES) // 4000
 
 
+def check_drift_challenger_events(run: Run) -> None:
+    # the run's mitigation is the default, none: no challenger runs and the gauge is not exported
+    assert settings.DRIFT_MITIGATION == "none" and "FRAUD_DRIFT_MITIGATION" not in WORKER_ENV
+    assert run.prometheus.query("fraud_drift_challenger_events") == []
+
+
 def check_caught_up(run: Run) -> None:
     # each agent's state reports its catch-up once per partition; a run without a crash reads nothing back
     states = {r["metric"]["state"] for r in run.prometheus.query("fraud_caught_up_events_total")}
@@ -378,6 +384,7 @@ CHECKS = {
     "fraud_anomaly_checkpoints_total": check_anomaly_checkpoints,
     "fraud_drift_alerts_total": check_drift_alerts,
     "fraud_drift_checkpoints_total": check_drift_checkpoints,
+    "fraud_drift_challenger_events": check_drift_challenger_events,
     "fraud_caught_up_events_total": check_caught_up,
 }
 

@@ -41,7 +41,9 @@ in; after a crash it is restored and catches up like the feature monitors (it le
 transaction once). One started after its slot's last checkpoint is lost by a crash (the start came
 from the score stream, which is not replayed into it): the next warning starts another. Metrics:
 ``fraud_drift_checkpoints_total{monitor=features|scores|challenger, partition}``,
-``fraud_caught_up_events_total{state=drift-features|drift-scores|drift-challenger}``.
+``fraud_caught_up_events_total{state=drift-features|drift-scores|drift-challenger}``,
+``fraud_drift_challenger_events{partition}`` (with the challenger mitigation: what the running one has
+learned, 0 when none runs).
 """
 from __future__ import annotations
 
@@ -170,14 +172,15 @@ def _learners() -> tuple[dict | None, Any]:
     return learners, replace
 
 
-def on_warning(partition: int) -> None:
+def on_warning(partition: int, detection: Detection) -> None:
     """A warning on the error stream: the challenger policy may start a challenger."""
     if settings.DRIFT_MITIGATION != "challenger":
         return
     learners, _ = _learners()
     learner = learners.get(partition) if learners else None
     if learner is not None and MITIGATION.on_warning(partition, learner):
-        log.info("drift warning on partition %s: challenger started", partition)
+        log.info("drift warning on %s partition %s at %s: challenger started", detection.stream, partition,
+                 detection.position)
 
 
 def mitigate(partition: int, detection: Detection) -> str:
@@ -237,7 +240,7 @@ def observe_score(score: Score) -> list[DriftAlert]:
             continue
         if found.kind == "warning":
             if stream == "error":
-                on_warning(score.partition)
+                on_warning(score.partition, found)
             continue
         out.append(alert(found, mitigate(score.partition, found), event_time=score.event_time,
                          transaction_id=score.transaction_id, partition=score.partition, offset=score.offset,
@@ -277,6 +280,8 @@ if settings.DRIFT_FEATURES or settings.DRIFT_MITIGATION == "challenger":
                 FEATURE_MONITORS.maybe_checkpoint(partition)
                 if challengers:
                     CHALLENGERS.maybe_checkpoint(partition)
+                    metrics.DRIFT_CHALLENGER_EVENTS.labels(partition=str(partition)).set(
+                        MITIGATION.challenger_events(partition))
 
 
 if settings.DRIFT_MONITOR_SCORES:
@@ -315,4 +320,4 @@ async def _on_shutdown(sender, **kwargs) -> None:
     FEATURE_MONITORS.checkpoint_and_forget(FEATURE_MONITORS.partitions())
     SCORE_MONITORS.checkpoint_and_forget(SCORE_MONITORS.partitions())
     CHALLENGERS.checkpoint_and_forget(CHALLENGERS.partitions())
-    log.info("checkpointed the drift monitors (and challengers) on shutdown")
+    log.info("checkpointed the drift monitors on shutdown")
