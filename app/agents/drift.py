@@ -34,12 +34,12 @@ without alerts (they were published before the crash) or mitigation. A checkpoin
 ADWIN settings (``DRIFT_DELTA``, ``DRIFT_CLOCK``, the warning detector's) or another
 ``DRIFT_FEATURE_TRANSFORM``, or that cannot be read, is logged and the monitor starts empty.
 
-A running challenger is checkpointed to the same table (key ``challenger:<partition>``) every
-``DRIFT_CHALLENGER_CHECKPOINT_EVERY`` changes (events it learned, its start, its promotion), when
-the partition is revoked and on a clean shutdown, with the offset of the last transaction it took
-in; after a crash it is restored and catches up like the feature monitors (it learns every labelled
-transaction once). One started after its slot's last checkpoint is lost by a crash (the start came
-from the score stream, which is not replayed into it): the next warning starts another. Metrics:
+A running challenger is checkpointed to the same table (key ``challenger:<partition>``) when it
+starts and when it leaves its slot at an alarm (those come from the score stream, which its
+catch-up does not replay), every ``DRIFT_CHALLENGER_CHECKPOINT_EVERY`` labelled events it learns,
+when the partition is revoked and on a clean shutdown, with the offset of the last transaction it
+took in; after a crash it is restored and catches up like the feature monitors (it learns every
+labelled transaction once). Metrics:
 ``fraud_drift_checkpoints_total{monitor=features|scores|challenger, partition}``,
 ``fraud_caught_up_events_total{state=drift-features|drift-scores|drift-challenger}``,
 ``fraud_drift_challenger_events{partition}`` (with the challenger mitigation: what the running one has
@@ -181,6 +181,14 @@ def on_warning(partition: int, detection: Detection) -> None:
     if learner is not None and MITIGATION.on_warning(partition, learner):
         log.info("drift warning on %s partition %s at %s: challenger started", detection.stream, partition,
                  detection.position)
+        _checkpoint_challenger(partition)
+
+
+def _checkpoint_challenger(partition: int) -> None:
+    """A challenger started or left its slot: checkpoint the slot now, so that a crash cannot undo
+    it (a start or a promotion comes from the score stream, which the slot's catch-up does not replay)."""
+    if partition in CHALLENGERS.states:
+        CHALLENGERS.checkpoint(partition)
 
 
 def mitigate(partition: int, detection: Detection) -> str:
@@ -192,6 +200,8 @@ def mitigate(partition: int, detection: Detection) -> str:
     if learner is None:
         return "unavailable"
     outcome = MITIGATION.on_drift(partition, learner)
+    if settings.DRIFT_MITIGATION == "challenger":
+        _checkpoint_challenger(partition)  # the slot gave up its challenger (promoted, or too young)
     if outcome.learner is not learner:
         replace(partition, outcome.learner)
     if outcome.learner is not learner or outcome.action == "reset":  # a new model: new score and error streams

@@ -398,3 +398,27 @@ def test_revoked_partitions_challengers_are_checkpointed_and_forgotten(monkeypat
     blobs = [v for _, k, v in table.written if k == b"challenger:0"]
     assert len(blobs) == 1 and ChallengerSlot.from_checkpoint(open_envelope(blobs[0])[1]).learner.amounts == [20.0]
     assert agent.CHALLENGERS.partitions() == []
+
+
+def test_a_challenger_start_and_its_promotion_are_checkpointed_at_once(monkeypatch):
+    """Both come from the score stream, which a restored slot's catch-up does not replay."""
+    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
+    monkeypatch.setattr(settings, "DRIFT_MITIGATE_ON", ["error"])
+    table = ChangelogTable()
+    fresh_monitors(monkeypatch, table)
+    _challenger_policy(monkeypatch)
+    replaced = _fake_scoring(monkeypatch, {0: Recording()})
+
+    def slots_written():
+        return [ChallengerSlot.from_checkpoint(open_envelope(v)[1]) for _, k, v in table.written if k == b"challenger:0"]
+
+    agent.on_warning(0, agent.Detection("error", "warning", 40, 0.05, 0.2, 64, "ADWIN(delta=0.1,clock=32)"))
+    started, = slots_written()
+    assert started.learner is not None and started.events == 0
+    agent.teach_challenger(_tx(1, 5.0, label=1), partition=0)
+    action = agent.mitigate(0, agent.Detection("error", "drift", 90, 0.05, 0.4, 128, "ADWIN(delta=0.002,clock=32)"))
+    assert action == "challenger" and replaced[0].amounts == [5.0]
+    assert [slot.learner is None for slot in slots_written()] == [False, True]  # the promotion, written at once
+    fresh_monitors(monkeypatch, table)  # a crash now: the next worker's slot has no challenger to promote again
+    table.data[b"challenger:0"] = table.written[-1][2]
+    assert agent.CHALLENGERS.get(0).learner is None
