@@ -7,6 +7,7 @@
 #   infra/stack.sh status   say what is running
 #   infra/stack.sh reset    stop both and delete Kafka's data (topics left by unfinished runs)
 #   infra/stack.sh start|stop kafka|registry   the same for one of the two only
+#   infra/stack.sh start|stop oidc   a Keycloak for a registry behind auth (see below)
 #
 # Data, logs and PID files live under $STACK_DIR (default: <repo>/.stack); the downloaded
 # binaries under $STACK_DIST (default: <repo>/.stack/dist, shared by every STACK_DIR). Ports come
@@ -21,6 +22,13 @@
 # the clients') set, Kafka also listens there with SSL and requires a client certificate (mutual TLS).
 # The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
 # own scripts (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
+#
+# A registry behind auth (for tests of it): "infra/stack.sh start oidc" starts a Keycloak (dev mode,
+# in-memory database, fetched on first use) on OIDC_PORT (8090) that imports the realm in
+# OIDC_REALM_FILE (a realm JSON with the clients); with REGISTRY_OIDC_URL set (that realm's URL,
+# e.g. http://127.0.0.1:8090/realms/registry) the registry requires a token of it, or HTTP basic
+# auth with a client id and secret of it (Apicurio's basic client credentials, exchanged for a token).
+# "start" without a service never starts Keycloak; "stop" stops it too.
 # Starting an already running stack is harmless.
 set -euo pipefail
 
@@ -34,8 +42,11 @@ POM=$ROOT/infra/pom.xml
 prop() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$POM" | head -n 1; }
 KAFKA_VERSION=$(prop kafka.version)
 APICURIO_VERSION=$(prop apicurio.version)
+KEYCLOAK_VERSION=$(prop keycloak.version)
 KAFKA_HOME=$STACK_DIST/kafka-$KAFKA_VERSION
 APICURIO_HOME=$STACK_DIST/apicurio-$APICURIO_VERSION
+KEYCLOAK_HOME=$STACK_DIST/keycloak-$KEYCLOAK_VERSION
+OIDC_PORT=${OIDC_PORT:-8090}
 RUN=$STACK_DIR/run
 LOGS=$STACK_DIR/logs
 
@@ -70,6 +81,20 @@ fetch() {
   fi
 }
 
+fetch_keycloak() {
+  [ -x "$KEYCLOAK_HOME/bin/kc.sh" ] && return
+  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
+  say "fetching Keycloak $KEYCLOAK_VERSION (Maven Central)"
+  local art=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz repo
+  mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$art" >"$STACK_DIR/fetch.log" 2>&1 \
+    || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Keycloak failed (see $STACK_DIR/fetch.log)"; }
+  repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
+  rm -rf "$KEYCLOAK_HOME.part"; mkdir -p "$KEYCLOAK_HOME.part"
+  tar xzf "$repo/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz" \
+    --strip-components=1 -C "$KEYCLOAK_HOME.part" || die "unpacking Keycloak failed"
+  rm -rf "$KEYCLOAK_HOME"; mv "$KEYCLOAK_HOME.part" "$KEYCLOAK_HOME"
+}
+
 registry_jar() { ls "$APICURIO_HOME"/quarkus-run.jar "$APICURIO_HOME"/*-runner.jar 2>/dev/null | head -n 1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pid_alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
@@ -78,8 +103,13 @@ kafka_ready() {
   java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$RUN/log4j2-tools.properties" \
     org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null 2>&1
 }
-registry_ready() {
-  curl -fsS -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null
+registry_ready() {  # behind auth, a 401 to an anonymous request is the registry answering
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects" 2>/dev/null)
+  [ "$code" = 200 ] || { [ -n "${REGISTRY_OIDC_URL:-}" ] && [ "$code" = 401 ]; }
+}
+oidc_ready() {
+  curl -fsS -o /dev/null "http://127.0.0.1:$OIDC_PORT/realms/master/.well-known/openid-configuration" 2>/dev/null
 }
 
 wait_for() { # name check timeout_s
@@ -212,13 +242,34 @@ start_kafka() {
 start_registry() {
   if pid_alive registry; then say "registry already running (pid $(cat "$RUN/registry.pid"))"; return; fi
   port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is in use by another process: stop it or set REGISTRY_PORT"
-  say "starting apicurio registry $APICURIO_VERSION"
+  local auth=()
+  if [ -n "${REGISTRY_OIDC_URL:-}" ]; then
+    auth=(-Dquarkus.oidc.tenant-enabled=true "-Dquarkus.oidc.auth-server-url=$REGISTRY_OIDC_URL"
+          "-Dquarkus.oidc.token-path=$REGISTRY_OIDC_URL/protocol/openid-connect/token"
+          "-Dquarkus.oidc.client-id=${REGISTRY_OIDC_CLIENT_ID:-registry-api}"
+          -Dapicurio.authn.basic-client-credentials.enabled=true)
+  fi
+  say "starting apicurio registry $APICURIO_VERSION${REGISTRY_OIDC_URL:+ (auth: $REGISTRY_OIDC_URL)}"
   (cd "$APICURIO_HOME" || exit 1
-    exec nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} \
+    exec nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} "${auth[@]}" \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
     -Dquarkus.log.level=WARN -Dquarkus.log.category.\"io.apicurio\".level=INFO \
     -jar "$(registry_jar)" >>"$LOGS/registry.log" 2>&1) &
   echo $! >"$RUN/registry.pid"  # the subshell execs java: this is java's pid
+}
+
+start_oidc() {
+  if pid_alive oidc; then say "oidc already running (pid $(cat "$RUN/oidc.pid"))"; return; fi
+  [ -f "${OIDC_REALM_FILE:-}" ] || die "starting oidc needs OIDC_REALM_FILE, a Keycloak realm JSON to import"
+  port_open "$OIDC_PORT" && die "port $OIDC_PORT is in use by another process: stop it or set OIDC_PORT"
+  fetch_keycloak
+  rm -rf "$KEYCLOAK_HOME/data/import"; mkdir -p "$KEYCLOAK_HOME/data/import"  # (shared by every STACK_DIR)
+  cp "$OIDC_REALM_FILE" "$KEYCLOAK_HOME/data/import/"
+  say "starting keycloak $KEYCLOAK_VERSION"
+  (export JAVA_OPTS_KC_HEAP="${OIDC_HEAP_OPTS:--Xms64m -Xmx512m}"
+    exec nohup "$KEYCLOAK_HOME/bin/kc.sh" start-dev --db=dev-mem --http-host=127.0.0.1 --http-port="$OIDC_PORT" \
+    --import-realm >>"$LOGS/oidc.log" 2>&1) &
+  echo $! >"$RUN/oidc.pid"  # the subshell execs kc.sh, which execs java: this is java's pid
 }
 
 stop_one() {
@@ -235,12 +286,13 @@ stop_one() {
 
 cmd=${1:-status}
 only=${2:-}
-case "$only" in ""|kafka|registry) ;; *) die "unknown service '$only' (use: kafka, registry)" ;; esac
+case "$only" in ""|kafka|registry|oidc) ;; *) die "unknown service '$only' (use: kafka, registry, oidc)" ;; esac
 mkdir -p "$STACK_DIST" "$RUN" "$LOGS"
 case "$cmd" in
   fetch) fetch ;;
   start)
     need_java
+    if [ "$only" = oidc ]; then start_oidc; wait_for oidc oidc_ready 180 "$OIDC_PORT"; exit 0; fi
     fetch
     [ "$only" = registry ] || start_kafka
     [ "$only" = kafka ] || start_registry
@@ -248,13 +300,16 @@ case "$cmd" in
     [ "$only" = kafka ] || wait_for registry registry_ready 120 "$REGISTRY_PORT"
     ;;
   stop)
-    [ "$only" = kafka ] || stop_one registry
-    [ "$only" = registry ] || stop_one kafka
+    case "$only" in
+      "") stop_one registry; stop_one kafka; stop_one oidc ;;
+      *) stop_one "$only" ;;
+    esac
     ;;
   status)
     for n in kafka registry; do
       if pid_alive "$n"; then say "$n running (pid $(cat "$RUN/$n.pid"))"; else say "$n not running"; fi
     done
+    if pid_alive oidc; then say "oidc running (pid $(cat "$RUN/oidc.pid"))"; fi
     ;;
   reset) stop_one registry; stop_one kafka; rm -rf "$STACK_DIR/kafka-data"; say "kafka data removed" ;;
   *) die "unknown command '$cmd' (use: fetch, start, stop, status, reset)" ;;

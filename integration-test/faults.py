@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import json
 import os
 import socket
 import subprocess
@@ -281,11 +282,22 @@ def client_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     return folder / f"{name}.pem", folder / f"{name}.key"
 
 
+def registry_realm(name: str, clients: dict[str, str]) -> dict:
+    """A Keycloak realm for a registry: confidential clients that get tokens with their id and secret
+    (the client credentials grant, which Apicurio's basic auth uses), and the registry's own client."""
+    return {"realm": name, "enabled": True, "clients": [
+        *({"clientId": client, "secret": secret, "enabled": True, "publicClient": False, "protocol": "openid-connect",
+           "serviceAccountsEnabled": True, "standardFlowEnabled": False, "directAccessGrantsEnabled": False}
+          for client, secret in clients.items()),
+        {"clientId": "registry-api", "enabled": True, "bearerOnly": True, "protocol": "openid-connect"}]}
+
+
 class PrivateStack:
     """``infra/stack.sh`` on its own folder and free ports (the binaries are shared)."""
 
     def __init__(self, folder: Path, sasl_users: dict[str, str] | None = None,
-                 scram_users: dict[str, str] | None = None, mutual_tls: bool = False):
+                 scram_users: dict[str, str] | None = None, mutual_tls: bool = False,
+                 registry_clients: dict[str, str] | None = None):
         self.folder = Path(folder)
         self.kafka_port, self.controller_port, self.registry_port = free_port(), free_port(), free_port()
         self.env = {**os.environ, "STACK_DIR": str(self.folder), "KAFKA_PORT": str(self.kafka_port),
@@ -307,6 +319,14 @@ class PrivateStack:
         if mutual_tls:  # an SSL listener that wants client certificates signed by the same CA
             self.ssl_port = free_port()
             self.env.update(KAFKA_SSL_PORT=str(self.ssl_port), KAFKA_SSL_TRUSTSTORE_PEM=str(self.ca_file))
+        self.oidc_port = None
+        if registry_clients:  # the registry behind a Keycloak realm with these clients (id: secret)
+            self.oidc_port = free_port()
+            realm = self.folder / "registry-realm.json"
+            realm.parent.mkdir(parents=True, exist_ok=True)
+            realm.write_text(json.dumps(registry_realm("registry", registry_clients)))
+            self.env.update(OIDC_PORT=str(self.oidc_port), OIDC_REALM_FILE=str(realm),
+                            REGISTRY_OIDC_URL=f"http://127.0.0.1:{self.oidc_port}/realms/registry")
         self.started: set[str] = set()
 
     @property
@@ -327,7 +347,7 @@ class PrivateStack:
         self.started.add(service)
 
     def stop(self, service: str | None = None) -> None:
-        for name in ([service] if service else ["registry", "kafka"]):
+        for name in ([service] if service else ["registry", "kafka", "oidc"]):
             if name in self.started:
                 self._run("stop", name)
                 self.started.discard(name)

@@ -1,6 +1,7 @@
 """A worker on a SASL_PLAINTEXT listener, a SASL_SSL (SCRAM) one and an SSL one with client
 certificates (mutual TLS) of a private Kafka; credentials, CA and certificates from the FRAUD_KAFKA_*
-settings."""
+settings. And a worker on a registry behind auth (Apicurio with a Keycloak realm), its credentials
+from FRAUD_SCHEMA_REGISTRY_USER / _PASSWORD."""
 from __future__ import annotations
 
 import secrets
@@ -73,3 +74,43 @@ def test_worker_over_ssl_with_a_client_certificate_and_one_without_is_refused(st
     scores_through_it_and_refuses(
         tmp_path, private, Names("mtls"), {**ssl, "FRAUD_KAFKA_SSL_CERTFILE": str(cert), "FRAUD_KAFKA_SSL_KEYFILE": str(key)},
         ssl, refusal=f"Connection at 127.0.0.1:{private.ssl_port} closed", what="SSL", seed=45)
+
+
+def test_worker_with_registry_client_credentials_and_a_wrong_secret_is_refused(stack, tmp_path, monkeypatch):
+    """A registry behind auth (Apicurio with a Keycloak realm; basic auth with a client's id and
+    secret, which the registry exchanges for a token): the worker registers its schemas and scores
+    every transaction through it; an anonymous request gets a 401, and a worker with a wrong secret
+    stops at the registry's 401 and never becomes ready."""
+    import httpx
+
+    import settings
+    from app.records import Score
+
+    secret = secrets.token_hex(8)
+    private = PrivateStack(tmp_path / "stack", registry_clients={"fraud-detector": secret})
+    names = Names("regauth")
+    auth = {**WORKER_ENV, "FRAUD_SCHEMA_REGISTRY_URL": private.registry, "FRAUD_SCHEMA_REGISTRY_USER": "fraud-detector"}
+    good = Worker(names, tmp_path / "good", {**auth, "FRAUD_SCHEMA_REGISTRY_PASSWORD": secret}, name="good")
+    bad = Worker(Names("regauthbad"), tmp_path / "bad", {**auth, "FRAUD_SCHEMA_REGISTRY_PASSWORD": "wrong"}, name="bad")
+    try:
+        private.start("oidc")
+        private.start("registry")
+        assert httpx.get(f"{private.registry}/subjects").status_code == 401
+        good.start(120)
+        monkeypatch.setattr(settings, "SCHEMA_REGISTRY_USER", "fraud-detector")  # the replay and the reader too
+        monkeypatch.setattr(settings, "SCHEMA_REGISTRY_PASSWORD", secret)
+        with Collector(names.scores, Score, registry=private.registry) as scores:
+            sent = replay(names, generate(300, seed=47), registry=private.registry, keep_ids=True)
+            wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored through the registry with auth")
+        assert_healthy(good)
+        subjects = httpx.get(f"{private.registry}/subjects", auth=("fraud-detector", secret)).json()
+        assert f"{names.scores}-value" in subjects and f"{names.transactions}-value" in subjects
+
+        bad.launch()
+        wait_until(lambda: "refused us" in bad.log_text() or not bad.alive(), 120, "a wrong secret refused")
+        assert "refused us" in bad.log_text() and "401" in bad.log_text(), bad.log_tail()
+        assert "Worker]: Ready" not in bad.log_text()
+    finally:
+        good.stop()
+        bad.stop()
+        private.stop()
