@@ -19,7 +19,9 @@ scoring agent's ``LEARNERS`` when that agent runs in this worker (a score's part
 transaction's partition). When it does not, the alert says ``mitigation="unavailable"``. A reset or a
 promoted challenger is a new model: the partition's ``score`` and ``error`` detectors start over. The
 challenger learns from the labelled transactions (``Class`` in the event) of its partition, on the
-raw transaction features.
+raw transaction features, from the first one that reaches this agent after the warning (which comes
+from the scores: under a backlog this agent runs ahead of the scorer, and that transaction lies past
+the warning's position).
 
 State: each partition's monitors (their ADWIN windows and counts) are checkpointed to the
 changelog-backed table ``DRIFT_CHECKPOINT_TABLE`` (keys ``features:<partition>`` and
