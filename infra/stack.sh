@@ -68,31 +68,29 @@ fetch() {
       >"$STACK_DIR/fetch.log" 2>&1 || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Kafka failed (see $STACK_DIR/fetch.log)"; }
   fi
   if [ -z "$(registry_jar)" ]; then
-    command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
-    say "fetching Apicurio Registry $APICURIO_VERSION (Maven Central)"
-    local art=io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all repo
-    mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$art" >"$STACK_DIR/fetch.log" 2>&1 \
-      || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Apicurio failed (see $STACK_DIR/fetch.log)"; }
-    repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
-    mkdir -p "$APICURIO_HOME.part"
-    tar xzf "$repo/io/apicurio/apicurio-registry-app/$APICURIO_VERSION/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz" \
-      -C "$APICURIO_HOME.part" || die "unpacking Apicurio failed"
-    rm -rf "$APICURIO_HOME"; mv "$APICURIO_HOME.part" "$APICURIO_HOME"
+    fetch_tarball Apicurio io.apicurio apicurio-registry-app "$APICURIO_VERSION" all "$APICURIO_HOME"
   fi
+}
+
+# fetch_tarball NAME GROUP ARTIFACT VERSION CLASSIFIER HOME [tar options]: a tar.gz artifact from Maven
+# Central, unpacked into HOME (through HOME.part, so that an interrupted unpack is never taken for done)
+fetch_tarball() {
+  local name=$1 group=$2 artifact=$3 version=$4 classifier=$5 home=$6 repo file
+  shift 6
+  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
+  say "fetching $name $version (Maven Central)"
+  mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$group:$artifact:$version:tar.gz${classifier:+:$classifier}" \
+    >"$STACK_DIR/fetch.log" 2>&1 || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching $name failed (see $STACK_DIR/fetch.log)"; }
+  repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
+  file="$repo/${group//.//}/$artifact/$version/$artifact-$version${classifier:+-$classifier}.tar.gz"
+  rm -rf "$home.part"; mkdir -p "$home.part"
+  tar xzf "$file" "$@" -C "$home.part" || die "unpacking $name failed ($file)"
+  rm -rf "$home"; mv "$home.part" "$home"
 }
 
 fetch_keycloak() {
   [ -x "$KEYCLOAK_HOME/bin/kc.sh" ] && return
-  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
-  say "fetching Keycloak $KEYCLOAK_VERSION (Maven Central)"
-  local art=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz repo
-  mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$art" >"$STACK_DIR/fetch.log" 2>&1 \
-    || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Keycloak failed (see $STACK_DIR/fetch.log)"; }
-  repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
-  rm -rf "$KEYCLOAK_HOME.part"; mkdir -p "$KEYCLOAK_HOME.part"
-  tar xzf "$repo/org/keycloak/keycloak-quarkus-dist/$KEYCLOAK_VERSION/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz" \
-    --strip-components=1 -C "$KEYCLOAK_HOME.part" || die "unpacking Keycloak failed"
-  rm -rf "$KEYCLOAK_HOME"; mv "$KEYCLOAK_HOME.part" "$KEYCLOAK_HOME"
+  fetch_tarball Keycloak org.keycloak keycloak-quarkus-dist "$KEYCLOAK_VERSION" "" "$KEYCLOAK_HOME" --strip-components=1
 }
 
 registry_jar() { ls "$APICURIO_HOME"/quarkus-run.jar "$APICURIO_HOME"/*-runner.jar 2>/dev/null | head -n 1; }
