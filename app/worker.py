@@ -8,10 +8,11 @@ from __future__ import annotations
 import faust
 
 import settings
-from app import metrics, recovery
+from app import fetching, metrics, recovery
 from app.security import faust_credentials
 
 recovery.install()  # Faust's table recovery must not drop the messages fetched while it ends
+fetching.install()  # nor its fetch loop the records it sets aside (a paused partition, a rebalance)
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,

@@ -6,8 +6,6 @@ worker and the registry. The shared stack is never stopped.
 """
 from __future__ import annotations
 
-import pytest
-
 import faults
 from harness import Names, Worker
 
@@ -64,12 +62,9 @@ def test_registry_down_mid_stream_cached_schemas_keep_scoring(stack, tmp_path):
     assert result.duplicates == 0
 
 
-# Known and not resolved: now and then the survivor of a failover stops fetching after the rebalance
-# (its log ends at "Worker ready", it reads nothing while its lag is above 0): 4 of 15 runs on one day,
-# the code before the drift challenger's checkpoints included. Only that symptom is tolerated; a lost
-# event or a wrong handoff still fails the test.
-@pytest.mark.xfail(strict=False, raises=faults.WorkerStalled,
-                   reason="the survivor sometimes stops fetching after the rebalance (not resolved)")
+# The survivor used to stop reading now and then after the rebalance (its log ended at "Worker ready",
+# its lag stayed above 0: 4 of 15 runs on one day): Faust skipped a backlog fetched for partitions
+# paused during the recovery (see app/fetching.py). A stall now fails the test as `WorkerStalled`.
 def test_failover_survivor_takes_partitions_and_their_models(stack, tmp_path):
     checkpoint_every = 200
     result = faults.failover(tmp_path, n=4000, rate=250, checkpoint_every=checkpoint_every)
