@@ -1,0 +1,119 @@
+"""Records fetched for a paused partition are not lost (app.fetching), on the real broker.
+
+The sequence of a failover's table recovery, step by step, with a real aiokafka consumer and Faust's
+own fetch code (``Consumer.getmany`` and the consumer thread's ``_fetch_records``, run in this event
+loop instead of Faust's thread): a fetch waits with only a changelog partition active; the recovery
+pauses the changelog (the live set of active partitions becomes empty) and seeks the stream partition
+to its committed offset; the stream's backlog arrives and wakes the waiting fetch; then the stream
+partition is resumed. Faust as it ships loses that backlog; with the mend every record is delivered,
+in order.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from types import SimpleNamespace
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.transport import consumer as faust_consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.utils import DefaultSchedulingStrategy
+
+from app import fetching
+from app.admin import bootstrap_servers, ensure_topics
+from harness import BROKER
+
+BACKLOG = 100
+
+
+def fake_faust_consumer(kafka: AIOKafkaConsumer, active: set, getmany_of_thread) -> SimpleNamespace:
+    """What Faust's fetch loop uses of its consumer and its thread, around a real aiokafka consumer."""
+    async def call_thread(fun, *args, **kwargs):   # Faust runs these in its consumer thread
+        result = fun(*args, **kwargs)
+        return await result if inspect.isawaitable(result) else result
+
+    thread = SimpleNamespace(_ensure_consumer=lambda: kafka, call_thread=call_thread,
+                             consumer=SimpleNamespace(flow_active=True))
+    thread._fetch_records = functools.partial(AIOKafkaConsumerThread._fetch_records, thread)
+
+    async def wait_next_records(timeout):
+        if not active:          # Faust does not fetch with no active partition
+            await asyncio.sleep(timeout)
+            return {}, active
+        return await getmany_of_thread(thread, active, timeout), active
+
+    app = SimpleNamespace(consumer_generation_id=1, monitor=SimpleNamespace(track_tp_end_offset=lambda tp, o: None))
+    return SimpleNamespace(
+        app=app, flow_active=True, should_stop=False, _buffered_partitions=set(), _thread=thread,
+        scheduler=DefaultSchedulingStrategy(), _wait_next_records=wait_next_records,
+        _to_message=lambda tp, record: record.offset, highwater=lambda tp: kafka.highwater(tp),
+        log=SimpleNamespace(dev=lambda *a: None, warning=lambda *a: None))
+
+
+async def recovery_sequence(names, getmany, getmany_of_thread) -> tuple[list[int], list[int]]:
+    """The offsets of the stream partition delivered while it was paused, and after it resumed."""
+    stream = TopicPartition(names.transactions, 0)
+    changelog = TopicPartition(f"{names.app_id}-model-checkpoints-changelog", 0)
+    await ensure_topics(BROKER, [stream.topic, changelog.topic], 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER))
+    await producer.start()
+    try:
+        for i in range(BACKLOG):
+            await producer.send(stream.topic, f"transaction {i}".encode(), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False,
+                             auto_offset_reset="earliest")
+    await kafka.start()
+    try:
+        kafka.assign([stream, changelog])
+        kafka.seek(stream, 0)
+        kafka.seek(changelog, 0)
+        active = {changelog}    # recovery: only the changelog is read
+        consumer = fake_faust_consumer(kafka, active, getmany_of_thread)
+        for _ in range(200):    # aiokafka prefetches the paused stream's backlog meanwhile
+            if stream in kafka._fetcher._records:
+                break
+            await asyncio.sleep(0.05)
+        assert stream in kafka._fetcher._records
+
+        async def collect(timeout: float) -> list[int]:
+            return [offset async for tp, offset in getmany(consumer, timeout) if tp == stream]
+        waiting = asyncio.ensure_future(collect(5.0))
+        await asyncio.sleep(0.3)          # the fetch waits for changelog records
+        assert not waiting.done()
+        active.clear()                    # the changelog is read: paused
+        kafka.seek(stream, 0)             # the stream partition is sought to its committed offset
+        while_paused = await waiting
+        active.add(stream)                # and resumed
+        after = []
+        for _ in range(6):
+            got = await collect(1.0)
+            after += got
+            if len(after) >= BACKLOG:
+                break
+        return while_paused, after
+    finally:
+        await kafka.stop()
+
+
+def test_faust_as_shipped_loses_the_backlog_fetched_for_a_paused_partition(names):
+    # the defect the mend is for; if this fails, Faust no longer has it and app/fetching.py can go
+    while_paused, after = asyncio.run(recovery_sequence(
+        names, faust_consumer.Consumer.getmany, fetching._ORIGINAL_THREAD_GETMANY))
+    assert while_paused == []
+    assert after == []            # the backlog was fetched, skipped, and is never read again
+
+
+@pytest.mark.parametrize("getmany, getmany_of_thread", [
+    (fetching.getmany, fetching.thread_getmany),                  # the mend as installed
+    (fetching.getmany, fetching._ORIGINAL_THREAD_GETMANY),        # its rewind alone (the live set)
+    (faust_consumer.Consumer.getmany, fetching.thread_getmany),   # its frozen set alone
+], ids=["mend", "rewind-only", "frozen-set-only"])
+def test_the_mend_delivers_every_record_of_the_paused_partition_in_order(names, getmany, getmany_of_thread):
+    while_paused, after = asyncio.run(recovery_sequence(names, getmany, getmany_of_thread))
+    assert while_paused == []
+    assert after == list(range(BACKLOG))
