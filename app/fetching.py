@@ -39,6 +39,8 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 
+from app.patches import patch_once
+
 log = logging.getLogger(__name__)
 
 _PATCHED = "_fraud_keeps_skipped_records"
@@ -124,9 +126,6 @@ _ORIGINAL_THREAD_GETMANY = AIOKafkaConsumerThread.getmany
 
 def install() -> type:
     """Patch Faust's aiokafka :class:`Consumer` and its thread (once); returns the consumer class."""
-    if not getattr(Consumer, _PATCHED, False):
-        Consumer.getmany = getmany
-        AIOKafkaConsumerThread.getmany = thread_getmany
-        setattr(Consumer, _PATCHED, True)
-        log.debug("faust Consumer: records fetched but not delivered are read again")
-    return Consumer
+    return patch_once(Consumer, _PATCHED, {(Consumer, "getmany"): getmany,
+                                           (AIOKafkaConsumerThread, "getmany"): thread_getmany},
+                      "faust Consumer: records fetched but not delivered are read again")

@@ -26,12 +26,11 @@ True
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from faust.tables.recovery import Recovery
 
-log = logging.getLogger(__name__)
+from app.patches import patch_once
 
 _PATCHED = "_fraud_resume_in_order"
 
@@ -92,9 +91,6 @@ async def _resume_streams(self: Recovery, generation_id: int = 0) -> None:
 
 def install() -> type:
     """Patch :class:`~faust.tables.recovery.Recovery` (once); returns the class."""
-    if not getattr(Recovery, _PATCHED, False):
-        Recovery.on_recovery_completed = on_recovery_completed
-        Recovery._resume_streams = _resume_streams
-        setattr(Recovery, _PATCHED, True)
-        log.debug("faust Recovery: stream partitions resume after the seek and the flow-control reset")
-    return Recovery
+    return patch_once(Recovery, _PATCHED, {(Recovery, "on_recovery_completed"): on_recovery_completed,
+                                           (Recovery, "_resume_streams"): _resume_streams},
+                      "faust Recovery: stream partitions resume after the seek and the flow-control reset")
