@@ -60,12 +60,19 @@ need_java() {
   [ "${v:-0}" -ge 17 ] || die "java $v found, Kafka $KAFKA_VERSION and Apicurio need Java 17 or newer"
 }
 
+# maven NAME ARGS...: run Maven quietly on infra/pom.xml, its output in fetch.log (its tail shown on failure)
+maven() {
+  local name=$1
+  shift
+  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
+  mvn -q -B -f "$POM" "$@" >"$STACK_DIR/fetch.log" 2>&1 \
+    || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching $name failed (see $STACK_DIR/fetch.log)"; }
+}
+
 fetch() {
   if [ ! -f "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" ]; then
-    command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
     say "fetching Kafka $KAFKA_VERSION jars (Maven Central)"
-    mvn -q -B -f "$POM" -P kafka dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs" \
-      >"$STACK_DIR/fetch.log" 2>&1 || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching Kafka failed (see $STACK_DIR/fetch.log)"; }
+    maven Kafka -P kafka dependency:copy-dependencies -DoutputDirectory="$KAFKA_HOME/libs"
   fi
   if [ -z "$(registry_jar)" ]; then
     fetch_tarball Apicurio io.apicurio apicurio-registry-app "$APICURIO_VERSION" all "$APICURIO_HOME"
@@ -77,10 +84,8 @@ fetch() {
 fetch_tarball() {
   local name=$1 group=$2 artifact=$3 version=$4 classifier=$5 home=$6 repo file
   shift 6
-  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH: install Maven (apt-get install maven)"
   say "fetching $name $version (Maven Central)"
-  mvn -q -B -f "$POM" dependency:get -Dtransitive=false -Dartifact="$group:$artifact:$version:tar.gz${classifier:+:$classifier}" \
-    >"$STACK_DIR/fetch.log" 2>&1 || { tail -n 20 "$STACK_DIR/fetch.log" >&2; die "fetching $name failed (see $STACK_DIR/fetch.log)"; }
+  maven "$name" dependency:get -Dtransitive=false -Dartifact="$group:$artifact:$version:tar.gz${classifier:+:$classifier}"
   repo=$(MAVEN_OPTS="${MAVEN_OPTS:-} -Djansi.force=false" mvn -q -B -Dstyle.color=never -f "$POM" help:evaluate -Dexpression=settings.localRepository -DforceStdout 2>>"$STACK_DIR/fetch.log" | sed "s/\x1b\[[0-9;]*m//g")
   file="$repo/${group//.//}/$artifact/$version/$artifact-$version${classifier:+-$classifier}.tar.gz"
   rm -rf "$home.part"; mkdir -p "$home.part"
