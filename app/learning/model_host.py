@@ -14,7 +14,7 @@ their results, in submission order:
   host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
   owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
   and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
-  including when its owner is killed.
+  including when its owner is killed; it removes the folder then.
 
 >>> import asyncio
 >>> from app.learning.pipeline import model_from_settings
@@ -143,6 +143,7 @@ class ProcessHost:
                     future.set_result(results)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self.process.wait()
+            self._remove_spill_dir()  # nothing more can come through it (an owner that exits now leaves none)
             self._fail(ModelHostError(f"the model process exited (code {code})"), exc)
             if not self._closing and self.on_exit is not None:
                 self.on_exit(self._error)
@@ -178,6 +179,9 @@ class ProcessHost:
             await self._reader
         except (asyncio.CancelledError, Exception):
             pass
+        self._remove_spill_dir()
+
+    def _remove_spill_dir(self) -> None:
         if self.spill_dir is not None:
             shutil.rmtree(self.spill_dir, ignore_errors=True)
 
@@ -232,7 +236,11 @@ def main(argv: list[str] | None = None) -> int:
 
         on_new_model = gc_tuning.freeze
     spill_dir = argv[argv.index("--spill-dir") + 1] if "--spill-dir" in argv else None
-    serve(sys.stdin.buffer, protocol_out, LearnerSet(on_new_model), spill_dir)
+    try:
+        serve(sys.stdin.buffer, protocol_out, LearnerSet(on_new_model), spill_dir)
+    finally:
+        if spill_dir is not None:  # the owner is done with it, or was killed and cannot remove it
+            shutil.rmtree(spill_dir, ignore_errors=True)
     return 0
 
 

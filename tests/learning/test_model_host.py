@@ -58,9 +58,11 @@ def test_a_dead_model_process_fails_the_waiting_and_the_next_operations():
             await waiting
         with pytest.raises(ModelHostError):
             await host.submit([("step", 0, {"V1": 1.0}, None)])
+        folder_left = os.path.exists(host.spill_dir)  # before close(): an owner may exit at once
         await host.close()
+        return folder_left
 
-    asyncio.run(run())
+    assert asyncio.run(run()) is False
     assert len(exits) == 1 and "code -9" in str(exits[0])
 
 
@@ -148,3 +150,19 @@ def test_a_model_process_gives_large_results_in_order_and_removes_its_folder_whe
 
     assert OnlineLearner.from_checkpoint(blob).meta == {"pad": pad}
     assert probability == 0.5 and left == [] and not folder_exists
+
+
+def test_a_model_process_whose_owner_is_killed_removes_its_folder():
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", 0, None, LR, "")])
+        existed = os.path.isdir(host.spill_dir)
+        host._reader.cancel()  # this side does nothing more, as if gone
+        with pytest.raises(asyncio.CancelledError):
+            await host._reader
+        host.process.stdin.close()  # what a kill -9 of the owner does to the pipe; close() is never called
+        code = await asyncio.wait_for(host.process.wait(), timeout=30)
+        return existed, code, os.path.exists(host.spill_dir)
+
+    existed, code, exists_after = asyncio.run(run())
+    assert existed and code == 0 and not exists_after
