@@ -20,8 +20,10 @@ import functools
 from typing import Callable
 
 from river import base, forest, linear_model, optim, preprocessing
+from river.tree.splitter import Splitter
 
 from app.learning.blend import ProbabilityBlend
+from app.learning.splitter import GaussianSplitter
 
 MODEL_KINDS = ("arf", "lr", "arf+lr")
 
@@ -37,9 +39,12 @@ def build_model(
     lambda_value: int = 6,
     lr_learning_rate: float = 0.01,
     lr_positive_weight: float = 10.0,
+    splitter: Splitter | None = None,
 ) -> base.Classifier:
     """A fresh, untrained River classifier of the given ``kind``; the same arguments give the same
-    model (the forest's randomness comes from ``seed``).
+    model (the forest's randomness comes from ``seed``). ``splitter`` is the forest's splitter
+    prototype; by default :class:`app.learning.splitter.GaussianSplitter`, River's own with the
+    costs of new leaves taken out (same predictions, faster).
 
     >>> model = build_model("arf+lr", trees=3, seed=1)
     >>> p = model.predict_proba_one({"V1": 0.0})[1]  # untrained: the forest says 0, the regressions 0.5
@@ -60,7 +65,7 @@ def build_model(
     def arf() -> base.Classifier:
         return forest.ARFClassifier(
             n_models=trees, seed=seed, grace_period=grace_period, max_features=max_features,
-            lambda_value=lambda_value,
+            lambda_value=lambda_value, splitter=splitter if splitter is not None else GaussianSplitter(),
         )
 
     def lr(weight_pos: float = 1.0) -> base.Classifier:
