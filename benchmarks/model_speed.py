@@ -1,0 +1,80 @@
+"""The default model with the project's splitter against the same model with River's own.
+
+    .venv/bin/python benchmarks/model_speed.py                   # 50,000 ULB rows, 2 rounds (~5 minutes)
+    .venv/bin/python benchmarks/model_speed.py --rows 284807 --rounds 1
+
+Both are the configured ``build_model`` (settings: kind, trees, seed...); the baseline passes
+``splitter=river.tree.splitter.GaussianSplitter()``, what River's forest uses when given none. Each
+round runs the plain predict-then-learn loop over the same ULB rows with the baseline, then with
+the project's :class:`app.learning.splitter.GaussianSplitter`, on one core, timed by the process's
+CPU clock (the machine is shared; wall-clock rates are printed beside). Every probability of both
+models is compared: the speed-up is only worth having if they are identical.
+
+The last line holds the figures as ``key=value`` pairs: ``river_eps`` and ``eps`` are events per
+CPU second (best round of each), ``speedup`` their ratio, ``identical`` 1 if every probability
+matched in every round.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import key_values, load_average  # noqa: E402
+
+
+def loop(xs, ys, model) -> tuple[list[float], float, float]:
+    """Probabilities (predict, then learn), CPU seconds and wall seconds."""
+    out = []
+    cpu, wall = time.process_time(), time.perf_counter()
+    for x, y in zip(xs, ys):
+        out.append(model.predict_proba_one(x).get(1, 0.0))
+        model.learn_one(x, y)
+    return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=50_000, help="ULB rows (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=2, help="baseline/project pairs (default: %(default)s)")
+    args = parser.parse_args(argv)
+    if args.rows < 1 or args.rounds < 1:
+        parser.error("--rows and --rounds must be at least 1")
+
+    from river.tree.splitter import GaussianSplitter as RiversSplitter
+
+    from app.data import ensure_creditcard_csv, iter_rows
+    from app.learning.pipeline import build_model, model_params_from_settings
+    from app.records import FEATURE_NAMES
+
+    params = model_params_from_settings()
+    rows = list(iter_rows(ensure_creditcard_csv(), limit=args.rows))
+    xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
+    ys = [int(row["Class"]) for row in rows]
+    print(f"rows={len(rows)} model={params}", flush=True)
+    best = {"river": 0.0, "project": 0.0}
+    identical = True
+    for i in range(args.rounds):
+        print(f"[round {i + 1}] load before: {load_average():.2f}", flush=True)
+        figures = {}
+        for name, splitter in (("river", RiversSplitter()), ("project", None)):
+            probabilities, cpu, wall = loop(xs, ys, build_model(**params, splitter=splitter))
+            figures[name] = probabilities
+            best[name] = max(best[name], len(xs) / cpu)
+            print(f"[round {i + 1}] {name:7s} splitter: {len(xs) / cpu:7.1f} events per CPU second "
+                  f"({len(xs) / wall:.1f} per wall second)", flush=True)
+        differing = sum(a != b for a, b in zip(figures["river"], figures["project"]))
+        identical &= differing == 0
+        print(f"[round {i + 1}] probabilities that differ: {differing} of {len(xs)}; load after {load_average():.2f}",
+              flush=True)
+    print(key_values(river_eps=best["river"], eps=best["project"], speedup=best["project"] / best["river"],
+                     identical=int(identical), rows=len(xs), rounds=args.rounds, kind=params["kind"],
+                     trees=params["trees"]))
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
