@@ -7,6 +7,8 @@
   (``delete_topics(worker.names)``).
 * :func:`key_values` - the last line of a benchmark: ``a=1 b=0.25 ...``.
 * :func:`load_average` - the 1-minute load average, to note how busy the shared machine was.
+* :func:`wait_written` - wait until a topic holds so many messages, without reading them (a reader
+  would take CPU from the service being measured).
 """
 from __future__ import annotations
 
@@ -16,12 +18,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "integration-test"))
 sys.path.insert(0, str(ROOT))
 
-from harness import STACK, Names, Worker, delete_topics, read, replay, stack_running  # noqa: E402,F401
+from harness import BROKER, STACK, Names, Worker, delete_topics, read, replay, stack_running  # noqa: E402,F401
 
 
 @contextlib.contextmanager
@@ -61,3 +64,37 @@ def key_values(**figures) -> str:
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+def wait_written(topic: str, expect: int, timeout_s: float, idle_s: float,
+                 stop_if: Callable[[], bool] | None = None) -> int:
+    """Wait until ``topic`` holds ``expect`` messages (the sum of its partitions' end offsets, asked
+    for twice a second); give up after ``timeout_s``, after ``idle_s`` without a new message, or as
+    soon as ``stop_if()`` is true. Returns the count last seen."""
+    import asyncio
+    import time
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from app.admin import bootstrap_servers
+
+    async def go() -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
+            started = grew = time.monotonic()
+            seen = -1
+            while True:
+                count = sum((await consumer.end_offsets(partitions)).values())
+                now = time.monotonic()
+                if count != seen:
+                    seen, grew = count, now
+                if (count >= expect or now - started > timeout_s or now - grew > idle_s
+                        or (stop_if is not None and stop_if())):
+                    return count
+                await asyncio.sleep(0.5)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(go())

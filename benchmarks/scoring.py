@@ -11,8 +11,10 @@ In one run:
    ``arf``, ``lr`` (and ``lr_weighted``) baselines of the same run for free (each member learns
    exactly as it would alone).
 2. **Service** - a real worker (``faust -A app worker``) on fresh topics; the rows are replayed flat
-   out with in-event labels; events/s from the first score to the last; exact prequential metrics
-   from the scores; the largest difference to the loop's probability per transaction.
+   out with in-event labels; events/s from the first score to the last (the worker's processing
+   times: the scores are read once all are written, so that this process's consumer does not take
+   CPU from the service while it runs); exact prequential metrics from the scores; the largest
+   difference to the loop's probability per transaction.
 3. **Latency** - ``--latency-rows`` more rows replayed flat out measure what the trained model
    scores now (``max_eps``: a grown forest is slower than the run's average), then, at
    ``--rate-fraction`` of that rate, ``--warmup-rows`` rows not measured and as many as the first
@@ -42,7 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import delete_topics, key_values, load_average, local_stack, read, replay, start_worker
+from benchmarks.common import (delete_topics, key_values, load_average, local_stack, read, replay, start_worker,
+                               wait_written)
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -192,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             sent = replay(names, rows, labels="in-event")
             print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
             worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
+            wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
             by_id: dict[str, dict] = {}
@@ -215,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             # latency at a fixed fraction of it
             m = min(args.latency_rows, n)
             replay(names, rows[:m], labels="in-event", id_prefix="max")
+            wait_written(names.scores, n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             burst = read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             burst_scores = [v["processing_time"] for _, v, _, _ in burst if v["transaction_id"].startswith("max-")]
             if worker_exited() or len(burst_scores) < m:  # (m >= 2: checked with the arguments)
