@@ -12,11 +12,13 @@ models is compared: the speed-up is only worth having if they are identical.
 
 The last line holds the figures as ``key=value`` pairs: ``river_eps`` and ``eps`` are events per
 CPU second (best round of each), ``speedup`` their ratio, ``identical`` 1 if every probability
-matched in every round.
+matched in every round; ``river_checkpoint_mb`` and ``checkpoint_mb`` the size of each trained
+model's pickle (the last round's), what a checkpoint of it holds.
 """
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -27,13 +29,18 @@ from benchmarks.common import key_values, load_average  # noqa: E402
 
 
 def loop(xs, ys, model) -> tuple[list[float], float, float]:
-    """Probabilities (predict, then learn), CPU seconds and wall seconds."""
+    """Probabilities (predict, then learn), CPU seconds and wall seconds; ``model`` learns."""
     out = []
     cpu, wall = time.process_time(), time.perf_counter()
     for x, y in zip(xs, ys):
         out.append(model.predict_proba_one(x).get(1, 0.0))
         model.learn_one(x, y)
     return out, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def checkpoint_mb(model) -> float:
+    """The size of the trained model's pickle (what a checkpoint holds), in MB."""
+    return len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,22 +63,27 @@ def main(argv: list[str] | None = None) -> int:
     ys = [int(row["Class"]) for row in rows]
     print(f"rows={len(rows)} model={params}", flush=True)
     best = {"river": 0.0, "project": 0.0}
+    sizes = {}
     identical = True
     for i in range(args.rounds):
         print(f"[round {i + 1}] load before: {load_average():.2f}", flush=True)
         figures = {}
         for name, splitter in (("river", RiversSplitter()), ("project", None)):
-            probabilities, cpu, wall = loop(xs, ys, build_model(**params, splitter=splitter))
+            model = build_model(**params, splitter=splitter)
+            probabilities, cpu, wall = loop(xs, ys, model)
             figures[name] = probabilities
             best[name] = max(best[name], len(xs) / cpu)
+            sizes[name] = checkpoint_mb(model)
             print(f"[round {i + 1}] {name:7s} splitter: {len(xs) / cpu:7.1f} events per CPU second "
-                  f"({len(xs) / wall:.1f} per wall second)", flush=True)
+                  f"({len(xs) / wall:.1f} per wall second); the trained model pickles to {sizes[name]:.2f} MB",
+                  flush=True)
         differing = sum(a != b for a, b in zip(figures["river"], figures["project"]))
         identical &= differing == 0
         print(f"[round {i + 1}] probabilities that differ: {differing} of {len(xs)}; load after {load_average():.2f}",
               flush=True)
     print(key_values(river_eps=best["river"], eps=best["project"], speedup=best["project"] / best["river"],
-                     identical=int(identical), rows=len(xs), rounds=args.rounds, kind=params["kind"],
+                     identical=int(identical), river_checkpoint_mb=sizes["river"], checkpoint_mb=sizes["project"],
+                     rows=len(xs), rounds=args.rounds, kind=params["kind"],
                      trees=params["trees"]))
     return 0 if identical else 1
 
