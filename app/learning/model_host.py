@@ -10,7 +10,7 @@ their results, in submission order:
   in one process the model and the stream work would take turns on one core. Operations travel as
   length-prefixed pickles over the child's stdin/stdout; floats cross exactly, and the child applies
   operations in the order they were submitted, so the model's probabilities are the ones it would
-  give in-process. A large result (a checkpoint: megabytes) goes through a file in a folder of the
+  give in-process. A large result (over 256 kB: a big model's checkpoint) goes through a file in a folder of the
   host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
   owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
   and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
