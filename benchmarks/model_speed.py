@@ -5,7 +5,7 @@
 
 Both are the configured ``build_model`` (settings: kind, trees, seed...); the baseline passes
 ``splitter=river.tree.splitter.GaussianSplitter()``, what River's forest uses when given none. Each
-round runs the plain predict-then-learn loop over the same ULB rows with the baseline, then with
+round runs the plain predict-then-learn loop of ``benchmarks/scoring.py`` over the same ULB rows with the baseline, then with
 the project's :class:`app.learning.splitter.GaussianSplitter`, on one core, timed by the process's
 CPU clock (the machine is shared; wall-clock rates are printed beside). Every probability of both
 models is compared: the speed-up is only worth having if they are identical.
@@ -20,22 +20,12 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import key_values, load_average  # noqa: E402
-
-
-def loop(xs, ys, model) -> tuple[list[float], float, float]:
-    """Probabilities (predict, then learn), CPU seconds and wall seconds; ``model`` learns."""
-    out = []
-    cpu, wall = time.process_time(), time.perf_counter()
-    for x, y in zip(xs, ys):
-        out.append(model.predict_proba_one(x).get(1, 0.0))
-        model.learn_one(x, y)
-    return out, time.process_time() - cpu, time.perf_counter() - wall
+from benchmarks.scoring import plain_loop, rows_of  # noqa: E402
 
 
 def checkpoint_mb(model) -> float:
@@ -53,15 +43,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from river.tree.splitter import GaussianSplitter as RiversSplitter
 
-    from app.data import ensure_creditcard_csv, iter_rows
-    from app.learning.pipeline import build_model, model_params_from_settings
-    from app.records import FEATURE_NAMES
+    from app.learning.pipeline import model_params_from_settings
 
     params = model_params_from_settings()
-    rows = list(iter_rows(ensure_creditcard_csv(), limit=args.rows))
-    xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
-    ys = [int(row["Class"]) for row in rows]
-    print(f"rows={len(rows)} model={params}", flush=True)
+    rows = rows_of(args.rows)
+    n = len(rows)
+    print(f"rows={n} model={params}", flush=True)
     best = {"river": 0.0, "project": 0.0}
     sizes = {}
     identical = True
@@ -69,21 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[round {i + 1}] load before: {load_average():.2f}", flush=True)
         figures = {}
         for name, splitter in (("river", RiversSplitter()), ("project", None)):
-            model = build_model(**params, splitter=splitter)
-            probabilities, cpu, wall = loop(xs, ys, model)
-            figures[name] = probabilities
-            best[name] = max(best[name], len(xs) / cpu)
-            sizes[name] = checkpoint_mb(model)
-            print(f"[round {i + 1}] {name:7s} splitter: {len(xs) / cpu:7.1f} events per CPU second "
-                  f"({len(xs) / wall:.1f} per wall second); the trained model pickles to {sizes[name]:.2f} MB",
+            loop = plain_loop(rows, {**params, "splitter": splitter})
+            figures[name] = loop["p"]
+            best[name] = max(best[name], loop["cpu_eps"])
+            sizes[name] = checkpoint_mb(loop["model"])
+            print(f"[round {i + 1}] {name:7s} splitter: {loop['cpu_eps']:7.1f} events per CPU second "
+                  f"({loop['eps']:.1f} per wall second); the trained model pickles to {sizes[name]:.2f} MB",
                   flush=True)
-        differing = sum(a != b for a, b in zip(figures["river"], figures["project"]))
+        differing = int((figures["river"] != figures["project"]).sum())
         identical &= differing == 0
-        print(f"[round {i + 1}] probabilities that differ: {differing} of {len(xs)}; load after {load_average():.2f}",
+        print(f"[round {i + 1}] probabilities that differ: {differing} of {n}; load after {load_average():.2f}",
               flush=True)
     print(key_values(river_eps=best["river"], eps=best["project"], speedup=best["project"] / best["river"],
                      identical=int(identical), river_checkpoint_mb=sizes["river"], checkpoint_mb=sizes["project"],
-                     rows=len(xs), rounds=args.rounds, kind=params["kind"],
+                     rows=n, rounds=args.rounds, kind=params["kind"],
                      trees=params["trees"]))
     return 0 if identical else 1
 

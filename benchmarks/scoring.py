@@ -64,7 +64,8 @@ def exact(y, p) -> tuple[float, float]:
 
 
 def plain_loop(rows: list[dict], params: dict) -> dict:
-    """Predict then learn each row with a plain River loop; the members' probabilities too."""
+    """Predict then learn each row with a plain River loop; the members' probabilities too, and the
+    trained model."""
     from app.learning import OnlineLearner, build_model
     from app.records import FEATURE_NAMES
     import functools
@@ -83,7 +84,7 @@ def plain_loop(rows: list[dict], params: dict) -> dict:
         learner.learn(x, y)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {"eps": len(rows) / elapsed, "cpu_eps": len(rows) / cpu, "p": probabilities, "y": np.asarray(ys),
-            "members": members}
+            "members": members, "model": learner.model}
 
 
 def cpu_seconds(pid: int) -> float:
