@@ -9,6 +9,8 @@
 * :func:`load_average` - the 1-minute load average, to note how busy the shared machine was.
 * :func:`wait_written` - wait until a topic holds so many messages, without reading them (a reader
   would take CPU from the service being measured).
+* :func:`broker_pid`, :func:`jit_cpu_seconds` - the local broker's process, and the CPU time its JIT
+  compiler threads have taken (a freshly started broker compiles new code paths for a while).
 """
 from __future__ import annotations
 
@@ -60,6 +62,37 @@ def key_values(**figures) -> str:
         return str(v)
 
     return " ".join(f"{k}={fmt(v)}" for k, v in figures.items())
+
+
+def broker_pid() -> int | None:
+    """The pid of the local stack's broker (``infra/stack.sh``'s pid file), or None if it does not run."""
+    stack_dir = Path(os.environ.get("STACK_DIR") or Path(__file__).resolve().parents[1] / ".stack")
+    try:
+        pid = int((stack_dir / "run" / "kafka.pid").read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def jit_cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of a JVM's JIT compiler threads (``C1 CompilerThread*``,
+    ``C2 CompilerThread*``; Linux ``/proc``); 0 for a process that is gone."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in threads:
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def load_average() -> float:

@@ -29,7 +29,11 @@ the measured latency phase, the CPU time per event of the worker and of its mode
 (``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
 says how much the small batches of a fixed rate cost beyond the flat-out ones, and
 ``latency_busy_cores`` how busy the whole machine was meanwhile (``latency_steal_cores``: the CPU
-time the hypervisor took).
+time the hypervisor took). The local broker's CPU per event (``latency_broker_cpu_ms``) and its JIT
+compiler threads' share of a core during the warm-up and the measured phase
+(``warmup_broker_jit_cores``, ``latency_broker_jit_cores``) say whether the broker was still
+compiling: a freshly started one compiles the paths of one-record produce requests for about 15 s,
+and those bursts delay every transaction in flight.
 """
 from __future__ import annotations
 
@@ -44,8 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (delete_topics, key_values, load_average, local_stack, read, replay, start_worker,
-                               wait_written)
+from benchmarks.common import (broker_pid, delete_topics, jit_cpu_seconds, key_values, load_average, local_stack, read,
+                               replay, start_worker, wait_written)
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -148,8 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-rows", type=int, default=20000, help="rows replayed at a fixed rate for latency")
     p.add_argument("--rate-fraction", type=float, default=0.5,
                    help="latency rate, as a fraction of the trained model's flat-out rate (max_eps_trained)")
-    p.add_argument("--warmup-rows", type=int, default=5000,
-                   help="rows replayed at the latency rate before the measured ones, not measured")
+    p.add_argument("--warmup-rows", type=int, default=20000,
+                   help="rows replayed at the latency rate before the measured ones, not measured (a freshly "
+                        "started broker JIT-compiles the paths of one-record produce requests meanwhile)")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
     p.add_argument("--latency-csv", type=Path, default=None,
                    help="write each latency-phase transaction's send and score times (seconds) to this CSV")
@@ -233,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"load before: {load_average():.2f}", flush=True)
             # a warm-up at that rate first: one-record produce requests, sent one by one, take other
             # paths through the broker than the batches before; a fresh broker JIT-compiles them
-            # (bursts of a compiler thread taking a third of a core, seen in the first seconds)
+            # (its C2 compiler thread busy for 0.2-0.6 of a core in bursts, for about the first 15 s)
+            broker = broker_pid()
             w = min(args.warmup_rows, n)
+            warmup_jit_cores = math.nan
             if w:
+                jit_before, warm_started = (jit_cpu_seconds(broker) if broker else 0.0), time.monotonic()
                 replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
+                if broker:
+                    warmup_jit_cores = (jit_cpu_seconds(broker) - jit_before) / (time.monotonic() - warm_started)
                 read(names.scores, Score, expect=n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
                 if worker_exited():
                     print(f"[latency] the worker exited during the warm-up:\n{worker.log_tail()}")
@@ -247,12 +257,15 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             gc.freeze()
             model_pid = model_process_of(worker)
-            pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {})}
+            pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {}),
+                    **({"broker": broker} if broker else {})}
             cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            jit_at_start = jit_cpu_seconds(broker) if broker else math.nan
             machine_at_start = cpu_times()
             replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
             gc.unfreeze()
             wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
+            jit_cores = (jit_cpu_seconds(broker) - jit_at_start) / wall if broker else math.nan
             later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
                          stop_if=worker_exited)
             if worker_exited():
@@ -275,7 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
                   f"max {latencies_ms.max():.1f} ms; CPU per event: "
                   + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
-                  + f"; the machine {busy / wall:.2f} cores busy while replaying ({stolen / wall:.2f} stolen); "
+                  + f"; the machine {busy / wall:.2f} cores busy while replaying ({stolen / wall:.2f} stolen), the "
+                  f"broker's JIT compiler {jit_cores:.3f} (in the warm-up {warmup_jit_cores:.3f}); "
                   f"load after {load_average():.2f}")
             checkpoints = worker.metric("fraud_checkpoint_seconds_count")
             checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
@@ -293,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_ratio=service_cpu_eps / loop["cpu_eps"],
         **{f"latency_{name}_cpu_ms": ms for name, ms in cpu_ms.items()},
         latency_busy_cores=busy / wall, latency_steal_cores=stolen / wall,
+        latency_broker_jit_cores=jit_cores, warmup_broker_jit_cores=warmup_jit_cores,
     )
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
