@@ -1,4 +1,5 @@
-"""Small Kafka chores: create topics with the configured partitions, read a topic back."""
+"""Small Kafka chores: create topics with the configured partitions, find a topic's partitions, read a
+topic back."""
 from __future__ import annotations
 
 import asyncio
@@ -55,6 +56,22 @@ async def delete_topics_with_prefix(broker: str, prefixes: tuple[str, ...]) -> l
         await admin.close()
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str, timeout_s: float,
+                           stop_if: Callable[[], bool] | None = None) -> list[TopicPartition]:
+    """The partitions of ``topic``, once ``consumer`` has them from the cluster's metadata (a consumer
+    without a subscription does not ask for it: asked again every 0.2 s until the topic shows up);
+    ``[]`` after ``timeout_s``, or as soon as ``stop_if()`` is true."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        parts = consumer.partitions_for_topic(topic)
+        if parts:
+            return [TopicPartition(topic, p) for p in sorted(parts)]
+        if time.monotonic() > deadline or (stop_if is not None and stop_if()):
+            return []
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.2)
+
+
 async def read_topic(
     broker: str,
     topic: str,
@@ -78,15 +95,9 @@ async def read_topic(
     out: list = []
     try:
         deadline = time.monotonic() + timeout_s
-        while True:
-            parts = consumer.partitions_for_topic(topic)
-            if parts:
-                break
-            await consumer._client.force_metadata_update()
-            if time.monotonic() > deadline:
-                return out
-            await asyncio.sleep(0.2)
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, topic, timeout_s)
+        if not tps:
+            return out
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         last_seen = time.monotonic()

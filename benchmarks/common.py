@@ -107,16 +107,19 @@ def wait_written(topic: str, expect: int, timeout_s: float, idle_s: float,
     import asyncio
     import time
 
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
-    from app.admin import bootstrap_servers
+    from app.admin import bootstrap_servers, topic_partitions
 
     async def go() -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False, group_id=None)
         await consumer.start()
         try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
-            started = grew = time.monotonic()
+            started = time.monotonic()
+            partitions = await topic_partitions(consumer, topic, timeout_s)
+            if not partitions:
+                return 0
+            grew = time.monotonic()
             seen = -1
             while True:
                 count = sum((await consumer.end_offsets(partitions)).values())

@@ -118,9 +118,9 @@ def model_process_of(worker) -> int | None:
 
 async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 120.0) -> dict[str, float]:
     """Transaction id -> the producer's send time (Kafka CreateTime, seconds) for ids with ``prefix``."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import AIOKafkaConsumer
 
-    from app.admin import bootstrap_servers
+    from app.admin import bootstrap_servers, topic_partitions
     from harness import BROKER
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False,
@@ -128,10 +128,10 @@ async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 12
     await consumer.start()
     out: dict[str, float] = {}
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
+        deadline = time.monotonic() + timeout_s
+        tps = await topic_partitions(consumer, topic, timeout_s)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        deadline = time.monotonic() + timeout_s
         while len(out) < expect and time.monotonic() < deadline:
             for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
                 for r in records:

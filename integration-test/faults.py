@@ -16,6 +16,7 @@ import asyncio
 import collections
 import functools
 import json
+import math
 import os
 import socket
 import subprocess
@@ -163,26 +164,19 @@ class Collector:
             self.error = exc
 
     async def _consume(self) -> None:
-        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka import AIOKafkaConsumer
 
         import settings
-        from app.admin import bootstrap_servers
+        from app.admin import bootstrap_servers, topic_partitions
         from app.security import kafka_client_options
 
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(self.broker), enable_auto_commit=False,
                                     auto_offset_reset="earliest", group_id=None, **kafka_client_options(settings))
         await consumer.start()
         try:
-            parts = None
-            while not self._stop.is_set():
-                parts = consumer.partitions_for_topic(self.topic)
-                if parts:
-                    break
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.3)
-            if not parts:
+            tps = await topic_partitions(consumer, self.topic, math.inf, stop_if=self._stop.is_set)
+            if not tps:
                 return
-            tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             while not self._stop.is_set():
