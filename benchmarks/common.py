@@ -9,6 +9,7 @@
 * :func:`load_average` - the 1-minute load average, to note how busy the shared machine was.
 * :func:`wait_written` - wait until a topic holds so many messages, without reading them (a reader
   would take CPU from the service being measured).
+* :func:`cpu_seconds` - a process's CPU time so far.
 * :func:`broker_pid`, :func:`jit_cpu_seconds` - the local broker's process, and the CPU time its JIT
   compiler threads have taken (a freshly started broker compiles new code paths for a while).
 """
@@ -75,10 +76,22 @@ def broker_pid() -> int | None:
     return pid
 
 
+def _name_and_ticks(stat_path: str) -> tuple[str, int]:
+    """A process's or thread's name and user + system CPU time in clock ticks, from its ``stat`` file
+    (the name is in parentheses and may hold spaces, so the fields are counted after the last ')')."""
+    stat = Path(stat_path).read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return stat[stat.index("(") + 1:stat.rindex(")")], int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    return _name_and_ticks(f"/proc/{pid}/stat")[1] / os.sysconf("SC_CLK_TCK")
+
+
 def jit_cpu_seconds(pid: int) -> float:
     """User + system CPU time so far of a JVM's JIT compiler threads (``C1 CompilerThread*``,
     ``C2 CompilerThread*``; Linux ``/proc``); 0 for a process that is gone."""
-    tick = os.sysconf("SC_CLK_TCK")
     total = 0
     try:
         threads = os.listdir(f"/proc/{pid}/task")
@@ -86,13 +99,12 @@ def jit_cpu_seconds(pid: int) -> float:
         return 0.0
     for tid in threads:
         try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            name, ticks = _name_and_ticks(f"/proc/{pid}/task/{tid}/stat")
         except OSError:  # the thread ended meanwhile
             continue
-        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat.rsplit(")", 1)[1].split()
         if name.startswith(("C1 CompilerThre", "C2 CompilerThre")):
-            total += int(fields[11]) + int(fields[12])
-    return total / tick
+            total += ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def load_average() -> float:

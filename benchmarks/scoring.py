@@ -48,8 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (broker_pid, delete_topics, jit_cpu_seconds, key_values, load_average, local_stack, read,
-                               replay, start_worker, wait_written)
+from benchmarks.common import (broker_pid, cpu_seconds, delete_topics, jit_cpu_seconds, key_values, load_average,
+                               local_stack, read, replay, start_worker, wait_written)
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -89,12 +89,6 @@ def plain_loop(rows: list[dict], params: dict) -> dict:
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return {"eps": len(rows) / elapsed, "cpu_eps": len(rows) / cpu, "p": probabilities, "y": np.asarray(ys),
             "members": members, "model": learner.model}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_times() -> tuple[float, float, float]:
