@@ -62,6 +62,11 @@ BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
 # request to the partition is in flight); a linger would hold every batch of scores back that long
 PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 0)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
+# The longest the broker holds the worker's fetch while no new data has come (Faust sets 1,500 ms).
+# The consumer has one fetch at a time in flight to a broker, and leaves out of it the partitions
+# whose fetched records are still being processed: a fetch of only the quiet partitions (labels,
+# changelogs) then stops the busy one from being fetched for this long.
+CONSUMER_FETCH_MAX_WAIT_MS = _env("CONSUMER_FETCH_MAX_WAIT_MS", 20)
 # How long the group waits for a silent worker before handing its partitions to another (Faust's default: 60 s).
 BROKER_SESSION_TIMEOUT_S = _env("BROKER_SESSION_TIMEOUT_S", 15.0)
 

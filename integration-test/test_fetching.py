@@ -7,12 +7,18 @@ pauses the changelog (the live set of active partitions becomes empty) and seeks
 to its committed offset; the stream's backlog arrives and wakes the waiting fetch; then the stream
 partition is resumed. Faust as it ships loses that backlog; with the mend every record is delivered,
 in order.
+
+And the fetch that waits for the quiet partitions: the consumer the worker builds holds fetched
+records of a busy partition past aiokafka's prefetch backoff, so that its next fetch is of a quiet
+partition alone; a record then sent to the busy partition arrives once that fetch is over, after
+Faust's 1.5 s, or at most ``CONSUMER_FETCH_MAX_WAIT_MS`` with the mend.
 """
 from __future__ import annotations
 
 import asyncio
 import functools
 import inspect
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +27,7 @@ from faust.transport import consumer as faust_consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.utils import DefaultSchedulingStrategy
 
+import settings
 from app import fetching
 from app.admin import bootstrap_servers, ensure_topics
 from harness import BROKER
@@ -117,3 +124,49 @@ def test_the_mend_delivers_every_record_of_the_paused_partition_in_order(names, 
     while_paused, after = asyncio.run(recovery_sequence(names, getmany, getmany_of_thread))
     assert while_paused == []
     assert after == list(range(BACKLOG))
+
+
+async def seconds_to_a_new_record(names, fetch_max_wait_ms: int | None) -> float:
+    """From sending a record to the busy partition until the worker's consumer (as the worker builds
+    it; with ``fetch_max_wait_ms`` instead, if given) returns it, while its fetch of the quiet
+    partition alone is in flight."""
+    from app.worker import app
+
+    busy, quiet = TopicPartition(names.transactions, 0), TopicPartition(names.labels, 0)
+    await ensure_topics(BROKER, [busy.topic, quiet.topic], 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER))
+    await producer.start()
+    kafka = app.consumer._thread._create_worker_consumer(app.transport)
+    if fetch_max_wait_ms is not None:
+        kafka._fetch_max_wait_ms = fetch_max_wait_ms
+    try:
+        for i in range(20):
+            await producer.send(busy.topic, f"transaction {i}".encode(), partition=0)
+        await producer.flush()
+        await kafka.start()
+        kafka.assign([busy, quiet])
+        kafka.seek(busy, 0)
+        kafka.seek(quiet, 0)
+        first = await kafka.getmany(busy, timeout_ms=10_000, max_records=1)  # 19 fetched records left
+        assert [r.offset for r in first.get(busy, [])] == [0]
+        await asyncio.sleep(0.3)           # past the prefetch backoff (0.1 s): a fetch of `quiet` alone waits
+        rest = await kafka.getmany(busy, timeout_ms=10_000)
+        assert [r.offset for r in rest.get(busy, [])] == list(range(1, 20))
+        sent = time.monotonic()
+        await producer.send_and_wait(busy.topic, b"the next transaction", partition=0)
+        new = await kafka.getmany(busy, timeout_ms=10_000)
+        assert [r.offset for r in new.get(busy, [])] == [20]
+        return time.monotonic() - sent
+    finally:
+        await kafka.stop()
+        await producer.stop()
+
+
+def test_faust_as_shipped_holds_a_busy_partition_back_while_a_quiet_one_is_fetched(names):
+    # why CONSUMER_FETCH_MAX_WAIT_MS exists; if this fails, the wait no longer holds the busy partition back
+    assert asyncio.run(seconds_to_a_new_record(names, 1500)) > 1.0
+
+
+def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(names):
+    assert settings.CONSUMER_FETCH_MAX_WAIT_MS <= 100
+    assert asyncio.run(seconds_to_a_new_record(names, None)) < 0.5

@@ -161,3 +161,18 @@ def test_install_patches_faust_consumer():
     assert fetching.install() is Consumer
     assert Consumer.getmany is fetching.getmany
     assert AIOKafkaConsumerThread.getmany is fetching.thread_getmany
+
+
+def test_the_worker_consumer_waits_for_a_fetch_at_most_the_configured_time(monkeypatch):
+    import settings
+    from app.worker import app  # installs the mend
+
+    monkeypatch.setattr(settings, "CONSUMER_FETCH_MAX_WAIT_MS", 7)
+
+    async def create():
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms, consumer._group_id
+        finally:
+            await consumer.stop()
+    assert asyncio.run(create()) == (7, app.conf.id)  # Faust's own setup is kept (its group)
