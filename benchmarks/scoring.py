@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                 replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
                 if broker:
                     warmup_jit_cores = (jit_cpu_seconds(broker) - jit_before) / (time.monotonic() - warm_started)
-                read(names.scores, Score, expect=n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+                wait_written(names.scores, n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
                 if worker_exited():
                     print(f"[latency] the worker exited during the warm-up:\n{worker.log_tail()}")
                     return 1
@@ -260,13 +260,16 @@ def main(argv: list[str] | None = None) -> int:
             gc.unfreeze()
             wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
             jit_cores = (jit_cpu_seconds(broker) - jit_at_start) / wall if broker else math.nan
+            # the last transactions may still be scored: reading every score now would take this
+            # process's CPU from the service while it does (end offsets only until all are written)
+            wait_written(names.scores, n + 2 * m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+            # CPU per event at this rate: small batches cost more per event than the flat-out ones
+            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()}
             later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
                          stop_if=worker_exited)
             if worker_exited():
                 print(f"[latency] the worker exited:\n{worker.log_tail()}")
                 return 1
-            # CPU per event at this rate: small batches cost more per event than the flat-out ones
-            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()}
             done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
                     if v["transaction_id"].startswith("lat-")}
             sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
