@@ -34,7 +34,8 @@ comes for them or the fetch's maximum wait is over: Faust sets that to 1.5 s for
 consumer, so the transactions were not fetched again for 1.5 s, again and again while the worker
 was behind (seen: a p99 latency of 1.5-2.7 s at half the service's rate, the worker and its model
 idle meanwhile). :func:`install` also makes the worker's consumer wait at most
-``CONSUMER_FETCH_MAX_WAIT_MS``.
+``CONSUMER_FETCH_MAX_WAIT_MS``, for at least ``CONSUMER_FETCH_MIN_BYTES`` (aiokafka's 1 byte made
+every fetch at a steady few hundred transactions a second a round trip for one or two of them).
 
 >>> install() is install()   # idempotent: the same patched class
 True
@@ -137,9 +138,11 @@ _ORIGINAL_THREAD_GETMANY = AIOKafkaConsumerThread.getmany
 
 def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
     """:meth:`AIOKafkaConsumerThread._create_worker_consumer` with the broker's wait for a fetch
-    bounded by ``CONSUMER_FETCH_MAX_WAIT_MS`` instead of Faust's fixed 1,500 ms."""
+    bounded by ``CONSUMER_FETCH_MAX_WAIT_MS`` instead of Faust's fixed 1,500 ms, and answered once
+    ``CONSUMER_FETCH_MIN_BYTES`` have come (Faust has no setting for either)."""
     consumer = _ORIGINAL_CREATE_WORKER_CONSUMER(self, transport)
     consumer._fetch_max_wait_ms = int(settings.CONSUMER_FETCH_MAX_WAIT_MS)  # read by its fetcher on start
+    consumer._fetch_min_bytes = max(1, int(settings.CONSUMER_FETCH_MIN_BYTES))
     return consumer
 
 
@@ -152,4 +155,4 @@ def install() -> type:
                                            (AIOKafkaConsumerThread, "getmany"): thread_getmany,
                                            (AIOKafkaConsumerThread, "_create_worker_consumer"): create_worker_consumer},
                       "faust Consumer: records fetched but not delivered are read again, "
-                      "fetches wait at most CONSUMER_FETCH_MAX_WAIT_MS")
+                      "fetches wait at most CONSUMER_FETCH_MAX_WAIT_MS for CONSUMER_FETCH_MIN_BYTES")

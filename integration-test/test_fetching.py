@@ -12,6 +12,10 @@ And the fetch that waits for the quiet partitions: the consumer the worker build
 records of a busy partition past aiokafka's prefetch backoff, so that its next fetch is of a quiet
 partition alone; a record then sent to the busy partition arrives once that fetch is over, after
 Faust's 1.5 s, or at most ``CONSUMER_FETCH_MAX_WAIT_MS`` with the mend.
+
+And the fetch that answers at once: with aiokafka's ``fetch_min_bytes`` of 1, a steady trickle of
+transactions comes one fetch per record or two; the worker's consumer (``CONSUMER_FETCH_MIN_BYTES``)
+gets several per fetch.
 """
 from __future__ import annotations
 
@@ -170,3 +174,53 @@ def test_faust_as_shipped_holds_a_busy_partition_back_while_a_quiet_one_is_fetch
 def test_the_worker_consumer_waits_at_most_the_configured_fetch_wait(names):
     assert settings.CONSUMER_FETCH_MAX_WAIT_MS <= 100
     assert asyncio.run(seconds_to_a_new_record(names, None)) < 0.5
+
+
+TRICKLE = 60  # records, one every TRICKLE_GAP_S: about 500 a second
+TRICKLE_GAP_S = 0.002
+
+
+async def records_per_fetch(names, fetch_min_bytes: int | None) -> list[int]:
+    """How many records each fetch of the worker's consumer (as the worker builds it; with
+    ``fetch_min_bytes`` instead, if given) brought while transaction-sized records trickled in."""
+    from app.worker import app
+
+    topic = TopicPartition(names.transactions, 0)
+    await ensure_topics(BROKER, [topic.topic], 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER), linger_ms=0)
+    await producer.start()
+    kafka = app.consumer._thread._create_worker_consumer(app.transport)
+    if fetch_min_bytes is not None:
+        kafka._fetch_min_bytes = fetch_min_bytes
+    try:
+        await kafka.start()
+        kafka.assign([topic])
+        await kafka.seek_to_end(topic)
+        await kafka.position(topic)
+        fetched: list[int] = []
+
+        async def collect() -> None:
+            while sum(fetched) < TRICKLE:
+                got = await kafka.getmany(topic, timeout_ms=10_000)
+                if got.get(topic):
+                    fetched.append(len(got[topic]))
+        collecting = asyncio.ensure_future(collect())
+        value = bytes(300)  # about a transaction's Avro
+        for _ in range(TRICKLE):
+            await producer.send(topic.topic, value, partition=0)
+            await asyncio.sleep(TRICKLE_GAP_S)
+        await asyncio.wait_for(collecting, 30)
+        return fetched
+    finally:
+        await kafka.stop()
+        await producer.stop()
+
+
+def test_the_worker_consumer_fetches_a_trickle_several_records_at_a_time(names):
+    assert settings.CONSUMER_FETCH_MIN_BYTES >= 1000
+    one_byte = asyncio.run(records_per_fetch(names, 1))
+    worker = asyncio.run(records_per_fetch(names, None))
+    print(f"records per fetch: aiokafka's 1 byte {one_byte}; the worker's {worker}")
+    assert sum(worker) == sum(one_byte) == TRICKLE
+    assert TRICKLE / len(worker) >= 3           # about six 300-byte records make 2,000 bytes
+    assert len(one_byte) > 2 * len(worker)      # what the setting is for

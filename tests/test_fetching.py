@@ -163,16 +163,19 @@ def test_install_patches_faust_consumer():
     assert AIOKafkaConsumerThread.getmany is fetching.thread_getmany
 
 
-def test_the_worker_consumer_waits_for_a_fetch_at_most_the_configured_time(monkeypatch):
+def test_the_worker_consumer_fetches_as_configured(monkeypatch):
     import settings
     from app.worker import app  # installs the mend
 
     monkeypatch.setattr(settings, "CONSUMER_FETCH_MAX_WAIT_MS", 7)
+    monkeypatch.setattr(settings, "CONSUMER_FETCH_MIN_BYTES", 1234)
 
     async def create():
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
         try:
-            return consumer._fetch_max_wait_ms, consumer._group_id
+            return consumer._fetch_max_wait_ms, consumer._fetch_min_bytes, consumer._group_id
         finally:
             await consumer.stop()
-    assert asyncio.run(create()) == (7, app.conf.id)  # Faust's own setup is kept (its group)
+    assert asyncio.run(create()) == (7, 1234, app.conf.id)  # Faust's own setup is kept (its group)
+    monkeypatch.setattr(settings, "CONSUMER_FETCH_MIN_BYTES", 0)
+    assert asyncio.run(create())[1] == 1  # the least aiokafka takes
