@@ -24,7 +24,10 @@ In one run:
 The machine is shared: the 1-minute load average is printed before and after each phase, and
 beside the wall-clock rates come the rates per CPU second (the loop's process time; the worker
 process's user+system time from the first replayed row to the last score), whose ratio
-``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. In
+``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. The
+model process bounds the flat-out rate: its CPU per event (``service_model_cpu_ms``, against the
+loop's ``1000 / loop_cpu_eps``) and the share of a core it had from the first score to the last
+(``service_model_cores``; below 1, it waited for work or for a core) say which way a low ``ratio`` went. In
 the measured latency phase, the CPU time per event of the worker and of its model process
 (``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
 says how much the small batches of a fixed rate cost beyond the flat-out ones, and
@@ -99,15 +102,20 @@ def cpu_times() -> tuple[float, float, float]:
     return time.monotonic(), (user + nice + system + irq + softirq + steal) / tick, steal / tick
 
 
-def model_process_of(worker) -> int | None:
-    """The pid of the worker's model process (its child running ``app.learning.model_host``), if any."""
-    for pid in worker.children():
-        try:
-            if b"app.learning.model_host" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                return pid
-        except OSError:  # exited meanwhile
-            continue
-    return None
+def model_process_of(worker, wait_s: float = 0.0) -> int | None:
+    """The pid of the worker's model process (its child running ``app.learning.model_host``), if any
+    (waiting up to ``wait_s`` for it to start)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for pid in worker.children():
+            try:
+                if b"app.learning.model_host" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:  # exited meanwhile
+                continue
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
 
 
 async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 120.0) -> dict[str, float]:
@@ -158,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     if not 0 < args.rate_fraction <= 1:
         p.error("--rate-fraction must be in (0, 1]")
 
+    import settings
     from app.learning.pipeline import model_params_from_settings
     from app.records import Score
 
@@ -191,11 +200,14 @@ def main(argv: list[str] | None = None) -> int:
             names = worker.names
             worker.wait_assigned()
             print(f"[service] load before: {load_average():.2f}", flush=True)
+            model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
             cpu_before = cpu_seconds(worker.proc.pid)
+            model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
             sent = replay(names, rows, labels="in-event")
             print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
             worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
             wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+            model_cpu_s = cpu_seconds(model_pid) - model_cpu_before if model_pid else math.nan
             scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
             service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
             by_id: dict[str, dict] = {}
@@ -214,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             max_diff = float(np.max(np.abs(service_p - loop["p"])))
             print(f"[service] {service_eps:.0f} ev/s ({service_cpu_eps:.0f} per CPU second of the worker), ROC-AUC {service_roc:.4f}, PR-AUC {service_pr:.4f}, "
                   f"max |p_service - p_loop| = {max_diff:.3g}; load after {load_average():.2f}")
+            # the model process is what bounds the flat-out rate: its CPU per event against the loop's,
+            # and how much of a core it had from the first score to the last (1.0: it never waited)
+            service_model_cpu_ms = 1000.0 * model_cpu_s / n
+            service_model_cores = model_cpu_s / (times.max() - times.min())
+            print(f"[service] the model process: {service_model_cpu_ms:.3f} ms of CPU per event (the loop "
+                  f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the first score to the last")
 
             # 3. the trained model's maximum now (a bigger forest is slower than the average), then
             # latency at a fixed fraction of it
@@ -301,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         loop_eps=loop["eps"], service_eps=service_eps, ratio=service_eps / loop["eps"], p50_ms=p50, p99_ms=p99,
         service_pr_auc=service_pr, loop_pr_auc=loop_pr, service_roc_auc=service_roc, loop_roc_auc=loop_roc,
         max_abs_diff=max_diff, max_eps_trained=max_eps, checkpoint_ms=checkpoint_ms, checkpoint_mb=checkpoint_mb, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
-        cpu_ratio=service_cpu_eps / loop["cpu_eps"],
+        cpu_ratio=service_cpu_eps / loop["cpu_eps"], service_model_cpu_ms=service_model_cpu_ms,
+        service_model_cores=service_model_cores,
         **{f"latency_{name}_cpu_ms": ms for name, ms in cpu_ms.items()},
         latency_busy_cores=busy / wall, latency_steal_cores=stolen / wall,
         latency_broker_jit_cores=jit_cores, warmup_broker_jit_cores=warmup_jit_cores,
@@ -309,8 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
         figures[f"{name}_only_roc_auc"] = roc
-    import settings
-
     figures.update(rows=n, warmup_rows=w, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
                    model_process=settings.MODEL_PROCESS, model_chunk=settings.MODEL_CHUNK,
                    load=round(load_average(), 2))
