@@ -26,8 +26,8 @@ beside the wall-clock rates come the rates per CPU second (the loop's process ti
 process's user+system time from the first replayed row to the last score), whose ratio
 ``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. The
 model process bounds the flat-out rate: its CPU per event (``service_model_cpu_ms``, against the
-loop's ``1000 / loop_cpu_eps``) and the share of a core it had from the first score to the last
-(``service_model_cores``; below 1, it waited for work or for a core) say which way a low ``ratio`` went. In
+loop's ``1000 / loop_cpu_eps``) and the share of a core it had from the start of the replay to the
+last score (``service_model_cores``; below 1, it waited for work or for a core) say which way a low ``ratio`` went. In
 the measured latency phase, the CPU time per event of the worker and of its model process
 (``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
 says how much the small batches of a fixed rate cost beyond the flat-out ones, and
@@ -200,9 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             names = worker.names
             worker.wait_assigned()
             print(f"[service] load before: {load_average():.2f}", flush=True)
+            # the same process all run long: if it dies, the worker exits and the run ends
             model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
             cpu_before = cpu_seconds(worker.proc.pid)
             model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
+            replay_started = time.time()  # the clock of the scores' processing times
             sent = replay(names, rows, labels="in-event")
             print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
             worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
@@ -227,11 +229,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[service] {service_eps:.0f} ev/s ({service_cpu_eps:.0f} per CPU second of the worker), ROC-AUC {service_roc:.4f}, PR-AUC {service_pr:.4f}, "
                   f"max |p_service - p_loop| = {max_diff:.3g}; load after {load_average():.2f}")
             # the model process is what bounds the flat-out rate: its CPU per event against the loop's,
-            # and how much of a core it had from the first score to the last (1.0: it never waited)
+            # and how much of a core it had from the start of the replay to the last score (the same
+            # span as its CPU time, which includes opening the learner; 1.0: it never waited)
             service_model_cpu_ms = 1000.0 * model_cpu_s / n
-            service_model_cores = model_cpu_s / (times.max() - times.min())
+            service_model_cores = model_cpu_s / (times.max() - replay_started)
             print(f"[service] the model process: {service_model_cpu_ms:.3f} ms of CPU per event (the loop "
-                  f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the first score to the last")
+                  f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the start of the replay "
+                  f"to the last score")
 
             # 3. the trained model's maximum now (a bigger forest is slower than the average), then
             # latency at a fixed fraction of it
@@ -268,7 +272,6 @@ def main(argv: list[str] | None = None) -> int:
             # service (the send time is stamped before it)
             gc.collect()
             gc.freeze()
-            model_pid = model_process_of(worker)
             pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {}),
                     **({"broker": broker} if broker else {})}
             cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
