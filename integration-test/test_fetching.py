@@ -20,6 +20,7 @@ gets several per fetch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import time
@@ -130,20 +131,35 @@ def test_the_mend_delivers_every_record_of_the_paused_partition_in_order(names, 
     assert after == list(range(BACKLOG))
 
 
+@contextlib.asynccontextmanager
+async def producer_and_worker_consumer(topics: list[str], **consumer_attributes):
+    """A started producer (no linger) and the consumer the worker builds (not started yet), with the
+    given aiokafka attributes set where not None; both stopped at the end."""
+    from app.worker import app
+
+    await ensure_topics(BROKER, topics, 1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER), linger_ms=0)
+    await producer.start()
+    try:
+        kafka = app.consumer._thread._create_worker_consumer(app.transport)
+        for name, value in consumer_attributes.items():
+            if value is not None:
+                setattr(kafka, name, value)
+        try:
+            yield producer, kafka
+        finally:
+            await kafka.stop()
+    finally:
+        await producer.stop()
+
+
 async def seconds_to_a_new_record(names, fetch_max_wait_ms: int | None) -> float:
     """From sending a record to the busy partition until the worker's consumer (as the worker builds
     it; with ``fetch_max_wait_ms`` instead, if given) returns it, while its fetch of the quiet
     partition alone is in flight."""
-    from app.worker import app
-
     busy, quiet = TopicPartition(names.transactions, 0), TopicPartition(names.labels, 0)
-    await ensure_topics(BROKER, [busy.topic, quiet.topic], 1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER))
-    await producer.start()
-    kafka = app.consumer._thread._create_worker_consumer(app.transport)
-    if fetch_max_wait_ms is not None:
-        kafka._fetch_max_wait_ms = fetch_max_wait_ms
-    try:
+    async with producer_and_worker_consumer([busy.topic, quiet.topic],
+                                            _fetch_max_wait_ms=fetch_max_wait_ms) as (producer, kafka):
         for i in range(20):
             await producer.send(busy.topic, f"transaction {i}".encode(), partition=0)
         await producer.flush()
@@ -161,9 +177,6 @@ async def seconds_to_a_new_record(names, fetch_max_wait_ms: int | None) -> float
         new = await kafka.getmany(busy, timeout_ms=10_000)
         assert [r.offset for r in new.get(busy, [])] == [20]
         return time.monotonic() - sent
-    finally:
-        await kafka.stop()
-        await producer.stop()
 
 
 def test_faust_as_shipped_holds_a_busy_partition_back_while_a_quiet_one_is_fetched(names):
@@ -183,16 +196,8 @@ TRICKLE_GAP_S = 0.002
 async def records_per_fetch(names, fetch_min_bytes: int | None) -> list[int]:
     """How many records each fetch of the worker's consumer (as the worker builds it; with
     ``fetch_min_bytes`` instead, if given) brought while transaction-sized records trickled in."""
-    from app.worker import app
-
     topic = TopicPartition(names.transactions, 0)
-    await ensure_topics(BROKER, [topic.topic], 1)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(BROKER), linger_ms=0)
-    await producer.start()
-    kafka = app.consumer._thread._create_worker_consumer(app.transport)
-    if fetch_min_bytes is not None:
-        kafka._fetch_min_bytes = fetch_min_bytes
-    try:
+    async with producer_and_worker_consumer([topic.topic], _fetch_min_bytes=fetch_min_bytes) as (producer, kafka):
         await kafka.start()
         kafka.assign([topic])
         await kafka.seek_to_end(topic)
@@ -211,9 +216,6 @@ async def records_per_fetch(names, fetch_min_bytes: int | None) -> list[int]:
             await asyncio.sleep(TRICKLE_GAP_S)
         await asyncio.wait_for(collecting, 30)
         return fetched
-    finally:
-        await kafka.stop()
-        await producer.stop()
 
 
 def test_the_worker_consumer_fetches_a_trickle_several_records_at_a_time(names):
