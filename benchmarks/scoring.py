@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"load before: {load_average():.2f}", flush=True)
             # a warm-up at that rate first: one-record produce requests, sent one by one, take other
             # paths through the broker than the batches before; a fresh broker JIT-compiles them
-            # (its C2 compiler thread busy for 0.2-0.6 of a core in bursts, for about the first 15 s)
+            # (with the JVM's optimizing compiler, which the local stack leaves out by default, its C2
+            # thread was busy for 0.2-0.6 of a core in bursts: benchmarks/broker_jit.py)
             broker = broker_pid()
             w = min(args.warmup_rows, n)
             warmup_jit_cores = math.nan

@@ -21,7 +21,7 @@
 # KAFKA_SSL_PORT, KAFKA_SSL_KEYSTORE_PEM and KAFKA_SSL_TRUSTSTORE_PEM (the CA certificates that sign
 # the clients') set, Kafka also listens there with SSL and requires a client certificate (mutual TLS).
 # The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
-# own scripts (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
+# own scripts, and KAFKA_JIT_OPTS (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
 #
 # A registry behind auth (for tests of it): "infra/stack.sh start oidc" starts a Keycloak (dev mode,
 # in-memory database, fetched on first use) on OIDC_PORT (8090) that imports the realm in
@@ -235,8 +235,13 @@ start_kafka() {
   # "humongous" allocation, and each of those starts a concurrent marking cycle.
   local heap=${KAFKA_HEAP_OPTS:--Xms1g -Xmx1g}
   local jvm=${KAFKA_JVM_PERFORMANCE_OPTS:--XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:G1HeapRegionSize=8m}
+  # The quick JIT compiler (C1) only, unless KAFKA_JIT_OPTS says otherwise (empty: both compilers):
+  # the optimizing one (C2) went on compiling the broker's request paths for minutes after the start,
+  # in bursts of a third of a core and more, and on a small machine each burst delayed the
+  # transactions in flight (benchmarks/broker_jit.py).
+  local jit=${KAFKA_JIT_OPTS--XX:TieredStopAtLevel=1}
   # shellcheck disable=SC2086  # the option strings are word-split on purpose
-  nohup java $heap $jvm "-Xlog:gc*:file=$LOGS/kafka-gc.log:time,tags:filecount=5,filesize=20M" -Djava.awt.headless=true \
+  nohup java $heap $jvm $jit "-Xlog:gc*:file=$LOGS/kafka-gc.log:time,tags:filecount=5,filesize=20M" -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$RUN/log4j2.properties" -Dkafka.logs.dir="$LOGS" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$RUN/server.properties" >>"$LOGS/kafka.log" 2>&1 &
   echo $! >"$RUN/kafka.pid"
