@@ -71,6 +71,9 @@ def measure(variant: str, rows: list[dict], args) -> dict:
                         if v["transaction_id"].startswith("lat-")}
                 sent = asyncio.run(send_times(worker.names.transactions, "lat-", len(m)))
                 latencies = np.array([(done[t] - sent[t]) * 1000.0 for t in done if t in sent])
+                if not len(latencies):
+                    raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
+                                     f"{worker.log_tail()}")
             finally:
                 worker.stop()
                 delete_topics(worker.names)
