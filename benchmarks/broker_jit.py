@@ -41,46 +41,40 @@ def measure(variant: str, rows: list[dict], args) -> dict:
     """One fresh stack with ``variant``'s JIT options, one trained worker, one measured phase."""
     from app.records import Score
 
-    jit = VARIANTS[variant]
-    saved = os.environ.pop("KAFKA_JIT_OPTS", None)
-    if jit is not None:
-        os.environ["KAFKA_JIT_OPTS"] = jit
-    try:
-        with local_stack(), tempfile.TemporaryDirectory(prefix="broker-jit-") as tmp:
-            worker = start_worker(f"jit{variant}", Path(tmp) / "worker", {"FRAUD_AGENTS": "scoring"})
-            try:
-                worker.wait_assigned()
-                train, warm, m = rows[:args.train_rows], rows[:args.warmup_rows], rows[:args.rows]
-                replay(worker.names, train, labels="in-event")
-                wait_written(worker.names.scores, len(train), timeout_s=600, idle_s=30.0)
-                replay(worker.names, warm, labels="in-event", rate=args.rate, id_prefix="warm", linger_ms=0)
-                wait_written(worker.names.scores, len(train) + len(warm), timeout_s=300, idle_s=10.0)
-                broker = broker_pid()
-                gc.collect()
-                gc.freeze()  # the rows held here: a full collection would delay the replay
-                cpu0, jit0, started = cpu_seconds(broker), jit_cpu_seconds(broker), time.monotonic()
-                replay(worker.names, m, labels="in-event", rate=args.rate, id_prefix="lat", linger_ms=0)
-                wall = time.monotonic() - started
-                gc.unfreeze()
-                expect = len(train) + len(warm) + len(m)
-                wait_written(worker.names.scores, expect, timeout_s=300, idle_s=10.0)
-                broker_ms = 1000.0 * (cpu_seconds(broker) - cpu0) / len(m)
-                jit_cores = (jit_cpu_seconds(broker) - jit0) / wall
-                scores = read(worker.names.scores, Score, expect=expect, timeout_s=300, idle_s=10.0)
-                done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in scores
-                        if v["transaction_id"].startswith("lat-")}
-                sent = asyncio.run(send_times(worker.names.transactions, "lat-", len(m)))
-                latencies = np.array([(done[t] - sent[t]) * 1000.0 for t in done if t in sent])
-                if not len(latencies):
-                    raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
-                                     f"{worker.log_tail()}")
-            finally:
-                worker.stop()
-                delete_topics(worker.names)
-    finally:
-        os.environ.pop("KAFKA_JIT_OPTS", None)
-        if saved is not None:
-            os.environ["KAFKA_JIT_OPTS"] = saved
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_JIT_OPTS"}
+    if VARIANTS[variant] is not None:
+        env["KAFKA_JIT_OPTS"] = VARIANTS[variant]
+    with local_stack(env), tempfile.TemporaryDirectory(prefix="broker-jit-") as tmp:
+        worker = start_worker(f"jit{variant}", Path(tmp) / "worker", {"FRAUD_AGENTS": "scoring"})
+        try:
+            worker.wait_assigned()
+            train, warm, m = rows[:args.train_rows], rows[:args.warmup_rows], rows[:args.rows]
+            replay(worker.names, train, labels="in-event")
+            wait_written(worker.names.scores, len(train), timeout_s=600, idle_s=30.0)
+            replay(worker.names, warm, labels="in-event", rate=args.rate, id_prefix="warm", linger_ms=0)
+            wait_written(worker.names.scores, len(train) + len(warm), timeout_s=300, idle_s=10.0)
+            broker = broker_pid()
+            gc.collect()
+            gc.freeze()  # the rows held here: a full collection would delay the replay
+            cpu0, jit0, started = cpu_seconds(broker), jit_cpu_seconds(broker), time.monotonic()
+            replay(worker.names, m, labels="in-event", rate=args.rate, id_prefix="lat", linger_ms=0)
+            wall = time.monotonic() - started
+            gc.unfreeze()
+            expect = len(train) + len(warm) + len(m)
+            wait_written(worker.names.scores, expect, timeout_s=300, idle_s=10.0)
+            broker_ms = 1000.0 * (cpu_seconds(broker) - cpu0) / len(m)
+            jit_cores = (jit_cpu_seconds(broker) - jit0) / wall
+            scores = read(worker.names.scores, Score, expect=expect, timeout_s=300, idle_s=10.0)
+            done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in scores
+                    if v["transaction_id"].startswith("lat-")}
+            sent = asyncio.run(send_times(worker.names.transactions, "lat-", len(m)))
+            latencies = np.array([(done[t] - sent[t]) * 1000.0 for t in done if t in sent])
+            if not len(latencies):
+                raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
+                                 f"{worker.log_tail()}")
+        finally:
+            worker.stop()
+            delete_topics(worker.names)
     if len(latencies) < len(m):
         print(f"[{variant}] {len(m) - len(latencies)} of {len(m)} transactions got no score")
     return {"p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),

@@ -31,11 +31,12 @@ from harness import BROKER, STACK, Names, Worker, delete_topics, read, replay, s
 
 
 @contextlib.contextmanager
-def local_stack():
-    """The local Kafka + registry; stopped at the end only if started here."""
+def local_stack(env: dict[str, str] | None = None):
+    """The local Kafka + registry; stopped at the end only if started here (with ``env`` as the
+    environment of ``infra/stack.sh start``, if given: this process's otherwise)."""
     started = False
     if not stack_running():
-        subprocess.run([str(STACK), "start"], check=True)
+        subprocess.run([str(STACK), "start"], check=True, env=env)
         started = True
     try:
         yield
