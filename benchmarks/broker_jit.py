@@ -19,7 +19,6 @@ rounds the quick compiler had the lower p99.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import math
 import os
@@ -32,7 +31,7 @@ import numpy as np
 
 from benchmarks.common import (broker_pid, cpu_seconds, delete_topics, jit_cpu_seconds, key_values, local_stack, read,
                                replay, stack_running, start_worker, wait_written)
-from benchmarks.scoring import rows_of, send_times
+from benchmarks.scoring import rows_of, send_and_score_times
 
 VARIANTS = {"c1": None, "c2": ""}  # KAFKA_JIT_OPTS: None = the stack's default (C1 only), "" = none
 
@@ -65,10 +64,8 @@ def measure(variant: str, rows: list[dict], args) -> dict:
             broker_ms = 1000.0 * (cpu_seconds(broker) - cpu0) / len(m)
             jit_cores = (jit_cpu_seconds(broker) - jit0) / wall
             scores = read(worker.names.scores, Score, expect=expect, timeout_s=300, idle_s=10.0)
-            done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in scores
-                    if v["transaction_id"].startswith("lat-")}
-            sent = asyncio.run(send_times(worker.names.transactions, "lat-", len(m)))
-            latencies = np.array([(done[t] - sent[t]) * 1000.0 for t in done if t in sent])
+            timed = send_and_score_times(scores, worker.names.transactions, "lat-", len(m))
+            latencies = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
             if not len(latencies):
                 raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
                                  f"{worker.log_tail()}")

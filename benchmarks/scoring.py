@@ -145,6 +145,16 @@ async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 12
     return out
 
 
+def send_and_score_times(scores: list, transactions_topic: str, prefix: str,
+                         expect: int) -> list[tuple[str, float, float]]:
+    """(transaction id, the producer's send time, the score's processing time), in send order, for
+    the transactions with ``prefix`` that have a score among ``scores`` (as :func:`read` gives them)."""
+    done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in scores
+            if v["transaction_id"].startswith(prefix)}
+    sent_at = asyncio.run(send_times(transactions_topic, prefix, expect))
+    return [(t, sent_at[t], done[t]) for t in sorted((t for t in done if t in sent_at), key=sent_at.get)]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scoring", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -292,16 +302,13 @@ def main(argv: list[str] | None = None) -> int:
             if worker_exited():
                 print(f"[latency] the worker exited:\n{worker.log_tail()}")
                 return 1
-            done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in later
-                    if v["transaction_id"].startswith("lat-")}
-            sent_at = asyncio.run(send_times(names.transactions, "lat-", m))
-            matched = sorted((t for t in done if t in sent_at), key=sent_at.get)  # in send order
-            latencies_ms = np.array([(done[t] - sent_at[t]) * 1000.0 for t in matched])
+            timed = send_and_score_times(later, names.transactions, "lat-", m)
+            latencies_ms = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
             if args.latency_csv:
                 with open(args.latency_csv, "w") as out:
                     out.write("transaction_id,sent_s,scored_s,latency_ms\n")
-                    for t, latency_ms in zip(matched, latencies_ms):
-                        out.write(f"{t},{sent_at[t]:.6f},{done[t]:.6f},{latency_ms:.3f}\n")
+                    for (t, sent, scored), latency_ms in zip(timed, latencies_ms):
+                        out.write(f"{t},{sent:.6f},{scored:.6f},{latency_ms:.3f}\n")
                 print(f"[latency] per-transaction times in {args.latency_csv}")
             p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
             print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
