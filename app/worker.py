@@ -8,11 +8,14 @@ from __future__ import annotations
 import faust
 
 import settings
-from app import fetching, metrics, recovery
+from app import metrics
+from app.compat import faust as faust_mends
 from app.security import faust_credentials
 
-recovery.install()  # Faust's table recovery must not drop the messages fetched while it ends
-fetching.install()  # nor its fetch loop the records it sets aside (a paused partition, a rebalance)
+# Faust's table recovery must not drop the messages fetched while it ends, nor its fetch loop the records
+# it sets aside (a paused partition, a rebalance); and the worker's fetches wait as configured
+faust_mends.install(fetch_max_wait_ms=settings.CONSUMER_FETCH_MAX_WAIT_MS,
+                    fetch_min_bytes=settings.CONSUMER_FETCH_MIN_BYTES)
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,

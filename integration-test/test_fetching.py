@@ -1,4 +1,4 @@
-"""Records fetched for a paused partition are not lost (app.fetching), on the real broker.
+"""Records fetched for a paused partition are not lost (app.compat.faust.fetching), on the real broker.
 
 The sequence of a failover's table recovery, step by step, with a real aiokafka consumer and Faust's
 own fetch code (``Consumer.getmany`` and the consumer thread's ``_fetch_records``, run in this event
@@ -11,7 +11,7 @@ in order.
 And the fetch that waits for the quiet partitions: the consumer the worker builds holds fetched
 records of a busy partition past aiokafka's prefetch backoff, so that its next fetch is of a quiet
 partition alone; a record then sent to the busy partition arrives once that fetch is over, after
-Faust's 1.5 s, or at most ``CONSUMER_FETCH_MAX_WAIT_MS`` with the mend.
+Faust's 1.5 s, or at most ``CONSUMER_FETCH_MAX_WAIT_MS`` with the mend (app.compat.faust.fetch_tuning).
 
 And the fetch that answers at once: with aiokafka's ``fetch_min_bytes`` of 1, a steady trickle of
 transactions comes one fetch per record or two; the worker's consumer (``CONSUMER_FETCH_MIN_BYTES``)
@@ -33,7 +33,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.utils import DefaultSchedulingStrategy
 
 import settings
-from app import fetching
+from app.compat.faust import fetching
 from app.admin import bootstrap_servers, ensure_topics
 from harness import BROKER
 
@@ -113,7 +113,7 @@ async def recovery_sequence(names, getmany, getmany_of_thread) -> tuple[list[int
 
 
 def test_faust_as_shipped_loses_the_backlog_fetched_for_a_paused_partition(names):
-    # the defect the mend is for; if this fails, Faust no longer has it and app/fetching.py can go
+    # the defect the mend is for; if this fails, Faust no longer has it and app/compat/faust/fetching.py can go
     while_paused, after = asyncio.run(recovery_sequence(
         names, faust_consumer.Consumer.getmany, fetching._ORIGINAL_THREAD_GETMANY))
     assert while_paused == []

@@ -11,14 +11,27 @@ for the no-recovery path) does, in this order:
 Messages fetched between 1 and 3 are in those queues when they are emptied, and the consumer's read
 offset has already moved past them, so they are never delivered: they are lost without a trace, and
 the seek then makes the fetcher read the rest again (one duplicate). Any message that arrives while a
-worker finishes its recovery can hit this (a restart under traffic, a failover; faust-streaming
-issue 596 describes the same race). Seen here as a missing window update after a restart and a
-partition that never got its last score after a failover.
+worker finishes its recovery can hit this (a restart under traffic, a failover). Seen here as a
+missing window update after a restart and a partition that never got its last score after a
+failover.
 
 The fix keeps Faust's steps and changes their order: seek, resume flow control (the queues are
 emptied while nothing of the stream partitions can be in them), and only then resume fetching the
-stream partitions. :func:`install` patches :class:`faust.tables.recovery.Recovery` in place; the
-worker calls it once, before the app is created.
+stream partitions. :func:`install` patches :class:`faust.tables.recovery.Recovery` in place, on
+faust-streaming 0.15.3 only (:data:`FAUST_VERSIONS`); the worker calls it once, before the app is
+created.
+
+Upstream (github.com/faust-streaming/faust):
+
+* issue #596 (open) reports this race: the queues are emptied after the stream partitions were
+  resumed, and the messages fetched in between never reach the agents. It points at step 1 of
+  ``on_recovery_completed``, the line this mend moves; its consequence there is a gap in the acked
+  offsets that stops the commits.
+* pull request #217 (merged, 2021) fixed the same kind of ordering bug one step earlier in
+  ``_resume_streams``: flow control was resumed before the seek. This mend keeps that order.
+* pull request #253 (merged, 2022) moved ``app.flow_control.resume()`` before
+  ``consumer.resume_flow()`` so that nothing would be written to queues about to be emptied, but left
+  ``resume_partitions`` before the seek and the reset: the window of steps 1-3 remains.
 
 >>> install() is install()   # idempotent: the same patched class
 True
@@ -30,7 +43,10 @@ from typing import Any
 
 from faust.tables.recovery import Recovery
 
-from app.patches import patch_once
+from app.compat.faust.patching import patch_once, require
+
+#: The faust-streaming versions whose ``Recovery`` methods this module copies.
+FAUST_VERSIONS = ("0.15.3",)
 
 _PATCHED = "_fraud_resume_in_order"
 
@@ -89,8 +105,16 @@ async def _resume_streams(self: Recovery, generation_id: int = 0) -> None:
     self.log.info("Worker ready")
 
 
+def check() -> None:
+    """Raise :class:`~app.compat.faust.patching.UnsupportedVersion` unless the installed
+    faust-streaming is among :data:`FAUST_VERSIONS`."""
+    require("faust-streaming", FAUST_VERSIONS, mend=__name__)
+
+
 def install() -> type:
-    """Patch :class:`~faust.tables.recovery.Recovery` (once); returns the class."""
+    """Patch :class:`~faust.tables.recovery.Recovery` (once); returns the class. Checks the version
+    first (:func:`check`)."""
+    check()
     return patch_once(Recovery, _PATCHED, {(Recovery, "on_recovery_completed"): on_recovery_completed,
                                            (Recovery, "_resume_streams"): _resume_streams},
                       "faust Recovery: stream partitions resume after the seek and the flow-control reset")

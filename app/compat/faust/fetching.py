@@ -1,6 +1,6 @@
 """Fetching from Kafka without losing the records Faust sets aside.
 
-The problem (faust-streaming 0.15.3 with aiokafka 0.14): Faust's fetch loop
+The problem (faust-streaming 0.15.3 with aiokafka 0.14.0): Faust's fetch loop
 (``Consumer.getmany``) asks its consumer thread for the records of the *active* partitions, then
 yields them to the agents, but it skips, without a word, every record of a partition that is no
 longer active by the time it looks at it (paused for a table recovery after a rebalance), and every
@@ -24,18 +24,23 @@ a partition with records left over is sought back to the first of them, never fo
 partition already stands at or before that offset, say after a seek to its committed offset, it is
 left alone), and only while it is still assigned. Records of a partition are never yielded out of
 order: once one is set aside, the rest of that partition's batch is too. :func:`install` patches
-Faust's aiokafka consumer in place; the worker calls it once, before the app is created.
+Faust's aiokafka consumer in place, on faust-streaming 0.15.3 with aiokafka 0.14.0 only
+(:data:`FAUST_VERSIONS`, :data:`AIOKAFKA_VERSIONS`: :func:`rewind` reads aiokafka's partition
+states, and the empty set meaning "every partition" is aiokafka's); the worker calls it once, before
+the app is created.
 
-A second problem, of waiting: aiokafka keeps one fetch at a time in flight to a broker, and leaves
-out of it every partition whose fetched records have not all been taken yet. When the agents are
-more than 0.1 s (aiokafka's prefetch backoff) behind on the transactions, the next fetch asks for
-the quiet partitions only (labels, the tables' changelogs), and the broker holds it until data
-comes for them or the fetch's maximum wait is over: Faust sets that to 1.5 s for the worker's
-consumer, so the transactions were not fetched again for 1.5 s, again and again while the worker
-was behind (seen: a p99 latency of 1.5-2.7 s at half the service's rate, the worker and its model
-idle meanwhile). :func:`install` also makes the worker's consumer wait at most
-``CONSUMER_FETCH_MAX_WAIT_MS``, for at least ``CONSUMER_FETCH_MIN_BYTES`` (aiokafka's 1 byte made
-every fetch at a steady few hundred transactions a second a round trip for one or two of them).
+Upstream (github.com/faust-streaming/faust):
+
+* pull request #253 (merged, 2022) made a fetch in progress end when the flow is suspended,
+  discarding what it had fetched; pull request #256 (merged, 2022) reverted that and added instead
+  the seek back to the committed offsets when ``getmany`` finds the flow stopped. This mend keeps that seek;
+  it moves back what that seek does not cover: the records set aside in the middle of a batch.
+* pull request #239 (merged, 2021) made the set of active partitions one set changed in place, so
+  that references to it stay valid: it is that live set the consumer thread is given, and sees
+  emptied while it waits.
+* robinhood/faust pull request #69 (2018) described both halves of the first failure (an empty set
+  fetches every partition; the set is passed by reference and changes during a fetch) and put a
+  lock around the fetch; 0.15.3 has no such lock.
 
 >>> install() is install()   # idempotent: the same patched class
 True
@@ -50,10 +55,14 @@ from typing import Any, AsyncIterator, Callable, Mapping
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 
-import settings
-from app.patches import patch_once
+from app.compat.faust.patching import patch_once, require
 
 log = logging.getLogger(__name__)
+
+#: The faust-streaming versions whose ``Consumer.getmany`` this module copies.
+FAUST_VERSIONS = ("0.15.3",)
+#: The aiokafka versions whose partition states :func:`rewind` reads.
+AIOKAFKA_VERSIONS = ("0.14.0",)
 
 _PATCHED = "_fraud_keeps_skipped_records"
 
@@ -136,23 +145,17 @@ async def thread_getmany(self: AIOKafkaConsumerThread, active_partitions: Any, t
 _ORIGINAL_THREAD_GETMANY = AIOKafkaConsumerThread.getmany
 
 
-def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
-    """:meth:`AIOKafkaConsumerThread._create_worker_consumer` with the broker's wait for a fetch
-    bounded by ``CONSUMER_FETCH_MAX_WAIT_MS`` instead of Faust's fixed 1,500 ms, and answered once
-    ``CONSUMER_FETCH_MIN_BYTES`` have come (Faust has no setting for either)."""
-    consumer = _ORIGINAL_CREATE_WORKER_CONSUMER(self, transport)
-    consumer._fetch_max_wait_ms = int(settings.CONSUMER_FETCH_MAX_WAIT_MS)  # read by its fetcher on start
-    consumer._fetch_min_bytes = max(1, int(settings.CONSUMER_FETCH_MIN_BYTES))
-    return consumer
-
-
-_ORIGINAL_CREATE_WORKER_CONSUMER = AIOKafkaConsumerThread._create_worker_consumer
+def check() -> None:
+    """Raise :class:`~app.compat.faust.patching.UnsupportedVersion` unless the installed
+    faust-streaming and aiokafka are among :data:`FAUST_VERSIONS` and :data:`AIOKAFKA_VERSIONS`."""
+    require("faust-streaming", FAUST_VERSIONS, mend=__name__)
+    require("aiokafka", AIOKAFKA_VERSIONS, mend=__name__)
 
 
 def install() -> type:
-    """Patch Faust's aiokafka :class:`Consumer` and its thread (once); returns the consumer class."""
+    """Patch Faust's aiokafka :class:`Consumer` and its thread (once); returns the consumer class.
+    Checks the versions first (:func:`check`)."""
+    check()
     return patch_once(Consumer, _PATCHED, {(Consumer, "getmany"): getmany,
-                                           (AIOKafkaConsumerThread, "getmany"): thread_getmany,
-                                           (AIOKafkaConsumerThread, "_create_worker_consumer"): create_worker_consumer},
-                      "faust Consumer: records fetched but not delivered are read again, "
-                      "fetches wait at most CONSUMER_FETCH_MAX_WAIT_MS for CONSUMER_FETCH_MIN_BYTES")
+                                           (AIOKafkaConsumerThread, "getmany"): thread_getmany},
+                      "faust Consumer: records fetched but not delivered are read again")

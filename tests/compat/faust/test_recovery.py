@@ -1,13 +1,15 @@
-"""The order in which streams resume after table recovery (app.recovery)."""
+"""The order in which streams resume after table recovery (app.compat.faust.recovery)."""
 from __future__ import annotations
 
 import asyncio
 import logging
 from types import SimpleNamespace
 
+import pytest
 from faust.tables.recovery import Recovery
 
-from app import recovery
+from app.compat.faust import recovery
+from app.compat.faust.patching import UnsupportedVersion
 
 STREAM = ("t.transactions", 0)
 CHANGELOG = ("app-table-changelog", 0)
@@ -64,3 +66,13 @@ def test_install_patches_faust_recovery():
     assert recovery.install() is Recovery
     assert Recovery.on_recovery_completed is recovery.on_recovery_completed
     assert Recovery._resume_streams is recovery._resume_streams
+
+
+def test_install_refuses_another_faust_and_patches_nothing(installed, monkeypatch):
+    installed(faust_streaming="0.16.0")
+    monkeypatch.delattr(Recovery, recovery._PATCHED, raising=False)
+    monkeypatch.setattr(Recovery, "on_recovery_completed", "faust's own")
+    with pytest.raises(UnsupportedVersion, match="app.compat.faust.recovery was written against "
+                                                 "faust-streaming 0.15.3, but faust-streaming 0.16.0 is installed"):
+        recovery.install()
+    assert Recovery.on_recovery_completed == "faust's own"

@@ -1,15 +1,17 @@
-"""Records fetched but not delivered are read again (app.fetching)."""
+"""Records fetched but not delivered are read again (app.compat.faust.fetching)."""
 from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
 
+import pytest
 from aiokafka import TopicPartition
 from aiokafka.consumer.subscription_state import SubscriptionState
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from faust.transport.utils import DefaultSchedulingStrategy
 
-from app import fetching
+from app.compat.faust import fetching
+from app.compat.faust.patching import UnsupportedVersion
 
 T0 = TopicPartition("t.transactions", 0)
 T1 = TopicPartition("t.transactions", 1)
@@ -163,19 +165,14 @@ def test_install_patches_faust_consumer():
     assert AIOKafkaConsumerThread.getmany is fetching.thread_getmany
 
 
-def test_the_worker_consumer_fetches_as_configured(monkeypatch):
-    import settings
-    from app.worker import app  # installs the mend
-
-    monkeypatch.setattr(settings, "CONSUMER_FETCH_MAX_WAIT_MS", 7)
-    monkeypatch.setattr(settings, "CONSUMER_FETCH_MIN_BYTES", 1234)
-
-    async def create():
-        consumer = app.consumer._thread._create_worker_consumer(app.transport)
-        try:
-            return consumer._fetch_max_wait_ms, consumer._fetch_min_bytes, consumer._group_id
-        finally:
-            await consumer.stop()
-    assert asyncio.run(create()) == (7, 1234, app.conf.id)  # Faust's own setup is kept (its group)
-    monkeypatch.setattr(settings, "CONSUMER_FETCH_MIN_BYTES", 0)
-    assert asyncio.run(create())[1] == 1  # the least aiokafka takes
+@pytest.mark.parametrize("versions, refused", [
+    ({"faust_streaming": "0.16.0"}, "faust-streaming 0.15.3, but faust-streaming 0.16.0 is installed"),
+    ({"aiokafka": "0.15.0"}, "aiokafka 0.14.0, but aiokafka 0.15.0 is installed"),
+], ids=["faust", "aiokafka"])
+def test_install_refuses_another_faust_or_aiokafka_and_patches_nothing(installed, monkeypatch, versions, refused):
+    installed(**versions)
+    monkeypatch.delattr(Consumer, fetching._PATCHED, raising=False)
+    monkeypatch.setattr(Consumer, "getmany", "faust's own")
+    with pytest.raises(UnsupportedVersion, match=f"app.compat.faust.fetching was written against {refused}"):
+        fetching.install()
+    assert Consumer.getmany == "faust's own"
