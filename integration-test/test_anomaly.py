@@ -76,7 +76,7 @@ def test_window_tables_survive_a_restart(make_worker, names):
     worker.stop()  # graceful: the changelogs are flushed and the offsets committed
     # Restart (same state folder: the memory store restores the tables from the changelogs) and send
     # the second half at once, so transactions arrive while the worker ends its recovery: when Faust
-    # used to drop messages (app.recovery; this timing lost one in three runs out of four without it).
+    # used to drop messages (app.compat.faust.recovery; this timing lost one in three runs out of four without it).
     worker.launch()
     replay(names, second, time_base=TIME_BASE, start_index=len(first))
     worker.wait_ready(120)

@@ -64,7 +64,7 @@ def test_registry_down_mid_stream_cached_schemas_keep_scoring(stack, tmp_path):
 
 # The survivor used to stop reading now and then after the rebalance (its log ended at "Worker ready",
 # its lag stayed above 0: 4 of 15 runs on one day): Faust skipped a backlog fetched for partitions
-# paused during the recovery (see app/fetching.py). A stall now fails the test as `WorkerStalled`.
+# paused during the recovery (see app/compat/faust/fetching.py). A stall now fails the test as `WorkerStalled`.
 def test_failover_survivor_takes_partitions_and_their_models(stack, tmp_path):
     checkpoint_every = 200
     result = faults.failover(tmp_path, n=4000, rate=250, checkpoint_every=checkpoint_every)
