@@ -34,7 +34,6 @@ from typing import NamedTuple
 
 from river import anomaly, compose, preprocessing
 
-import settings
 from app.anomaly.threshold import FixedThreshold, RollingQuantileThreshold, make_threshold
 from app.learning.learner import dump_checkpoint, load_checkpoint
 
@@ -50,26 +49,40 @@ class Verdict(NamedTuple):
     flagged: bool
 
 
-def make_model(trees: int | None = None, height: int | None = None, window: int | None = None,
-               seed: int | None = None) -> compose.Pipeline:
-    """``MinMaxScaler | HalfSpaceTrees`` with the settings' trees, height and window."""
+def make_model(trees: int = 10, height: int = 8, window: int = 250, seed: int = 42) -> compose.Pipeline:
+    """``MinMaxScaler | HalfSpaceTrees`` with ``trees`` trees of height ``height`` and a reference
+    window of ``window`` events; ``seed`` fixes the trees' random splits.
+
+    >>> make_model(trees=3, height=4, window=20)["HalfSpaceTrees"].n_trees
+    3
+    """
     return preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(
-        n_trees=settings.ANOMALY_TREES if trees is None else trees,
-        height=settings.ANOMALY_HEIGHT if height is None else height,
-        window_size=settings.ANOMALY_WINDOW if window is None else window,
-        seed=settings.SEED if seed is None else seed,
-    )
+        n_trees=trees, height=height, window_size=window, seed=seed)
 
 
 class AnomalyDetector:
-    """A model, a threshold and a warm-up: :meth:`process` scores an event, then learns it."""
+    """A model, a threshold and a warm-up: :meth:`process` scores an event, then learns it.
 
-    def __init__(self, trees: int | None = None, height: int | None = None, window: int | None = None,
-                 warmup: int | None = None, threshold: FixedThreshold | RollingQuantileThreshold | None = None,
-                 seed: int | None = None) -> None:
+    Parameters
+    ----------
+    trees, height, window, seed
+        The Half-Space Trees (see :func:`make_model`). Height 8 builds in well under a second;
+        the trees' memory grows as ``2 ** height``.
+    warmup
+        Events learned before anything is flagged.
+    threshold
+        When a score flags; by default a fresh :func:`~app.anomaly.threshold.make_threshold`
+        (the 0.995-quantile of the last 10,000 scores).
+
+    >>> AnomalyDetector()
+    AnomalyDetector(MinMaxScaler|HST(trees=10,height=8,window=250)/RollingQuantileThreshold(q=0.995, window=10000)@0)
+    """
+
+    def __init__(self, trees: int = 10, height: int = 8, window: int = 250, warmup: int = 1000,
+                 threshold: FixedThreshold | RollingQuantileThreshold | None = None, seed: int = 42) -> None:
         self.model = make_model(trees, height, window, seed)
         self.threshold = make_threshold() if threshold is None else threshold
-        self.warmup = settings.ANOMALY_WARMUP if warmup is None else int(warmup)
+        self.warmup = int(warmup)
         self.events_seen = 0
 
     @property

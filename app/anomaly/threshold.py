@@ -19,8 +19,6 @@ import math
 
 from river import stats
 
-import settings
-
 KINDS = ("fixed", "quantile")
 
 
@@ -66,17 +64,22 @@ class RollingQuantileThreshold:
         return f"RollingQuantileThreshold(q={self.q:g}, window={self.window})"
 
 
-def make_threshold(kind: str | None = None, value: float | None = None, q: float | None = None,
-                   window: int | None = None) -> FixedThreshold | RollingQuantileThreshold:
-    """The threshold the settings ask for (``ANOMALY_THRESHOLD_KIND`` and its parameters).
+def make_threshold(kind: str = "quantile", value: float = 0.8, q: float = 0.995,
+                   window: int = 10_000) -> FixedThreshold | RollingQuantileThreshold:
+    """A threshold of the given ``kind``: ``"fixed"`` (at ``value``) or ``"quantile"`` (the ``q``-quantile
+    of the last ``window`` scores); the parameters of the other kind are ignored.
 
-    >>> make_threshold("quantile", q=0.99, window=1000)
-    RollingQuantileThreshold(q=0.99, window=1000)
+    >>> make_threshold()
+    RollingQuantileThreshold(q=0.995, window=10000)
+    >>> make_threshold("fixed", value=0.75)
+    FixedThreshold(0.75)
+    >>> make_threshold("median")
+    Traceback (most recent call last):
+    ...
+    ValueError: threshold kind must be one of ('fixed', 'quantile'), got 'median'
     """
-    kind = settings.ANOMALY_THRESHOLD_KIND if kind is None else kind
     if kind == "fixed":
-        return FixedThreshold(settings.ANOMALY_THRESHOLD if value is None else value)
+        return FixedThreshold(value)
     if kind == "quantile":
-        return RollingQuantileThreshold(settings.ANOMALY_QUANTILE if q is None else q,
-                                        settings.ANOMALY_QUANTILE_WINDOW if window is None else window)
+        return RollingQuantileThreshold(q, window)
     raise ValueError(f"threshold kind must be one of {KINDS}, got {kind!r}")

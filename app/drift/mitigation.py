@@ -123,11 +123,11 @@ class ChallengerSlot:
     going back: a checkpoint is due after so many. A checkpoint holds the learner itself (pickled).
 
     >>> from app.learning import OnlineLearner
-    >>> from app.learning.pipeline import model_from_settings
+    >>> from app.learning.pipeline import model_factory
     >>> slot = ChallengerSlot()
     >>> slot.learn({"V1": 1.0}, 1)  # no challenger runs: nothing learned
     False
-    >>> slot.start(OnlineLearner(model_from_settings(kind="lr")))
+    >>> slot.start(OnlineLearner(model_factory(kind="lr")))
     >>> slot.learn({"V1": 1.0}, 1), slot.learn({"V1": -1.0}, 0), slot.events
     (True, True, 2)
     >>> restored = ChallengerSlot.from_checkpoint(slot.to_checkpoint())

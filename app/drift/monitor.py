@@ -68,7 +68,6 @@ from typing import Mapping
 
 from river.drift import ADWIN
 
-import settings
 from app.drift.transforms import Transform, identity
 from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint
 
@@ -116,22 +115,34 @@ def _cut(adwin: ADWIN, value: float) -> tuple[float, float, int] | None:
 class DriftMonitor:
     """One ADWIN per named stream; :meth:`update` returns a :class:`Detection` when one fires.
 
-    ``transforms`` maps a stream name to a function applied to each value first (default: none);
-    ``directions`` maps a stream name to ``"both"``, ``"increase"`` or ``"decrease"`` (default both).
-    ``delta`` and ``clock`` default to ``settings.DRIFT_DELTA`` and ``settings.DRIFT_CLOCK``.
+    Parameters
+    ----------
+    delta
+        ADWIN's significance, in ``(0, 1)``: smaller gives fewer false alarms and later alarms
+        (``None``: the default, 0.002).
+    clock
+        ADWIN checks for a cut every ``clock`` values (``None``: the default, 32).
+    transforms
+        Maps a stream name to a function applied to each of its values first (default: none).
+    directions
+        Maps a stream name to ``"both"``, ``"increase"`` or ``"decrease"`` (default both).
+    warning_delta
+        The significance of a second, more sensitive ADWIN whose cuts are warnings (default: none).
+    label
+        Appended to :attr:`detector` (``on <label>``): the transform's name, for feature monitors.
     """
 
     def __init__(
         self,
-        delta: float | None = None,
-        clock: int | None = None,
+        delta: float = 0.002,
+        clock: int = 32,
         transforms: Mapping[str, Transform] | None = None,
         directions: Mapping[str, str] | None = None,
         warning_delta: float | None = None,
         label: str = "",
     ) -> None:
-        self.delta = float(settings.DRIFT_DELTA if delta is None else delta)
-        self.clock = int(settings.DRIFT_CLOCK if clock is None else clock)
+        self.delta = float(0.002 if delta is None else delta)
+        self.clock = int(32 if clock is None else clock)
         if not 0 < self.delta < 1 or self.clock < 1:
             raise ValueError("need 0 < delta < 1 and clock >= 1")
         if warning_delta is not None and not self.delta < warning_delta < 1:

@@ -1,6 +1,7 @@
 """Online learning, free of any stream framework (Spark and tests reuse it as is).
 
-* :func:`~app.learning.pipeline.build_model` - the River pipeline, from settings-derived parameters.
+* :func:`~app.learning.pipeline.build_model` - the River pipeline; :func:`~app.learning.pipeline.model_factory`
+  a picklable factory of it.
 * :class:`~app.learning.blend.ProbabilityBlend` - a weighted mean of classifiers' fraud probabilities.
 * :class:`~app.learning.learner.OnlineLearner` - predict, learn, reset, checkpoint and restore one model.
 * :class:`~app.learning.evaluation.PrequentialEvaluator` - exact ROC-AUC / PR-AUC, precision and recall,
@@ -12,7 +13,7 @@
 from app.learning.blend import ProbabilityBlend
 from app.learning.evaluation import PrequentialEvaluator
 from app.learning.learner import CheckpointError, OnlineLearner
-from app.learning.pipeline import MODEL_KINDS, build_model, model_from_settings
+from app.learning.pipeline import MODEL_KINDS, build_model, model_factory
 
 __all__ = [
     "MODEL_KINDS",
@@ -21,5 +22,15 @@ __all__ = [
     "PrequentialEvaluator",
     "ProbabilityBlend",
     "build_model",
-    "model_from_settings",
+    "model_factory",
 ]
+
+
+def __getattr__(name: str):
+    # model_from_settings, the configured model's factory, is app.configured's (imported on demand:
+    # app.configured imports this package).
+    if name == "model_from_settings":
+        from app.configured import model_from_settings
+
+        return model_from_settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

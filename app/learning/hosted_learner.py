@@ -10,9 +10,9 @@ challenger, which :meth:`replace_with` makes the live one).
 
 >>> import asyncio
 >>> from app.learning.model_host import LocalHost
->>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.pipeline import model_factory
 >>> async def demo():
-...     learner = await HostedLearner.open(LocalHost(), 0, None, model_from_settings(kind="lr"), "")
+...     learner = await HostedLearner.open(LocalHost(), 0, None, model_factory(kind="lr"), "")
 ...     probability, = await learner.host.submit([learner.step({"V1": 1.0}, 1)])
 ...     learner.reset()
 ...     challenger = learner.fresh()

@@ -1,7 +1,7 @@
 """One online model: predict, learn, reset, checkpoint and restore.
 
 The learner owns a River classifier built by a picklable factory (see
-:func:`app.learning.pipeline.model_from_settings`), counts the labelled events it has learned and
+:func:`app.learning.pipeline.model_factory`), counts the labelled events it has learned and
 names its model version ``<model>-g<generation>``; :meth:`reset` starts a new generation from the
 same factory (what a drift mitigation does).
 
@@ -11,8 +11,8 @@ A checkpoint is a header and a pickle of the model, the factory, the counters an
 and compressing costs more time than pickling. Only load checkpoints this service wrote:
 unpickling runs code.
 
->>> from app.learning.pipeline import model_from_settings
->>> learner = OnlineLearner(model_from_settings(kind="lr"))
+>>> from app.learning.pipeline import model_factory
+>>> learner = OnlineLearner(model_factory(kind="lr"))
 >>> learner.predict_proba({"V1": 1.0})
 0.5
 >>> learner.learn({"V1": 1.0}, 1)

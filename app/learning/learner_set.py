@@ -23,9 +23,9 @@ An operation that fails gives an :class:`OpFailed` in its place and the next one
 bad event does not stop the others. Nothing here knows about processes or streams: the same set runs
 in the worker's process or in a model process (:mod:`app.learning.model_host`).
 
->>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.pipeline import model_factory
 >>> learners = LearnerSet()
->>> info, = learners.apply([("open", 0, None, model_from_settings(kind="lr"), "")])
+>>> info, = learners.apply([("open", 0, None, model_factory(kind="lr"), "")])
 >>> info.version, info.events_learned, info.restored
 ('lr-g0', 0, False)
 >>> learners.apply([("step", 0, {"V1": 1.0}, 1), ("step", 0, {"V1": 1.0}, None)])[0]

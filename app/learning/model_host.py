@@ -17,9 +17,9 @@ their results, in submission order:
   including when its owner is killed; it removes the folder then.
 
 >>> import asyncio
->>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.pipeline import model_factory
 >>> async def demo(host):
-...     info, = await host.submit([("open", 0, None, model_from_settings(kind="lr"), "")])
+...     info, = await host.submit([("open", 0, None, model_factory(kind="lr"), "")])
 ...     first = host.submit([("step", 0, {"V1": 1.0}, 1)])   # submitted, not awaited yet
 ...     second = host.submit([("step", 0, {"V1": 1.0}, None)])
 ...     results = (await first, await second)

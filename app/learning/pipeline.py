@@ -1,14 +1,14 @@
 """The model: River's Adaptive Random Forest at the core, optionally blended with a scaled
 logistic regression.
 
-Kinds (setting ``MODEL_KIND``):
+Kinds (``kind`` of :func:`build_model`):
 
 * ``arf`` - ``river.forest.ARFClassifier`` alone (trees are scale-free: no preprocessing).
 * ``lr`` - ``StandardScaler | LogisticRegression`` alone (the fast linear baseline).
 * ``arf+lr`` (default) - the weighted mean of the probabilities
-  (:class:`~app.learning.blend.ProbabilityBlend`) of the forest (share ``ARF_WEIGHT``) and of two
+  (:class:`~app.learning.blend.ProbabilityBlend`) of the forest (share ``arf_weight``) and of two
   scaled logistic regressions that share the rest: a plain one and, for the class imbalance, one
-  whose loss weighs frauds ``LR_POSITIVE_WEIGHT`` times (left out when that weight is 1). The forest
+  whose loss weighs frauds ``lr_positive_weight`` times (left out when that weight is 1). The forest
   catches non-linear patterns, the regressions rank the bulk smoothly and learn from few frauds:
   on the full ULB file the blend ranks frauds better than each member alone (prequential PR-AUC
   0.774 against 0.619 for ARF(10), 0.730 for the plain regression; see ``benchmarks/scoring.py``),
@@ -83,28 +83,15 @@ def build_model(
     return ProbabilityBlend([arf(), lr(), lr(lr_positive_weight)], weights=[arf_weight, rest, rest])
 
 
-def model_params_from_settings() -> dict:
-    """The keyword arguments of :func:`build_model` as configured in :mod:`settings`."""
-    import settings
+def model_factory(**params) -> Callable[[], base.Classifier]:
+    """A picklable factory of ``build_model(**params)`` (what :class:`OnlineLearner` takes); a model
+    process can build the same model from it.
 
-    max_features = settings.ARF_MAX_FEATURES
-    return dict(
-        kind=settings.MODEL_KIND, trees=settings.ARF_TREES, seed=settings.SEED, arf_weight=settings.ARF_WEIGHT,
-        grace_period=settings.ARF_GRACE_PERIOD,
-        max_features=int(max_features) if str(max_features).isdigit() else max_features,
-        lambda_value=settings.ARF_LAMBDA, lr_learning_rate=settings.LR_LEARNING_RATE,
-        lr_positive_weight=settings.LR_POSITIVE_WEIGHT,
-    )
-
-
-def model_from_settings(**overrides) -> Callable[[], base.Classifier]:
-    """A picklable factory of the configured model (what :class:`OnlineLearner` takes).
-
-    >>> factory = model_from_settings(kind="arf", trees=2)
-    >>> type(factory()).__name__
-    'ARFClassifier'
+    >>> factory = model_factory(kind="arf", trees=2)
+    >>> type(factory()).__name__, model_name(factory)
+    ('ARFClassifier', 'arf2')
     """
-    return functools.partial(build_model, **{**model_params_from_settings(), **overrides})
+    return functools.partial(build_model, **params)
 
 
 def model_name(factory: Callable[[], base.Classifier]) -> str:
@@ -121,3 +108,13 @@ def model_name(factory: Callable[[], base.Classifier]) -> str:
         return getattr(factory, "__name__", type(factory).__name__)
     trees = kw.get("trees", 10)
     return kind.replace("arf", f"arf{trees}")
+
+
+def __getattr__(name: str):
+    # model_from_settings, the configured model's factory, is app.configured's (imported on demand:
+    # app.configured imports this module).
+    if name == "model_from_settings":
+        from app.configured import model_from_settings
+
+        return model_from_settings
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

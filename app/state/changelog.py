@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import warnings
 
-import settings
-
 
 def checkpoint_key(partition: int) -> bytes:
     """The key of a source partition's checkpoint (a table keyed by it has one entry per partition).
@@ -38,15 +36,16 @@ def get(table, key: bytes) -> bytes | None:
     return table.data.get(key)
 
 
-def checkpoint_table(app, name: str, max_bytes: int, help: str):
-    """A changelog-backed table of checkpoint blobs (bytes keys and values) whose messages may be up
-    to ``max_bytes``: a model's checkpoint can outgrow Kafka's default 1 MB message, so the limit of
-    the app's producer (read when it starts) and of the changelog topic are raised to it."""
+def checkpoint_table(app, name: str, max_bytes: int, help: str, partitions: int = 1):
+    """A changelog-backed table of checkpoint blobs (bytes keys and values) of the Faust ``app``, with
+    ``partitions`` partitions (those of its source topic), whose messages may be up to ``max_bytes``:
+    a model's checkpoint can outgrow Kafka's default 1 MB message, so the limit of the app's producer
+    (read when it starts) and of the changelog topic are raised to it."""
     if (app.conf.producer_max_request_size or 0) < max_bytes:
         with warnings.catch_warnings():  # read only when the producer starts: not too late here
             warnings.simplefilter("ignore")
             app.conf.producer_max_request_size = max_bytes
     return app.Table(
-        name, default=None, key_type=bytes, value_type=bytes, partitions=settings.TOPIC_PARTITIONS,
+        name, default=None, key_type=bytes, value_type=bytes, partitions=partitions,
         extra_topic_configs={"max.message.bytes": str(max_bytes)}, help=help,
     )

@@ -8,28 +8,30 @@ with :func:`read_back` to catch up (see :mod:`app.state.checkpointed` and the sc
 from __future__ import annotations
 
 import logging
-from typing import Any, AsyncIterator, Callable
-
-import settings
+from typing import Any, AsyncIterator, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
 
-async def read_back(topic: str, partition: int, start: int, end: int,
-                    decode: Callable[[bytes], Any]) -> AsyncIterator[tuple[bytes | None, Any, int]]:
+async def read_back(topic: str, partition: int, start: int, end: int, decode: Callable[[bytes], Any], *,
+                    broker: str = "kafka://127.0.0.1:9092", client_options: Mapping[str, Any] | None = None,
+                    ) -> AsyncIterator[tuple[bytes | None, Any, int]]:
     """The messages of ``topic``'s ``partition`` at offsets ``start <= offset < end``, in order, as
     ``(key, decode(value), offset)``. A message that cannot be decoded is skipped: it went to dead
     letters when it first came. Reading stops at ``end`` or when a second passes without a message
-    (the stretch ends early on a compacted or truncated topic)."""
+    (the stretch ends early on a compacted or truncated topic).
+
+    ``broker`` is the Kafka address (Faust's ``kafka://host:port[;host:port]`` or plain
+    ``host:port``); ``client_options`` are more keyword arguments of the consumer, such as the
+    security options of :func:`app.security.kafka_client_options` (default: none, plaintext)."""
     if start >= end:
         return
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from app.admin import bootstrap_servers
-    from app.security import kafka_client_options
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings.KAFKA_BROKER), enable_auto_commit=False,
-                                group_id=None, **kafka_client_options(settings))
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False,
+                                group_id=None, **(client_options or {}))
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)
@@ -53,11 +55,14 @@ async def read_back(topic: str, partition: int, start: int, end: int,
         await consumer.stop()
 
 
-def values_reader(topic: str, decode: Callable[[bytes], Any]) -> Callable[[int, int, int], AsyncIterator[Any]]:
+def values_reader(topic: str, decode: Callable[[bytes], Any], *, broker: str = "kafka://127.0.0.1:9092",
+                  client_options: Mapping[str, Any] | None = None) -> Callable[[int, int, int], AsyncIterator[Any]]:
     """``reader(partition, start, end)``: the decoded values of :func:`read_back` alone (the
-    ``catch_up`` of :class:`~app.state.checkpointed.CheckpointedStates`)."""
+    ``catch_up`` of :class:`~app.state.checkpointed.CheckpointedStates`); ``broker`` and
+    ``client_options`` as in :func:`read_back`."""
     async def read(partition: int, start: int, end: int) -> AsyncIterator[Any]:
-        async for _, value, _ in read_back(topic, partition, start, end, decode):
+        async for _, value, _ in read_back(topic, partition, start, end, decode, broker=broker,
+                                           client_options=client_options):
             yield value
 
     return read

@@ -109,19 +109,3 @@ class HoppingWindows:
         """Whether ``window`` is closed for good once event time has reached ``watermark``."""
         return window.end <= self.expiry_horizon(watermark)
 
-
-def windows_from_settings(size: float | None = None, step: float | None = None,
-                          expires: float | None = None) -> HoppingWindows:
-    """The hopping windows of :mod:`settings` (``WINDOW_SIZE_S``, ``WINDOW_STEP_S``,
-    ``WINDOW_EXPIRES_S``), each overridable by an argument.
-
-    >>> windows_from_settings(size=60, step=20, expires=300).per_event
-    3
-    """
-    import settings
-
-    return HoppingWindows(
-        settings.WINDOW_SIZE_S if size is None else size,
-        settings.WINDOW_STEP_S if step is None else step,
-        settings.WINDOW_EXPIRES_S if expires is None else expires,
-    )

@@ -12,7 +12,7 @@ oldest (it opened up to ``size`` ago, so it sees the most history). Each slot gi
 * The features **include the event itself** (the windows are updated first, then read): a card's
   first transaction has ``win*_count == 1``. This is what Faust's windowed table holds after the
   event is applied, so stream and batch agree, and a burst shows from its first repeat on.
-* The key is the card id, or :data:`settings.WINDOW_GLOBAL_KEY` for a transaction without one
+* The key is the card id, or the global key (``"*"`` by default) for a transaction without one
   (then the windows count the whole stream).
 * ``seconds_since_previous`` is ``event_time`` minus the greatest earlier event time of the key,
   clipped to ``[0, gap_cap]``; a key's first transaction gets ``gap_cap``.
@@ -37,9 +37,8 @@ import heapq
 import math
 from typing import MutableMapping
 
-import settings
 from app.windows import aggregates
-from app.windows.base import Window, windows_from_settings
+from app.windows.base import HoppingWindows, Window
 
 GAP_FEATURE = "seconds_since_previous"
 
@@ -53,9 +52,13 @@ def feature_names(per_event: int) -> list[str]:
     return [f"win{i}_{stat}" for i in range(per_event) for stat in aggregates.STATS] + [GAP_FEATURE]
 
 
-def window_key(card_id: str | None, global_key: str | None = None) -> str:
-    """The window key of a transaction: its card id, else the global key."""
-    return card_id if card_id else (settings.WINDOW_GLOBAL_KEY if global_key is None else global_key)
+def window_key(card_id: str | None, global_key: str = "*") -> str:
+    """The window key of a transaction: its card id, else ``global_key``.
+
+    >>> window_key("card-1"), window_key(None), window_key("", global_key="all")
+    ('card-1', '*', 'all')
+    """
+    return card_id if card_id else global_key
 
 
 def slot_features(windows: list[Window], states: list[list | None]) -> dict[str, float]:
@@ -81,13 +84,26 @@ class WindowFeatures:
     changelog-backed twin is :class:`app.windows.tables.WindowTables` (same windows, same features).
     Memory: the open windows of every key (expired ones are dropped as event time advances) and one
     float per key for the previous event time.
+
+    Parameters
+    ----------
+    size, step, expires
+        The hopping windows, in seconds (see :class:`~app.windows.base.HoppingWindows`;
+        ``expires=None`` or ``0`` keeps every window).
+    gap_cap
+        ``seconds_since_previous`` is clipped to this, and a key's first transaction gets it.
+    global_key
+        The window key of a transaction without a card id.
+
+    >>> WindowFeatures().windows
+    HoppingWindows(size=60, step=20, expires=300.0)
     """
 
-    def __init__(self, size: float | None = None, step: float | None = None, expires: float | None = None,
-                 gap_cap: float | None = None, global_key: str | None = None) -> None:
-        self.windows = windows_from_settings(size, step, expires)
-        self.gap_cap = float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap)
-        self.global_key = settings.WINDOW_GLOBAL_KEY if global_key is None else global_key
+    def __init__(self, size: float = 60, step: float = 20, expires: float | None = 300,
+                 gap_cap: float = 3600.0, global_key: str = "*") -> None:
+        self.windows = HoppingWindows(size, step, expires)
+        self.gap_cap = float(gap_cap)
+        self.global_key = global_key
         self.state: MutableMapping[tuple, list] = {}  # slot (key, window start) -> aggregate
         self.last_seen: MutableMapping[str, float] = {}
         self.watermark = -math.inf

@@ -35,7 +35,6 @@ import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-import settings
 from app.records import Transaction
 from app.windows.features import WindowFeatures
 
@@ -57,14 +56,17 @@ def _current_event(event: Any) -> Iterator[None]:
 
 class WindowTables(WindowFeatures):
     """Per-key hopping-window aggregates in Faust tables; ``update`` as in :class:`WindowFeatures`
-    (the same code: only where the aggregates and the last event times are kept differs)."""
+    (the same code: only where the aggregates and the last event times are kept differs).
 
-    def __init__(self, app: Any, prefix: str | None = None, size: float | None = None, step: float | None = None,
-                 expires: float | None = None, gap_cap: float | None = None, global_key: str | None = None,
-                 partitions: int | None = None) -> None:
+    ``app`` is the Faust app the tables belong to, ``prefix`` starts their names, ``partitions`` is
+    the number of partitions of their changelogs (that of the input topic); ``size``, ``step``,
+    ``expires``, ``gap_cap`` and ``global_key`` are as in :class:`WindowFeatures`.
+    """
+
+    def __init__(self, app: Any, prefix: str = "window", size: float = 60, step: float = 20,
+                 expires: float | None = 300, gap_cap: float = 3600.0, global_key: str = "*",
+                 partitions: int = 1) -> None:
         super().__init__(size, step, expires, gap_cap, global_key)
-        prefix = settings.WINDOW_TABLE_PREFIX if prefix is None else prefix
-        partitions = settings.TOPIC_PARTITIONS if partitions is None else partitions
         # no key/value types: Faust serialises both as JSON (keys come back as tuples on recovery)
         self.table = app.Table(f"{prefix}-aggregates", partitions=partitions,
                                help="Hopping-window aggregates [count, amount sum, amount max] per key.")

@@ -12,9 +12,11 @@ import math
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+import settings
+from app import configured
 from app.anomaly import AnomalyDetector, FixedThreshold
 from app.data.synthetic import generate
-from app.learning import OnlineLearner, model_from_settings
+from app.learning import OnlineLearner
 from app.records import FEATURE_NAMES, Transaction
 from app.replay import to_transaction
 from app.serialization.avro import MAX_ABS_FEATURE, validate_transaction
@@ -42,7 +44,7 @@ def transactions(draw) -> dict:
 
 
 def _warm_learner() -> OnlineLearner:
-    learner = OnlineLearner(model_from_settings())
+    learner = OnlineLearner(configured.model_factory(settings))
     for value in WARM:
         x = Transaction(**value).features()
         learner.predict_proba(x)

@@ -11,7 +11,7 @@ from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshol
 from app.data.synthetic import generate
 from app.learning import OnlineLearner
 from app.learning.learner import CheckpointError
-from app.learning.pipeline import model_from_settings
+from app.learning.pipeline import model_factory
 
 
 def rows_as_x(rows):
@@ -79,7 +79,7 @@ def test_a_fresh_detector_and_other_bytes_are_told_apart():
     fresh = AnomalyDetector.from_checkpoint(AnomalyDetector(trees=2, height=3, window=5, seed=1).to_checkpoint())
     assert fresh.events_seen == 0
     with pytest.raises(CheckpointError, match="bad header"):
-        AnomalyDetector.from_checkpoint(OnlineLearner(model_from_settings(kind="lr")).to_checkpoint())
+        AnomalyDetector.from_checkpoint(OnlineLearner(model_factory(kind="lr")).to_checkpoint())
     with pytest.raises(CheckpointError, match="unreadable"):
         AnomalyDetector.from_checkpoint(b"FRDA" + b"\x80\x05junk")
     with pytest.raises(CheckpointError, match="format 99"):

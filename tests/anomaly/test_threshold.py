@@ -29,15 +29,12 @@ def test_rolling_quantile_follows_recent_scores_only():
     assert 0.9 < t.value() < 1.0
 
 
-def test_make_threshold_from_settings(monkeypatch):
-    import settings
-
-    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD_KIND", "fixed")
-    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD", 0.75)
-    assert make_threshold().value() == 0.75
-    monkeypatch.setattr(settings, "ANOMALY_THRESHOLD_KIND", "quantile")
+def test_make_threshold_takes_the_parameters_of_its_kind():
+    assert make_threshold("fixed", value=0.75, q=0.5, window=3).value() == 0.75
+    t = make_threshold("quantile", value=0.75, q=0.9, window=500)
+    assert (t.kind, t.q, t.window) == ("quantile", 0.9, 500)
     t = make_threshold()
-    assert (t.q, t.window) == (settings.ANOMALY_QUANTILE, settings.ANOMALY_QUANTILE_WINDOW)
+    assert (t.kind, t.q, t.window) == ("quantile", 0.995, 10_000)
     with pytest.raises(ValueError):
         make_threshold("median")
     with pytest.raises(ValueError):

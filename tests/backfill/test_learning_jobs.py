@@ -8,7 +8,7 @@ from app.backfill.scores import batch_scores, model_input_columns
 from app.backfill.sources import read_files
 from app.backfill.warm_start import warm_start
 from app.data.synthetic import generate, write_csv
-from app.learning import OnlineLearner, model_from_settings
+from app.learning import OnlineLearner, model_factory
 from app.learning.evaluation import exact_metrics
 
 WARM_ROWS, EVAL_ROWS = 20_000, 10_000
@@ -35,7 +35,7 @@ def prequential_pr_auc(learner, rows, columns) -> float:
 def test_warm_start_beats_cold_on_the_next_10000_events(history):
     rows, frame = history
     split = rows[WARM_ROWS]["Time"]
-    factory = model_from_settings(kind="lr")
+    factory = model_factory(kind="lr")
     learner, stats = warm_start(frame, learner=OnlineLearner(factory), window_features=False, until_event_time=split)
     assert stats.rows == sum(r["Time"] < split for r in rows)
     assert learner.events_learned == stats.rows and stats.last_event_time < split
@@ -49,7 +49,7 @@ def test_warm_start_beats_cold_on_the_next_10000_events(history):
 
 def test_batch_scores_are_the_checkpoint_predictions(history):
     rows, frame = history
-    learner, _ = warm_start(frame.where("source_offset < 3000"), learner=OnlineLearner(model_from_settings(kind="lr")),
+    learner, _ = warm_start(frame.where("source_offset < 3000"), learner=OnlineLearner(model_factory(kind="lr")),
                             window_features=False)
     sample = frame.where("source_offset >= 3000 and source_offset < 3500")
     got = {r["transaction_id"]: r for r in batch_scores(sample, learner.to_checkpoint(), window_features=False,

@@ -1,16 +1,22 @@
-import settings
-from app.drift.detectors import feature_monitor, score_monitor, service_streams
+from app.drift.detectors import FEATURES, feature_monitor, score_monitor, service_streams
 
 
-def test_service_streams_follow_the_settings(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount", "V1"])
-    monkeypatch.setattr(settings, "DRIFT_MONITOR_SCORES", True)
+def test_service_streams_follow_the_parameters():
     x = {"Amount": 10.0, "V1": -2.0, "V2": 1.0}
-    assert list(service_streams(x, 0.7, 0, 0.5)) == [("feature:Amount", 10.0), ("feature:V1", -2.0),
-                                                      ("score", 0.7), ("error", 1.0)]
-    assert [n for n, _ in service_streams(x, 0.7, None, 0.5)] == ["feature:Amount", "feature:V1", "score"]
-    monkeypatch.setattr(settings, "DRIFT_MONITOR_SCORES", False)
-    assert [n for n, _ in service_streams({"V2": 1.0}, 0.7, 1, 0.5)] == []
+    streams = ["Amount", "V1"]
+    assert list(service_streams(x, 0.7, 0, 0.5, features=streams, monitor_scores=True)) == [
+        ("feature:Amount", 10.0), ("feature:V1", -2.0), ("score", 0.7), ("error", 1.0)]
+    assert [n for n, _ in service_streams(x, 0.7, None, 0.5, features=streams)] == ["feature:Amount", "feature:V1",
+                                                                                     "score"]
+    assert [n for n, _ in service_streams({"V2": 1.0}, 0.7, 1, 0.5, features=streams, monitor_scores=False)] == []
+
+
+def test_defaults_watch_amount_and_the_first_components_and_scores():
+    x = {"Amount": 1.0, "V1": 1.0, "V2": 1.0, "V3": 1.0, "V4": 1.0}
+    assert [n for n, _ in service_streams(x, 0.7, 1, 0.5)] == [f"feature:{f}" for f in FEATURES] + ["score", "error"]
+    assert [n for n, _ in service_streams(x, 0.7, 1, 0.5, features=None, monitor_scores=None)] == [
+        n for n, _ in service_streams(x, 0.7, 1, 0.5)]
+    assert feature_monitor().detector == "ADWIN(delta=0.002,clock=32) on log1p_abs"
 
 
 def test_feature_monitor_sees_a_change_of_spread_of_a_centred_column():
@@ -24,8 +30,7 @@ def test_feature_monitor_sees_a_change_of_spread_of_a_centred_column():
     assert alarms[0].mean_after < alarms[0].mean_before
 
 
-def test_score_monitor_reports_rises_only_by_default(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
+def test_score_monitor_reports_rises_only_by_default():
     falling, rising = score_monitor(delta=0.002, clock=32), score_monitor(delta=0.002, clock=32)
     down = [falling.update("score", 0.5 if i < 2000 else 0.05) for i in range(4000)]
     up = [rising.update("score", 0.05 if i < 2000 else 0.5) for i in range(4000)]

@@ -59,12 +59,10 @@ def test_warning_detector_fires_no_later_than_the_drift():
     assert first_warning is None or first_warning <= first_drift
 
 
-def test_defaults_come_from_settings(monkeypatch):
-    import settings
-
-    monkeypatch.setattr(settings, "DRIFT_DELTA", 0.01)
-    monkeypatch.setattr(settings, "DRIFT_CLOCK", 8)
-    assert DriftMonitor().detector == "ADWIN(delta=0.01,clock=8)"
+def test_defaults_are_adwins_own_and_none_takes_them():
+    assert DriftMonitor().detector == "ADWIN(delta=0.002,clock=32)"
+    assert DriftMonitor(None, None).detector == "ADWIN(delta=0.002,clock=32)"
+    assert DriftMonitor(delta=0.01, clock=8).detector == "ADWIN(delta=0.01,clock=8)"
 
 
 @pytest.mark.parametrize("kwargs", [{"delta": 0.0}, {"delta": 1.5}, {"clock": 0},

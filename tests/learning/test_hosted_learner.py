@@ -6,13 +6,13 @@ import asyncio
 from app.drift.mitigation import make_mitigation
 from app.learning.hosted_learner import HostedLearner
 from app.learning.model_host import LocalHost
-from app.learning.pipeline import model_from_settings
+from app.learning.pipeline import model_factory
 
 
 def test_a_challenger_of_a_hosted_learner_is_trained_here_and_promoted_into_the_host():
     async def run():
         host = LocalHost()
-        live = await HostedLearner.open(host, 3, None, model_from_settings(kind="lr"), "")
+        live = await HostedLearner.open(host, 3, None, model_factory(kind="lr"), "")
         await host.submit([live.step({"V1": 1.0}, 1) for _ in range(5)])
         policy = make_mitigation("challenger", min_events=2)
         assert policy.on_warning(3, live)
@@ -32,7 +32,7 @@ def test_a_challenger_of_a_hosted_learner_is_trained_here_and_promoted_into_the_
 def test_a_reset_reaches_the_host_after_what_was_sent_before():
     async def run():
         host = LocalHost()
-        live = await HostedLearner.open(host, 0, None, model_from_settings(kind="lr"), "")
+        live = await HostedLearner.open(host, 0, None, model_factory(kind="lr"), "")
         host.submit([live.step({"V1": 1.0}, 1)])
         live.reset()
         return live, host.learners.learners[0]

@@ -5,13 +5,13 @@ import pickle
 
 import pytest
 
-from app.learning import CheckpointError, OnlineLearner, model_from_settings
+from app.learning import CheckpointError, OnlineLearner, model_factory
 from app.learning.learner import CHECKPOINT_FORMAT, _MAGIC
 from tests.learning.test_pipeline import stream
 
 
 def learner(**kw) -> OnlineLearner:
-    return OnlineLearner(model_from_settings(kind="arf+lr", trees=3, **kw))
+    return OnlineLearner(model_factory(kind="arf+lr", trees=3, **kw))
 
 
 def test_counts_what_it_learns_and_names_its_version():

@@ -10,9 +10,9 @@ import pytest
 
 from app.learning.learner_set import LearnerSet, OpFailed
 from app.learning.model_host import LocalHost, ModelHostError, ProcessHost
-from app.learning.pipeline import model_from_settings
+from app.learning.pipeline import model_factory
 
-LR = model_from_settings(kind="lr")
+LR = model_factory(kind="lr")
 
 
 def xs(n):

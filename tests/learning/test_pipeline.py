@@ -1,10 +1,12 @@
 """The model pipeline built from parameters: kinds, determinism, members."""
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
 from app.data.synthetic import generate
-from app.learning import build_model, model_from_settings
+from app.learning import build_model, model_factory
 from app.learning.blend import ProbabilityBlend
 from app.records import FEATURE_NAMES
 
@@ -52,10 +54,8 @@ def test_probabilities_stay_in_the_unit_interval():
     assert all(0.0 <= p <= 1.0 for p in probabilities(build_model("arf+lr", trees=3)))
 
 
-def test_factory_from_settings_reads_the_environment(monkeypatch):
-    import settings
-
-    monkeypatch.setattr(settings, "ARF_TREES", 2)
-    monkeypatch.setattr(settings, "MODEL_KIND", "arf")
-    model = model_from_settings()()
+def test_factory_builds_the_model_of_its_parameters_and_survives_pickling():
+    factory = pickle.loads(pickle.dumps(model_factory(kind="arf", trees=2)))
+    model = factory()
     assert type(model).__name__ == "ARFClassifier" and model.n_models == 2
+    assert probabilities(model_factory()()) == probabilities(build_model())

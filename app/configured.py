@@ -1,0 +1,187 @@
+"""The service's objects as the settings configure them: where settings become objects.
+
+The pure layer (:mod:`app.anomaly`, :mod:`app.drift`, :mod:`app.learning`, :mod:`app.windows`,
+:mod:`app.state`) takes its parameters through constructors and never reads :mod:`settings`. Each
+function here takes a settings object ``s`` -- the :mod:`settings` module, or anything with the same
+attributes -- and returns one configured object or factory, so the worker's composition step, the
+command-line tools and the tests build exactly what the service runs, from whichever settings they
+hold.
+
+>>> import settings
+>>> model_factory(settings, kind="lr")().__class__.__name__
+'Pipeline'
+>>> detector = anomaly_detector(settings)
+>>> detector.warmup == settings.ANOMALY_WARMUP
+True
+
+Any object with the settings' attributes will do, e.g. the settings with a few changed:
+
+>>> import types
+>>> s = types.SimpleNamespace(**{**vars(settings), "ANOMALY_THRESHOLD_KIND": "fixed", "ANOMALY_THRESHOLD": 0.9})
+>>> anomaly_threshold(s)
+FixedThreshold(0.9)
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, AsyncIterator, Callable
+
+from river import base
+
+from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshold, make_threshold
+from app.drift import detectors
+from app.drift.mitigation import ChallengerSlot, NoMitigation, make_mitigation
+from app.drift.monitor import DriftMonitor
+from app.learning import PrequentialEvaluator, pipeline
+from app.state.pending import PendingIndex
+from app.windows import HoppingWindows, WindowFeatures
+
+__all__ = [
+    "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
+    "hopping_windows", "mitigation", "model_factory", "model_from_settings", "model_params", "pending_index",
+    "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "values_reader",
+    "window_features", "window_params", "window_tables",
+]
+
+
+# --- the model (scoring agent, backfill, benchmarks) ----------------------------------------------
+def model_params(s: Any) -> dict:
+    """The keyword arguments of :func:`~app.learning.pipeline.build_model`: ``MODEL_KIND``,
+    ``ARF_*``, ``LR_*`` and ``SEED`` (``ARF_MAX_FEATURES`` is a number when it is made of digits)."""
+    max_features = s.ARF_MAX_FEATURES
+    return dict(
+        kind=s.MODEL_KIND, trees=s.ARF_TREES, seed=s.SEED, arf_weight=s.ARF_WEIGHT,
+        grace_period=s.ARF_GRACE_PERIOD,
+        max_features=int(max_features) if str(max_features).isdigit() else max_features,
+        lambda_value=s.ARF_LAMBDA, lr_learning_rate=s.LR_LEARNING_RATE, lr_positive_weight=s.LR_POSITIVE_WEIGHT,
+    )
+
+
+def model_factory(s: Any, **overrides) -> Callable[[], base.Classifier]:
+    """The picklable factory of the configured model (what :class:`~app.learning.OnlineLearner`
+    takes); ``overrides`` replace some of :func:`model_params`, e.g. ``kind="lr"``."""
+    return pipeline.model_factory(**{**model_params(s), **overrides})
+
+
+def model_from_settings(**overrides) -> Callable[[], base.Classifier]:
+    """:func:`model_factory` of the :mod:`settings` module itself (also importable, as before, from
+    :mod:`app.learning`)."""
+    import settings
+
+    return model_factory(settings, **overrides)
+
+
+def prequential_evaluator(s: Any) -> PrequentialEvaluator:
+    """The scorer's metrics: over the last ``PREQUENTIAL_WINDOW`` labelled events, decisions at
+    ``DECISION_THRESHOLD``."""
+    return PrequentialEvaluator(s.PREQUENTIAL_WINDOW, s.DECISION_THRESHOLD)
+
+
+def pending_index(s: Any) -> PendingIndex:
+    """One partition's index of transactions waiting for their label: ``PENDING_MAX``,
+    ``PENDING_TTL_S``, ``PENDING_EXPIRED_REMEMBERED``."""
+    return PendingIndex(s.PENDING_MAX, s.PENDING_TTL_S, s.PENDING_EXPIRED_REMEMBERED)
+
+
+# --- anomaly detection ----------------------------------------------------------------------------
+def anomaly_threshold(s: Any) -> FixedThreshold | RollingQuantileThreshold:
+    """``ANOMALY_THRESHOLD_KIND`` with ``ANOMALY_THRESHOLD`` (fixed) or ``ANOMALY_QUANTILE`` and
+    ``ANOMALY_QUANTILE_WINDOW`` (quantile)."""
+    return make_threshold(s.ANOMALY_THRESHOLD_KIND, value=s.ANOMALY_THRESHOLD, q=s.ANOMALY_QUANTILE,
+                          window=s.ANOMALY_QUANTILE_WINDOW)
+
+
+def anomaly_detector(s: Any) -> AnomalyDetector:
+    """A fresh detector: ``ANOMALY_TREES``, ``ANOMALY_HEIGHT``, ``ANOMALY_WINDOW``, ``ANOMALY_WARMUP``,
+    ``SEED`` and :func:`anomaly_threshold`."""
+    return AnomalyDetector(trees=s.ANOMALY_TREES, height=s.ANOMALY_HEIGHT, window=s.ANOMALY_WINDOW,
+                           warmup=s.ANOMALY_WARMUP, threshold=anomaly_threshold(s), seed=s.SEED)
+
+
+# --- drift monitoring -----------------------------------------------------------------------------
+def adwin_params(s: Any) -> dict:
+    """ADWIN's ``delta`` and ``clock`` (``DRIFT_DELTA``, ``DRIFT_CLOCK``), as keyword arguments of
+    :class:`~app.drift.monitor.DriftMonitor` and the monitors of :mod:`app.drift.detectors`."""
+    return {"delta": s.DRIFT_DELTA, "clock": s.DRIFT_CLOCK}
+
+
+def feature_monitor(s: Any) -> DriftMonitor:
+    """A fresh input monitor: ``DRIFT_FEATURES`` through ``DRIFT_FEATURE_TRANSFORM``."""
+    return detectors.feature_monitor(features=list(s.DRIFT_FEATURES), transform=s.DRIFT_FEATURE_TRANSFORM,
+                                     **adwin_params(s))
+
+
+def score_monitor(s: Any, warning_delta: float | None = None) -> DriftMonitor:
+    """A fresh score and error monitor (``DRIFT_SCORE_DIRECTION``, ``DRIFT_ERROR_DIRECTION``) with a
+    warning detector of ``warning_delta``; by default the service's: ``DRIFT_WARNING_DELTA`` when
+    ``DRIFT_MITIGATION`` is ``challenger`` (its challengers start on warnings), none otherwise."""
+    if warning_delta is None and s.DRIFT_MITIGATION == "challenger":
+        warning_delta = s.DRIFT_WARNING_DELTA
+    return detectors.score_monitor(warning_delta=warning_delta, score_direction=s.DRIFT_SCORE_DIRECTION,
+                                   error_direction=s.DRIFT_ERROR_DIRECTION, **adwin_params(s))
+
+
+def service_streams(s: Any) -> Callable[..., Any]:
+    """:func:`app.drift.detectors.service_streams` with ``DRIFT_FEATURES`` and ``DRIFT_MONITOR_SCORES``:
+    ``streams(x, probability, label, threshold)``."""
+    return functools.partial(detectors.service_streams, features=list(s.DRIFT_FEATURES),
+                             monitor_scores=s.DRIFT_MONITOR_SCORES)
+
+
+def mitigation(s: Any, slots: Callable[[Any], ChallengerSlot] | None = None) -> NoMitigation:
+    """The ``DRIFT_MITIGATION`` policy (``DRIFT_CHALLENGER_MIN_EVENTS``, ``DRIFT_CHALLENGER_MAX_AGE``);
+    ``slots`` as in :func:`~app.drift.mitigation.make_mitigation`."""
+    return make_mitigation(s.DRIFT_MITIGATION, min_events=s.DRIFT_CHALLENGER_MIN_EVENTS,
+                           max_age=s.DRIFT_CHALLENGER_MAX_AGE, slots=slots)
+
+
+# --- windows --------------------------------------------------------------------------------------
+def hopping_windows(s: Any) -> HoppingWindows:
+    """``WINDOW_SIZE_S`` every ``WINDOW_STEP_S``, expiring ``WINDOW_EXPIRES_S`` after closing."""
+    return HoppingWindows(s.WINDOW_SIZE_S, s.WINDOW_STEP_S, s.WINDOW_EXPIRES_S)
+
+
+def window_params(s: Any) -> dict:
+    """The keyword arguments of :class:`~app.windows.WindowFeatures` (``WINDOW_SIZE_S``,
+    ``WINDOW_STEP_S``, ``WINDOW_EXPIRES_S``, ``WINDOW_GAP_CAP_S``, ``WINDOW_GLOBAL_KEY``)."""
+    return {"size": s.WINDOW_SIZE_S, "step": s.WINDOW_STEP_S, "expires": s.WINDOW_EXPIRES_S,
+            "gap_cap": s.WINDOW_GAP_CAP_S, "global_key": s.WINDOW_GLOBAL_KEY}
+
+
+def window_features(s: Any) -> WindowFeatures:
+    """Fresh in-memory window features with :func:`window_params`."""
+    return WindowFeatures(**window_params(s))
+
+
+def window_tables(s: Any, app: Any, prefix: str | None = None) -> Any:
+    """The worker's :class:`~app.windows.tables.WindowTables` in the Faust ``app``: tables named
+    ``<prefix>-...`` (default ``WINDOW_TABLE_PREFIX``) with ``TOPIC_PARTITIONS`` partitions,
+    :func:`window_params` windows."""
+    from app.windows.tables import WindowTables  # imports Faust
+
+    return WindowTables(app, prefix=s.WINDOW_TABLE_PREFIX if prefix is None else prefix,
+                        partitions=s.TOPIC_PARTITIONS, **window_params(s))
+
+
+# --- state ----------------------------------------------------------------------------------------
+def checkpoint_table(s: Any, app: Any, name: str, help: str) -> Any:
+    """A checkpoint table of the Faust ``app`` (see :func:`app.state.changelog.checkpoint_table`):
+    ``TOPIC_PARTITIONS`` partitions, messages up to ``CHECKPOINT_MAX_BYTES``."""
+    from app.state import changelog
+
+    return changelog.checkpoint_table(app, name, s.CHECKPOINT_MAX_BYTES, help, partitions=s.TOPIC_PARTITIONS)
+
+
+def read_back_options(s: Any) -> dict:
+    """The ``broker`` (``KAFKA_BROKER``) and ``client_options`` (security: ``KAFKA_SECURITY_PROTOCOL``,
+    ``KAFKA_SASL_*``, ``KAFKA_SSL_*``) keyword arguments of :func:`app.state.read_back.read_back`."""
+    from app.security import kafka_client_options
+
+    return {"broker": s.KAFKA_BROKER, "client_options": kafka_client_options(s)}
+
+
+def values_reader(s: Any, topic: str, decode: Callable[[bytes], Any]) -> Callable[[int, int, int], AsyncIterator[Any]]:
+    """:func:`app.state.read_back.values_reader` of ``topic`` on the configured broker."""
+    from app.state import read_back
+
+    return read_back.values_reader(topic, decode, **read_back_options(s))
