@@ -8,12 +8,11 @@ for the no-recovery path) does, in this order:
 2. seek them to the committed offsets (an await: the fetcher keeps running meanwhile),
 3. ``app.flow_control.resume()``, which **empties every agent's input queue**.
 
-Messages fetched between 1 and 3 are in those queues when they are emptied, and the consumer's read
-offset has already moved past them, so they are never delivered: they are lost without a trace, and
-the seek then makes the fetcher read the rest again (one duplicate). Any message that arrives while a
-worker finishes its recovery can hit this (a restart under traffic, a failover). Seen here as a
-missing window update after a restart and a partition that never got its last score after a
-failover.
+Messages of the stream partitions that reach the agents' queues between 1 and 3 are emptied out
+unprocessed. Those fetched after the seek has taken effect are lost without a trace: the consumer's
+read offset is already past them and nothing moves it back. Any message that arrives while a worker
+finishes its recovery can hit this (a restart under traffic, a failover). Seen here as a missing
+window update after a restart and a partition that never got its last score after a failover.
 
 The fix keeps Faust's steps and changes their order: seek, resume flow control (the queues are
 emptied while nothing of the stream partitions can be in them), and only then resume fetching the
