@@ -87,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             result = run_scores(spark, args.source, args.checkpoint, args.output, window_features=args.window_features,
                                 threshold=args.threshold, **common)
         else:
-            from app.learning import OnlineLearner, model_from_settings
+            from app import configured
+            from app.learning import OnlineLearner
 
             overrides = {k: v for k, v in (("kind", args.model_kind), ("trees", args.trees)) if v is not None}
-            result = run_warm_start(spark, args.source, args.output, learner=OnlineLearner(model_from_settings(**overrides)),
+            learner = OnlineLearner(configured.model_factory(settings, **overrides))
+            result = run_warm_start(spark, args.source, args.output, learner=learner,
                                     window_features=args.window_features, until_event_time=args.until_event_time,
                                     **common)
             result.pop("learner")

@@ -21,6 +21,7 @@ independent and the result equals one sequential pass over all events in the sam
 from __future__ import annotations
 
 import settings
+from app import configured
 from app.windows.features import feature_names
 
 ORDERS = ("event-time", "arrival")
@@ -29,14 +30,12 @@ EVENT_TIME_ORDER = ["event_time", *ARRIVAL_ORDER]
 
 
 def window_params(size=None, step=None, expires=None, gap_cap=None, global_key=None) -> dict:
-    """The window parameters, defaulting to the ``WINDOW_*`` settings the worker uses."""
-    return {
-        "size": float(settings.WINDOW_SIZE_S if size is None else size),
-        "step": float(settings.WINDOW_STEP_S if step is None else step),
-        "expires": float(settings.WINDOW_EXPIRES_S if expires is None else expires),
-        "gap_cap": float(settings.WINDOW_GAP_CAP_S if gap_cap is None else gap_cap),
-        "global_key": settings.WINDOW_GLOBAL_KEY if global_key is None else global_key,
-    }
+    """The window parameters, defaulting to the ``WINDOW_*`` settings the worker uses
+    (:func:`app.configured.window_params`)."""
+    given = {"size": size, "step": step, "expires": expires, "gap_cap": gap_cap, "global_key": global_key}
+    params = {name: default if given[name] is None else given[name]
+              for name, default in configured.window_params(settings).items()}
+    return {name: value if name == "global_key" else float(value) for name, value in params.items()}
 
 
 def feature_columns(size=None, step=None) -> list[str]:

@@ -93,11 +93,12 @@ def warm_start(frame, *, learner=None, window_features: bool | None = None, unti
                order: str = "event-time", **window_kwargs):
     """Train ``learner`` (default: a fresh one of the configured model) on ``frame``; return it and stats."""
     from app.backfill.features import feature_columns
-    from app.learning import OnlineLearner, model_from_settings
+    from app import configured
+    from app.learning import OnlineLearner
 
     use_windows = settings.WINDOW_FEATURES if window_features is None else window_features
     windows = feature_columns(window_kwargs.get("size"), window_kwargs.get("step")) if use_windows else []
-    learner = learner or OnlineLearner(model_from_settings())
+    learner = learner or OnlineLearner(configured.model_factory(settings))
     selected = training_selection(frame, window_features=use_windows, until_event_time=until_event_time,
                                   order=order, **window_kwargs)
     try:
