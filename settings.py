@@ -84,6 +84,10 @@ AGENTS = _env("AGENTS", ["scoring", "anomaly", "drift"])
 # them (a full collection otherwise stalls the event loop for 50-130 ms); GC_THRESHOLDS: gc.set_threshold.
 GC_FREEZE = _env("GC_FREEZE", True)
 GC_THRESHOLDS = _env("GC_THRESHOLDS", [])  # e.g. 10000,20,20; empty = Python's (700,10,10)
+# The transaction fields that are model input, in order (app.records.transaction.model_features): numeric
+# fields of the Transaction record other than Class, fraud_scenario and event_time. The ULB data set's
+# columns by default; for data without V1..V28 (the Handbook's simulator) e.g. FRAUD_MODEL_FEATURES=Amount.
+MODEL_FEATURES = _env("MODEL_FEATURES", [*(f"V{i}" for i in range(1, 29)), "Amount"])
 # The model (app/learning/pipeline.py): arf | lr | arf+lr (forest blended with scaled logistic regressions).
 MODEL_KIND = _env("MODEL_KIND", "arf+lr")
 ARF_TREES = _env("ARF_TREES", 10)

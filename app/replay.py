@@ -3,12 +3,16 @@
     python -m app.replay --rows 20000                      # the real ULB file, flat out
     python -m app.replay --source synthetic --rows 5000 --rate 500
     python -m app.replay --rows 20000 --labels delayed --label-delay-events 1000
+    python -m app.replay --source simulator --labels delayed      # labels 7 simulated days late
 
 The dataset's ``Time`` (seconds from the first row) becomes the event time, counted from
-``--time-base`` (default: the moment the replay starts). With ``--labels delayed`` the
-transactions go out without ``Class`` and each label follows on ``labels`` after the chosen
-number of events (or seconds). Keys are the transaction ids, so transactions and labels are
-co-partitioned.
+``--time-base`` (default: the moment the replay starts); the Handbook's simulator
+(``--source simulator``, see :mod:`app.data.simulator`) gives each row its simulated time instead
+(from 2018-04-01). With ``--labels delayed`` the transactions go out without ``Class`` and each
+label follows on ``labels`` after the chosen number of events, seconds, or days of event time
+(``--label-delay-days``: the label goes out once a transaction that much later in event time has
+been sent; 7 days by default for the simulator, the Handbook's feedback delay). Keys are the
+transaction ids, so transactions and labels are co-partitioned.
 """
 from __future__ import annotations
 
@@ -26,10 +30,13 @@ from aiokafka import AIOKafkaProducer
 import settings
 from app.admin import bootstrap_servers, ensure_topics
 from app.security import kafka_client_options
-from app.records import FEATURE_NAMES, Label, Transaction
+from app.records import Label, Transaction
+from app.records.transaction import V_NAMES
 from app.serialization import ConfluentAvroCodec, SchemaRefused, make_registry_client
 
 LABEL_MODES = ("in-event", "delayed", "none")
+#: The Handbook's feedback delay: a simulated transaction's label is known a week later.
+DEFAULT_LABEL_DELAY_DAYS = 7.0
 
 
 @dataclass
@@ -57,14 +64,23 @@ def transaction_id(prefix: str, index: int) -> str:
 
 
 def to_transaction(row: Mapping, tid: str, time_base: float, with_label: bool) -> dict:
-    """A dataset row as a ``Transaction`` value (a dict the codec can write)."""
-    value = {name: float(row[name]) for name in FEATURE_NAMES}
+    """A dataset row as a ``Transaction`` value (a dict the codec can write).
+
+    The event time is the row's ``event_time`` when it has one (the simulator's), else
+    ``time_base + Time``. ``V1``..``V28`` absent from the row (the simulator has none) are 0.0;
+    ``Class`` and ``fraud_scenario`` are sent only ``with_label``.
+    """
+    value = {name: float(row.get(name, 0.0)) for name in V_NAMES}
+    value["Amount"] = float(row["Amount"])
     value["transaction_id"] = tid
-    value["event_time"] = time_base + float(row["Time"])
+    value["event_time"] = float(row["event_time"]) if "event_time" in row else time_base + float(row["Time"])
     label = row.get("Class")
     value["Class"] = int(label) if with_label and label is not None and label != "" else None
     value["card_id"] = row.get("card_id") or None
     value["merchant_id"] = row.get("merchant_id") or None
+    value["terminal_id"] = row.get("terminal_id") or None
+    scenario = row.get("fraud_scenario")
+    value["fraud_scenario"] = int(scenario) if with_label and scenario is not None and scenario != "" else None
     return value
 
 
@@ -79,6 +95,7 @@ async def replay(
     labels: str = "in-event",
     label_delay_events: int = 0,
     label_delay_s: float = 0.0,
+    label_delay_event_s: float = 0.0,
     time_base: float | None = None,
     id_prefix: str = "tx",
     start_index: int = 0,
@@ -87,7 +104,14 @@ async def replay(
     keep_ids: bool = False,
     linger_ms: int = 5,
 ) -> ReplayStats:
-    """Send ``rows`` and return what was sent. ``rate`` is events per second (0 = flat out)."""
+    """Send ``rows`` and return what was sent. ``rate`` is events per second (0 = flat out).
+
+    With ``labels="delayed"`` each label waits for ``label_delay_events`` later transactions if
+    that is set, else for ``label_delay_event_s`` seconds of event time if that is set (rows in
+    event-time order: it goes out right after the first transaction at least that much later, with
+    ``label_time`` = its transaction's event time + the delay), else for ``label_delay_s`` seconds
+    of wall-clock time. Labels still waiting when the rows end are sent then.
+    """
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {LABEL_MODES}, got {labels!r}")
     client = make_registry_client(registry_url)
@@ -110,8 +134,16 @@ async def replay(
     futures: list[asyncio.Future] = []
     started = time.perf_counter()
 
+    def due(sent_at: float, event_time: float, now_event_time: float) -> bool:
+        if label_delay_events:
+            return len(pending) > label_delay_events
+        if label_delay_event_s:
+            return now_event_time - event_time >= label_delay_event_s
+        return time.perf_counter() - sent_at >= label_delay_s
+
     async def send_label(tid: str, label: int, event_time: float) -> None:
-        value = label_codec.dumps({"transaction_id": tid, "label": label, "event_time": event_time, "label_time": time.time()})
+        label_time = event_time + label_delay_event_s if label_delay_event_s and not label_delay_events else time.time()
+        value = label_codec.dumps({"transaction_id": tid, "label": label, "event_time": event_time, "label_time": label_time})
         futures.append(await producer.send(labels_topic, value=value, key=tid.encode()))
         stats.labels += 1
 
@@ -129,10 +161,7 @@ async def replay(
                 stats.ids.append(tid)
             if labels == "delayed":
                 pending.append((time.perf_counter(), tid, int(row["Class"]), value["event_time"]))
-                while pending and (
-                    len(pending) > label_delay_events if label_delay_events
-                    else time.perf_counter() - pending[0][0] >= label_delay_s
-                ):
+                while pending and due(pending[0][0], pending[0][3], value["event_time"]):
                     _, ltid, label, etime = pending.popleft()
                     await send_label(ltid, label, etime)
             if len(futures) >= 5000:
@@ -145,7 +174,7 @@ async def replay(
                 if ahead > 0.002:
                     await asyncio.sleep(ahead)
         while pending:  # the stream is over: the late labels still arrive
-            if label_delay_s:
+            if label_delay_s and not (label_delay_events or label_delay_event_s):
                 wait = label_delay_s - (time.perf_counter() - pending[0][0])
                 if wait > 0:
                     await asyncio.sleep(wait)
@@ -162,8 +191,15 @@ async def replay(
     return stats
 
 
-def dataset_rows(source: str, rows: int | None, skip: int = 0, seed: int = 0, **synthetic) -> Iterator[Mapping]:
-    """Rows from ``ulb`` (the real file, fetched and verified on first use), ``synthetic`` or a CSV path."""
+def dataset_rows(source: str, rows: int | None, skip: int = 0, seed: int = 0, simulator: str = "published",
+                 **synthetic) -> Iterator[Mapping]:
+    """Rows from ``ulb`` (the real file, fetched and verified on first use), ``synthetic``,
+    ``simulator`` (the Handbook's simulator in configuration ``simulator``, cached) or a CSV path."""
+    if source == "simulator":
+        from app.data.simulator import CONFIGS, load
+
+        sim = load(CONFIGS[simulator], seed)
+        return sim.rows(skip, None if rows is None else skip + rows)
     if source == "synthetic":
         from app.data.synthetic import generate
 
@@ -179,16 +215,21 @@ def dataset_rows(source: str, rows: int | None, skip: int = 0, seed: int = 0, **
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m app.replay", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--source", default="ulb", help="ulb (default), synthetic, or a path to a creditcard.csv")
+    p.add_argument("--source", default="ulb", help="ulb (default), synthetic, simulator, or a path to a creditcard.csv")
     p.add_argument("--rows", type=int, default=None, help="how many rows (default: all; synthetic: 10000)")
     p.add_argument("--skip", type=int, default=0, help="start after this many rows")
     p.add_argument("--rate", type=float, default=0.0, help="events per second (0 = flat out)")
     p.add_argument("--labels", choices=LABEL_MODES, default="in-event")
     p.add_argument("--label-delay-events", type=int, default=0, help="with --labels delayed: send each label N events later")
     p.add_argument("--label-delay-s", type=float, default=0.0, help="with --labels delayed: send each label S seconds later")
+    p.add_argument("--label-delay-days", type=float, default=None,
+                   help="with --labels delayed: send each label after the first transaction D days later in event "
+                        "time (default: 7 for --source simulator unless another delay is given, else 0)")
     p.add_argument("--time-base", type=float, default=None, help="epoch seconds of the dataset's Time 0 (default: now)")
     p.add_argument("--id-prefix", default="tx")
-    p.add_argument("--seed", type=int, default=0, help="synthetic: the seed")
+    p.add_argument("--seed", type=int, default=0, help="synthetic and simulator: the seed")
+    p.add_argument("--simulator", choices=["published", "small"], default="published",
+                   help="simulator: the published configuration (~1.75M rows) or a small one (~55k rows)")
     p.add_argument("--velocity-fraud", action="store_true", help="synthetic: fraud that shows only in per-card velocity")
     p.add_argument("--drift-at", default="", help="synthetic: comma-separated row indices of concept changes")
     p.add_argument("--broker", default=settings.KAFKA_BROKER)
@@ -199,11 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.source == "synthetic":
         synthetic = {"velocity_fraud": args.velocity_fraud,
                      "drift_at": [int(x) for x in args.drift_at.split(",") if x.strip()]}
-    rows = dataset_rows(args.source, args.rows, args.skip, seed=args.seed, **synthetic)
+    delay_days = args.label_delay_days
+    if delay_days is None:
+        other_delay = args.label_delay_events or args.label_delay_s
+        delay_days = DEFAULT_LABEL_DELAY_DAYS if args.source == "simulator" and not other_delay else 0.0
+    rows = dataset_rows(args.source, args.rows, args.skip, seed=args.seed, simulator=args.simulator, **synthetic)
     try:
         stats = asyncio.run(replay(
             rows, broker=args.broker, registry_url=args.registry, rate=args.rate, labels=args.labels,
             label_delay_events=args.label_delay_events, label_delay_s=args.label_delay_s,
+            label_delay_event_s=delay_days * 86_400.0,
             time_base=args.time_base, id_prefix=args.id_prefix, start_index=args.skip, total=args.rows,
             progress=not args.no_progress,
         ))

@@ -3,12 +3,22 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import fastavro
 import pytest
 
+import settings
 from app.records import ALL_RECORDS, FEATURE_NAMES, Transaction
 from app.records.__main__ import main as write_schemas, schema_path
+from app.records.transaction import V_NAMES, model_features
+
+ROOT = Path(__file__).resolve().parents[2]
+#: schemas/transaction.avsc before terminal_id and fraud_scenario were added.
+PREVIOUS = json.loads((Path(__file__).parent / "previous_schemas" / "transaction-1.avsc").read_text())
 
 
 @pytest.mark.parametrize("record", ALL_RECORDS, ids=lambda r: r.__name__)
@@ -24,12 +34,63 @@ def test_check_mode_reports_no_drift():
 
 def test_transaction_fields_and_features():
     names = [f["name"] for f in Transaction.avro_schema_to_python()["fields"]]
-    assert names[:2] == ["transaction_id", "event_time"]
-    assert tuple(names[2:31]) == FEATURE_NAMES
-    assert names[31:] == ["Class", "card_id", "merchant_id"]
+    assert names[:3] == ["transaction_id", "event_time", "Amount"]
+    assert tuple(names[3:31]) == V_NAMES
+    assert names[31:] == ["Class", "card_id", "merchant_id", "terminal_id", "fraud_scenario"]
     tx = Transaction(transaction_id="t", event_time=0.0, **{n: float(i) for i, n in enumerate(FEATURE_NAMES)})
-    assert list(tx.features()) == list(FEATURE_NAMES)
+    assert list(tx.features()) == list(FEATURE_NAMES) == settings.MODEL_FEATURES
     assert tx.features()["Amount"] == 28.0
+
+
+def test_v_columns_default_to_zero_and_new_ids_to_none():
+    tx = Transaction(transaction_id="t", event_time=5.0, Amount=12.0)
+    assert [getattr(tx, n) for n in V_NAMES] == [0.0] * 28
+    assert tx.terminal_id is None and tx.fraud_scenario is None and tx.Class is None
+
+
+def test_model_features_follow_the_names_and_skip_none():
+    value = {"transaction_id": "t", "event_time": 1.0, "Amount": 7.5, "V3": -2.0, "Class": None,
+             **{n: None for n in ("card_id", "merchant_id", "terminal_id", "fraud_scenario")}}
+    assert model_features(value, ["V3", "Amount"]) == {"V3": -2.0, "Amount": 7.5}
+    assert list(model_features(Transaction(**value), ["Amount", "V3"])) == ["Amount", "V3"]
+    assert model_features({"Amount": None}, ["Amount"]) == {}
+
+
+@pytest.mark.parametrize("name", ["Class", "fraud_scenario", "event_time", "card_id", "terminal_id", "V29"])
+def test_model_features_refuse_labels_clock_ids_and_unknown_names(name):
+    with pytest.raises(ValueError, match=name):
+        model_features({"Amount": 1.0}, ["Amount", name])
+
+
+def test_model_features_setting_comes_from_the_environment():
+    env = {**os.environ, "FRAUD_MODEL_FEATURES": "Amount, V4"}
+    out = subprocess.run([sys.executable, "-c", "import settings; print(settings.MODEL_FEATURES)"],
+                         env=env, capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "['Amount', 'V4']"
+
+
+def _write(schema: dict, value: dict) -> bytes:
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, fastavro.parse_schema(schema), value)
+    return buf.getvalue()
+
+
+def _read(data: bytes, writer: dict, reader: dict) -> dict:
+    return fastavro.schemaless_reader(io.BytesIO(data), fastavro.parse_schema(writer), fastavro.parse_schema(reader))
+
+
+def test_previous_and_current_schemas_read_each_other():
+    current = Transaction.avro_schema_to_python()
+    old_value = {"transaction_id": "ulb-1", "event_time": 3.0, "Amount": 9.5, "Class": 0, "card_id": None,
+                 "merchant_id": None, **{n: i / 10 for i, n in enumerate(V_NAMES)}}
+    as_new = _read(_write(PREVIOUS, old_value), PREVIOUS, current)
+    assert as_new == {**old_value, "terminal_id": None, "fraud_scenario": None}
+    # a simulator transaction leaves the V columns out: the writer fills their 0.0 defaults
+    sim_value = {"transaction_id": "sim-1", "event_time": 1_522_540_900.0, "Amount": 57.19, "Class": 1,
+                 "card_id": "cust-000001", "merchant_id": None, "terminal_id": "term-000002", "fraud_scenario": 2}
+    as_old = _read(_write(current, sim_value), current, PREVIOUS)
+    assert as_old == {**{k: v for k, v in sim_value.items() if k not in ("terminal_id", "fraud_scenario")},
+                      **{n: 0.0 for n in V_NAMES}}
 
 
 @pytest.mark.parametrize("record", ALL_RECORDS, ids=lambda r: r.__name__)
