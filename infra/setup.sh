@@ -21,8 +21,13 @@ if [ "${1:-}" = "--system" ]; then
       export DEBIAN_FRONTEND=noninteractive
       apt-get update -qq >/dev/null
       apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-      # the Debian prometheus package may start a daemon on :9090; the tests run their own
-      systemctl stop prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 || pkill -x prometheus || true
+      # Installing the Debian prometheus package starts its service on :9090; the tests run their
+      # own Prometheus. Stop that service only (through its init system), and only when this run
+      # installed it: never another Prometheus that happens to run on the machine.
+      if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+        systemctl stop prometheus >/dev/null 2>&1 || service prometheus stop >/dev/null 2>&1 \
+          || say "could not stop the prometheus service just installed (it may hold port 9090)"
+      fi
     else
       say "missing system packages (install them as root): ${missing[*]}"
     fi
