@@ -1,10 +1,12 @@
-"""Transaction data: the real ULB/Kaggle ``creditcard.csv`` and a seeded synthetic clone.
+"""Transaction data: the real ULB/Kaggle ``creditcard.csv``, a seeded synthetic clone, and the
+Handbook's transaction simulator (cards and terminals, :mod:`app.data.simulator`).
 
 * :func:`ensure_creditcard_csv` - download (once), verify and cache the ULB CSV.
 * :func:`iter_rows` / :func:`load_frame` - read it as dicts or numpy arrays.
 * :func:`generate` / :func:`write_csv` - synthetic rows with drift and velocity fraud.
+* :func:`app.data.simulator.load` - the simulator's transactions (simulated once, cached).
 
-CLI: ``python -m app.data fetch`` and ``python -m app.data synth`` (see ``__main__``).
+CLI: ``python -m app.data fetch``, ``synth`` and ``simulate`` (see ``__main__``).
 """
 
 from .columns import CSV_COLUMNS, FEATURE_COLUMNS, ID_COLUMNS
