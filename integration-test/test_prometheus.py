@@ -62,7 +62,7 @@ class PrometheusServer:
         self.port = free_port()
         self.config = self.workdir / "prometheus.yml"
         self.config.write_text(Template(PROMETHEUS_TEMPLATE.read_text()).substitute(
-            TARGETS=json.dumps(targets), SCRAPE_INTERVAL=scrape_interval))
+            TARGETS=json.dumps(targets), SCRAPE_INTERVAL=scrape_interval, RULES=PROMETHEUS_TEMPLATE.parent / "alerts.yml"))
         self.log_path = self.workdir / "prometheus.log"
         self.proc: subprocess.Popen | None = None
 

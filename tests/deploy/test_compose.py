@@ -89,7 +89,8 @@ def test_prometheus_configs_are_valid(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     local = tmp_path / "prometheus.yml"
     template = (ROOT / "infra/prometheus/prometheus.local.yml.template").read_text()
-    local.write_text(Template(template).substitute(TARGETS='["127.0.0.1:6066"]', SCRAPE_INTERVAL="1s"))
+    local.write_text(Template(template).substitute(TARGETS='["127.0.0.1:6066"]', SCRAPE_INTERVAL="1s",
+                                                   RULES=str(ROOT / "infra/prometheus/alerts.yml")))
     out = subprocess.run([promtool, "check", "config", str(local)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
