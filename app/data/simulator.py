@@ -40,6 +40,7 @@ import dataclasses
 import datetime as dt
 import os
 import sys
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,7 +267,7 @@ def simulate(config: SimulatorConfig = PUBLISHED, seed: int = 0) -> Simulation:
 
 
 def _save(sim: Simulation, path: Path) -> None:
-    part = path.with_name(path.name + ".part")
+    part = path.with_name(f"{path.name}.{os.getpid()}.part")  # another process may be writing it too
     with open(part, "wb") as f:
         np.savez_compressed(f, **{name: getattr(sim, name) for name in _ARRAYS})
     os.replace(part, path)
@@ -299,7 +300,7 @@ def load(config: SimulatorConfig = PUBLISHED, seed: int = 0, cache_dir: str | os
             sim = _read(path, config, seed)
             _log(progress, f"cached at {path}")
             return sim
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             _log(progress, f"{path} is unreadable ({exc}); simulating again")
     _log(progress, f"simulating {config} with seed {seed} ...")
     sim = simulate(config, seed)

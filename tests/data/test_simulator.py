@@ -98,8 +98,10 @@ def test_load_caches_per_configuration_and_seed(tmp_path, sim) -> None:
     stamp = path.stat().st_mtime_ns
     assert load(CONFIG, 7, tmp_path, progress=False) == sim and path.stat().st_mtime_ns == stamp
     assert simulator.cache_path(CONFIG, 8, tmp_path) != path
-    path.write_bytes(b"not an archive")
-    assert load(CONFIG, 7, tmp_path, progress=False) == sim  # unreadable: simulated again
+    for damage in (b"not an archive", path.read_bytes()[:1000]):  # not a zip file; a truncated one
+        path.write_bytes(damage)
+        assert load(CONFIG, 7, tmp_path, progress=False) == sim  # unreadable: simulated again
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 def test_published_configuration_gives_the_published_counts() -> None:
