@@ -3,6 +3,11 @@
 ``docker-compose config -q`` (Debian's docker-compose 1.29) checks the compose file per profile and
 ``promtool check config`` the Prometheus configs. Without the binaries these checks are skipped on a
 developer's machine and fail under CI (``CI`` set), where they must be installed.
+
+No Docker engine runs the stack here, so what it needs at run time is read from the files: published
+ports on loopback unless ``FRAUD_BIND_ADDRESS`` says otherwise, volumes the image's user can write,
+Spark containers that share their jobs' files, a driver address the executors can reach, and
+connector jars inside the Spark image.
 """
 from __future__ import annotations
 
@@ -19,7 +24,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
 PROFILES = ("infrastructure", "ml", "spark", "tools")
+BIND = "${FRAUD_BIND_ADDRESS:-127.0.0.1}"
+SPARK_SERVICES = ("spark-master", "spark-worker", "backfill")
 
 
 def binary(name: str) -> str:
@@ -29,6 +37,18 @@ def binary(name: str) -> str:
             pytest.fail(f"{name} is not installed (CI must install it)")
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def spec() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def stage(name: str) -> str:
+    """The text of one stage of the Dockerfile (from its FROM line to the next)."""
+    text = DOCKERFILE.read_text()
+    found = re.search(rf"^FROM \S+ AS {re.escape(name)}\n(.*?)(?=^FROM |\Z)", text, re.M | re.S)
+    assert found, f"no stage {name} in the Dockerfile"
+    return found.group(1)
 
 
 def services(profile: str) -> dict:
@@ -47,7 +67,7 @@ def test_compose_config_is_valid_for_each_profile(profile):
 def test_profiles_hold_the_services_they_promise():
     assert {"kafka", "schema-registry", "prometheus", "grafana"} <= set(services("infrastructure"))
     assert {"worker", "kafka", "schema-registry"} <= set(services("ml"))
-    assert {"spark-master", "spark-worker"} <= set(services("spark"))
+    assert set(SPARK_SERVICES) <= set(services("spark"))
     assert {"replay", "kafka", "schema-registry"} <= set(services("tools"))
 
 
@@ -63,10 +83,9 @@ def test_pinned_images():
 def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_dependencies():
     spec = yaml.safe_load(COMPOSE.read_text())
     for name, svc in spec["services"].items():
-        if name == "replay":  # a one-shot command
+        if name in ("replay", "backfill"):  # one-shot commands
             continue
-        if name != "spark-worker":
-            assert "healthcheck" in svc, name
+        assert "healthcheck" in svc, name
         for dep, cond in (svc.get("depends_on") or {}).items():
             assert cond == {"condition": "service_healthy"}, (name, dep)
             assert "healthcheck" in spec["services"][dep], dep
@@ -132,7 +151,128 @@ def test_dockerfile_is_slim_pinned_non_root_with_a_metrics_healthcheck():
 
 def test_dockerignore_lets_in_what_the_image_copies():
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    copied = re.findall(r"^COPY (\S+) ", (ROOT / "Dockerfile").read_text(), re.M)
+    copied = re.findall(r"^COPY (?!--from=)(\S+) ", DOCKERFILE.read_text(), re.M)  # not copies between stages
     assert copied
     for src in copied:
         assert f"!{src.rstrip('/')}" in ignore or f"!{src.rstrip('/')}/" in ignore, src
+
+
+# --- exposure ------------------------------------------------------------------------------------
+def test_published_ports_listen_on_loopback_unless_told_otherwise():
+    published = {name: svc["ports"] for name, svc in spec()["services"].items() if "ports" in svc}
+    assert {"kafka", "schema-registry", "prometheus", "grafana", "spark-master"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            assert isinstance(port, str) and port.startswith(BIND + ":"), (name, port)
+            assert re.fullmatch(r"\d+:\d+", port[len(BIND) + 1:]), (name, port)
+    header = COMPOSE.read_text().split("\nx-", 1)[0]
+    assert "FRAUD_BIND_ADDRESS" in header and "127.0.0.1" in header
+
+
+@pytest.mark.parametrize("env, address", [({}, "127.0.0.1"), ({"FRAUD_BIND_ADDRESS": "0.0.0.0"}, "0.0.0.0")])
+def test_docker_compose_resolves_the_bind_address(env, address):
+    compose = binary("docker-compose")
+    environ = {k: v for k, v in os.environ.items() if k != "FRAUD_BIND_ADDRESS"} | env
+    for profile in ("infrastructure", "spark"):
+        out = subprocess.run([compose, "-f", str(COMPOSE), "--profile", profile, "config"], cwd=ROOT, env=environ,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        resolved = yaml.safe_load(out.stdout)["services"]
+        ports = [p for svc in resolved.values() for p in svc.get("ports", [])]
+        assert ports
+        for port in ports:  # docker-compose 1.29 prints "127.0.0.1:9092:9092/tcp"
+            host = port["host_ip"] if isinstance(port, dict) else port.rsplit(":", 2)[0]
+            assert host == address, (profile, port)
+
+
+# --- volumes the image's user can write ------------------------------------------------------------
+def image_user_folders() -> tuple[str, set[str], list[str]]:
+    """The image's user, the folders the base stage creates, and the folders it gives to that user."""
+    base = stage("base")
+    created = {p for run in re.findall(r"mkdir -p ([^&\n]+)", base) for p in run.split()}
+    user = re.search(r"useradd .*?--uid \d+ .*?(\w+) \\?$", base, re.M)
+    owner = user.group(1) if user else None
+    owned = re.findall(rf"chown -R {owner}:\w+ (\S+)", base)
+    return owner, created, owned
+
+
+def test_named_volumes_of_the_fraud_images_are_writable_by_their_user():
+    """A new named volume takes the owner of the image folder it is mounted on (Docker copies it),
+    so each mount point of a service built from the Dockerfile must exist in the image and belong
+    to the user the image runs as."""
+    owner, created, owned = image_user_folders()
+    for target in ("worker", "spark"):
+        assert re.search(rf"^USER {owner}$", stage(target), re.M), target
+    declared = set(spec()["volumes"])
+    checked = 0
+    for name, svc in spec()["services"].items():
+        if not svc.get("image", "").startswith("fraudstream"):
+            continue
+        for mount in svc.get("volumes", []):
+            source, path = mount.split(":")[:2]
+            if source in declared:
+                assert path in created, (name, mount, "not created in the image")
+                assert any(path == o or path.startswith(o.rstrip("/") + "/") for o in owned), (name, mount, owned)
+                checked += 1
+    assert checked >= 7  # replay's dataset, and two volumes in each of the three Spark containers
+
+
+def test_replay_caches_the_dataset_on_its_volume():
+    replay = spec()["services"]["replay"]
+    assert "dataset:" + replay["environment"]["FRAUD_DATASET_DIR"] in replay["volumes"]
+
+
+# --- Spark ---------------------------------------------------------------------------------------
+def test_spark_containers_share_the_volumes_their_jobs_read_and_write():
+    services = spec()["services"]
+    mounts = {name: set(services[name]["volumes"]) for name in SPARK_SERVICES}
+    assert mounts["spark-master"] == mounts["spark-worker"] == mounts["backfill"]
+    assert {"backfill:/var/lib/fraud/backfill", "dataset:/var/lib/fraud/dataset"} <= mounts["backfill"]
+    driver = services["backfill"]
+    assert driver["working_dir"] == "/var/lib/fraud/backfill"  # a relative --output lands on the shared volume
+    for name in SPARK_SERVICES:
+        assert services[name]["environment"]["FRAUD_DATASET_DIR"] == "/var/lib/fraud/dataset", name
+
+
+def test_spark_driver_advertises_an_address_the_executors_reach():
+    """The driver binds to and advertises SPARK_LOCAL_IP (the backfill session keeps one that is set):
+    a name for the container's own address, which 127.0.0.1, 0.0.0.0 or localhost are not."""
+    services = spec()["services"]
+    driver = services["backfill"]
+    env = driver["environment"]
+    assert env["SPARK_LOCAL_IP"] == driver["hostname"] == "backfill"  # Docker puts its hostname in its /etc/hosts
+    assert env["FRAUD_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert driver["entrypoint"] == ["python", "-m", "app.backfill"]
+    master = services["spark-master"]
+    assert master["command"][master["command"].index("--host") + 1] == "spark-master"
+    assert master["command"][master["command"].index("--port") + 1] == "7077"
+    assert master["environment"]["SPARK_LOCAL_IP"] == "spark-master"  # a driver started with exec in it
+    for name in SPARK_SERVICES:
+        assert services[name]["environment"].get("SPARK_LOCAL_IP") not in ("127.0.0.1", "0.0.0.0", "localhost"), name
+    assert {"spark-master", "spark-worker"} <= set(driver["depends_on"])
+
+
+def test_spark_image_holds_the_connector_jars():
+    """The jobs find their Kafka and Avro connectors in FRAUD_SPARK_JARS_DIR, put there at build time
+    by Maven from infra/pom.xml (app/backfill/jars.py), instead of fetching them when they run."""
+    text = DOCKERFILE.read_text()
+    fetch = re.search(r"^FROM \S+ AS (\S+)\n(?:.*\n)*?COPY infra/pom\.xml (\S+)\n"
+                      r"RUN mvn .*-f \2 -P spark dependency:copy-dependencies -DoutputDirectory=(\S+)$", text, re.M)
+    assert fetch, "no build stage copies the Spark connector jars with Maven"
+    jars_stage, out_dir = fetch.group(1), fetch.group(3)
+    spark = stage("spark")
+    copied = re.search(rf"^COPY --from={re.escape(jars_stage)} {re.escape(out_dir)} (\S+)$", spark, re.M)
+    assert copied, "the spark stage does not copy the jars"
+    assert re.search(rf"FRAUD_SPARK_JARS_DIR={re.escape(copied.group(1))}\b", spark)
+    assert "!infra/pom.xml" in (ROOT / ".dockerignore").read_text().splitlines()
+    pom = re.search(r"<spark\.version>([^<]+)</spark\.version>", (ROOT / "infra/pom.xml").read_text()).group(1)
+    pin = re.search(r'"pyspark==([^"]+)"', (ROOT / "setup.py").read_text()).group(1)
+    assert pom == pin  # app.backfill.jars only accepts jars of the installed pyspark's version
+
+
+def test_spark_worker_is_healthy_before_the_driver_starts():
+    services = spec()["services"]
+    worker = services["spark-worker"]
+    port = worker["command"][worker["command"].index("--webui-port") + 1]
+    assert port in " ".join(worker["healthcheck"]["test"])
+    assert services["backfill"]["depends_on"]["spark-worker"] == {"condition": "service_healthy"}
