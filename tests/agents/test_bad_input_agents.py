@@ -16,10 +16,12 @@ import settings
 from app import configured
 from app.anomaly import AnomalyDetector, FixedThreshold
 from app.data.synthetic import generate
+from app.drift.watch import DriftWatch, feature_values
 from app.learning import OnlineLearner
 from app.records import FEATURE_NAMES, Transaction
 from app.replay import to_transaction
 from app.serialization.avro import MAX_ABS_FEATURE, validate_transaction
+from tests.fakes import ChangelogTable
 
 WARM = [to_transaction(r, f"warm-{i}", 1_700_000_000.0, True) for i, r in enumerate(generate(120, seed=31))]
 
@@ -83,9 +85,10 @@ def test_anomaly_detector_scores_whatever_the_codec_accepts(values):
 @hsettings(max_examples=60, deadline=None)
 @given(st.lists(transactions(), min_size=1, max_size=20))
 def test_drift_monitor_takes_whatever_the_codec_accepts(values):
-    from app.agents import drift as agent
-
-    agent.FEATURE_MONITORS.states.clear()
+    watch = DriftWatch(ChangelogTable(), new_feature_monitor=lambda: configured.feature_monitor(settings),
+                       new_score_monitor=lambda: configured.score_monitor(settings), features=settings.DRIFT_FEATURES)
     for offset, value in enumerate(WARM[:30] + values):
-        for found in agent.observe_transaction(Transaction(**value), 0, offset):
+        for found in watch.observe_transaction(Transaction(**value), 0, offset):
             assert math.isfinite(found.mean_before) and math.isfinite(found.mean_after)
+    fed = sum(len(feature_values(Transaction(**value), settings.DRIFT_FEATURES)) for value in WARM[:30] + values)
+    assert watch.feature_monitors.get(0).updates == fed  # every value taken in

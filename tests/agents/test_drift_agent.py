@@ -1,42 +1,70 @@
+"""The drift watch and its agents: alerts with their provenance, mitigation of the scorer's live
+learners, and the checkpoints that let a restarted worker alert as if it had never stopped."""
+from __future__ import annotations
+
 import random
-import types
 
 import pytest
+from faust.types import TP
 
-import settings
-from app.agents import drift as agent
-from app.drift import ChallengerSlot, make_mitigation
+from app import metrics
+from app.agents import drift as drift_agents
+from app.agents import lifecycle
+from app.drift import ChallengerSlot, Detection, make_mitigation
+from app.drift.detectors import feature_monitor, score_monitor
+from app.drift.watch import DriftWatch, alert, score_values
 from app.records import Score, Transaction
 from app.state.checkpointed import open_envelope
-from tests.fakes import ChangelogTable
+from tests.fakes import ChangelogTable, agent_app, agent_topics
+
+TRANSACTIONS, SCORES = "transactions", "scores"  # the topics of agent_topics()
+WITHIN_S = 3.0  # batches close at 200 events, not on a timer of a loaded machine (the last one at the end)
 
 
-def fresh_monitors(monkeypatch, table: ChangelogTable, catch_up=None) -> None:
-    """The agent's per-partition monitors and challenger slots, empty, checkpointed to ``table``
-    (at the pace in settings), reading back with ``catch_up`` after a crash."""
-    monkeypatch.setattr(agent, "CHECKPOINTS", table)
-    monkeypatch.setattr(agent, "FEATURE_MONITORS", agent.monitor_states(table, "features", agent.new_feature_monitor,
-                                                                        catch_up=catch_up))
-    monkeypatch.setattr(agent, "SCORE_MONITORS", agent.monitor_states(table, "scores", agent._new_score_monitor,
-                                                                      catch_up=catch_up))
-    monkeypatch.setattr(agent, "CHALLENGERS", agent.challenger_states(table, catch_up=catch_up))
+def new_feature_monitor(features=("Amount",), transform: str = "log1p", delta: float = 0.002):
+    """The tests' input monitor: ADWIN(delta, clock=32) on each feature after ``transform``."""
+    return feature_monitor(features=list(features), transform=transform, delta=delta, clock=32)
+
+
+def new_score_monitor(warning_delta: float | None = None):
+    """The tests' score and error monitor: ADWIN(0.002, clock=32), alarming on increases."""
+    return score_monitor(delta=0.002, clock=32, warning_delta=warning_delta, score_direction="increase",
+                         error_direction="increase")
+
+
+def make_watch(table=None, *, features=("Amount",), transform: str = "log1p", delta: float = 0.002,
+               mitigation: str = "none", warning_delta: float = 0.1, min_events: int = 200,
+               **overrides) -> DriftWatch:
+    """A drift watch over ``table`` (a fresh :class:`ChangelogTable` by default) built as the worker
+    builds one: ``features`` through ``transform``, the ``mitigation`` policy (``min_events``) over
+    the watch's checkpointed challenger slots, a warning detector of ``warning_delta`` on the score
+    monitor with the challenger mitigation, mitigation on ``error`` alarms, no scorer; ``overrides``
+    are further :class:`DriftWatch` keyword arguments (``learners``, ``read_back``, paces...)."""
+    warning = warning_delta if mitigation == "challenger" else None
+    params = dict(
+        new_feature_monitor=lambda: new_feature_monitor(features, transform, delta),
+        new_score_monitor=lambda: new_score_monitor(warning), features=list(features), mitigation=mitigation,
+        mitigate_on=("error",), policy=lambda slots: make_mitigation(mitigation, min_events=min_events, slots=slots),
+    )
+    return DriftWatch(ChangelogTable() if table is None else table, **{**params, **overrides})
+
+
+class FakeScorer:
+    """What the watch uses of the scorer: its live learner per partition and ``replace_learner``
+    (each replacement is also recorded in ``replaced``)."""
+
+    def __init__(self, learners: dict):
+        self.learners = learners
+        self.replaced: dict = {}
+
+    def replace_learner(self, partition, learner) -> None:
+        self.replaced[partition] = learner
+        self.learners[partition] = learner
 
 
 def restored(monitor, blob: bytes):
     """``monitor`` restored from a checkpoint as stored in the table."""
     return monitor.restore(open_envelope(blob)[1])
-
-
-@pytest.fixture(autouse=True)
-def fresh_state(monkeypatch):
-    monkeypatch.setattr(agent, "_warned", set())
-    monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount"])
-    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p")
-    monkeypatch.setattr(settings, "DRIFT_DELTA", 0.002)
-    monkeypatch.setattr(settings, "DRIFT_CLOCK", 32)
-    monkeypatch.setattr(settings, "DRIFT_SCORE_DIRECTION", "increase")
-    monkeypatch.setattr(settings, "DRIFT_ERROR_DIRECTION", "increase")
-    fresh_monitors(monkeypatch, ChangelogTable())
 
 
 def _tx(i, amount, label=None, **columns):
@@ -64,18 +92,6 @@ class Learner:
         return 0.5
 
 
-def _fake_scoring(monkeypatch, learners):
-    replaced = {}
-
-    def replace_learner(partition, learner):
-        replaced[partition] = learner
-        learners[partition] = learner
-
-    module = types.SimpleNamespace(LEARNERS=learners, replace_learner=replace_learner)
-    monkeypatch.setitem(__import__("sys").modules, "app.agents.scoring", module)
-    return replaced
-
-
 def _error_stream(n_before=4000, n_after=4000, seed=0):
     rng = random.Random(seed)
     for i in range(n_before + n_after):
@@ -85,12 +101,30 @@ def _error_stream(n_before=4000, n_after=4000, seed=0):
         yield _score(i, bool(label) != wrong, label)
 
 
+async def run_agents(watch, values, first_offset: int = 0, *, scores: bool = False, monitor_features: bool = True,
+                     challengers: bool = False):
+    """Put ``values`` (transactions, or with ``scores`` scores) through the drift agent of ``watch``
+    on a test app, the consumer starting at ``first_offset``; what it sent to ``drift-alerts``."""
+    app = agent_app("test-drift")
+    topics = agent_topics(app)
+    agents = drift_agents.register(app, topics, watch, batch_size=200, within_s=WITHIN_S,
+                                   monitor_features=monitor_features and not scores,
+                                   challengers=challengers and not scores, monitor_scores=scores)
+    agent, = agents
+    async with agent.test_context() as running:
+        running.sent_offset = first_offset
+        for value in values:
+            await running.put(key=value.transaction_id.encode(), value=value)
+    return topics.drift_alerts.sent
+
+
 def test_an_amount_shift_becomes_one_alert_with_its_provenance():
+    watch = make_watch()
     rng = random.Random(1)
     alerts = []
     for i in range(6000):
         amount = rng.lognormvariate(3.0, 1.0) * (1 if i < 3000 else 4)
-        alerts += agent.observe_transaction(_tx(i, amount), partition=2, offset=i)
+        alerts += watch.observe_transaction(_tx(i, amount), partition=2, offset=i)
     assert len(alerts) == 1
     a = alerts[0]
     assert a.stream == "feature:Amount" and a.partition == 2 and a.offset == a.position - 1
@@ -98,29 +132,26 @@ def test_an_amount_shift_becomes_one_alert_with_its_provenance():
     assert a.mean_after > a.mean_before and a.mitigation == "none" and "log1p" in a.detector
 
 
-def test_error_drift_alerts_and_resets_the_partition_learner(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
-    monkeypatch.setattr(agent, "MITIGATION", make_mitigation("reset"))
+def test_error_drift_alerts_and_resets_the_partition_learner():
     live = Learner()
     live.learned = 500
-    _fake_scoring(monkeypatch, {0: live})
-    alerts = [a for s in _error_stream() for a in agent.observe_score(s)]
+    watch = make_watch(mitigation="reset", learners=FakeScorer({0: live}))
+    alerts = [a for s in _error_stream() for a in watch.observe_score(s)]
     errors = [a for a in alerts if a.stream == "error"]
     assert errors and 4000 < errors[0].position < 5000
     assert errors[0].mitigation == "reset" and errors[0].model_version == "m-7"
     assert live.learned == 0
     # the reset learner is a new model: its score and error detectors started over at the alarm
-    assert agent.score_monitor(0).count("error") == 8000 - errors[0].position
+    assert watch.score_monitors.get(0).count("error") == 8000 - errors[0].position
 
 
-def test_a_v_column_spread_change_alerts_on_its_feature_stream(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_FEATURES", ["Amount", "V1", "V2", "V3"])
-    monkeypatch.setattr(settings, "DRIFT_FEATURE_TRANSFORM", "log1p_abs")
+def test_a_v_column_spread_change_alerts_on_its_feature_stream():
+    watch = make_watch(features=["Amount", "V1", "V2", "V3"], transform="log1p_abs")
     rng = random.Random(2)
     alerts = []
     for i in range(6000):
         v1 = rng.gauss(0, 2.0) if i < 3000 else rng.gauss(0, 0.6)  # another column's values from row 3000
-        alerts += agent.observe_transaction(_tx(i, rng.lognormvariate(3.0, 1.0), V1=v1, V2=rng.gauss(0, 1),
+        alerts += watch.observe_transaction(_tx(i, rng.lognormvariate(3.0, 1.0), V1=v1, V2=rng.gauss(0, 1),
                                                 V3=rng.gauss(0, 1)), partition=0, offset=i)
     assert [a.stream for a in alerts] == ["feature:V1"]
     assert 3000 < alerts[0].position < 3300 and alerts[0].mean_after < alerts[0].mean_before
@@ -128,70 +159,67 @@ def test_a_v_column_spread_change_alerts_on_its_feature_stream(monkeypatch):
 
 
 def test_falling_scores_of_a_learning_model_raise_no_alert():
+    watch = make_watch()
     alerts = []
     for i in range(6000):
         s = _score(i, False, None)
         s.fraud_probability = 0.5 * 0.999 ** i  # a cold model learning the base rate
-        alerts += agent.observe_score(s)
-    assert alerts == [] and agent.score_monitor(0).suppressed >= 1
+        alerts += watch.observe_score(s)
+    assert alerts == [] and watch.score_monitors.get(0).suppressed >= 1
 
 
-def test_challenger_started_at_the_warning_is_promoted(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
-    monkeypatch.setattr(settings, "DRIFT_WARNING_DELTA", 0.5)
-    policy = make_mitigation("challenger", min_events=1)
-    monkeypatch.setattr(agent, "MITIGATION", policy)
+def test_challenger_started_at_the_warning_is_promoted():
     live = Learner()
-    replaced = _fake_scoring(monkeypatch, {0: live})
+    scorer = FakeScorer({0: live})
+    watch = make_watch(mitigation="challenger", warning_delta=0.5, min_events=1, learners=scorer)
     promoted = None
     for s in _error_stream(seed=3):
         # the labelled transaction reaches the drift agent too (feeding a running challenger)
         tx = _tx(s.offset, 10.0, s.label)
-        agent.observe_transaction(tx, partition=0, offset=s.offset)
-        agent.teach_challenger(tx, partition=0)
-        for a in agent.observe_score(s):
+        watch.observe_transaction(tx, partition=0, offset=s.offset)
+        watch.teach_challenger(tx, partition=0)
+        for a in watch.observe_score(s):
             if a.stream == "error" and promoted is None:
                 promoted = a.mitigation
     assert promoted in ("challenger", "reset")  # reset when the warning came with the drift
     if promoted == "challenger":
-        assert replaced[0] is not live and replaced[0].learned >= 1
+        assert scorer.replaced[0] is not live and scorer.replaced[0].learned >= 1
 
 
-def test_without_scoring_learners_mitigation_is_unavailable(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
-    monkeypatch.delitem(__import__("sys").modules, "app.agents.scoring", raising=False)
-    alerts = [a for s in _error_stream() for a in agent.observe_score(s) if a.stream == "error"]
+def test_without_scoring_learners_mitigation_is_unavailable():
+    watch = make_watch(mitigation="reset", learners=None)
+    alerts = [a for s in _error_stream() for a in watch.observe_score(s) if a.stream == "error"]
     assert alerts and alerts[0].mitigation == "unavailable"
 
 
-def test_score_stream_alerts_never_mitigate(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "reset")
+def test_score_stream_alerts_never_mitigate():
     live = Learner()
     live.learned = 9
-    _fake_scoring(monkeypatch, {0: live})
+    watch = make_watch(mitigation="reset", learners=FakeScorer({0: live}))
     alerts = []
     for i in range(4000):
         s = _score(i, False, None)
         s.fraud_probability = 0.1 if i < 2000 else 0.6
-        alerts += agent.observe_score(s)
+        alerts += watch.observe_score(s)
     assert [a.stream for a in alerts] == ["score"] and alerts[0].mitigation == "none" and live.learned == 9
 
 
-def test_publish_counts_alerts(monkeypatch):
-    import asyncio
+class Alerting:
+    """A watch whose every batch of scores gives ``alerts``."""
 
-    from app import metrics
+    def __init__(self, alerts):
+        self.alerts = alerts
 
-    sent = []
+    async def observe_scores(self, events):
+        return self.alerts
 
-    async def send(key, value):
-        sent.append((key, value))
 
-    monkeypatch.setattr(agent.drift_alerts, "send", send)
+@pytest.mark.asyncio
+async def test_publish_counts_alerts():
+    detection = Detection("score", "drift", 10, 0.1, 0.5, 4, "ADWIN(delta=0.002,clock=32)")
     before = metrics.DRIFT_ALERTS.labels(stream="score")._value.get()
-    detection = agent.Detection("score", "drift", 10, 0.1, 0.5, 4, "ADWIN(delta=0.002,clock=32)")
-    asyncio.run(agent.publish([agent.alert(detection, "none", event_time=1.0, transaction_id="t-9", partition=0,
-                                           offset=9)]))
+    sent = await run_agents(Alerting([alert(detection, "none", event_time=1.0, transaction_id="t-9", partition=0,
+                                            offset=9)]), [_score(9, False, None)], scores=True)
     assert sent[0][0] == b"t-9" and sent[0][1].position == 10
     assert metrics.DRIFT_ALERTS.labels(stream="score")._value.get() == before + 1
 
@@ -202,19 +230,16 @@ def _amount_shift(n: int = 6000, at: int = 3000, seed: int = 5) -> list[Transact
     return [_tx(i, rng.lognormvariate(3.0 if i < at else 4.5, 1.0)) for i in range(n)]
 
 
-async def _run_feature_agent(txs: list[Transaction], first_offset: int = 0) -> None:
-    async with agent.monitor_transactions.test_context() as running:
-        running.sent_offset = first_offset
-        for tx in txs:
-            await running.put(key=tx.transaction_id.encode(), value=tx)
+def everywhere(reader) -> dict:
+    """``reader`` as the read-back of every monitor."""
+    return {"features": reader, "scores": reader, "challenger": reader}
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("resume", [-700, 0, 400], ids=["redelivered", "at-the-checkpoint", "committed-after-it"])
-async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_uninterrupted(monkeypatch, resume):
+async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_uninterrupted(resume):
     """Checkpoints every 1,000 values; a crash after 2,500; the consumer resumes ``resume`` values
     from the last checkpoint: before it (skipped), right after it, or past it (read back and fed)."""
-    monkeypatch.setattr(settings, "DRIFT_CHECKPOINT_EVERY_VALUES", 1000)
     txs = _amount_shift()
     reads = []
 
@@ -224,36 +249,29 @@ async def test_feature_monitors_are_checkpointed_and_a_restart_alerts_as_if_unin
             yield tx
 
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
-    sent = []
-
-    async def send(key, value):
-        sent.append(value)
-
-    monkeypatch.setattr(agent.drift_alerts, "send", send)
-    pure = agent.new_feature_monitor()
+    watch = make_watch(table, checkpoint_every=1000, read_back=everywhere(read_back))
+    pure = new_feature_monitor()
     expected = [d.position for d in (pure.update("feature:Amount", tx.Amount) for tx in txs) if d and d.kind == "drift"]
     assert expected and expected[0] > 3000
 
-    await _run_feature_agent(txs[:2500])
+    sent = await run_agents(watch, txs[:2500])
     assert [(p, k) for p, k, _ in table.written] == [(0, b"features:0")] * 2  # at 1,000 and 2,000 values
     assert [open_envelope(blob)[0] for _, _, blob in table.written] == [999, 1999]  # the last offsets taken in
-    last = restored(agent.new_feature_monitor(), table.written[-1][2]).updates
-    assert last == 2000 and agent.FEATURE_MONITORS.checkpointed_at[0] == 2000
+    last = restored(new_feature_monitor(), table.written[-1][2]).updates
+    assert last == 2000 and watch.feature_monitors.checkpointed_at[0] == 2000
     table.data[b"features:0"] = table.written[-1][2]  # what the changelog gives back
 
     # a crash: a new worker's monitors; the consumer resumes at the committed offset
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
+    watch = make_watch(table, checkpoint_every=1000, read_back=everywhere(read_back))
     start = last + resume
-    await _run_feature_agent(txs[start:], first_offset=start)
-    assert [a.position for a in sent] == expected  # not a fresh window that misses or delays the change
-    assert agent.FEATURE_MONITORS.get(0).updates == len(txs)  # every value once
+    sent += await run_agents(watch, txs[start:], first_offset=start)
+    assert [a.position for _, a in sent] == expected  # not a fresh window that misses or delays the change
+    assert watch.feature_monitors.get(0).updates == len(txs)  # every value once
     assert reads == ([(0, last, start)] if resume > 0 else [])
 
 
 @pytest.mark.asyncio
-async def test_score_monitors_catch_up_on_the_scores_committed_after_their_checkpoint(monkeypatch):
-    monkeypatch.setattr(settings, "DRIFT_CHECKPOINT_EVERY_VALUES", 100)
+async def test_score_monitors_catch_up_on_the_scores_committed_after_their_checkpoint():
     rng = random.Random(3)
     stream = [_score(i, rng.random() < 0.5, rng.random() < 0.5) for i in range(400)]
 
@@ -262,59 +280,55 @@ async def test_score_monitors_catch_up_on_the_scores_committed_after_their_check
             yield score
 
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
-
-    async def run(scores, first_offset):
-        async with agent.monitor_scores.test_context() as running:
-            running.sent_offset = first_offset
-            for s in scores:
-                await running.put(key=s.transaction_id.encode(), value=s)
-
-    await run(stream[:250], 0)
+    watch = make_watch(table, checkpoint_every=100, read_back=everywhere(read_back))
+    await run_agents(watch, stream[:250], scores=True)
     position, blob = open_envelope(table.written[-1][2])
     table.data[b"scores:0"] = table.written[-1][2]
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
-    await run(stream[position + 31:], position + 31)  # 30 scores committed after the checkpoint
-    uninterrupted = agent._new_score_monitor()
+    watch = make_watch(table, checkpoint_every=100, read_back=everywhere(read_back))
+    await run_agents(watch, stream[position + 31:], position + 31, scores=True)  # 30 committed after the checkpoint
+    uninterrupted = new_score_monitor()
     for s in stream:
-        for name, value in agent.score_values(s):
+        for name, value in score_values(s):
             uninterrupted.update(name, value)
-    resumed = agent.SCORE_MONITORS.get(0)
+    resumed = watch.score_monitors.get(0)
     assert resumed.updates == uninterrupted.updates == 400 + sum(s.label is not None for s in stream)
-    assert [resumed.count(name) for name in ("score", "error")] == [uninterrupted.count(name) for name in ("score", "error")]
+    assert [resumed.count(name) for name in ("score", "error")] == [uninterrupted.count(name)
+                                                                    for name in ("score", "error")]
 
 
-def test_a_checkpoint_of_other_adwin_settings_gives_an_empty_monitor(monkeypatch, caplog):
-    old = agent.new_feature_monitor()
+def test_a_checkpoint_of_other_adwin_settings_gives_an_empty_monitor(caplog):
+    old = new_feature_monitor()
     for tx in _amount_shift(500):
         old.update("feature:Amount", tx.Amount)
     table = ChangelogTable()
     table.data[b"features:0"] = old.to_checkpoint()  # (stored before positions were kept: still read)
-    monkeypatch.setattr(settings, "DRIFT_DELTA", 0.01)
-    fresh_monitors(monkeypatch, table)
+    watch = make_watch(table, delta=0.01)
     with caplog.at_level("ERROR"):
-        monitor = agent.feature_monitor(0)
+        monitor = watch.feature_monitors.get(0)
     assert monitor.updates == 0 and monitor.delta == 0.01
     assert "partition 0: the features drift monitor checkpoint is unusable" in caplog.text
     assert "delta=0.002" in caplog.text
 
 
-def test_revoked_partitions_monitors_are_checkpointed_and_forgotten(monkeypatch):
-    import asyncio
+async def revoke(watch, revoked: set) -> None:
+    """Faust's revocation of the topic partitions ``revoked``, through the worker's hook."""
+    app = agent_app("test-drift-revoked")
+    lifecycle.register(app, [watch])
+    await app.on_partitions_revoked.send(revoked)
 
-    from faust.types import TP
 
+@pytest.mark.asyncio
+async def test_revoked_partitions_monitors_are_checkpointed_and_forgotten():
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table)
-    agent.observe_transaction(_tx(1, 20.0), partition=0, offset=1)
-    agent.observe_score(_score(1, False, 0, partition=1))
-    agent.feature_monitor(2)  # nothing seen since it was opened: nothing to write
-    revoked = {TP(settings.TRANSACTIONS_TOPIC, 0), TP(settings.TRANSACTIONS_TOPIC, 2), TP(settings.SCORES_TOPIC, 1)}
-    asyncio.run(agent._on_partitions_revoked(None, revoked=revoked))
+    watch = make_watch(table)
+    watch.observe_transaction(_tx(1, 20.0), partition=0, offset=1)
+    watch.observe_score(_score(1, False, 0, partition=1))
+    watch.feature_monitors.get(2)  # nothing seen since it was opened: nothing to write
+    await revoke(watch, {TP(TRANSACTIONS, 0), TP(TRANSACTIONS, 2), TP(SCORES, 1)})
     assert sorted((p, k) for p, k, _ in table.written) == [(0, b"features:0"), (1, b"scores:1")]
-    monitor = restored(agent.new_feature_monitor(), table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
+    monitor = restored(new_feature_monitor(), table.written[0][2] if table.written[0][0] == 0 else table.written[1][2])
     assert monitor.count("feature:Amount") == 1
-    assert agent.FEATURE_MONITORS.partitions() == [] and agent.SCORE_MONITORS.partitions() == []
+    assert watch.feature_monitors.partitions() == [] and watch.score_monitors.partitions() == []
 
 
 # --- challenger checkpoints --------------------------------------------------------------------------
@@ -334,21 +348,12 @@ class Recording:
         return 0.5
 
 
-def _challenger_policy(monkeypatch):
-    """The challenger policy over the agent's (checkpointed) slots, as a worker builds it."""
-    monkeypatch.setattr(agent, "MITIGATION", make_mitigation("challenger", min_events=1,
-                                                             slots=lambda partition: agent.CHALLENGERS.get(partition)))
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize("resume", [-70, 0, 30], ids=["redelivered", "at-the-checkpoint", "committed-after-it"])
-async def test_a_running_challenger_is_checkpointed_and_a_restart_teaches_it_every_label_once(monkeypatch, resume):
+async def test_a_running_challenger_is_checkpointed_and_a_restart_teaches_it_every_label_once(resume):
     """A challenger started at a warning, checkpointed every 100 changes; a crash after 250
     transactions; the consumer resumes ``resume`` transactions from the last checkpoint's position:
     before it (skipped), right after it, or past it (read back and learned)."""
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
-    monkeypatch.setattr(settings, "DRIFT_CHALLENGER_CHECKPOINT_EVERY", 100)
-    monkeypatch.setattr(settings, "DRIFT_FEATURES", [])  # the transactions agent runs for the challenger alone
     txs = [_tx(i, float(i), label=None if i % 5 == 0 else int(i % 3 == 0)) for i in range(600)]  # 1 in 5 unlabelled
     labelled = [tx for tx in txs if tx.Class is not None]
     reads = []
@@ -358,11 +363,14 @@ async def test_a_running_challenger_is_checkpointed_and_a_restart_teaches_it_eve
         for tx in txs[start:end]:
             yield tx
 
+    def challenger_watch(table):  # the transactions agent runs for the challenger alone: no features
+        return make_watch(table, features=[], mitigation="challenger", min_events=1, challenger_checkpoint_every=100,
+                          read_back=everywhere(read_back))
+
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
-    _challenger_policy(monkeypatch)
-    assert agent.MITIGATION.on_warning(0, Recording())  # started before the first transaction
-    await _run_feature_agent(txs[:250])
+    watch = challenger_watch(table)
+    assert watch.policy.on_warning(0, Recording())  # started before the first transaction
+    await run_agents(watch, txs[:250], monitor_features=False, challengers=True)
     written = [v for _, k, v in table.written if k == b"challenger:0"]
     assert written  # at the end of a batch, once 100 changes were made
     position, blob = open_envelope(written[-1])
@@ -371,54 +379,47 @@ async def test_a_running_challenger_is_checkpointed_and_a_restart_teaches_it_eve
     table.data[b"challenger:0"] = written[-1]  # what the changelog gives back
 
     # a crash: a new worker's slots and policy; the consumer resumes at the committed offset
-    fresh_monitors(monkeypatch, table, catch_up=read_back)
-    _challenger_policy(monkeypatch)
+    watch = challenger_watch(table)
     start = position + 1 + resume
-    await _run_feature_agent(txs[start:], first_offset=start)
+    await run_agents(watch, txs[start:], first_offset=start, monitor_features=False, challengers=True)
     amounts = [tx.Amount for tx in labelled]
-    slot = agent.CHALLENGERS.get(0)
+    slot = watch.challengers.get(0)
     assert slot.learner.amounts == amounts and slot.events == len(amounts)  # each label once, in order
     assert reads == ([(0, position + 1, start)] if resume > 0 else [])
-    outcome = agent.MITIGATION.on_drift(0, Recording())
+    outcome = watch.policy.on_drift(0, Recording())
     assert outcome.action == "challenger" and outcome.learner.amounts == amounts
 
 
-def test_revoked_partitions_challengers_are_checkpointed_and_forgotten(monkeypatch):
-    import asyncio
-
-    from faust.types import TP
-
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
+@pytest.mark.asyncio
+async def test_revoked_partitions_challengers_are_checkpointed_and_forgotten():
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table)
-    _challenger_policy(monkeypatch)
-    agent.MITIGATION.on_warning(0, Recording())
-    agent.teach_challenger(_tx(1, 20.0, label=1), partition=0)
-    asyncio.run(agent._on_partitions_revoked(None, revoked={TP(settings.TRANSACTIONS_TOPIC, 0)}))
+    watch = make_watch(table, mitigation="challenger", min_events=1)
+    watch.policy.on_warning(0, Recording())
+    watch.teach_challenger(_tx(1, 20.0, label=1), partition=0)
+    await revoke(watch, {TP(TRANSACTIONS, 0)})
     blobs = [v for _, k, v in table.written if k == b"challenger:0"]
     assert len(blobs) == 1 and ChallengerSlot.from_checkpoint(open_envelope(blobs[0])[1]).learner.amounts == [20.0]
-    assert agent.CHALLENGERS.partitions() == []
+    assert watch.challengers.partitions() == []
 
 
-def test_a_challenger_start_and_its_promotion_are_checkpointed_at_once(monkeypatch):
+def test_a_challenger_start_and_its_promotion_are_checkpointed_at_once():
     """Both come from the score stream, which a restored slot's catch-up does not replay."""
-    monkeypatch.setattr(settings, "DRIFT_MITIGATION", "challenger")
-    monkeypatch.setattr(settings, "DRIFT_MITIGATE_ON", ["error"])
     table = ChangelogTable()
-    fresh_monitors(monkeypatch, table)
-    _challenger_policy(monkeypatch)
-    replaced = _fake_scoring(monkeypatch, {0: Recording()})
+    scorer = FakeScorer({0: Recording()})
+    watch = make_watch(table, mitigation="challenger", min_events=1, learners=scorer)
 
     def slots_written():
-        return [ChallengerSlot.from_checkpoint(open_envelope(v)[1]) for _, k, v in table.written if k == b"challenger:0"]
+        return [ChallengerSlot.from_checkpoint(open_envelope(v)[1])
+                for _, k, v in table.written if k == b"challenger:0"]
 
-    agent.on_warning(0, agent.Detection("error", "warning", 40, 0.05, 0.2, 64, "ADWIN(delta=0.1,clock=32)"))
+    watch.on_warning(0, Detection("error", "warning", 40, 0.05, 0.2, 64, "ADWIN(delta=0.1,clock=32)"))
     started, = slots_written()
     assert started.learner is not None and started.events == 0
-    agent.teach_challenger(_tx(1, 5.0, label=1), partition=0)
-    action = agent.mitigate(0, agent.Detection("error", "drift", 90, 0.05, 0.4, 128, "ADWIN(delta=0.002,clock=32)"))
-    assert action == "challenger" and replaced[0].amounts == [5.0]
+    watch.teach_challenger(_tx(1, 5.0, label=1), partition=0)
+    action = watch.mitigate(0, Detection("error", "drift", 90, 0.05, 0.4, 128, "ADWIN(delta=0.002,clock=32)"))
+    assert action == "challenger" and scorer.replaced[0].amounts == [5.0]
     assert [slot.learner is None for slot in slots_written()] == [False, True]  # the promotion, written at once
-    fresh_monitors(monkeypatch, table)  # a crash now: the next worker's slot has no challenger to promote again
+    # a crash now: the next worker's slot has no challenger to promote again
     table.data[b"challenger:0"] = table.written[-1][2]
-    assert agent.CHALLENGERS.get(0).learner is None
+    watch = make_watch(table, mitigation="challenger", min_events=1, learners=FakeScorer({0: Recording()}))
+    assert watch.challengers.get(0).learner is None
