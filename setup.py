@@ -6,7 +6,7 @@ setup(
     version="0.1.0",
     description="Real-time card-fraud detection with online learning on Kafka (Faust + River)",
     python_requires=">=3.11,<3.13",
-    packages=find_packages(include=["app", "app.*"]),
+    packages=find_packages(include=["app", "app.*", "evaluation", "evaluation.*"]),
     py_modules=["settings"],
     install_requires=[
         "faust-streaming==0.15.3",

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/drift.py [--size quick|full] [--no-ulb] [--mitigation reset|challenger]
 
-Runs :func:`app.drift.evaluation.evaluate` with the settings' drift defaults, every stream watched
+Runs :func:`evaluation.drift.evaluate` with the settings' drift defaults, every stream watched
 the way the drift agent watches it (input features, score and error together): detection delay on
 abrupt drifts (River SEA/Agrawal ``ConceptDriftStream``, the synthetic card stream's concept and
 Amount changes, the ULB file with Amount scaled or the V columns permuted from a known offset),
@@ -16,14 +16,10 @@ The last line is the key=value summary.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import settings  # noqa: E402
-from app.drift.evaluation import evaluate, feature_values, monitor_values, suite, summary_line  # noqa: E402
+import settings
+from evaluation.drift import evaluate, feature_values, monitor_values, suite, summary_line
 
 
 def main() -> None:

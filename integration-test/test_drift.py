@@ -4,9 +4,9 @@ from __future__ import annotations
 import settings
 from app.data.synthetic import generate
 from app.drift import ChallengerSlot
-from app.drift.evaluation import monitor_values
 from app.records import DriftAlert
 from app.state.checkpointed import open_envelope
+from evaluation.drift import monitor_values
 from harness import read, replay, wait_committed
 
 N = 8000

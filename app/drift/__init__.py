@@ -1,4 +1,4 @@
-"""Drift monitoring: ADWIN over value streams, mitigation policies, and their evaluation.
+"""Drift monitoring: ADWIN over value streams and mitigation policies.
 
 Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
 
@@ -7,8 +7,9 @@ Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
 * :mod:`app.drift.transforms` — what a value goes through first (``log1p_abs``: log-magnitude).
 * :mod:`app.drift.detectors` — the monitors the service runs, from the settings (agent and harness).
 * :mod:`app.drift.mitigation` — none / reset / challenger, and when each fits.
-* :mod:`app.drift.evaluation` — streams with known change points, delays, false alarms, PR-AUC
-  after the change; ``python -m app.drift`` runs it.
+
+Their evaluation on streams with known change points lives outside the package, in
+:mod:`evaluation.drift` (``python -m evaluation.drift``).
 """
 from app.drift.mitigation import MITIGATIONS, ChallengerSlot, Outcome, fresh_copy, make_mitigation
 from app.drift.monitor import Detection, DriftMonitor

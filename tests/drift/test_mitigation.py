@@ -1,7 +1,7 @@
 import pytest
 
 from app.drift import fresh_copy, make_mitigation
-from app.drift.evaluation import make_learner
+from evaluation.drift import make_learner
 
 
 class Counting:

@@ -1,5 +1,11 @@
 """Measure the drift monitor on streams whose change points are known.
 
+    python -m evaluation.drift                        # the full suite (River generators, cards, ULB)
+    python -m evaluation.drift --size quick --no-ulb  # seconds; no ULB file needed
+    python -m evaluation.drift --delta 0.0001 --mitigation challenger
+
+Each prints one line per run and, last, the summary as ``key=value`` pairs (:func:`main`).
+
 Two kinds of runs:
 
 * :func:`monitor_values` feeds a value stream (an input feature, e.g. ``log1p(Amount)``) to a
@@ -35,6 +41,7 @@ DetectionScore(n_events=4000, change_points=1, true_alarms=1, repeats=1, false_a
 """
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -45,7 +52,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 import settings
 from app.drift.detectors import feature_monitor, score_monitor, service_streams
-from app.drift.mitigation import make_mitigation
+from app.drift.mitigation import MITIGATIONS, make_mitigation
 from app.drift.monitor import Detection, DriftMonitor
 from app.drift.transforms import make_transform
 
@@ -482,3 +489,25 @@ def summary_line(summary: dict[str, float], mitigation: str) -> str:
     """
     parts = [f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}" for key, value in summary.items()]
     return " ".join(parts + [f"mitigation={mitigation}"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: :func:`evaluate` with the settings' drift defaults unless given, then
+    :func:`summary_line`."""
+    parser = argparse.ArgumentParser(prog="python -m evaluation.drift", description=__doc__.split("\n")[0])
+    parser.add_argument("--size", choices=("quick", "full"), default="full")
+    parser.add_argument("--no-ulb", action="store_true", help="skip the ULB streams")
+    parser.add_argument("--delta", type=float, default=settings.DRIFT_DELTA)
+    parser.add_argument("--clock", type=int, default=settings.DRIFT_CLOCK)
+    parser.add_argument("--warning-delta", type=float, default=settings.DRIFT_WARNING_DELTA)
+    parser.add_argument("--mitigation", choices=[m for m in MITIGATIONS if m != "none"], default="reset")
+    parser.add_argument("--tolerance", type=int, default=5000, help="events after a change an alarm counts as true")
+    args = parser.parse_args(argv)
+    summary = evaluate(args.size, ulb=not args.no_ulb, mitigation=args.mitigation, delta=args.delta,
+                       clock=args.clock, warning_delta=args.warning_delta, tolerance=args.tolerance)
+    print(summary_line(summary, args.mitigation))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

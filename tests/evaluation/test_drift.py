@@ -1,8 +1,8 @@
 import itertools
 import random
 
-from app.drift.evaluation import (Stream, card_stream, monitor_values, prequential, river_stream, score_detections,
-                                  summary_line)
+from evaluation.drift import (Stream, card_stream, monitor_values, prequential, river_stream, score_detections,
+                              summary_line)
 
 SERVICE = {"features": ["Amount", "V1", "V2", "V3"], "monitor_scores": True}
 

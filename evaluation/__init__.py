@@ -1,0 +1,6 @@
+"""Research harnesses that measure parts of the service offline, outside the production package.
+
+* :mod:`evaluation.drift` — the drift monitor on streams with known change points: detection
+  delays, false alarms, PR-AUC after the change with and without mitigation
+  (``python -m evaluation.drift``).
+"""
