@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = sorted([ROOT / "README.md", ROOT / "benchmarks" / "README.md", *(ROOT / "docs").glob("*.md")])
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
-# Read from the environment by code other than settings.py (the dataset cache of app.data).
-NOT_SETTINGS = {"FRAUD_DATASET_DIR"}
+# Read from the environment by code other than settings.py: the dataset cache of app.data, and
+# docker-compose.yml's variables for the published ports.
+NOT_SETTINGS = {"FRAUD_DATASET_DIR", "FRAUD_BIND_ADDRESS", "FRAUD_KAFKA_ADVERTISED_HOST"}
 
 
 def prose(path: Path) -> str:
