@@ -4,6 +4,31 @@ Writing registers the record's schema under ``<topic>-value`` once and caches th
 takes the writer's schema by the id in the message (fetched from the registry once, then cached)
 and resolves it to the expected record's schema, so a producer that adds an optional field keeps
 being read. A message that cannot be read raises :class:`DecodeError` with the reason.
+
+Compatibility: every subject this codec registers gets ``FULL_TRANSITIVE`` (set before the
+schema is registered, so the rule also governs that registration). A new version must be
+readable by every earlier one and must read every earlier one:
+
+* Forward: readers that have not changed keep reading. On the input subjects (transactions,
+  labels) the producers evolve on their own while the worker reads with the schema it was built
+  with: a producer schema that drops a field the worker needs (``Amount``, which has no default)
+  is refused at registration, instead of every message of it being dead-lettered. ``BACKWARD``
+  checks only the other direction and lets that schema through.
+* Backward: history stays readable. The topics are kept, and a fresh worker (a new application
+  id) or the Spark backfill reads them from the beginning with the newest schema, so that schema
+  must read every older record: a field added without a default is refused too, which
+  ``FORWARD_TRANSITIVE`` alone would accept.
+* Transitive: against every earlier version, not just the last, since a reader may be any
+  number of versions behind.
+
+The output subjects (scores, anomalies, drift alerts, dead letters) get the same rule for the
+same reasons with the roles swapped: the worker is their producer and evolves first, and the
+readers downstream (the run reports of :mod:`app.report`, any other consumer of the outputs)
+keep their own schema and read the topics from the beginning. On every subject, then, a field is added or removed only
+with a default.
+
+Apicurio's default for a subject without a rule of its own is ``NONE`` (no check at all), not
+Confluent's ``BACKWARD``: the codec always sets the rule rather than rely on a default.
 """
 from __future__ import annotations
 
@@ -23,6 +48,7 @@ from app.serialization.errors import DecodeError
 from app.serialization.registry import register_schema
 
 MAGIC_BYTE = 0
+COMPATIBILITY = "FULL_TRANSITIVE"
 _HEADER = struct.Struct(">bI")
 _CODECS: "weakref.WeakSet[ConfluentAvroCodec]" = weakref.WeakSet()
 
@@ -32,7 +58,8 @@ class ConfluentAvroCodec(Codec):
 
     ``record_schema`` is the Avro schema (dict) of the expected record; ``validate`` may reject a
     decoded value (it raises ``ValueError`` with the detail) before it becomes a record;
-    ``compatibility`` is the rule the subject gets when this codec registers its schema.
+    ``compatibility`` is the rule the subject gets when this codec registers its schema
+    (``FULL_TRANSITIVE``: see the module's docstring; ``None`` leaves the subject's rule as it is).
     """
 
     def __init__(
@@ -42,7 +69,7 @@ class ConfluentAvroCodec(Codec):
         record_schema: Mapping[str, Any],
         validate: Callable[[dict], None] | None = None,
         register_retries: int = 5,
-        compatibility: str | None = "BACKWARD",
+        compatibility: str | None = COMPATIBILITY,
         **kwargs: Any,
     ) -> None:
         self.client = client

@@ -61,18 +61,19 @@ def register_schema(
     Registering the same schema again returns the same id (the registry makes it idempotent).
     With ``retries`` the call is retried with exponential backoff while the registry cannot
     be reached; a refusal (an incompatible schema, say) is raised at once as a
-    :class:`SchemaRefused` carrying the registry's reason. ``compatibility`` (``BACKWARD``, ...)
-    is set as the subject's rule after registering, so later versions are checked against it.
+    :class:`SchemaRefused` carrying the registry's reason. ``compatibility`` (``FULL_TRANSITIVE``,
+    ...) is set as the subject's rule before registering, so this schema and every later one are
+    checked against it (the registry takes a rule for a subject that has no version yet). A schema
+    the subject already has gets its id back without a check.
     """
     parsed = schema.AvroSchema(avro_schema)
     subject = subject_for(topic)
     attempt = 0
     while True:
         try:
-            schema_id = client.register(subject, parsed)
             if compatibility:
                 client.update_compatibility(compatibility, subject)
-            return schema_id
+            return client.register(subject, parsed)
         except ClientError as exc:
             if exc.http_code is not None and exc.http_code < 500:
                 raise SchemaRefused(subject, exc.http_code, _registry_reason(exc)) from exc

@@ -22,8 +22,10 @@ class MemoryRegistry:
         self.by_id: dict[int, sr_schema.AvroSchema] = {}
         self.subjects: dict[str, list[int]] = {}
         self.lookups = 0
+        self.calls: list[tuple[str, str]] = []
 
     def register(self, subject: str, avro_schema: sr_schema.AvroSchema) -> int:
+        self.calls.append(("register", subject))
         for sid, known in self.by_id.items():
             if json.dumps(known.schema, sort_keys=True) == json.dumps(avro_schema.schema, sort_keys=True):
                 self.subjects.setdefault(subject, []).append(sid)
@@ -34,6 +36,7 @@ class MemoryRegistry:
         return sid
 
     def update_compatibility(self, level: str, subject: str) -> bool:
+        self.calls.append(("update_compatibility", subject))
         self.compatibility = {**getattr(self, "compatibility", {}), subject: level}
         return True
 
@@ -66,9 +69,19 @@ def test_round_trip_has_the_wire_header(codec, registry):
     magic, schema_id = struct.unpack(">bI", data[:5])
     assert magic == 0 and schema_id == codec.schema_id
     assert registry.subjects["transactions-value"] == [schema_id]
-    assert registry.compatibility == {"transactions-value": "BACKWARD"}
     back = codec.loads(data)
     assert back == tx_value()
+
+
+def test_the_subject_gets_full_transitive_before_the_schema_is_registered(codec, registry):
+    codec.schema_id
+    assert registry.compatibility == {"transactions-value": "FULL_TRANSITIVE"}
+    assert registry.calls == [("update_compatibility", "transactions-value"), ("register", "transactions-value")]
+
+
+def test_no_compatibility_leaves_the_subject_rule_alone(registry):
+    ConfluentAvroCodec(registry, "scores", Score.avro_schema_to_python(), compatibility=None).schema_id
+    assert registry.calls == [("register", "scores-value")]
 
 
 def test_registration_is_idempotent(registry):
