@@ -5,7 +5,8 @@
 #   infra/stack.sh start    fetch if needed, start both, wait until each really answers
 #   infra/stack.sh stop     stop both (by PID)
 #   infra/stack.sh status   say what is running
-#   infra/stack.sh reset    stop both and delete Kafka's data (topics left by unfinished runs)
+#   infra/stack.sh reset    stop both and delete Kafka's data (topics left by unfinished runs, and
+#                           with them the registry's schemas: see below)
 #   infra/stack.sh start|stop kafka|registry   the same for one of the two only
 #   infra/stack.sh start|stop oidc   a Keycloak for a registry behind auth (see below)
 #
@@ -23,6 +24,14 @@
 # The broker's JVM options come from KAFKA_HEAP_OPTS and KAFKA_JVM_PERFORMANCE_OPTS as in Kafka's
 # own scripts, and KAFKA_JIT_OPTS (defaults below); its GC log is $STACK_DIR/logs/kafka-gc.log.
 #
+# The registry keeps its schemas in Kafka (Apicurio's "kafkasql" storage: every change is a message
+# on the journal topic REGISTRY_KAFKASQL_TOPIC, default kafkasql-journal, of the stack's own broker,
+# created with retention.ms=-1), so schema ids survive a registry restart and stay in step with the
+# messages that carry them; it is started once Kafka answers, and "start registry" alone stops with
+# an error while Kafka does not answer. REGISTRY_STORAGE=mem keeps Apicurio's default in-memory
+# storage instead (every schema and id is gone when the registry stops). The registry's JVM options
+# come from REGISTRY_HEAP_OPTS (-Xms128m -Xmx512m).
+#
 # A registry behind auth (for tests of it): "infra/stack.sh start oidc" starts a Keycloak (dev mode,
 # in-memory database, fetched on first use) on OIDC_PORT (8090) that imports the realm in
 # OIDC_REALM_FILE (a realm JSON with the clients); with REGISTRY_OIDC_URL set (that realm's URL,
@@ -38,6 +47,8 @@ STACK_DIST=${STACK_DIST:-$ROOT/.stack/dist}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 REGISTRY_PORT=${REGISTRY_PORT:-8081}
+REGISTRY_STORAGE=${REGISTRY_STORAGE:-kafkasql}
+REGISTRY_KAFKASQL_TOPIC=${REGISTRY_KAFKASQL_TOPIC:-kafkasql-journal}
 POM=$ROOT/infra/pom.xml
 prop() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$POM" | head -n 1; }
 KAFKA_VERSION=$(prop kafka.version)
@@ -250,6 +261,17 @@ start_kafka() {
 start_registry() {
   if pid_alive registry; then say "registry already running (pid $(cat "$RUN/registry.pid"))"; return; fi
   port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is in use by another process: stop it or set REGISTRY_PORT"
+  local storage=()
+  case "$REGISTRY_STORAGE" in
+    kafkasql)
+      [ -n "${kafka_answered:-}" ] || kafka_ready || die "the registry keeps its schemas in Kafka, which does not answer on 127.0.0.1:$KAFKA_PORT: start it first (infra/stack.sh start kafka), or set REGISTRY_STORAGE=mem"
+      # Apicurio creates the journal (and its snapshots and events topics) with the properties
+      # under apicurio.kafkasql.topic.*: never deleted, whatever the broker's default retention.
+      storage=(-Dapicurio.storage.kind=kafkasql "-Dapicurio.kafkasql.bootstrap.servers=127.0.0.1:$KAFKA_PORT"
+               "-Dapicurio.kafkasql.topic=$REGISTRY_KAFKASQL_TOPIC" -Dapicurio.kafkasql.topic.retention.ms=-1) ;;
+    mem) ;;
+    *) die "unknown REGISTRY_STORAGE '$REGISTRY_STORAGE' (use: kafkasql, mem)" ;;
+  esac
   local auth=()
   if [ -n "${REGISTRY_OIDC_URL:-}" ]; then
     auth=(-Dquarkus.oidc.tenant-enabled=true "-Dquarkus.oidc.auth-server-url=$REGISTRY_OIDC_URL"
@@ -257,9 +279,9 @@ start_registry() {
           "-Dquarkus.oidc.client-id=${REGISTRY_OIDC_CLIENT_ID:-registry-api}"
           -Dapicurio.authn.basic-client-credentials.enabled=true)
   fi
-  say "starting apicurio registry $APICURIO_VERSION${REGISTRY_OIDC_URL:+ (auth: $REGISTRY_OIDC_URL)}"
+  say "starting apicurio registry $APICURIO_VERSION (storage: $REGISTRY_STORAGE)${REGISTRY_OIDC_URL:+ (auth: $REGISTRY_OIDC_URL)}"
   (cd "$APICURIO_HOME" || exit 1
-    exec nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} "${auth[@]}" \
+    exec nohup java ${REGISTRY_HEAP_OPTS:--Xms128m -Xmx512m} "${storage[@]}" "${auth[@]}" \
     -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
     -Dquarkus.log.level=WARN -Dquarkus.log.category.\"io.apicurio\".level=INFO \
     -jar "$(registry_jar)" >>"$LOGS/registry.log" 2>&1) &
@@ -302,10 +324,8 @@ case "$cmd" in
     need_java
     if [ "$only" = oidc ]; then start_oidc; wait_for oidc oidc_ready 180 "$OIDC_PORT"; exit 0; fi
     fetch
-    [ "$only" = registry ] || start_kafka
-    [ "$only" = kafka ] || start_registry
-    [ "$only" = registry ] || wait_for kafka kafka_ready 90 "$KAFKA_PORT"
-    [ "$only" = kafka ] || wait_for registry registry_ready 120 "$REGISTRY_PORT"
+    if [ "$only" != registry ]; then start_kafka; wait_for kafka kafka_ready 90 "$KAFKA_PORT"; kafka_answered=1; fi
+    if [ "$only" != kafka ]; then start_registry; wait_for registry registry_ready 120 "$REGISTRY_PORT"; fi
     ;;
   stop)
     case "$only" in
