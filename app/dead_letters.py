@@ -64,34 +64,47 @@ class _Seen:
         return True
 
 
-_dead_lettered = _Seen()
+class DeadLetters:
+    """Sends rejected messages to the dead-letter ``topic``, once each however many agents report
+    the same message, with a warning that names where it was and the ``fraud_dead_letters_total``
+    metric."""
+
+    def __init__(self, topic) -> None:
+        self.topic = topic
+        self._seen = _Seen()
+
+    async def send(self, exc: Exception, message: Message) -> None:
+        """Dead-letter ``message``, rejected with ``exc`` (decoding it, or processing it: see
+        :func:`processing_failed`)."""
+        if not self._seen.add((message.topic, message.partition, message.offset)):
+            return  # the same message, reported again for another agent reading the topic
+        letter = dead_letter_for(exc, message)
+        log.warning(
+            "skipped a message of topic %s partition %s offset %s: %s",
+            message.topic, message.partition, message.offset, letter.error,
+        )
+        await self.topic.send(key=message.key, value=letter)
+        metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
+        metrics.EVENTS_OUT.labels(topic=self.topic.get_topic_name()).inc()
 
 
 class DeadLetteringTopic(faust.Topic):
-    """A topic that sends what it cannot decode to the dead-letter topic instead of raising."""
+    """A topic that sends what it cannot decode to its :class:`DeadLetters` instead of raising
+    (set ``dead_letters`` on the topic; the clones Faust iterates share their root's)."""
+
+    dead_letters: DeadLetters | None = None
+
+    def _dead_letters(self) -> DeadLetters:
+        sink = (self._root or self).dead_letters
+        if sink is None:
+            raise RuntimeError(f"topic {self.get_topic_name()} has no dead-letter topic set")
+        return sink
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
-        await send_dead_letter(exc, message)
+        await self._dead_letters().send(exc, message)
 
     async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
-        await send_dead_letter(exc, message)
-
-
-async def send_dead_letter(exc: Exception, message: Message) -> None:
-    """Send ``message`` to the dead-letter topic (once, however many agents report it), log where
-    it was and count it. Agents call it too, for a decoded message they fail to process."""
-    from app.topics import dead_letters
-
-    if not _dead_lettered.add((message.topic, message.partition, message.offset)):
-        return  # the same message, reported again for another agent reading the topic
-    letter = dead_letter_for(exc, message)
-    log.warning(
-        "skipped a message of topic %s partition %s offset %s: %s",
-        message.topic, message.partition, message.offset, letter.error,
-    )
-    await dead_letters.send(key=message.key, value=letter)
-    metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
-    metrics.EVENTS_OUT.labels(topic=dead_letters.get_topic_name()).inc()
+        await self._dead_letters().send(exc, message)
 
 
 def processing_failed(exc: Exception) -> DecodeError:

@@ -1,49 +1,59 @@
-"""The service's topics, their records and their codecs, all named from :mod:`settings`."""
+"""The service's topics, their records and their codecs, named from settings.
+
+:class:`Topics` is built once by the composition step (:mod:`app.service`) for a Faust app; the
+agents receive it. The input topics (transactions, labels) send what they cannot decode to the
+dead-letter topic (:class:`~app.dead_letters.DeadLetteringTopic`).
+"""
 from __future__ import annotations
 
-from functools import lru_cache
-
-import settings
-from app.dead_letters import DeadLetteringTopic
-from app.records import DeadLetter, Label, Score, Transaction, Anomaly, DriftAlert
+from app.dead_letters import DeadLetteringTopic, DeadLetters
+from app.records import Anomaly, DeadLetter, DriftAlert, Label, Score, Transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
 from app.serialization.avro import validate_transaction
-from app.worker import app
 
 
-@lru_cache(maxsize=1)
-def registry_client():
-    auth = (settings.SCHEMA_REGISTRY_USER, settings.SCHEMA_REGISTRY_PASSWORD) if settings.SCHEMA_REGISTRY_USER else None
-    return make_registry_client(settings.SCHEMA_REGISTRY_URL, auth=auth)
+def registry_client(s):
+    """The schema registry client of settings ``s`` (with basic auth when a user is set)."""
+    auth = (s.SCHEMA_REGISTRY_USER, s.SCHEMA_REGISTRY_PASSWORD) if s.SCHEMA_REGISTRY_USER else None
+    return make_registry_client(s.SCHEMA_REGISTRY_URL, auth=auth)
 
 
-def codec(topic: str, record: type, validate=None) -> ConfluentAvroCodec:
-    return ConfluentAvroCodec(registry_client(), topic, record.avro_schema_to_python(), validate=validate)
+class Topics:
+    """The topics of settings ``s`` on ``app``, and codecs for reading them outside of a stream."""
 
+    def __init__(self, app, s) -> None:
+        self.settings = s
+        self.registry = registry_client(s)
+        self.transactions = self._input(app, s.TRANSACTIONS_TOPIC, Transaction, validate_transaction)
+        self.labels = self._input(app, s.LABELS_TOPIC, Label)
+        self.scores = self._output(app, s.SCORES_TOPIC, Score)
+        self.anomalies = self._output(app, s.ANOMALIES_TOPIC, Anomaly)
+        self.drift_alerts = self._output(app, s.DRIFT_ALERTS_TOPIC, DriftAlert)
+        self.dead_letters = DeadLetters(self._output(app, s.DEAD_LETTERS_TOPIC, DeadLetter))
+        self.transactions.dead_letters = self.labels.dead_letters = self.dead_letters
 
-def record_decoder(topic: str, record: type, validate=None):
-    """Bytes of ``topic`` -> a ``record``, outside of a stream (reading a topic back)."""
-    loads = codec(topic, record, validate).loads
-    return lambda data: record(**loads(data))
+    def codec(self, topic: str, record: type, validate=None) -> ConfluentAvroCodec:
+        return ConfluentAvroCodec(self.registry, topic, record.avro_schema_to_python(), validate=validate)
 
+    def record_decoder(self, topic: str, record: type, validate=None):
+        """Bytes of ``topic`` -> a ``record``, outside of a stream (reading a topic back)."""
+        loads = self.codec(topic, record, validate).loads
+        return lambda data: record(**loads(data))
 
-def _output(name: str, record: type):
-    return app.topic(
-        name, key_type=bytes, value_type=record, key_serializer="raw", value_serializer=codec(name, record),
-        partitions=settings.TOPIC_PARTITIONS,
-    )
+    def names(self) -> list[str]:
+        """Every topic of the service (what the worker creates at start)."""
+        s = self.settings
+        return [s.TRANSACTIONS_TOPIC, s.LABELS_TOPIC, s.SCORES_TOPIC, s.ANOMALIES_TOPIC, s.DRIFT_ALERTS_TOPIC,
+                s.DEAD_LETTERS_TOPIC]
 
+    def _input(self, app, name: str, record: type, validate=None) -> DeadLetteringTopic:
+        return DeadLetteringTopic(
+            app, topics=[name], key_type=bytes, value_type=record, key_serializer="raw",
+            value_serializer=self.codec(name, record, validate), partitions=self.settings.TOPIC_PARTITIONS,
+        )
 
-transactions = DeadLetteringTopic(
-    app, topics=[settings.TRANSACTIONS_TOPIC], key_type=bytes, value_type=Transaction, key_serializer="raw",
-    value_serializer=codec(settings.TRANSACTIONS_TOPIC, Transaction, validate_transaction),
-    partitions=settings.TOPIC_PARTITIONS,
-)
-labels = DeadLetteringTopic(
-    app, topics=[settings.LABELS_TOPIC], key_type=bytes, value_type=Label, key_serializer="raw",
-    value_serializer=codec(settings.LABELS_TOPIC, Label), partitions=settings.TOPIC_PARTITIONS,
-)
-scores = _output(settings.SCORES_TOPIC, Score)
-anomalies = _output(settings.ANOMALIES_TOPIC, Anomaly)
-drift_alerts = _output(settings.DRIFT_ALERTS_TOPIC, DriftAlert)
-dead_letters = _output(settings.DEAD_LETTERS_TOPIC, DeadLetter)
+    def _output(self, app, name: str, record: type):
+        return app.topic(
+            name, key_type=bytes, value_type=record, key_serializer="raw", value_serializer=self.codec(name, record),
+            partitions=self.settings.TOPIC_PARTITIONS,
+        )

@@ -1,16 +1,17 @@
 """The Faust application: ``faust -A app worker``.
 
-Topics, codecs and agents are wired here from :mod:`settings`; the agents themselves live in
-:mod:`app.agents` and stay thin.
+This module makes the app object (:class:`FraudApp`, configured from :mod:`settings`) and hands it
+to the composition step, :func:`app.service.build`, which builds the service's objects and
+registers the enabled agents on it.
 """
 from __future__ import annotations
 
 import faust
 
 import settings
-from app import metrics
 from app.compat import faust as faust_mends
 from app.security import faust_credentials
+from app.service import build
 
 # Faust's table recovery must not drop the messages fetched while it ends, nor its fetch loop the records
 # it sets aside (a paused partition, a rebalance); and the worker's fetches wait as configured
@@ -94,27 +95,4 @@ app = FraudApp(
 )
 
 
-@app.page("/metrics")
-async def prometheus_metrics(web, request):  # noqa: ANN001 - Faust view signature
-    return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
-
-
-# Agents register themselves on import; settings.AGENTS says which ones this worker runs.
-def _load_agents() -> None:
-    import importlib
-
-    known = {"scoring": "app.agents.scoring", "anomaly": "app.agents.anomaly", "drift": "app.agents.drift"}
-    for name in settings.AGENTS:
-        if name not in known:
-            raise ValueError(f"unknown agent {name!r} in FRAUD_AGENTS (known: {', '.join(known)})")
-        try:
-            importlib.import_module(known[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != known[name]:
-                raise
-
-
-_load_agents()
-from app import observability  # noqa: E402  consumer lag and Faust's own sensor on /metrics
-
-observability.register(app)
+service = build(app, settings)

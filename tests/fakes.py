@@ -12,3 +12,47 @@ class ChangelogTable:
 
     def send_changelog(self, partition, key, value, **kwargs) -> None:
         self.written.append((partition, key, value))
+
+
+class SentRecords:
+    """An output topic that records what is sent to it: (key, value) in order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sent: list[tuple] = []
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+    async def send(self, key=None, value=None, **kwargs) -> None:
+        self.sent.append((key, value))
+
+
+class SentDeadLetters:
+    """A dead-letter sink that records (error, message) in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    async def send(self, exc, message) -> None:
+        self.sent.append((exc, message))
+
+
+def agent_app(name: str):
+    """A Faust app for agents under ``test_context()`` (in-memory, never started)."""
+    import uuid
+
+    import faust
+
+    return faust.App(f"{name}-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1", store="memory://")
+
+
+def agent_topics(app):
+    """What the agents use of :class:`app.topics.Topics`: in-memory input topics (values are
+    put as records) and output topics that record what is sent."""
+    import types
+
+    return types.SimpleNamespace(
+        transactions=app.topic("transactions"), labels=app.topic("labels"), scores=app.topic("scores"),
+        anomalies=SentRecords("anomalies"), drift_alerts=SentRecords("drift-alerts"), dead_letters=SentDeadLetters(),
+    )

@@ -58,10 +58,11 @@ With positions, a restored state catches up on what was committed after its chec
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 import time
-from typing import Any, AsyncIterator, Callable, Generic, Iterable, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
 
 from app.learning.learner import CheckpointError
 from app.state.changelog import checkpoint_key, get, put
@@ -70,22 +71,42 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_POSITION = b"POS1"
+_POSITION = b"POS1"  # one position
+_POSITIONS = b"POS2"  # a position per named source
 
 
-def envelope(position: int | None, blob: bytes) -> bytes:
-    """A checkpoint as stored: ``POS1``, the position (signed 64 bits, -1 for none), the blob.
+def envelope(position: int | Mapping[str, int] | None, blob: bytes) -> bytes:
+    """A checkpoint as stored: ``POS1``, the position (signed 64 bits, -1 for none), the blob; or,
+    for a state that takes in several sources (topics), ``POS2``, their count (16 bits), each
+    source's name (16-bit length, UTF-8) and position, then the blob.
 
     >>> open_envelope(envelope(41, b"state"))
     (41, b'state')
+    >>> open_envelope(envelope({"transactions": 41, "labels": 7}, b"state"))
+    ({'transactions': 41, 'labels': 7}, b'state')
     >>> open_envelope(b"state")  # written before positions were kept
     (None, b'state')
     """
-    return _POSITION + struct.pack(">q", -1 if position is None else position) + blob
+    if not isinstance(position, Mapping):
+        return _POSITION + struct.pack(">q", -1 if position is None else position) + blob
+    parts = [_POSITIONS, struct.pack(">H", len(position))]
+    for source, offset in position.items():
+        name = source.encode()
+        parts += [struct.pack(">H", len(name)), name, struct.pack(">q", offset)]
+    return b"".join(parts) + blob
 
 
-def open_envelope(value: bytes) -> tuple[int | None, bytes]:
-    """``(position or None, blob)`` of a stored checkpoint (see :func:`envelope`)."""
+def open_envelope(value: bytes) -> tuple[int | dict[str, int] | None, bytes]:
+    """``(position, blob)`` of a stored checkpoint (see :func:`envelope`): the position is an int
+    (or None) for ``POS1``, a dict of the sources' positions for ``POS2``."""
+    if value[:4] == _POSITIONS and len(value) >= 6:
+        count, at, positions = struct.unpack(">H", value[4:6])[0], 6, {}
+        for _ in range(count):
+            size = struct.unpack(">H", value[at:at + 2])[0]
+            name = value[at + 2:at + 2 + size].decode()
+            positions[name] = struct.unpack(">q", value[at + 2 + size:at + 10 + size])[0]
+            at += 10 + size
+        return positions, value[at:]
     if value[:4] != _POSITION or len(value) < 12:
         return None, value
     position = struct.unpack(">q", value[4:12])[0]
@@ -233,3 +254,184 @@ class CheckpointedStates(Generic[T]):
 
     def __repr__(self) -> str:
         return f"CheckpointedStates({self.what!r}, partitions={sorted(self.states)})"
+
+
+class AsyncCheckpointedStates(Generic[T]):
+    """One ``T`` per partition, like :class:`CheckpointedStates`, for a state that lives elsewhere
+    (a model in a model host: opening it and taking its checkpoint are awaited) and takes in
+    several sources (topics), each with its own position, saved together in a ``POS2`` envelope.
+
+    ``open(partition, blob, positions)`` restores a state from its checkpoint ``blob`` (None: make
+    a new one; ``positions`` are those saved with it, which ``open`` may fill in for a checkpoint
+    written without them); ``dump(state)`` gives its checkpoint as of the call: it is called with
+    the positions of that moment, so operations the state is given while the checkpoint is being
+    written belong to the next one. ``pending(state)`` counts what went into the state since its
+    last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and
+    ``forget(state)`` when the partition is given up. ``read_back(source, partition, start, end)``
+    (an async iterator of ``(offset, value)`` of the source at ``start <= offset < end``) serves
+    :meth:`catch_up`.
+
+    Positions work as in :class:`CheckpointedStates`, per source: the owner tells :meth:`advance`
+    each source event it puts into the state, asks :meth:`seen` about redelivered ones and, before
+    the first event of a source after a restore, takes in what :meth:`catch_up` reads back.
+
+    >>> import asyncio, types
+    >>> class Tally:
+    ...     def __init__(self, n=0):
+    ...         self.n, self.since = n, 0
+    >>> async def open_tally(partition, blob, positions):
+    ...     return Tally(int(blob) if blob else 0)
+    >>> async def dump(tally):
+    ...     tally.since = 0
+    ...     return str(tally.n).encode()
+    >>> async def read(source, partition, start, end):  # a stand-in for Kafka: each value is 1
+    ...     for offset in range(start, end):
+    ...         yield offset, 1
+    >>> table = types.SimpleNamespace(data={}, send_changelog=lambda partition, key, value: None)
+    >>> def tallies():
+    ...     return AsyncCheckpointedStates(table, "tally", open=open_tally, dump=dump,
+    ...                                    pending=lambda t: t.since, every=3, read_back=read)
+    >>> async def first_owner(states):
+    ...     tally = await states.get(0)
+    ...     tally.n += 2; tally.since += 2; states.advance(0, "a", 9); states.advance(0, "b", 4)
+    ...     await states.checkpoint_and_forget([0])
+    >>> async def second_owner(states):
+    ...     tally = await states.get(0)
+    ...     async for offset, value in states.catch_up(0, "a", 12):  # resumed at 12: 10, 11 came since
+    ...         tally.n += value
+    ...         states.advance(0, "a", offset)
+    ...     return tally.n, states.seen(0, "a", 11), states.seen(0, "b", 5)
+    >>> asyncio.run(first_owner(tallies())); asyncio.run(second_owner(tallies()))
+    (4, True, False)
+    """
+
+    def __init__(self, table, what: str, *, open: Callable[[int, bytes | None, dict[str, int]], Awaitable[T]],
+                 dump: Callable[[T], Awaitable[bytes]], pending: Callable[[T], int], every: int,
+                 read_back: Callable[[str, int, int, int], AsyncIterator[Any]] | None = None,
+                 prefix: bytes = b"", on_checkpoint: Callable[[int, T], object] | None = None,
+                 forget: Callable[[T], object] | None = None) -> None:
+        if every < 1:
+            raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
+        self.table, self.what = table, what
+        self.open, self.dump, self.pending, self.every = open, dump, pending, every
+        self.read_back, self.prefix = read_back, prefix
+        self.on_checkpoint, self.forget = on_checkpoint, forget
+        self.states: dict[int, T] = {}
+        self.positions: dict[int, dict[str, int]] = {}
+        self._opening: dict[int, asyncio.Future] = {}
+        self._checkpointing: dict[int, asyncio.Future] = {}
+        self._caught_up: set[tuple[int, str]] = set()
+
+    def key(self, partition: int) -> bytes:
+        return self.prefix + checkpoint_key(partition)
+
+    async def get(self, partition: int) -> T:
+        """The partition's state: restored from its checkpoint on first use, or new (opened once,
+        however many callers ask meanwhile)."""
+        state = self.states.get(partition)
+        if state is not None:
+            return state
+        opening = self._opening.get(partition)
+        if opening is None:
+            opening = self._opening[partition] = asyncio.ensure_future(self._restore(partition))
+        try:
+            return await asyncio.shield(opening)
+        finally:
+            if opening.done():
+                self._opening.pop(partition, None)
+
+    async def _restore(self, partition: int) -> T:
+        value = get(self.table, self.key(partition))
+        positions: dict[str, int] = {}
+        blob = None
+        if value is not None:
+            position, blob = open_envelope(value)
+            if isinstance(position, dict):
+                positions = position
+        state = await self.open(partition, blob, positions)
+        self.positions[partition] = positions
+        self.states[partition] = state
+        return state
+
+    def seen(self, partition: int, source: str, offset: int) -> bool:
+        """Whether the event of ``source`` at ``offset`` is already in the partition's state."""
+        return offset <= self.positions.get(partition, {}).get(source, -1)
+
+    def advance(self, partition: int, source: str, offset: int) -> None:
+        """The event of ``source`` at ``offset`` went into the partition's state."""
+        self.positions.setdefault(partition, {})[source] = offset
+
+    def needs_catch_up(self, partition: int, source: str) -> bool:
+        """Whether :meth:`catch_up` has yet to run for this partition and source."""
+        return (partition, source) not in self._caught_up
+
+    async def catch_up(self, partition: int, source: str, offset: int) -> AsyncIterator[tuple[int, Any]]:
+        """Once per partition and source, before its event at ``offset``: the values committed
+        after the checkpoint's position and before ``offset``, as ``(offset, value)``, read back
+        with ``read_back`` (none when ``offset`` follows the position, or the state was not
+        restored with one). The caller takes each in and :meth:`advance` s past it."""
+        if (partition, source) in self._caught_up:
+            return
+        self._caught_up.add((partition, source))
+        position = self.positions.get(partition, {}).get(source)
+        if position is None or position + 1 >= offset or self.read_back is None:
+            return
+        started, count = time.monotonic(), 0
+        async for item in self.read_back(source, partition, position + 1, offset):
+            count += 1
+            yield item
+        log.info("partition %s: the %s caught up on %d events of %s committed after its checkpoint "
+                 "(offsets %d-%d) in %.1f s", partition, self.what, count, source, position + 1, offset - 1,
+                 time.monotonic() - started)
+
+    async def checkpoint(self, partition: int) -> None:
+        """Write the partition's state to the table now, with the positions of this moment."""
+        state = self.states[partition]
+        positions = dict(self.positions.get(partition, {}))
+        blob = await self.dump(state)
+        put(self.table, partition, self.key(partition), envelope(positions, blob))
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(partition, state)
+
+    def maybe_checkpoint(self, partition: int) -> bool:
+        """Start a checkpoint in the background once ``every`` events went into the partition's
+        state since the last one (one at a time per partition); whether it started one."""
+        state = self.states.get(partition)
+        if state is None or partition in self._checkpointing or self.pending(state) < self.every:
+            return False
+        task = self._checkpointing[partition] = asyncio.ensure_future(self.checkpoint(partition))
+        task.add_done_callback(lambda done: self._checkpoint_done(partition, done))
+        return True
+
+    def _checkpoint_done(self, partition: int, task: asyncio.Future) -> None:
+        if self._checkpointing.get(partition) is task:
+            del self._checkpointing[partition]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("partition %s: %s checkpoint failed: %r", partition, self.what, task.exception())
+
+    async def checkpoint_and_forget(self, partitions: Iterable[int]) -> None:
+        """Checkpoint the states of ``partitions`` with something new since their last checkpoint
+        (after any checkpoint under way), then drop them all (a failed checkpoint is logged)."""
+        for partition in list(partitions):
+            running = self._checkpointing.get(partition)
+            if running is not None:
+                await asyncio.wait([running])
+            state = self.states.get(partition)
+            if state is None:
+                continue
+            if self.pending(state):
+                try:
+                    await self.checkpoint(partition)
+                except Exception:
+                    log.exception("partition %s: %s checkpoint failed", partition, self.what)
+            del self.states[partition]
+            self.positions.pop(partition, None)
+            self._caught_up = {done for done in self._caught_up if done[0] != partition}
+            if self.forget is not None:
+                self.forget(state)
+
+    def partitions(self) -> list[int]:
+        return list(self.states)
+
+    def __repr__(self) -> str:
+        return f"AsyncCheckpointedStates({self.what!r}, partitions={sorted(self.states)})"

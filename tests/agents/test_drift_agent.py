@@ -213,6 +213,9 @@ class Alerting:
     async def observe_scores(self, events):
         return self.alerts
 
+    def scores_done(self, partitions):
+        self.done = partitions
+
 
 @pytest.mark.asyncio
 async def test_publish_counts_alerts():

@@ -128,7 +128,7 @@ def test_worker_settings_reach_the_registry_and_kafka_clients(registry):
         "from app.security import kafka_client_options\n"
         "from app.topics import registry_client\n"
         "asyncio.run(wait_for_registry())\n"
-        "print(registry_client().get_subjects())\n"
+        "print(registry_client(settings).get_subjects())\n"
         "o = kafka_client_options(settings)\n"
         "print(o['security_protocol'], o['sasl_mechanism'], o['sasl_plain_username'])\n"
         "c = app.conf.broker_credentials\n"

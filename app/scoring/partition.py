@@ -1,0 +1,84 @@
+"""What the scorer keeps for one partition: its learner, its waiting transactions, its metrics.
+
+A :class:`PartitionScorer` is plain per-key state (no Kafka, no Faust): the partition's
+:class:`~app.learning.hosted_learner.HostedLearner` (the model itself lives in a model host), the
+:class:`~app.state.pending.PendingIndex` of its transactions waiting for their label, the
+:class:`~app.learning.PrequentialEvaluator` of its labelled predictions, and the pending entries
+learned since its last checkpoint (deleted once that checkpoint is written: a crash before it
+brings their labels again, and they must still find their features).
+
+>>> import asyncio
+>>> from app.learning.model_host import LocalHost
+>>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.hosted_learner import HostedLearner
+>>> async def demo():
+...     learner = await HostedLearner.open(LocalHost(), 0, None, model_from_settings(kind="lr"), "")
+...     scorer = PartitionScorer(0, learner, pending_max=10, pending_ttl_s=60.0)
+...     op = scorer.learner.step({"V1": 1.0}, None)
+...     probability, = await learner.host.submit([op])
+...     scorer.waiting(b"tx-1", event_time=100.0)
+...     scorer.labelled(b"tx-1", 1, probability)
+...     return probability, len(scorer.pending), scorer.labelled_since_checkpoint, scorer.evaluator.count
+>>> asyncio.run(demo())
+(0.5, 0, [b'tx-1'], 1)
+"""
+from __future__ import annotations
+
+import time
+
+from app.learning.evaluation import PrequentialEvaluator
+from app.learning.hosted_learner import HostedLearner
+from app.state.pending import PendingIndex
+
+
+class PartitionScorer:
+    """One partition's learner handle, waiting transactions and prequential evaluator."""
+
+    def __init__(self, partition: int, learner: HostedLearner, *, pending_max: int = 100_000,
+                 pending_ttl_s: float = 7 * 24 * 3600.0, expired_remembered: int = 200_000,
+                 prequential_window: int = 10_000, threshold: float = 0.5) -> None:
+        self.partition = partition
+        self.learner = learner
+        self.pending = PendingIndex(pending_max, pending_ttl_s, expired_remembered)
+        self.evaluator = PrequentialEvaluator(prequential_window, threshold)
+        self.labelled_since_checkpoint: list[bytes] = []
+        self.checkpoint_covers = 0  # labelled entries the checkpoint being written covers
+        self.last_scored = time.monotonic()
+
+    @property
+    def unsaved(self) -> int:
+        """What went into this partition's state since its last checkpoint (learned events and
+        labels whose pending entries wait for that checkpoint to be deleted)."""
+        return max(self.learner.learned_since_checkpoint, len(self.labelled_since_checkpoint) - self.checkpoint_covers)
+
+    def waiting(self, key: bytes, event_time: float) -> None:
+        """A transaction scored without its label: it waits for it."""
+        self.pending.add(key, event_time)
+
+    def learned_in_event(self, label: int, probability: float, event_time: float) -> None:
+        """A transaction learned with the label it carried."""
+        self.evaluator.update(label, probability)
+        self.pending.see(event_time)
+
+    def labelled(self, key: bytes, label: int, probability: float) -> None:
+        """A waiting transaction's label came and is being learned."""
+        self.evaluator.update(label, probability)
+        self.pending.discard(key)
+        self.labelled_since_checkpoint.append(key)
+
+    async def checkpoint(self) -> bytes:
+        """The learner's checkpoint as of now; the labelled entries learned so far are covered by
+        it (see :meth:`checkpointed`)."""
+        self.checkpoint_covers = len(self.labelled_since_checkpoint)
+        return await self.learner.checkpoint()
+
+    def checkpointed(self) -> list[bytes]:
+        """The checkpoint of :meth:`checkpoint` was written: the labelled entries it covers, whose
+        pending features can go now."""
+        done = self.labelled_since_checkpoint[:self.checkpoint_covers]
+        del self.labelled_since_checkpoint[:self.checkpoint_covers]
+        self.checkpoint_covers = 0
+        return done
+
+    def __repr__(self) -> str:
+        return f"PartitionScorer({self.partition}, {self.learner!r}, pending={len(self.pending)})"

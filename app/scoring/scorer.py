@@ -1,0 +1,435 @@
+"""The scorer: predict, score, then learn, per transaction, one model per partition.
+
+For each transaction, in partition order, the partition's learner (a
+:class:`~app.learning.hosted_learner.HostedLearner`; the model runs in a model host) gives the fraud
+probability, a score is made, and then
+
+* if the transaction carries ``Class``, the model learns it at once;
+* otherwise its features wait in the pending table until its label comes (:meth:`Scorer.plan_label`),
+  or expire (``pending_max``, ``pending_ttl_s``).
+
+State: each partition's :class:`~app.scoring.partition.PartitionScorer` is kept by an
+:class:`~app.state.checkpointed.AsyncCheckpointedStates`, the protocol the anomaly and drift state
+use: the learner is checkpointed to a changelog-backed table every ``checkpoint_every`` learned
+events (and labels), on revocation and on clean shutdown, with the offsets of the transactions and
+labels it has taken in; the new owner restores it before the partition's first event (else loads
+``warm_start_path``, else builds a new model). After a crash, events up to those offsets are scored
+again but not learned twice, and the events committed after the checkpoint are read back from Kafka,
+learned and scored again (:meth:`Scorer.items_of`; their scores may not have been sent), so from
+its first checkpoint on a model learns every event exactly once. Labels learned after the last
+checkpoint keep their pending features until the next one for the same reason.
+
+The operations go to the model host in chunks of ``model_chunk`` transactions, all submitted at
+once: the caller sends the scores of one chunk while the host works on the next. The host applies
+operations in the order they were submitted, so a partition's transactions are predicted, then
+learned, one after the other, exactly as a plain loop would.
+
+>>> import asyncio
+>>> from app.learning.model_host import LocalHost
+>>> from app.learning.pipeline import model_from_settings
+>>> from app.records import Transaction
+>>> import types
+>>> def table():  # what the scorer uses of a Faust table
+...     return types.SimpleNamespace(data={}, send_changelog=lambda partition, key, value, **kw: None)
+>>> async def local_host():
+...     return LocalHost()
+>>> scorer = Scorer(local_host, table(), table(), model_factory=model_from_settings(kind="lr"))
+>>> tx = Transaction(transaction_id="tx-1", event_time=1.7e9, Amount=5.0, Class=1,
+...                  **{f"V{i}": 0.0 for i in range(1, 29)})
+>>> async def demo():
+...     chunks = await scorer.submit([Item(tx, b"tx-1", partition=0, offset=0)])
+...     return [score async for chunk in scorer.scored(chunks) for _, score in chunk]
+>>> score, = asyncio.run(demo())
+>>> score["fraud_probability"], score["model_version"], scorer.partitions[0].learner.events_learned
+(0.5, 'lr-g0', 1)
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple
+
+from app import gc_tuning, metrics
+from app.learning import OnlineLearner
+from app.learning.hosted_learner import HostedLearner
+from app.learning.learner_set import OpFailed
+from app.scoring.partition import PartitionScorer
+from app.state.changelog import delete, get, put
+from app.state.checkpointed import AsyncCheckpointedStates
+from app.state.pending import decode_pending, encode_pending
+
+log = logging.getLogger(__name__)
+
+LEGACY_OFFSETS = "offsets"  # where checkpoints written before positioned envelopes kept their offsets
+
+
+class Item(NamedTuple):
+    """A transaction to score, where it came from, and its stream event (None when read back)."""
+
+    tx: Any
+    key: bytes
+    partition: int
+    offset: int
+    event: object = None
+
+
+class ScoringFailed(Exception):
+    """The model could not score (or learn) a transaction."""
+
+
+class _Planned(NamedTuple):
+    item: Item
+    x: dict
+    version: str
+    events_learned: int
+    fresh: bool  # not learned before a restart: learn it (in-event label) or keep it pending
+    state: PartitionScorer
+
+
+class _Unscorable(NamedTuple):
+    item: Item
+    error: Exception
+
+
+class Scorer:
+    """Every partition's :class:`PartitionScorer` of this worker, and the model host they share.
+
+    ``start_host()`` starts the model host (awaited once); ``checkpoints`` and ``pending`` are the
+    changelog-backed tables (anything with ``data`` and ``send_changelog``); ``model_factory``
+    builds a new model; ``features(tx)`` gives a transaction's model input; ``read_back(source,
+    partition, start, end)`` reads ``(offset, (key, value dict))`` back from a topic for a catch-up.
+    """
+
+    def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
+                 model_factory: Callable, features: Callable[[Any], dict] | None = None,
+                 warm_start_path: str = "", transactions_topic: str = "transactions",
+                 labels_topic: str = "labels", decision_threshold: float = 0.5, model_chunk: int = 10,
+                 checkpoint_every: int = 10_000, pending_max: int = 100_000,
+                 pending_ttl_s: float = 7 * 24 * 3600.0, pending_expired_remembered: int = 200_000,
+                 label_wait_idle_s: float = 5.0, prequential_window: int = 10_000, gc_freeze: bool = False,
+                 read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
+                 record: Callable[..., Any] | None = None) -> None:
+        self._start_host = start_host
+        self._host: Any = None
+        self._host_starting: asyncio.Future | None = None
+        self.pending_table = pending
+        self.model_factory = model_factory
+        self.features = features or (lambda tx: tx.features())
+        self.warm_start_path = warm_start_path
+        self.transactions_topic, self.labels_topic = transactions_topic, labels_topic
+        self.threshold = decision_threshold
+        self.model_chunk = max(1, model_chunk)
+        self.pending_max, self.pending_ttl_s = pending_max, pending_ttl_s
+        self.pending_expired_remembered = pending_expired_remembered
+        self.label_wait_idle_s = label_wait_idle_s
+        self.prequential_window = prequential_window
+        self.gc_freeze = gc_freeze
+        self.record = record  # Transaction: makes a read-back value dict a record
+        self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
+            checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
+            every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget)
+
+    # --- the model host and the partitions ------------------------------------------------------
+    async def host(self):
+        """The model host, started on first use (once, however many callers ask meanwhile)."""
+        if self._host is None:
+            if self._host_starting is None:
+                self._host_starting = asyncio.ensure_future(self._start_host())
+            try:
+                self._host = await asyncio.shield(self._host_starting)
+            except BaseException:
+                if self._host_starting.done():
+                    self._host_starting = None
+                raise
+        return self._host
+
+    @property
+    def partitions(self) -> dict[int, PartitionScorer]:
+        """The live partitions of this worker."""
+        return self.states.states
+
+    @property
+    def learners(self) -> dict[int, HostedLearner]:
+        """The live learner of each partition (what a drift mitigation resets or replaces)."""
+        return {partition: state.learner for partition, state in self.states.states.items()}
+
+    def replace_learner(self, partition: int, learner: OnlineLearner) -> None:
+        """Make ``learner`` the live model of ``partition`` (its stream positions stay)."""
+        hosted = self.partitions[partition].learner
+        old_version = hosted.version
+        hosted.replace_with(learner)
+        _versions_changed(partition, hosted, old_version)
+
+    async def _open(self, partition: int, blob: bytes | None, positions: dict[str, int]) -> PartitionScorer:
+        host = await self.host()
+        learner = await HostedLearner.open(host, partition, blob, self.model_factory, self.warm_start_path)
+        if not positions and learner.meta.get(LEGACY_OFFSETS):
+            positions.update(learner.meta[LEGACY_OFFSETS])
+        learner.meta = {}
+        if learner.restored:
+            log.info("partition %s: restored %r from its checkpoint (positions %s)", partition, learner, positions)
+        elif self.warm_start_path:
+            log.info("partition %s: warm start from %s: %r", partition, self.warm_start_path, learner)
+        state = PartitionScorer(partition, learner, pending_max=self.pending_max, pending_ttl_s=self.pending_ttl_s,
+                                expired_remembered=self.pending_expired_remembered,
+                                prequential_window=self.prequential_window, threshold=self.threshold)
+        self._rebuild_pending(state)
+        _versions_changed(partition, learner, None)
+        self._freeze()
+        return state
+
+    def _rebuild_pending(self, state: PartitionScorer) -> None:
+        entries = []
+        for key, blob in list(self.pending_table.data.items()):
+            if blob is not None:
+                entry = decode_pending(blob)
+                if entry.partition == state.partition:
+                    entries.append((entry.event_time, key))
+        for event_time, key in sorted(entries):
+            state.waiting(key, event_time)
+        if entries:
+            log.info("partition %s: %d transactions still wait for their label", state.partition, len(entries))
+
+    async def _dump(self, state: PartitionScorer) -> bytes:
+        started = time.perf_counter()
+        blob = await state.checkpoint()
+        metrics.CHECKPOINT_SECONDS.observe(time.perf_counter() - started)
+        metrics.CHECKPOINT_BYTES.labels(partition=str(state.partition)).set(len(blob))
+        return blob
+
+    def _checkpointed(self, partition: int, state: PartitionScorer) -> None:
+        for key in state.checkpointed():
+            delete(self.pending_table, partition, key)
+        metrics.CHECKPOINTS.labels(partition=str(partition)).inc()
+        self._freeze()
+
+    def _forget(self, state: PartitionScorer) -> None:
+        state.learner.drop()
+
+    def _freeze(self) -> None:
+        """Keep everything alive now out of the collector's walks: see :mod:`app.gc_tuning`."""
+        if self.gc_freeze:
+            gc_tuning.freeze()
+
+    async def revoked(self, lost: dict[str, set[int]]) -> None:
+        """Checkpoint the partitions this worker loses and drop them; a new owner restores them."""
+        await self.states.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
+
+    async def close(self) -> None:
+        """Checkpoint every partition (a clean shutdown), then stop the model host."""
+        await self.states.checkpoint_and_forget(self.states.partitions())
+        log.info("checkpointed the models on shutdown")
+        if self._host is not None:
+            host, self._host, self._host_starting = self._host, None, None
+            await host.close()
+
+    # --- transactions ---------------------------------------------------------------------------
+    def needs_catch_up(self, partitions) -> bool:
+        """Whether any of ``partitions`` has yet to catch up on its transactions."""
+        return any(self.states.needs_catch_up(p, self.transactions_topic) for p in partitions)
+
+    async def items_of(self, events) -> list[Item]:
+        """The items of stream events (``.value``, ``.key``, ``.message``), each partition's first
+        one preceded by the transactions committed after its checkpoint, read back from Kafka:
+        whether their scores reached ``scores`` is unknown, so they are scored again (a duplicate
+        at worst) as well as learned."""
+        topic = self.transactions_topic
+        items: list[Item] = []
+        for event in events:
+            tx, message = event.value, event.message
+            if self.states.needs_catch_up(message.partition, topic):
+                await self.states.get(message.partition)
+                items += await self._caught_up(message.partition, message.offset)
+            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
+            items.append(Item(tx, key, message.partition, message.offset, event))
+        return items
+
+    async def _caught_up(self, partition: int, offset: int) -> list[Item]:
+        items = []
+        async for caught_offset, (key, value) in self.states.catch_up(partition, self.transactions_topic, offset):
+            try:
+                tx = self.record(**value)
+            except Exception:
+                log.exception("read-back transaction at partition %s offset %s skipped", partition, caught_offset)
+                continue
+            items.append(Item(tx, key or tx.transaction_id.encode(), partition, caught_offset))
+        metrics.CAUGHT_UP.labels(state="model", topic=self.transactions_topic, partition=str(partition)).inc(len(items))
+        return items
+
+    async def submit(self, items: list[Item]) -> list[tuple[list, asyncio.Future | None]]:
+        """Plan each item (predict, and learn unless it was learned before a restart) and submit
+        the operations to the model host in chunks, all at once; the chunks, for :meth:`scored`.
+        The partitions count the items as learned from now on."""
+        host = await self.host()
+        for partition in {item.partition for item in items}:
+            await self.states.get(partition)
+        topic, states = self.transactions_topic, self.states
+        chunks = []
+        for start in range(0, len(items), self.model_chunk):
+            plans, ops = [], []
+            for item in items[start:start + self.model_chunk]:
+                state = states.states.get(item.partition) or await states.get(item.partition)
+                try:
+                    x = self.features(item.tx)
+                except Exception as exc:
+                    plans.append(_Unscorable(item, exc))
+                    continue
+                fresh = not states.seen(item.partition, topic, item.offset)
+                learner = state.learner
+                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state))
+                ops.append(learner.step(x, item.tx.Class if fresh else None))
+                if fresh:
+                    states.advance(item.partition, topic, item.offset)
+            chunks.append((plans, host.submit(ops) if ops else None))
+        return chunks
+
+    async def scored(self, chunks) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+        """For each chunk of :meth:`submit`, once the model host has scored it: its (item, score
+        dict or exception); a learned item counts in the prequential metrics, an unlabelled one
+        waits in the pending table."""
+        for plans, future in chunks:
+            results = iter(await future) if future is not None else iter(())
+            out = []
+            for plan in plans:
+                if isinstance(plan, _Unscorable):
+                    out.append((plan.item, plan.error))
+                    continue
+                result = next(results)
+                if isinstance(result, OpFailed):
+                    if plan.fresh and plan.item.tx.Class is not None:
+                        plan.state.learner.unlearned()
+                    out.append((plan.item, ScoringFailed(result.message)))
+                    continue
+                out.append((plan.item, self._score(plan, result)))
+            yield out
+
+    def _score(self, plan: _Planned, probability: float) -> dict:
+        item, tx, state = plan.item, plan.item.tx, plan.state
+        if plan.fresh:
+            if tx.Class is not None:
+                state.learned_in_event(tx.Class, probability, tx.event_time)
+            else:
+                put(self.pending_table, item.partition, item.key,
+                    encode_pending(plan.x, probability, tx.event_time, item.partition))
+                state.waiting(item.key, tx.event_time)
+        return {
+            "transaction_id": tx.transaction_id, "event_time": tx.event_time,
+            "fraud_probability": probability, "decision": probability >= self.threshold,
+            "threshold": self.threshold, "model_version": plan.version,
+            "events_learned": plan.events_learned, "processing_time": time.time(), "anomaly_score": None,
+            "label": tx.Class, "partition": item.partition, "offset": item.offset,
+        }
+
+    def after_batch(self, partitions) -> None:
+        """The upkeep of partitions whose transactions were just scored: expire old pending
+        entries, checkpoint when due, refresh the gauges."""
+        now = time.monotonic()
+        for partition in partitions:
+            state = self.partitions.get(partition)
+            if state is None:  # revoked meanwhile: checkpointed then
+                continue
+            state.last_scored = now
+            for key in state.pending.expire():  # a label still coming for one counts as expired
+                delete(self.pending_table, partition, key)
+            self.states.maybe_checkpoint(partition)
+            _partition_gauges(state)
+
+    # --- labels ---------------------------------------------------------------------------------
+    async def wait_for_transaction(self, partition: int, key: bytes, event_time: float, poll_s: float = 0.02) -> None:
+        """Until the transaction a label is for has been scored (its features are pending), the
+        partition's transactions have moved past its event time, or they have stopped coming for
+        ``label_wait_idle_s`` (then it is unknown; before the partition's first transaction, the
+        time counts from the start of the wait)."""
+        started = time.monotonic()
+        while True:
+            state = self.partitions.get(partition)
+            if state is not None and (key in state.pending or state.pending.watermark > event_time):
+                return
+            last = state.last_scored if state is not None else started
+            if time.monotonic() - last > self.label_wait_idle_s:
+                return
+            await asyncio.sleep(poll_s)
+
+    async def caught_up_labels(self, partition: int, offset: int) -> list[tuple[bytes, int, int]]:
+        """Before a partition's first label since its restore: the labels committed after its
+        checkpoint, as (key, label, offset), to learn before it."""
+        out = []
+        if self.states.needs_catch_up(partition, self.labels_topic):
+            await self.states.get(partition)
+            async for caught_offset, (key, value) in self.states.catch_up(partition, self.labels_topic, offset):
+                out.append((key or value["transaction_id"].encode(), int(value["label"]), caught_offset))
+            metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
+        return out
+
+    async def plan_label(self, key: bytes, label: int, partition: int, offset: int) -> tuple[str, tuple | None]:
+        """Plan learning a late label with its transaction's pending features: the outcome
+        (learned, duplicate (learned before a restart), expired or unknown) and the operation for
+        the model host (None unless learned)."""
+        state = await self.states.get(partition)
+        op = None
+        if self.states.seen(partition, self.labels_topic, offset):
+            outcome = "duplicate"
+        elif key in state.pending:
+            entry = decode_pending(get(self.pending_table, key))
+            op = state.learner.learn(entry.x, label)
+            state.labelled(key, label, entry.probability)
+            outcome = "learned"
+        elif state.pending.was_expired(key):
+            outcome = "expired"
+        else:
+            outcome = "unknown"
+        self.states.advance(partition, self.labels_topic, offset)
+        metrics.LABELS.labels(outcome=outcome).inc()
+        return outcome, op
+
+    async def learn(self, planned: list[tuple[int, tuple, Any]]) -> list[tuple[Any, ScoringFailed]]:
+        """Submit the planned learning operations ``(partition, op, tag)``; the ``(tag, error)`` of
+        those that failed (they do not count as learned)."""
+        if not planned:
+            return []
+        host = await self.host()
+        results = await host.submit([op for _, op, _ in planned])
+        failed = []
+        for (partition, _, tag), result in zip(planned, results):
+            if isinstance(result, OpFailed):
+                log.error("learning a label failed at partition %s: %s", partition, result.message)
+                state = self.partitions.get(partition)
+                if state is not None:
+                    state.learner.unlearned()
+                failed.append((tag, ScoringFailed(result.message)))
+        return failed
+
+    def after_labels(self, partitions) -> None:
+        """Checkpoint when due and refresh the gauges of partitions that just learned labels."""
+        for partition in partitions:
+            state = self.partitions.get(partition)
+            if state is not None:
+                self.states.maybe_checkpoint(partition)
+                _partition_gauges(state)
+
+    # --- prequential metrics --------------------------------------------------------------------
+    async def report_prequential(self) -> None:
+        """Publish the exact prequential metrics of every partition (computed off the event loop)."""
+        for partition, state in list(self.partitions.items()):
+            if state.evaluator.count == 0:
+                continue
+            report = await asyncio.to_thread(state.evaluator.snapshot().report)
+            for window, values in report.items():
+                for metric, value in values.items():
+                    metrics.PREQUENTIAL.labels(partition=str(partition), metric=metric, window=window).set(value)
+
+
+def _versions_changed(partition: int, hosted: HostedLearner, old_version: str | None) -> None:
+    if old_version is not None:
+        try:
+            metrics.MODEL_VERSION.remove(str(partition), old_version)
+        except KeyError:
+            pass
+    metrics.MODEL_VERSION.labels(partition=str(partition), version=hosted.version).set(1)
+    metrics.EVENTS_LEARNED.labels(partition=str(partition)).set(hosted.events_learned)
+
+
+def _partition_gauges(state: PartitionScorer) -> None:
+    metrics.EVENTS_LEARNED.labels(partition=str(state.partition)).set(state.learner.events_learned)
+    metrics.LABELS_PENDING.labels(partition=str(state.partition)).set(len(state.pending))

@@ -1,0 +1,157 @@
+"""The composition step: settings become the service's objects, and the enabled agents go on the app.
+
+:func:`build` is called once, by :mod:`app.worker`, with the Faust app and the settings. It makes
+the topics, the changelog-backed tables, the state owners (:class:`~app.scoring.Scorer`,
+:class:`~app.anomaly.partitions.AnomalyDetectors`, :class:`~app.drift.watch.DriftWatch`), registers
+the agents of ``AGENTS`` (each gets the objects it works with: the drift agent gets the scorer
+whose learners it may reset), the revocation and shutdown hooks (once, for every owner), the
+``/metrics`` page and the consumer-lag reporter. Nothing else reads the settings to build these.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import configured, gc_tuning, metrics, observability
+from app.agents import anomaly as anomaly_agents
+from app.agents import drift as drift_agents
+from app.agents import lifecycle
+from app.agents import scoring as scoring_agents
+from app.anomaly.partitions import AnomalyDetectors
+from app.drift.watch import DriftWatch
+from app.learning.model_host import start_host
+from app.records import Label, Score, Transaction
+from app.records.transaction import model_features
+from app.scoring import Scorer
+from app.serialization.avro import validate_transaction
+from app.state.read_back import read_back
+from app.topics import Topics
+
+log = logging.getLogger(__name__)
+
+AGENT_NAMES = ("scoring", "anomaly", "drift")
+MODEL_PROCESS_LOST_EXIT_CODE = 70  # EX_SOFTWARE
+
+
+@dataclass
+class Service:
+    """What :func:`build` made: the topics and the state owners of the enabled agents."""
+
+    topics: Topics
+    scorer: Scorer | None = None
+    anomaly: AnomalyDetectors | None = None
+    drift: DriftWatch | None = None
+    agents: list[Any] = field(default_factory=list)
+
+
+def build(app, s) -> Service:
+    """Build the service of settings ``s`` on ``app`` (see the module's docstring)."""
+    unknown = [name for name in s.AGENTS if name not in AGENT_NAMES]
+    if unknown:
+        raise ValueError(f"unknown agent {unknown[0]!r} in FRAUD_AGENTS (known: {', '.join(AGENT_NAMES)})")
+    service = Service(Topics(app, s))
+    topics = service.topics
+    owners = []
+    if "scoring" in s.AGENTS:
+        service.scorer = scorer(app, s, topics)
+        scoring_agents.register(
+            app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
+            labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
+            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S)
+        owners.append(service.scorer)
+    if "anomaly" in s.AGENTS:
+        service.anomaly = anomaly_detectors(app, s, topics)
+        service.agents.append(anomaly_agents.register(
+            app, topics, service.anomaly, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
+            counts_input="scoring" not in s.AGENTS))
+        owners.append(service.anomaly)
+    if "drift" in s.AGENTS:
+        service.drift = drift_watch(app, s, topics, learners=service.scorer)
+        service.agents += drift_agents.register(
+            app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
+            monitor_features=bool(s.DRIFT_FEATURES), challengers=s.DRIFT_MITIGATION == "challenger",
+            monitor_scores=s.DRIFT_MONITOR_SCORES)
+        owners.append(service.drift)
+    lifecycle.register(app, owners)
+
+    @app.page("/metrics")
+    async def prometheus_metrics(web, request):  # noqa: ANN001 - Faust view signature
+        return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    observability.register(app)
+    return service
+
+
+def scorer(app, s, topics: Topics) -> Scorer:
+    """The scorer of settings ``s``: its tables on ``app``, its model host, its catch-up reader."""
+    gc_tuning.set_thresholds(s.GC_THRESHOLDS)
+    checkpoints = configured.checkpoint_table(s, app, s.CHECKPOINT_TABLE, help="Model checkpoint per source partition.")
+    pending = app.Table(s.PENDING_TABLE, default=None, key_type=bytes, value_type=bytes,
+                        partitions=s.TOPIC_PARTITIONS,
+                        help="Features of transactions waiting for their label, by transaction id.")
+    decoders = {s.TRANSACTIONS_TOPIC: topics.codec(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction).loads,
+                s.LABELS_TOPIC: topics.codec(s.LABELS_TOPIC, Label).loads}
+
+    options = configured.read_back_options(s)
+
+    async def read(source: str, partition: int, start: int, end: int):
+        async for key, value, offset in read_back(source, partition, start, end, decoders[source], **options):
+            yield offset, (key, value)
+
+    async def host():
+        return await start_host(not s.MODEL_PROCESS, gc_freeze=s.GC_FREEZE, on_exit=model_process_exited)
+
+    return Scorer(
+        host, checkpoints, pending, model_factory=configured.model_factory(s),
+        features=lambda tx: model_features(tx, s.MODEL_FEATURES), warm_start_path=s.WARM_START_PATH,
+        transactions_topic=s.TRANSACTIONS_TOPIC, labels_topic=s.LABELS_TOPIC, decision_threshold=s.DECISION_THRESHOLD,
+        model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS, pending_max=s.PENDING_MAX,
+        pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
+        label_wait_idle_s=s.LABEL_WAIT_IDLE_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
+        read_back=read, record=Transaction)
+
+
+def model_process_exited(error: Exception) -> None:
+    """The models are gone with their process: stop at once, as a crash, so that the worker is
+    restarted and restores them from their checkpoints (nothing unsent has been acknowledged)."""
+    log.critical("%s: the worker stops (exit code %d) to restart from the model checkpoints",
+                 error, MODEL_PROCESS_LOST_EXIT_CODE)
+    logging.shutdown()
+    os._exit(MODEL_PROCESS_LOST_EXIT_CODE)
+
+
+def anomaly_detectors(app, s, topics: Topics) -> AnomalyDetectors:
+    """Each partition's Half-Space-Trees detector of settings ``s``, with its table on ``app``."""
+    table = configured.checkpoint_table(s, app, s.ANOMALY_CHECKPOINT_TABLE,
+                                        help="Anomaly detector checkpoint per source partition.")
+    windows = (configured.window_tables(s, app, prefix=f"{s.WINDOW_TABLE_PREFIX}-anomaly")
+               if s.ANOMALY_WINDOW_FEATURES else None)
+
+    catch_up = configured.values_reader(s, s.TRANSACTIONS_TOPIC,
+                                        topics.record_decoder(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction))
+    return AnomalyDetectors(
+        table, lambda: configured.anomaly_detector(s), every=s.ANOMALY_CHECKPOINT_EVERY_EVENTS, catch_up=catch_up,
+        window_features=(lambda tx, event: windows.update(tx.card_id, tx.event_time, tx.Amount, event=event))
+        if windows is not None else None,
+        transactions_topic=s.TRANSACTIONS_TOPIC)
+
+
+def drift_watch(app, s, topics: Topics, learners: Scorer | None) -> DriftWatch:
+    """The drift monitors of settings ``s``, with their table on ``app``; mitigation acts on the
+    live learners of ``learners`` (the scorer, when it runs in this worker)."""
+    table = configured.checkpoint_table(s, app, s.DRIFT_CHECKPOINT_TABLE,
+                                        help="Drift monitor checkpoints (ADWIN windows) per source partition.")
+    transactions = topics.record_decoder(s.TRANSACTIONS_TOPIC, Transaction)
+    return DriftWatch(
+        table, new_feature_monitor=lambda: configured.feature_monitor(s),
+        new_score_monitor=lambda: configured.score_monitor(s),
+        features=s.DRIFT_FEATURES, mitigation=s.DRIFT_MITIGATION, mitigate_on=s.DRIFT_MITIGATE_ON,
+        policy=lambda slots: configured.mitigation(s, slots=slots),
+        learners=learners, checkpoint_every=s.DRIFT_CHECKPOINT_EVERY_VALUES,
+        challenger_checkpoint_every=s.DRIFT_CHALLENGER_CHECKPOINT_EVERY,
+        read_back={"features": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions),
+                   "scores": configured.values_reader(s, s.SCORES_TOPIC, topics.record_decoder(s.SCORES_TOPIC, Score)),
+                   "challenger": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions)},
+        transactions_topic=s.TRANSACTIONS_TOPIC, scores_topic=s.SCORES_TOPIC)
