@@ -12,6 +12,7 @@ import settings
 from app.compat import faust as faust_mends
 from app.security import faust_credentials
 from app.service import build
+from app.web import builtin_pages_off
 
 # Faust's table recovery must not drop the messages fetched while it ends, nor its fetch loop the records
 # it sets aside (a paused partition, a rebalance); and the worker's fetches wait as configured
@@ -92,6 +93,7 @@ app = FraudApp(
     broker_heartbeat_interval=min(3.0, settings.BROKER_SESSION_TIMEOUT_S / 3),
     stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE),
     **({"datadir": settings.DATA_DIR} if settings.DATA_DIR else {}),
+    **builtin_pages_off(),  # Faust's table, router and statistics pages: unauthenticated state, off
 )
 
 
