@@ -38,7 +38,7 @@ from app.windows import HoppingWindows, WindowFeatures
 
 __all__ = [
     "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
-    "hopping_windows", "mitigation", "model_factory", "model_from_settings", "model_params", "pending_index",
+    "hopping_windows", "mitigation", "model_factory", "model_params", "pending_index",
     "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "values_reader",
     "window_features", "window_params", "window_tables",
 ]
@@ -61,14 +61,6 @@ def model_factory(s: Any, **overrides) -> Callable[[], base.Classifier]:
     """The picklable factory of the configured model (what :class:`~app.learning.OnlineLearner`
     takes); ``overrides`` replace some of :func:`model_params`, e.g. ``kind="lr"``."""
     return pipeline.model_factory(**{**model_params(s), **overrides})
-
-
-def model_from_settings(**overrides) -> Callable[[], base.Classifier]:
-    """:func:`model_factory` of the :mod:`settings` module itself (also importable, as before, from
-    :mod:`app.learning`)."""
-    import settings
-
-    return model_factory(settings, **overrides)
 
 
 def prequential_evaluator(s: Any) -> PrequentialEvaluator:

@@ -102,15 +102,6 @@ def test_model_factory_follows_the_settings():
     assert pipeline.model_name(factory) == "lr"
 
 
-def test_model_from_settings_is_the_factory_of_the_settings_module(monkeypatch):
-    monkeypatch.setattr(settings, "MODEL_KIND", "arf")
-    monkeypatch.setattr(settings, "ARF_TREES", 2)
-    from app.learning import model_from_settings
-
-    assert pipeline.model_name(model_from_settings()) == "arf2"
-    assert pipeline.model_name(model_from_settings(kind="lr")) == "lr"
-
-
 def test_anomaly_objects_follow_the_settings():
     s = changed(ANOMALY_TREES=3, ANOMALY_HEIGHT=4, ANOMALY_WINDOW=20, ANOMALY_WARMUP=7, SEED=5,
                 ANOMALY_THRESHOLD_KIND="fixed", ANOMALY_THRESHOLD=0.75)

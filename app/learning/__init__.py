@@ -25,12 +25,3 @@ __all__ = [
     "model_factory",
 ]
 
-
-def __getattr__(name: str):
-    # model_from_settings, the configured model's factory, is app.configured's (imported on demand:
-    # app.configured imports this package).
-    if name == "model_from_settings":
-        from app.configured import model_from_settings
-
-        return model_from_settings
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

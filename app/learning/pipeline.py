@@ -109,12 +109,3 @@ def model_name(factory: Callable[[], base.Classifier]) -> str:
     trees = kw.get("trees", 10)
     return kind.replace("arf", f"arf{trees}")
 
-
-def __getattr__(name: str):
-    # model_from_settings, the configured model's factory, is app.configured's (imported on demand:
-    # app.configured imports this module).
-    if name == "model_from_settings":
-        from app.configured import model_from_settings
-
-        return model_from_settings
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,10 @@ brings their labels again, and they must still find their features).
 
 >>> import asyncio
 >>> from app.learning.model_host import LocalHost
->>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.pipeline import model_factory
 >>> from app.learning.hosted_learner import HostedLearner
 >>> async def demo():
-...     learner = await HostedLearner.open(LocalHost(), 0, None, model_from_settings(kind="lr"), "")
+...     learner = await HostedLearner.open(LocalHost(), 0, None, model_factory(kind="lr"), "")
 ...     scorer = PartitionScorer(0, learner, pending_max=10, pending_ttl_s=60.0)
 ...     op = scorer.learner.step({"V1": 1.0}, None)
 ...     probability, = await learner.host.submit([op])

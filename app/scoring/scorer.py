@@ -26,14 +26,14 @@ learned, one after the other, exactly as a plain loop would.
 
 >>> import asyncio
 >>> from app.learning.model_host import LocalHost
->>> from app.learning.pipeline import model_from_settings
+>>> from app.learning.pipeline import model_factory
 >>> from app.records import Transaction
 >>> import types
 >>> def table():  # what the scorer uses of a Faust table
 ...     return types.SimpleNamespace(data={}, send_changelog=lambda partition, key, value, **kw: None)
 >>> async def local_host():
 ...     return LocalHost()
->>> scorer = Scorer(local_host, table(), table(), model_factory=model_from_settings(kind="lr"))
+>>> scorer = Scorer(local_host, table(), table(), model_factory=model_factory(kind="lr"))
 >>> tx = Transaction(transaction_id="tx-1", event_time=1.7e9, Amount=5.0, Class=1,
 ...                  **{f"V{i}": 0.0 for i in range(1, 29)})
 >>> async def demo():
