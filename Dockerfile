@@ -39,17 +39,20 @@ COPY schemas ./schemas
 
 FROM base AS spark
 # Java for Spark and the [spark] extra (pyspark, pandas, pyarrow): master, workers and jobs share the
-# code. The connector jars come from the spark-jars stage (FRAUD_SPARK_JARS_DIR: no fetch at run time).
+# code. The connector jars come from the spark-jars stage (FRAUD_SPARK_JARS_DIR: no fetch at run time);
+# spark-env.sh makes every Spark process advertise the container's address (see the file).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
  && rm -rf /var/lib/apt/lists/* \
  && pip install ".[spark]"
 COPY --from=spark-jars /spark-jars /opt/fraud/spark-jars
+COPY infra/spark/spark-env.sh /opt/fraud/spark-conf/spark-env.sh
 ENV SPARK_HOME=/usr/local/lib/python3.11/site-packages/pyspark \
     SPARK_WORKER_DIR=/var/lib/fraud/spark-work \
     PYSPARK_PYTHON=python3 \
     FRAUD_DATA_DIR=/var/lib/fraud \
-    FRAUD_SPARK_JARS_DIR=/opt/fraud/spark-jars
+    FRAUD_SPARK_JARS_DIR=/opt/fraud/spark-jars \
+    SPARK_CONF_DIR=/opt/fraud/spark-conf
 USER fraud
 CMD ["spark-class", "org.apache.spark.deploy.master.Master"]
 

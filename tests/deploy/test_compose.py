@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from string import Template
@@ -234,21 +235,33 @@ def test_spark_containers_share_the_volumes_their_jobs_read_and_write():
         assert services[name]["environment"]["FRAUD_DATASET_DIR"] == "/var/lib/fraud/dataset", name
 
 
-def test_spark_driver_advertises_an_address_the_executors_reach():
-    """The driver binds to and advertises SPARK_LOCAL_IP (the backfill session keeps one that is set):
-    a name for the container's own address, which 127.0.0.1, 0.0.0.0 or localhost are not."""
+def spark_env_file() -> tuple[Path, str]:
+    """The repository's spark-env.sh and where the spark stage puts it (its SPARK_CONF_DIR)."""
+    spark = stage("spark")
+    conf_dir = re.search(r"SPARK_CONF_DIR=(\S+)", spark).group(1)
+    copied = re.search(rf"^COPY (\S+) {re.escape(conf_dir)}/spark-env\.sh$", spark, re.M)
+    assert copied, f"the spark stage puts no spark-env.sh in {conf_dir}"
+    return ROOT / copied.group(1), conf_dir
+
+
+def test_spark_processes_advertise_the_container_address():
+    """spark-class sources $SPARK_CONF_DIR/spark-env.sh before every Spark JVM of the image (the
+    driver's too); it must export the container's address, overriding the 127.0.0.1 the backfill
+    session sets by default, so that executors on spark-worker reach the driver."""
+    env_file, _ = spark_env_file()
+    out = subprocess.run(["bash", "-c", f'. "{env_file}" && echo "$SPARK_LOCAL_IP $SPARK_LOCAL_HOSTNAME"'],
+                         env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"}, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    own = socket.gethostbyname(socket.gethostname())  # what a container resolves its own name to
+    assert out.stdout.split() == [own, own]
     services = spec()["services"]
+    for name in SPARK_SERVICES:  # spark-env.sh would override them anyway: no misleading settings
+        env = services[name]["environment"]
+        assert "SPARK_LOCAL_IP" not in env and "SPARK_LOCAL_HOSTNAME" not in env, name
     driver = services["backfill"]
-    env = driver["environment"]
-    assert env["SPARK_LOCAL_IP"] == driver["hostname"] == "backfill"  # Docker puts its hostname in its /etc/hosts
-    assert env["FRAUD_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert driver["environment"]["FRAUD_SPARK_MASTER"] == "spark://spark-master:7077"
     assert driver["entrypoint"] == ["python", "-m", "app.backfill"]
-    master = services["spark-master"]
-    assert master["command"][master["command"].index("--host") + 1] == "spark-master"
-    assert master["command"][master["command"].index("--port") + 1] == "7077"
-    assert master["environment"]["SPARK_LOCAL_IP"] == "spark-master"  # a driver started with exec in it
-    for name in SPARK_SERVICES:
-        assert services[name]["environment"].get("SPARK_LOCAL_IP") not in ("127.0.0.1", "0.0.0.0", "localhost"), name
     assert {"spark-master", "spark-worker"} <= set(driver["depends_on"])
 
 
@@ -270,9 +283,20 @@ def test_spark_image_holds_the_connector_jars():
     assert pom == pin  # app.backfill.jars only accepts jars of the installed pyspark's version
 
 
-def test_spark_worker_is_healthy_before_the_driver_starts():
+def test_spark_master_healthcheck_knocks_where_the_master_listens():
+    """Spark's master binds its RPC port to the address of ``--host`` only (not to 127.0.0.1)."""
+    master = spec()["services"]["spark-master"]
+    host = master["command"][master["command"].index("--host") + 1]
+    port = master["command"][master["command"].index("--port") + 1]
+    assert f"/dev/tcp/{host}/{port}" in " ".join(master["healthcheck"]["test"])
+
+
+def test_spark_worker_healthcheck_knocks_where_its_web_ui_listens():
+    """A worker's web UI binds to SPARK_LOCAL_IP (the container's address, from spark-env.sh)."""
     services = spec()["services"]
     worker = services["spark-worker"]
     port = worker["command"][worker["command"].index("--webui-port") + 1]
-    assert port in " ".join(worker["healthcheck"]["test"])
+    spark_env_file()  # the image has it where SPARK_CONF_DIR says
+    check = worker["healthcheck"]["test"][-1].replace("$$", "$")  # compose's escape for a literal $
+    assert check == f'. "$SPARK_CONF_DIR/spark-env.sh" && exec 3<>/dev/tcp/$SPARK_LOCAL_IP/{port}'
     assert services["backfill"]["depends_on"]["spark-worker"] == {"condition": "service_healthy"}
