@@ -88,6 +88,7 @@ def test_worker_with_registry_client_credentials_and_a_wrong_secret_is_refused(s
 
     secret = secrets.token_hex(8)
     private = PrivateStack(tmp_path / "stack", registry_clients={"fraud-detector": secret})
+    private.env["REGISTRY_STORAGE"] = "mem"  # a registry of its own without a Kafka of its own
     names = Names("regauth")
     auth = {**WORKER_ENV, "FRAUD_SCHEMA_REGISTRY_URL": private.registry, "FRAUD_SCHEMA_REGISTRY_USER": "fraud-detector"}
     good = Worker(names, tmp_path / "good", {**auth, "FRAUD_SCHEMA_REGISTRY_PASSWORD": secret}, name="good")
