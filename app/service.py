@@ -5,7 +5,8 @@ the topics, the changelog-backed tables, the state owners (:class:`~app.scoring.
 :class:`~app.anomaly.partitions.AnomalyDetectors`, :class:`~app.drift.watch.DriftWatch`), registers
 the agents of ``AGENTS`` (each gets the objects it works with: the drift agent gets the scorer
 whose learners it may reset), the revocation and shutdown hooks (once, for every owner), the
-``/metrics`` page and the consumer-lag reporter. Nothing else reads the settings to build these.
+``/metrics`` page, the health and model pages (:mod:`app.http`) and the consumer-lag
+reporter. Nothing else reads the settings to build these.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import configured, gc_tuning, metrics, observability
+from app import configured, gc_tuning, http, metrics, observability
 from app.agents import anomaly as anomaly_agents
 from app.agents import drift as drift_agents
 from app.agents import lifecycle
@@ -81,6 +82,7 @@ def build(app, s) -> Service:
         return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
     observability.register(app)
+    http.register(app, service)  # /livez, /readyz, /model, /drift
     return service
 
 

@@ -14,6 +14,7 @@ Each detection becomes a :class:`~app.records.DriftAlert`. On alarms of the stre
 alert says ``mitigation="unavailable"``. A reset or a promoted challenger is a new model, so the
 partition's ``score`` and ``error`` detectors start over. A challenger learns the labelled
 transactions of its partition from the first one after the warning.
+The last alert of each monitored stream (of any partition) is kept in ``latest``.
 
 State: each partition's feature monitor, score monitor and challenger slot live in
 :class:`~app.state.checkpointed.CheckpointedStates` on one table (keys ``features:<p>``,
@@ -92,6 +93,7 @@ class DriftWatch:
             on_caught_up=lambda partition, n: self._count_caught_up("challenger", transactions_topic, partition, n))
         self.policy = (policy or (lambda slots: NoMitigation()))(lambda partition: self.challengers.get(partition))
         self._warned = False
+        self.latest: dict[str, DriftAlert] = {}  # the last alert of each monitored stream (one per stream)
 
     def _monitor_states(self, table, monitor: str, new, every: int, catch_up, topic: str, values) -> CheckpointedStates:
         def feed(state: DriftMonitor, message) -> None:  # detections here were alerted before the crash
@@ -150,7 +152,7 @@ class DriftWatch:
             if found is not None and found.kind == "drift":
                 out.append(alert(found, self.mitigate(partition, found), event_time=tx.event_time,
                                  transaction_id=tx.transaction_id, partition=partition, offset=offset))
-        return out
+        return self._remember(out)
 
     def teach_challenger(self, tx, partition: int) -> None:
         """A labelled transaction: the partition's running challenger (if any) learns it."""
@@ -190,7 +192,12 @@ class DriftWatch:
             out.append(alert(found, self.mitigate(score.partition, found), event_time=score.event_time,
                              transaction_id=score.transaction_id, partition=score.partition,
                              offset=score.offset, model_version=score.model_version))
-        return out
+        return self._remember(out)
+
+    def _remember(self, alerts: list[DriftAlert]) -> list[DriftAlert]:
+        for one in alerts:
+            self.latest[one.stream] = one
+        return alerts
 
     # --- mitigation -----------------------------------------------------------------------------
     def _live_learner(self, partition: int):

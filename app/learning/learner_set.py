@@ -18,6 +18,8 @@ is the partition) and applies operations, in order, each a tuple whose first ite
     The learner's checkpoint bytes, with ``meta`` (the stream positions it has learned up to).
 ``("drop", key)``
     Forget the learner (its partition went to another worker).
+``("ping", None)``
+    Nothing: returns True (an owner's check that the host answers).
 
 An operation that fails gives an :class:`OpFailed` in its place and the next ones still run, so one
 bad event does not stop the others. Nothing here knows about processes or streams: the same set runs
@@ -33,6 +35,8 @@ in the worker's process or in a model process (:mod:`app.learning.model_host`).
 >>> blob, = learners.apply([("checkpoint", 0, {"offsets": {"transactions": 1}})])
 >>> learners.apply([("drop", 0), ("open", 0, blob, None, "")])[1].events_learned
 1
+>>> learners.apply([("ping", None)])
+[True]
 >>> failed, = learners.apply([("step", 9, {}, None)])
 >>> failed
 OpFailed('step on key 9: KeyError: 9')
@@ -138,3 +142,6 @@ class LearnerSet:
 
     def _drop(self, key) -> None:
         self.learners.pop(key, None)
+
+    def _ping(self, _key) -> bool:
+        return True

@@ -126,6 +126,7 @@ class Scorer:
         self.prequential_window = prequential_window
         self.gc_freeze = gc_freeze
         self.record = record  # Transaction: makes a read-back value dict a record
+        self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
         self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
             checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
             every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget)
@@ -202,9 +203,11 @@ class Scorer:
         for key in state.checkpointed():
             delete(self.pending_table, partition, key)
         metrics.CHECKPOINTS.labels(partition=str(partition)).inc()
+        self.checkpointed_at[partition] = time.time()
         self._freeze()
 
     def _forget(self, state: PartitionScorer) -> None:
+        self.checkpointed_at.pop(state.partition, None)
         state.learner.drop()
 
     def _freeze(self) -> None:

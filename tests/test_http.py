@@ -1,0 +1,258 @@
+"""The worker's health and model pages (:mod:`app.http`) over HTTP, on an in-memory Faust app whose
+assignment, rebalancing and recovery flags the tests set as Faust would."""
+from __future__ import annotations
+
+import asyncio
+import time
+import types
+import uuid
+
+import faust
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from faust.assignor.client_assignment import ClientAssignment
+
+from app import http
+from app.drift.detectors import feature_monitor, score_monitor
+from app.drift.watch import DriftWatch
+from app.learning.model_host import LocalHost, ProcessHost
+from app.learning.pipeline import model_factory
+from app.records import Score, Transaction
+from app.scoring import Item, Scorer
+from app.service import Service
+from tests.fakes import ChangelogTable, SentRecords
+
+RETRY_AFTER_S = 7
+
+
+async def local_host():
+    return LocalHost()
+
+
+def make_scorer(host=local_host) -> Scorer:
+    return Scorer(host, ChangelogTable(), ChangelogTable(), model_factory=model_factory(kind="lr"),
+                  record=Transaction, checkpoint_every=1_000_000)
+
+
+def make_app() -> faust.App:
+    return faust.App(f"http-{uuid.uuid4().hex[:8]}", broker="memory://", store="memory://")
+
+
+def make_service(app, scorer=None, drift=None) -> Service:
+    topics = types.SimpleNamespace(transactions=SentRecords("transactions"))
+    service = Service(topics, scorer=scorer, drift=drift)
+    http.register(app, service, ping_timeout_s=0.5, retry_after_s=RETRY_AFTER_S)
+    return service
+
+
+def assign(app, partitions, topic="transactions") -> None:
+    """The state Faust is in once the assignment is made and the tables are recovered."""
+    app.assignor._assignment = ClientAssignment(actives={topic: list(partitions)}, standbys={})
+    app.rebalancing = False
+    app.tables.on_actives_ready()
+
+
+def transaction(i: int, label: int | None) -> Transaction:
+    return Transaction(transaction_id=f"tx-{i}", event_time=1.7e9 + i, Amount=float(i % 7), Class=label,
+                       **{f"V{k}": float((i * k) % 5) for k in range(1, 29)})
+
+
+async def learn(scorer: Scorer, partition: int, txs: list[Transaction], first_offset: int = 0) -> None:
+    items = [Item(tx, tx.transaction_id.encode(), partition, first_offset + i) for i, tx in enumerate(txs)]
+    async for _ in scorer.scored(await scorer.submit(items)):
+        pass
+
+
+def client(app) -> TestClient:
+    app.web.init_server()
+    return TestClient(TestServer(app.web.web_app))
+
+
+@pytest.mark.asyncio
+async def test_readyz_says_what_is_missing_until_assigned_recovered_and_models_open():
+    app = make_app()
+    scorer = make_scorer()
+    make_service(app, scorer)
+    async with client(app) as web:
+        app.rebalancing = True
+        response = await web.get("/readyz")
+        assert response.status == 503
+        assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
+        assert (await response.json())["missing"] == [
+            "a rebalance is under way", "the tables are not recovered yet",
+            "no partition of transactions is assigned to this worker"]
+
+        assign(app, [0, 2])
+        response = await web.get("/readyz")
+        assert response.status == 503
+        assert (await response.json()) == {"ready": False,
+                                           "missing": ["the models of partitions [0, 2] are not open yet"]}
+
+        await scorer.states.get(0)
+        assert (await (await web.get("/readyz")).json())["missing"] == [
+            "the models of partitions [2] are not open yet"]
+        await scorer.states.get(2)
+        response = await web.get("/readyz")
+        assert response.status == 200 and await response.json() == {"ready": True}
+
+        app.tables.on_rebalance_start()  # what a new rebalance does first
+        app.rebalancing = True
+        response = await web.get("/readyz")
+        assert response.status == 503
+        assert (await response.json())["missing"] == ["a rebalance is under way", "the tables are not recovered yet"]
+
+
+@pytest.mark.asyncio
+async def test_readyz_of_a_worker_without_models_needs_no_model():
+    app = make_app()
+    make_service(app)
+    async with client(app) as web:
+        assign(app, [1])
+        response = await web.get("/readyz")
+        assert response.status == 200
+        assert (await web.get("/model")).status == 404  # no scoring agent here
+        assert (await web.get("/drift")).status == 404
+
+
+@pytest.mark.asyncio
+async def test_the_assigned_models_are_opened_once_the_tables_are_recovered():
+    app = make_app()
+    scorer = make_scorer()
+    make_service(app, scorer)
+    app.assignor._assignment = ClientAssignment(actives={"transactions": [0, 1], "other": [3]}, standbys={})
+    assert await http.open_assigned_models(app, scorer, "transactions") == []  # not recovered yet
+    assert scorer.partitions == {}
+    assign(app, [0, 1])
+    assert await http.open_assigned_models(app, scorer, "transactions") == [0, 1]
+    assert sorted(scorer.partitions) == [0, 1]
+    assert await http.open_assigned_models(app, scorer, "transactions") == []  # opened once
+
+
+@pytest.mark.asyncio
+async def test_a_model_opened_for_a_partition_revoked_meanwhile_is_dropped():
+    app = make_app()
+
+    async def host_started_during_a_rebalance():
+        assign(app, [1])  # partition 0 went to another worker while its model was opening
+        return LocalHost()
+
+    scorer = make_scorer(host_started_during_a_rebalance)
+    assign(app, [0])
+    assert await http.open_assigned_models(app, scorer, "transactions") == [0]
+    assert scorer.partitions == {}
+    host = await scorer.host()
+    assert host.learners.learners == {}  # dropped from the model host too
+
+
+@pytest.mark.asyncio
+async def test_livez_answers_while_the_model_host_does():
+    app = make_app()
+    make_service(app, make_scorer())
+    async with client(app) as web:
+        response = await web.get("/livez")
+        assert response.status == 200
+        body = await response.json()
+        assert body["live"] is True and body["model_host_ms"] >= 0
+
+
+class SilentHost:
+    """A model host that never answers (a stuck model process)."""
+
+    def submit(self, ops):
+        return asyncio.get_running_loop().create_future()
+
+
+@pytest.mark.asyncio
+async def test_livez_is_503_when_the_model_host_does_not_answer_in_time():
+    async def silent():
+        return SilentHost()
+
+    app = make_app()
+    make_service(app, make_scorer(silent))
+    async with client(app) as web:
+        response = await web.get("/livez")
+        assert response.status == 503
+        assert await response.json() == {"live": False, "reason": "the model host did not answer within 0.5 s"}
+
+
+@pytest.mark.asyncio
+async def test_livez_is_503_once_the_model_process_is_gone():
+    exited = []
+
+    async def process_host():
+        return await ProcessHost.start(on_exit=exited.append)
+
+    app = make_app()
+    scorer = make_scorer(process_host)
+    make_service(app, scorer)
+    async with client(app) as web:
+        host = await scorer.host()
+        assert await host.submit([("ping", None)]) == [True]  # the model process has started
+        assert (await web.get("/livez")).status == 200  # a round trip to it
+        host.process.kill()
+        await host.process.wait()
+        for _ in range(100):
+            if exited:
+                break
+            await asyncio.sleep(0.05)
+        response = await web.get("/livez")
+        assert response.status == 503
+        assert (await response.json())["reason"].startswith("the model host failed: the model process exited")
+        await host.close()
+
+
+@pytest.mark.asyncio
+async def test_model_shows_each_partition_learning_checkpoint_positions_and_prequential_metrics():
+    app = make_app()
+    scorer = make_scorer()
+    make_service(app, scorer)
+    async with client(app) as web:
+        await scorer.states.get(3)
+        body = await (await web.get("/model")).json()
+        assert body == {"partitions": {"3": {
+            "model": "lr", "version": "lr-g0", "restored": False, "events_learned": 0,
+            "learned_since_checkpoint": 0, "last_checkpoint": None, "positions": {}, "labels_pending": 0,
+            "prequential": None}}}
+
+        await learn(scorer, 3, [transaction(i, i % 2) for i in range(20)] + [transaction(20, None)])
+        part = (await (await web.get("/model")).json())["partitions"]["3"]
+        assert part["events_learned"] == part["learned_since_checkpoint"] == 20
+        assert part["positions"] == {"transactions": 20}
+        assert part["labels_pending"] == 1
+        report = await asyncio.to_thread(scorer.partitions[3].evaluator.snapshot().report)
+        assert part["prequential"]["cumulative"]["roc_auc"] == report["cumulative"]["roc_auc"]
+        assert part["prequential"]["window"]["count"] == 20
+        assert 0.0 <= part["prequential"]["window"]["pr_auc"] <= 1.0
+        assert part["prequential"]["window_size"] == scorer.prequential_window
+
+        before = time.time()
+        await scorer.states.checkpoint(3)
+        part = (await (await web.get("/model")).json())["partitions"]["3"]
+        assert part["last_checkpoint"] >= before
+        assert part["learned_since_checkpoint"] == 0 and part["events_learned"] == 20
+
+
+def score(i: int, probability: float, partition: int = 0) -> Score:
+    return Score(transaction_id=f"tx-{i}", event_time=1.7e9 + i, fraud_probability=probability, decision=False,
+                 threshold=0.5, model_version="lr-g0", events_learned=i, processing_time=1.7e9, partition=partition,
+                 offset=i, label=None)
+
+
+@pytest.mark.asyncio
+async def test_drift_shows_the_last_alert_of_each_stream():
+    app = make_app()
+    watch = DriftWatch(ChangelogTable(), new_feature_monitor=lambda: feature_monitor(["Amount"]),
+                       new_score_monitor=score_monitor, features=["Amount"])
+    make_service(app, drift=watch)
+    async with client(app) as web:
+        assert await (await web.get("/drift")).json() == {"alerts": {}}
+        alerts = []
+        for i in range(4000):
+            alerts += watch.observe_score(score(i, 0.05 if i < 2000 else 0.95, partition=i % 2), offset=i)
+        assert alerts and {a.stream for a in alerts} == {"score"}
+        body = await (await web.get("/drift")).json()
+        assert list(body["alerts"]) == ["score"]
+        last = body["alerts"]["score"]
+        assert (last["offset"], last["partition"], last["mean_after"]) == (
+            alerts[-1].offset, alerts[-1].partition, alerts[-1].mean_after)
+        assert last["mean_after"] > last["mean_before"]
