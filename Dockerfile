@@ -65,5 +65,5 @@ USER fraud
 EXPOSE 6066
 VOLUME ["/var/lib/fraud"]
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('FRAUD_WEB_PORT', '6066'), timeout=4).read()"]
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/readyz' % os.environ.get('FRAUD_WEB_PORT', '6066'), timeout=4).read()"]
 CMD ["faust", "-A", "app", "worker", "-l", "info"]

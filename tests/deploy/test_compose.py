@@ -17,6 +17,10 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from string import Template
 
@@ -92,6 +96,56 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_depe
             assert "healthcheck" in spec["services"][dep], dep
 
 
+def dockerfile_healthcheck() -> list[str]:
+    """The command of the worker stage's HEALTHCHECK."""
+    worker = DOCKERFILE.read_text().split("AS worker", 1)[1]
+    return json.loads(re.search(r"^HEALTHCHECK .*\\\n\s*CMD (.*)$", worker, re.M).group(1))
+
+
+@contextmanager
+def readyz_server():
+    """A web server on a free local port answering ``/readyz`` with ``state["status"]`` (anything
+    else: 404); yields its port and ``state``, which also lists the paths asked."""
+    state = {"status": 503, "paths": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            state["paths"].append(self.path)
+            self.send_response(state["status"] if self.path == "/readyz" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_worker_healthchecks_pass_only_while_readyz_says_ready():
+    """The image's and compose's healthchecks run against a stand-in worker: they fail while its
+    /readyz answers 503 and pass once it answers 200."""
+    compose = yaml.safe_load(COMPOSE.read_text())["services"]["worker"]["healthcheck"]["test"]
+    assert compose[0] == "CMD" and dockerfile_healthcheck()[0] == "python"
+    no_proxy = {key: value for key, value in os.environ.items() if not key.lower().endswith("_proxy")}
+    with readyz_server() as (port, state):
+        checks = {"Dockerfile": (dockerfile_healthcheck(), {"FRAUD_WEB_PORT": str(port)}),
+                  "docker-compose.yml": ([arg.replace(":6066/", f":{port}/") for arg in compose[1:]], {})}
+        for name, (argv, env) in checks.items():
+            for status, passes in ((503, False), (200, True)):
+                state["status"], state["paths"] = status, []
+                run = subprocess.run([sys.executable, *argv[1:]], env={**no_proxy, **env}, capture_output=True,
+                                     text=True, timeout=60)
+                assert (run.returncode == 0) == passes, (name, status, run.stderr)
+                assert state["paths"] == ["/readyz"], name
+
+
 def test_worker_points_at_the_compose_services():
     worker = yaml.safe_load(COMPOSE.read_text())["services"]["worker"]
     env = worker["environment"]
@@ -139,13 +193,13 @@ def test_grafana_provisioning_points_at_the_mounted_dashboards_and_prometheus():
         assert len(ids) == len(set(ids)), board
 
 
-def test_dockerfile_is_slim_pinned_non_root_with_a_metrics_healthcheck():
+def test_dockerfile_is_slim_pinned_non_root_with_a_readiness_healthcheck():
     text = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M).group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base), base
     worker = text[text.index("AS worker"):]
     assert re.search(r"^USER (?!root)\w+", worker, re.M)
-    assert "HEALTHCHECK" in worker and "/metrics" in worker
+    assert "/readyz'" in dockerfile_healthcheck()[-1]  # 503 until the worker is ready
     assert 'CMD ["faust", "-A", "app", "worker", "-l", "info"]' in worker
     assert text.rstrip().endswith('CMD ["faust", "-A", "app", "worker", "-l", "info"]')  # the default target
 
