@@ -1,27 +1,20 @@
-"""Fixtures for the integration tests: the real local stack (started when not running) and workers."""
+"""Fixtures for the integration tests: the real local stack (started when not running) and workers,
+built from :mod:`app.testing`."""
 from __future__ import annotations
-
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from harness import STACK, Names, Worker, delete_topics, stack_running  # noqa: E402
+from app.testing.kafka import delete_topics
+from app.testing.names import Names
+from app.testing.stack import local_stack
+from app.testing.worker import Worker
 
 
 @pytest.fixture(scope="session")
 def stack():
     """Kafka and the registry on 127.0.0.1; stopped at the end only if this session started them."""
-    started = False
-    if not stack_running():
-        subprocess.run([str(STACK), "start"], check=True)
-        started = True
-    yield
-    if started:
-        subprocess.run([str(STACK), "stop"], check=False)
+    with local_stack():
+        yield
 
 
 @pytest.fixture

@@ -11,8 +11,10 @@ from app.data.synthetic import generate
 from app.records import Anomaly, Transaction
 from app.replay import to_transaction
 from app.state.checkpointed import open_envelope
+from app.testing.kafka import read
+from app.testing.replay import replay
+from app.testing.worker import wait_committed
 from app.windows import WindowFeatures
-from harness import read, replay, wait_committed
 
 TIME_BASE = 1_750_000_000.0
 

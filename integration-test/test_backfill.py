@@ -16,9 +16,12 @@ import pyarrow.parquet as pq  # noqa: E402
 from app.backfill.features import feature_columns  # noqa: E402
 from app.data.synthetic import generate  # noqa: E402
 from app.learning import OnlineLearner  # noqa: E402
+from app.process import ROOT  # noqa: E402
 from app.serialization import ConfluentAvroCodec, make_registry_client  # noqa: E402
+from app.testing.kafka import read  # noqa: E402
+from app.testing.replay import replay  # noqa: E402
+from app.testing.stack import BROKER, REGISTRY  # noqa: E402
 from app.windows import WindowFeatures  # noqa: E402
-from harness import BROKER, REGISTRY, ROOT, read, replay  # noqa: E402
 
 TIME_BASE = 1_700_000_000.0
 WINDOWS = ["--size", "60", "--step", "20", "--expires", "300"]

@@ -16,8 +16,9 @@ from app.records import DeadLetter, Score, Transaction
 from app.replay import to_transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
 from app.serialization.errors import REASONS
-from faults import assert_healthy
-from harness import REGISTRY, produce_raw, read
+from app.testing.kafka import produce_raw, read
+from app.testing.stack import REGISTRY
+from app.testing.worker import assert_healthy
 
 SCORED = "scored"
 ANY_REASON = "any dead-letter reason"

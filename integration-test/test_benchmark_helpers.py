@@ -1,5 +1,6 @@
-"""The benchmarks' own measuring helpers (``benchmarks/common.py``), against the real local stack:
-what they report about the broker and its topics is what is there."""
+"""The benchmarks' own measuring helpers (:mod:`app.testing.stack`, :mod:`app.testing.cpu`,
+:mod:`app.testing.kafka`), against the real local stack: what they report about the broker and its
+topics is what is there."""
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,9 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 
 from app.admin import bootstrap_servers, ensure_topics
-from benchmarks.common import broker_pid, jit_cpu_seconds, wait_written
-from harness import BROKER
+from app.testing.cpu import jit_cpu_seconds
+from app.testing.kafka import wait_written
+from app.testing.stack import BROKER, broker_pid
 
 
 def test_broker_pid_is_the_running_broker(stack):

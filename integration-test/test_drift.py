@@ -6,8 +6,10 @@ from app.data.synthetic import generate
 from app.drift import ChallengerSlot
 from app.records import DriftAlert
 from app.state.checkpointed import open_envelope
+from app.testing.kafka import read
+from app.testing.replay import replay
+from app.testing.worker import wait_committed
 from evaluation.drift import monitor_values
-from harness import read, replay, wait_committed
 
 N = 8000
 CHANGE = 4000

@@ -5,7 +5,9 @@ import httpx
 
 from app.data.synthetic import generate
 from app.records import Score, Transaction
-from harness import REGISTRY, read, replay
+from app.testing.kafka import read
+from app.testing.replay import replay
+from app.testing.stack import REGISTRY
 
 
 def test_every_transaction_gets_one_score(make_worker, names):

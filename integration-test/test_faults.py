@@ -1,13 +1,16 @@
 """Faults during a replay lose nothing: every transaction sent gets at least one score, no worker or
-agent dies, and nothing valid ends on dead-letters. Scenarios in ``faults.py``.
+agent dies, and nothing valid ends on dead-letters. Scenarios in :mod:`app.testing.faults`.
 
 Broker faults run on a private Kafka started for the test; registry faults cut a proxy between the
 worker and the registry. The shared stack is never stopped.
 """
 from __future__ import annotations
 
-import faults
-from harness import Names, Worker
+from app.process import free_port
+from app.testing import faults
+from app.testing.names import Names
+from app.testing.wait import wait_until
+from app.testing.worker import Worker
 
 
 def check_nothing_lost(result: faults.FaultResult) -> None:
@@ -41,12 +44,12 @@ def test_registry_down_at_start_worker_retries_then_scores(stack, tmp_path):
 
 def test_registry_never_up_worker_exits_with_a_clear_error(stack, tmp_path):
     names = Names("registrynever")
-    nothing = f"http://127.0.0.1:{faults.free_port()}/apis/ccompat/v7"
+    nothing = f"http://127.0.0.1:{free_port()}/apis/ccompat/v7"
     worker = Worker(names, tmp_path / "w", {**faults.WORKER_ENV, "FRAUD_SCHEMA_REGISTRY_URL": nothing,
                                             "FRAUD_REGISTRY_WAIT_S": "3"})
     worker.launch()
     try:
-        faults.wait_until(lambda: not worker.alive(), 90, "the worker gives up")
+        wait_until(lambda: not worker.alive(), 90, "the worker gives up")
         assert worker.proc.returncode != 0
         log = worker.log_text()
         assert log.count("not reachable") >= 2, log[-3000:]  # it retried, saying so

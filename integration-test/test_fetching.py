@@ -35,7 +35,7 @@ from faust.transport.utils import DefaultSchedulingStrategy
 import settings
 from app.compat.faust import fetching
 from app.admin import bootstrap_servers, ensure_topics
-from harness import BROKER
+from app.testing.stack import BROKER
 
 BACKLOG = 100
 

@@ -12,7 +12,9 @@ from app.learning.pipeline import model_params_from_settings
 from app.records import FEATURE_NAMES, Label, Score
 from app.replay import transaction_id
 from app.serialization import ConfluentAvroCodec, make_registry_client
-from harness import REGISTRY, produce_raw, read, replay
+from app.testing.kafka import produce_raw, read
+from app.testing.replay import replay
+from app.testing.stack import REGISTRY
 
 PARITY_ROWS = 20_000
 SMALL_MODEL = {"FRAUD_AGENTS": "scoring", "FRAUD_ARF_TREES": "3"}

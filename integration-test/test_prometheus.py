@@ -31,8 +31,12 @@ import pytest
 import settings
 from app import metrics as app_metrics
 from app.data.synthetic import generate
+from app.process import ROOT, free_port
 from app.records import Anomaly, DriftAlert, Score
-from harness import ROOT, Names, Worker, delete_topics, free_port, produce_raw, read, replay
+from app.testing.kafka import delete_topics, produce_raw, read
+from app.testing.names import Names
+from app.testing.replay import replay
+from app.testing.worker import Worker
 
 PROMETHEUS_TEMPLATE = ROOT / "infra" / "prometheus" / "prometheus.local.yml.template"
 DASHBOARDS = sorted((ROOT / "infra" / "grafana" / "dashboards").glob("*.json"))

@@ -7,8 +7,14 @@ from __future__ import annotations
 import secrets
 
 from app.data.synthetic import generate
-from faults import WORKER_ENV, Collector, PrivateStack, assert_healthy, certificates, client_certificate, wait_until
-from harness import Names, Worker, replay
+from app.testing.certificates import certificates, client_certificate
+from app.testing.collector import Collector
+from app.testing.faults import WORKER_ENV
+from app.testing.names import Names
+from app.testing.replay import replay
+from app.testing.stack import PrivateStack
+from app.testing.wait import wait_until
+from app.testing.worker import Worker, assert_healthy
 
 
 def scores_through_it_and_refuses(tmp_path, private: PrivateStack, names: Names, good_env: dict, bad_env: dict,

@@ -7,7 +7,9 @@ from app.data.synthetic import generate
 from app.records import Score, Transaction
 from app.replay import to_transaction
 from app.serialization import ConfluentAvroCodec, SchemaRefused, make_registry_client
-from harness import REGISTRY, produce_raw, read, replay
+from app.testing.kafka import produce_raw, read
+from app.testing.replay import replay
+from app.testing.stack import REGISTRY
 
 
 def test_added_optional_field_mid_stream_keeps_scoring(make_worker, names):
