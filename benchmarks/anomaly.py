@@ -28,16 +28,18 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import Names, Worker, delete_topics, key_values, load_average, local_stack  # noqa: E402
-
-import settings  # noqa: E402
-from app.anomaly import AnomalyDetector  # noqa: E402
-from app.data import ensure_creditcard_csv, iter_rows  # noqa: E402
-from app.data.synthetic import generate  # noqa: E402
-from app.records import FEATURE_NAMES  # noqa: E402
-from app.windows import WindowFeatures  # noqa: E402
+import settings
+from app.anomaly import AnomalyDetector
+from app.data import ensure_creditcard_csv, iter_rows
+from app.data.synthetic import generate
+from app.records import FEATURE_NAMES
+from app.testing.cpu import load_average
+from app.testing.figures import key_values
+from app.testing.kafka import delete_topics
+from app.testing.names import Names
+from app.testing.stack import BROKER, REGISTRY, local_stack
+from app.testing.worker import Worker
+from app.windows import WindowFeatures
 
 
 def features(row: dict) -> dict[str, float]:
@@ -63,8 +65,6 @@ def river_loop(rows: list[dict]) -> dict:
 
 
 def agent_run(rows: list[dict], workdir: Path) -> dict:
-    from harness import BROKER, REGISTRY
-
     from app.replay import replay
 
     names = Names("bench-anomaly")

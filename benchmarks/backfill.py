@@ -23,20 +23,17 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import pyarrow.parquet as pq
 
-import pyarrow.parquet as pq  # noqa: E402
-
-from app.backfill.features import feature_columns  # noqa: E402
-from app.backfill.jobs import run_features, run_scores, run_warm_start  # noqa: E402
-from app.backfill.scores import model_input_columns  # noqa: E402
-from app.backfill.session import build_session  # noqa: E402
-from app.data import ensure_creditcard_csv, iter_rows  # noqa: E402
-from app.data.synthetic import generate, write_csv  # noqa: E402
-from app.learning import OnlineLearner, model_from_settings  # noqa: E402
-from app.learning.evaluation import exact_metrics  # noqa: E402
-from app.windows import WindowFeatures  # noqa: E402
+from app.backfill.features import feature_columns
+from app.backfill.jobs import run_features, run_scores, run_warm_start
+from app.backfill.scores import model_input_columns
+from app.backfill.session import build_session
+from app.data import ensure_creditcard_csv, iter_rows
+from app.data.synthetic import generate, write_csv
+from app.learning import OnlineLearner, model_from_settings
+from app.learning.evaluation import exact_metrics
+from app.windows import WindowFeatures
 
 
 def plain_features(rows, time_base=0.0):

@@ -29,9 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (broker_pid, cpu_seconds, delete_topics, jit_cpu_seconds, key_values, local_stack, read,
-                               replay, stack_running, start_worker, wait_written)
-from benchmarks.scoring import rows_of, send_and_score_times
+from app.testing.cpu import cpu_seconds, jit_cpu_seconds
+from app.testing.figures import key_values
+from app.testing.kafka import delete_topics, read, wait_written
+from app.testing.latency import send_and_score_times
+from app.testing.replay import replay
+from app.testing.stack import broker_pid, local_stack, stack_running
+from app.testing.worker import start_worker
 
 VARIANTS = {"c1": None, "c2": ""}  # KAFKA_JIT_OPTS: None = the stack's default (C1 only), "" = none
 
@@ -91,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     if stack_running():
         p.error("the local stack is running: stop it first (infra/stack.sh stop), since each variant starts "
                 "the broker with its own JVM options")
-    rows = rows_of(max(args.train_rows, args.warmup_rows, args.rows))
+    from app.data import ensure_creditcard_csv, iter_rows
+
+    rows = list(iter_rows(ensure_creditcard_csv(), limit=max(args.train_rows, args.warmup_rows, args.rows)))
     results: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for r in range(args.rounds):
         order = list(VARIANTS) if r % 2 == 0 else list(reversed(VARIANTS))

@@ -4,7 +4,7 @@
     python benchmarks/faults.py --only kill,broker   # some of them
     python benchmarks/faults.py --scale 2            # twice the events per fault
 
-Faults (scenarios in ``integration-test/faults.py``):
+Faults (scenarios in :mod:`app.testing.faults`):
 
 * ``none``: the baseline, the same replay as ``kill`` without a fault;
 * ``kill``: the only worker is killed -9 a third into the replay, a new one starts at once;
@@ -21,23 +21,16 @@ The last line is ``key=value`` pairs ending in ``lost_total``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, key_values, load_average, local_stack  # noqa: E402
-
-
-def _scenarios():
-    spec = importlib.util.spec_from_file_location("fault_scenarios", ROOT / "integration-test" / "faults.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+from app.testing import faults
+from app.testing.cpu import load_average
+from app.testing.figures import key_values
+from app.testing.stack import local_stack
 
 
 SIZES = {"none": {"n": 3000}, "kill": {"n": 3000}, "broker": {"n": 3000}, "registry-start": {"n": 1000},
@@ -57,7 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown faults: {', '.join(sorted(unknown))}")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # a stopped broker is the point here
 
-    faults = _scenarios()
     faults.WORKER_ENV["FRAUD_BROKER_SESSION_TIMEOUT_S"] = f"{args.session_timeout:g}"
     print(f"workers: session timeout {args.session_timeout:g}s, model {faults.WORKER_ENV['FRAUD_MODEL_KIND']}",
           flush=True)

@@ -5,7 +5,7 @@
 
 Both are the configured ``build_model`` (settings: kind, trees, seed...); the baseline passes
 ``splitter=river.tree.splitter.GaussianSplitter()``, what River's forest uses when given none. Each
-round runs the plain predict-then-learn loop of ``benchmarks/scoring.py`` over the same ULB rows with the baseline, then with
+round runs the plain predict-then-learn loop of ``benchmarks/scoring.py`` (:func:`app.testing.baseline.plain_loop`) over the same ULB rows with the baseline, then with
 the project's :class:`app.learning.splitter.GaussianSplitter`, on one core, timed by the process's
 CPU clock (the machine is shared; wall-clock rates are printed beside). Every probability of both
 models is compared: the speed-up is only worth having if they are identical.
@@ -19,13 +19,10 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import key_values, load_average  # noqa: E402
-from benchmarks.scoring import plain_loop, rows_of  # noqa: E402
+from app.testing.baseline import plain_loop
+from app.testing.cpu import load_average
+from app.testing.figures import key_values
 
 
 def checkpoint_mb(model) -> float:
@@ -43,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from river.tree.splitter import GaussianSplitter as RiversSplitter
 
+    from app.data import ensure_creditcard_csv, iter_rows
     from app.learning.pipeline import model_params_from_settings
 
     params = model_params_from_settings()
-    rows = rows_of(args.rows)
+    rows = list(iter_rows(ensure_creditcard_csv(), limit=args.rows))
     n = len(rows)
     print(f"rows={n} model={params}", flush=True)
     best = {"river": 0.0, "project": 0.0}

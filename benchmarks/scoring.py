@@ -41,7 +41,6 @@ and those bursts delay every transaction in flight.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import math
 import os
@@ -51,8 +50,14 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (broker_pid, cpu_seconds, delete_topics, jit_cpu_seconds, key_values, load_average,
-                               local_stack, read, replay, start_worker, wait_written)
+from app.testing.baseline import plain_loop
+from app.testing.cpu import cpu_seconds, jit_cpu_seconds, load_average
+from app.testing.figures import key_values
+from app.testing.kafka import delete_topics, read, wait_written
+from app.testing.latency import send_and_score_times
+from app.testing.replay import replay
+from app.testing.stack import broker_pid, local_stack
+from app.testing.worker import start_worker
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -68,30 +73,6 @@ def exact(y, p) -> tuple[float, float]:
     if y.min() == y.max():
         return math.nan, math.nan
     return float(roc_auc_score(y, p)), float(average_precision_score(y, p))
-
-
-def plain_loop(rows: list[dict], params: dict) -> dict:
-    """Predict then learn each row with a plain River loop; the members' probabilities too, and the
-    trained model."""
-    from app.learning import OnlineLearner, build_model
-    from app.records import FEATURE_NAMES
-    import functools
-
-    learner = OnlineLearner(functools.partial(build_model, **params))
-    blend_members = getattr(learner.model, "models", None)
-    xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
-    ys = [int(row["Class"]) for row in rows]
-    probabilities = np.empty(len(rows))
-    members = np.empty((len(rows), len(blend_members))) if blend_members else None
-    started, cpu_started = time.perf_counter(), time.process_time()
-    for i, (x, y) in enumerate(zip(xs, ys)):
-        probabilities[i] = learner.predict_proba(x)
-        if members is not None:
-            members[i] = learner.model.last_member_probabilities
-        learner.learn(x, y)
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return {"eps": len(rows) / elapsed, "cpu_eps": len(rows) / cpu, "p": probabilities, "y": np.asarray(ys),
-            "members": members, "model": learner.model}
 
 
 def cpu_times() -> tuple[float, float, float]:
@@ -116,43 +97,6 @@ def model_process_of(worker, wait_s: float = 0.0) -> int | None:
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.1)
-
-
-async def send_times(topic: str, prefix: str, expect: int, timeout_s: float = 120.0) -> dict[str, float]:
-    """Transaction id -> the producer's send time (Kafka CreateTime, seconds) for ids with ``prefix``."""
-    from aiokafka import AIOKafkaConsumer
-
-    from app.admin import bootstrap_servers, topic_partitions
-    from harness import BROKER
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(BROKER), enable_auto_commit=False,
-                                auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    out: dict[str, float] = {}
-    try:
-        deadline = time.monotonic() + timeout_s
-        tps = await topic_partitions(consumer, topic, timeout_s)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        while len(out) < expect and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
-                for r in records:
-                    tid = r.key.decode()
-                    if tid.startswith(prefix):
-                        out[tid] = r.timestamp / 1000.0
-    finally:
-        await consumer.stop()
-    return out
-
-
-def send_and_score_times(scores: list, transactions_topic: str, prefix: str,
-                         expect: int) -> list[tuple[str, float, float]]:
-    """(transaction id, the producer's send time, the score's processing time), in send order, for
-    the transactions with ``prefix`` that have a score among ``scores`` (as :func:`read` gives them)."""
-    done = {v["transaction_id"]: v["processing_time"] for _, v, _, _ in scores
-            if v["transaction_id"].startswith(prefix)}
-    sent_at = asyncio.run(send_times(transactions_topic, prefix, expect))
-    return [(t, sent_at[t], done[t]) for t in sorted((t for t in done if t in sent_at), key=sent_at.get)]
 
 
 def main(argv: list[str] | None = None) -> int:
