@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import settings
-from app.anomaly import AnomalyDetector
+from app import configured
 from app.data import ensure_creditcard_csv, iter_rows
 from app.data.synthetic import generate
 from app.records import FEATURE_NAMES
@@ -39,7 +39,6 @@ from app.testing.kafka import delete_topics
 from app.testing.names import Names
 from app.testing.stack import BROKER, REGISTRY, local_stack
 from app.testing.worker import Worker
-from app.windows import WindowFeatures
 
 
 def features(row: dict) -> dict[str, float]:
@@ -47,7 +46,7 @@ def features(row: dict) -> dict[str, float]:
 
 
 def river_loop(rows: list[dict]) -> dict:
-    detector = AnomalyDetector()
+    detector = configured.anomaly_detector(settings)
     xs = [features(r) for r in rows]
     scores, flagged = np.empty(len(rows)), np.zeros(len(rows), dtype=bool)
     started = time.perf_counter()
@@ -99,7 +98,7 @@ def prequential(rows: list[dict], kind: str, trees: int, windows: bool) -> dict:
 
         model = (forest.ARFClassifier(n_models=trees, seed=settings.SEED) if kind == "arf"
                  else preprocessing.StandardScaler() | linear_model.LogisticRegression())
-    wf = WindowFeatures()
+    wf = configured.window_features(settings)
     probabilities = np.empty(len(rows))
     started = time.perf_counter()
     for i, row in enumerate(rows):

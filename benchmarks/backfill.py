@@ -25,19 +25,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+import settings
+from app import configured
 from app.backfill.features import feature_columns
 from app.backfill.jobs import run_features, run_scores, run_warm_start
 from app.backfill.scores import model_input_columns
 from app.backfill.session import build_session
 from app.data import ensure_creditcard_csv, iter_rows
 from app.data.synthetic import generate, write_csv
-from app.learning import OnlineLearner, model_from_settings
+from app.learning import OnlineLearner
 from app.learning.evaluation import exact_metrics
-from app.windows import WindowFeatures
 
 
 def plain_features(rows, time_base=0.0):
-    wf = WindowFeatures()
+    wf = configured.window_features(settings)
     started = time.perf_counter()
     out = [wf.update(r.get("card_id") or None, time_base + float(r["Time"]), float(r["Amount"])) for r in rows]
     return out, time.perf_counter() - started
@@ -72,7 +73,7 @@ def main() -> int:
     rows = list(iter_rows(csv_path))
     n = len(rows)
     columns = model_input_columns()
-    factory = model_from_settings(**({"kind": args.model_kind} if args.model_kind else {}))
+    factory = configured.model_factory(settings, **({"kind": args.model_kind} if args.model_kind else {}))
     print(f"ULB rows: {n}; model: {OnlineLearner(factory).version}; master: {args.master}")
     spark = build_session(args.master, app_name="fraud-backfill-benchmark")
     work = Path(tempfile.mkdtemp(prefix="backfill-bench-"))

@@ -40,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from river.tree.splitter import GaussianSplitter as RiversSplitter
 
+    import settings
+    from app import configured
     from app.data import ensure_creditcard_csv, iter_rows
-    from app.learning.pipeline import model_params_from_settings
 
-    params = model_params_from_settings()
+    params = configured.model_params(settings)
     rows = list(iter_rows(ensure_creditcard_csv(), limit=args.rows))
     n = len(rows)
     print(f"rows={n} model={params}", flush=True)

@@ -121,10 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rate-fraction must be in (0, 1]")
 
     import settings
-    from app.learning.pipeline import model_params_from_settings
+    from app import configured
     from app.records import Score
 
-    params = model_params_from_settings()
+    params = configured.model_params(settings)
     if args.kind:
         params["kind"] = args.kind
     if args.trees:

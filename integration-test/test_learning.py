@@ -5,10 +5,11 @@ import functools
 import re
 import time
 
+import settings
+from app import configured
 from app.data import ensure_creditcard_csv, iter_rows
 from app.data.synthetic import generate
 from app.learning import OnlineLearner, build_model
-from app.learning.pipeline import model_params_from_settings
 from app.records import FEATURE_NAMES, Label, Score
 from app.replay import transaction_id
 from app.serialization import ConfluentAvroCodec, make_registry_client
@@ -35,7 +36,7 @@ def test_scores_equal_a_plain_river_loop(make_worker, names):
     rows = list(iter_rows(ensure_creditcard_csv(), limit=PARITY_ROWS))
     replay(names, rows, labels="in-event")
 
-    params = {**model_params_from_settings(), "trees": 3}
+    params = {**configured.model_params(settings), "trees": 3}
     learner = OnlineLearner(functools.partial(build_model, **params))
     expected = []
     for row in rows:
