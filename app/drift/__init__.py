@@ -5,7 +5,7 @@ Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
 * :mod:`app.drift.monitor` — :class:`DriftMonitor` (one ``river.drift.ADWIN`` per stream) and
   :class:`Detection`.
 * :mod:`app.drift.transforms` — what a value goes through first (``log1p_abs``: log-magnitude).
-* :mod:`app.drift.detectors` — the monitors the service runs, from the settings (agent and harness).
+* :mod:`app.drift.detectors` — the monitors the service runs and the values it feeds them.
 * :mod:`app.drift.mitigation` — none / reset / challenger, and when each fits.
 
 Their evaluation on streams with known change points lives outside the package, in
