@@ -55,6 +55,11 @@ CHECKPOINT_SECONDS = Histogram("fraud_checkpoint_seconds", "From asking the mode
 CAUGHT_UP = Counter("fraud_caught_up_events_total",
                     "Events read back from Kafka to catch a partition's restored state up: committed after its "
                     "last checkpoint, before a crash.", ["state", "topic", "partition"], registry=REGISTRY)
+STATE_REJECTED = Counter("fraud_state_rejected_total",
+                         "Stored state refused when read back (the partition starts without it), per kind of "
+                         "state and reason: unsigned, other_key, bad_signature (not signed with this worker's "
+                         "key), format (pending features not in the current format).",
+                         ["state", "reason"], registry=REGISTRY)
 CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last model checkpoint.", ["partition"],
                          registry=REGISTRY)
 

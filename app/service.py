@@ -28,6 +28,7 @@ from app.records.transaction import model_features
 from app.scoring import Scorer
 from app.serialization.avro import validate_transaction
 from app.state.read_back import read_back
+from app.state.signing import Signer, state_signer
 from app.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -54,22 +55,23 @@ def build(app, s) -> Service:
         raise ValueError(f"unknown agent {unknown[0]!r} in FRAUD_AGENTS (known: {', '.join(AGENT_NAMES)})")
     service = Service(Topics(app, s))
     topics = service.topics
+    signer = state_signer(s.STATE_KEY)  # every checkpoint is signed with it and verified before it is loaded
     owners = []
     if "scoring" in s.AGENTS:
-        service.scorer = scorer(app, s, topics)
+        service.scorer = scorer(app, s, topics, signer=signer)
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S)
         owners.append(service.scorer)
     if "anomaly" in s.AGENTS:
-        service.anomaly = anomaly_detectors(app, s, topics)
+        service.anomaly = anomaly_detectors(app, s, topics, signer=signer)
         service.agents.append(anomaly_agents.register(
             app, topics, service.anomaly, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
             counts_input="scoring" not in s.AGENTS))
         owners.append(service.anomaly)
     if "drift" in s.AGENTS:
-        service.drift = drift_watch(app, s, topics, learners=service.scorer)
+        service.drift = drift_watch(app, s, topics, learners=service.scorer, signer=signer)
         service.agents += drift_agents.register(
             app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
             monitor_features=bool(s.DRIFT_FEATURES), challengers=s.DRIFT_MITIGATION == "challenger",
@@ -86,7 +88,7 @@ def build(app, s) -> Service:
     return service
 
 
-def scorer(app, s, topics: Topics) -> Scorer:
+def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
     """The scorer of settings ``s``: its tables on ``app``, its model host, its catch-up reader."""
     gc_tuning.set_thresholds(s.GC_THRESHOLDS)
     checkpoints = configured.checkpoint_table(s, app, s.CHECKPOINT_TABLE, help="Model checkpoint per source partition.")
@@ -112,7 +114,7 @@ def scorer(app, s, topics: Topics) -> Scorer:
         model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS, pending_max=s.PENDING_MAX,
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
-        read_back=read, record=Transaction)
+        read_back=read, record=Transaction, signer=signer)
 
 
 def model_process_exited(error: Exception) -> None:
@@ -124,7 +126,7 @@ def model_process_exited(error: Exception) -> None:
     os._exit(MODEL_PROCESS_LOST_EXIT_CODE)
 
 
-def anomaly_detectors(app, s, topics: Topics) -> AnomalyDetectors:
+def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None) -> AnomalyDetectors:
     """Each partition's Half-Space-Trees detector of settings ``s``, with its table on ``app``."""
     table = configured.checkpoint_table(s, app, s.ANOMALY_CHECKPOINT_TABLE,
                                         help="Anomaly detector checkpoint per source partition.")
@@ -137,10 +139,10 @@ def anomaly_detectors(app, s, topics: Topics) -> AnomalyDetectors:
         table, lambda: configured.anomaly_detector(s), every=s.ANOMALY_CHECKPOINT_EVERY_EVENTS, catch_up=catch_up,
         window_features=(lambda tx, event: windows.update(tx.card_id, tx.event_time, tx.Amount, event=event))
         if windows is not None else None,
-        transactions_topic=s.TRANSACTIONS_TOPIC)
+        transactions_topic=s.TRANSACTIONS_TOPIC, signer=signer)
 
 
-def drift_watch(app, s, topics: Topics, learners: Scorer | None) -> DriftWatch:
+def drift_watch(app, s, topics: Topics, learners: Scorer | None, signer: Signer | None = None) -> DriftWatch:
     """The drift monitors of settings ``s``, with their table on ``app``; mitigation acts on the
     live learners of ``learners`` (the scorer, when it runs in this worker)."""
     table = configured.checkpoint_table(s, app, s.DRIFT_CHECKPOINT_TABLE,
@@ -156,4 +158,4 @@ def drift_watch(app, s, topics: Topics, learners: Scorer | None) -> DriftWatch:
         read_back={"features": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions),
                    "scores": configured.values_reader(s, s.SCORES_TOPIC, topics.record_decoder(s.SCORES_TOPIC, Score)),
                    "challenger": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions)},
-        transactions_topic=s.TRANSACTIONS_TOPIC, scores_topic=s.SCORES_TOPIC)
+        transactions_topic=s.TRANSACTIONS_TOPIC, scores_topic=s.SCORES_TOPIC, signer=signer)

@@ -29,23 +29,26 @@ from app import metrics
 from app.anomaly.detector import AnomalyDetector
 from app.records import Anomaly
 from app.state.checkpointed import CheckpointedStates
+from app.state.signing import Signer
 
 
 class AnomalyDetectors:
     """Each partition's detector made by ``new``, checkpointed to ``table`` every ``every``
-    events; after a crash it learns what ``catch_up(partition, start, end)`` reads back."""
+    events; after a crash it learns what ``catch_up(partition, start, end)`` reads back. ``signer``
+    signs the checkpoints and verifies them before one is loaded."""
 
     def __init__(self, table, new: Callable[[], AnomalyDetector], *, every: int,
                  catch_up: Callable[[int, int, int], AsyncIterator[Any]] | None = None,
                  window_features: Callable[[Any, Any], dict] | None = None,
-                 transactions_topic: str = "transactions") -> None:
+                 transactions_topic: str = "transactions", signer: Signer | None = None) -> None:
         self.window_features = window_features
         self.transactions_topic = transactions_topic
         self.states: CheckpointedStates[AnomalyDetector] = CheckpointedStates(
             table, "anomaly detector", new=new, dump=AnomalyDetector.to_checkpoint,
             load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen, every=every,
             on_checkpoint=self._checkpointed, on_open=self._opened,
-            catch_up=None if window_features else catch_up, feed=self._learn_again, on_caught_up=self._caught_up)
+            catch_up=None if window_features else catch_up, feed=self._learn_again, on_caught_up=self._caught_up,
+            signer=signer)
 
     async def ready(self, partition: int, offset: int) -> AnomalyDetector:
         """The partition's detector, restored and caught up, for the transaction at ``offset``."""

@@ -47,6 +47,7 @@ from app.drift.mitigation import ChallengerSlot, NoMitigation
 from app.drift.monitor import Detection, DriftMonitor
 from app.records import DriftAlert
 from app.state.checkpointed import CheckpointedStates
+from app.state.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ def score_values(score) -> list[tuple[str, float]]:
 
 
 class DriftWatch:
-    """Every partition's drift monitors and challenger slot (see the module's docstring)."""
+    """Every partition's drift monitors and challenger slot (see the module's docstring); ``signer``
+    signs their checkpoints and verifies them before one is loaded."""
 
     def __init__(self, table, *, new_feature_monitor: Callable[[], DriftMonitor],
                  new_score_monitor: Callable[[], DriftMonitor], features: Sequence[str],
@@ -73,8 +75,10 @@ class DriftWatch:
                  policy: Callable[[Callable[[Any], ChallengerSlot]], NoMitigation] | None = None,
                  learners: Any = None, checkpoint_every: int = 40_000, challenger_checkpoint_every: int = 2000,
                  read_back: Mapping[str, Callable[[int, int, int], AsyncIterator[Any]]] | None = None,
-                 transactions_topic: str = "transactions", scores_topic: str = "scores") -> None:
+                 transactions_topic: str = "transactions", scores_topic: str = "scores",
+                 signer: Signer | None = None) -> None:
         read_back = read_back or {}
+        self.signer = signer
         self.features = list(features)
         self.mitigation, self.mitigate_on = mitigation, tuple(mitigate_on)
         self.learners = learners
@@ -90,7 +94,8 @@ class DriftWatch:
             every=challenger_checkpoint_every, prefix=b"challenger:",
             on_checkpoint=lambda partition, _: self._count_checkpoint("challenger", partition),
             catch_up=read_back.get("challenger"), feed=_teach,
-            on_caught_up=lambda partition, n: self._count_caught_up("challenger", transactions_topic, partition, n))
+            on_caught_up=lambda partition, n: self._count_caught_up("challenger", transactions_topic, partition, n),
+            signer=signer)
         self.policy = (policy or (lambda slots: NoMitigation()))(lambda partition: self.challengers.get(partition))
         self._warned = False
         self.latest: dict[str, DriftAlert] = {}  # the last alert of each monitored stream (one per stream)
@@ -105,7 +110,8 @@ class DriftWatch:
             load=lambda blob: new().restore(blob), progress=lambda m: m.updates, every=every,
             prefix=monitor.encode() + b":", on_checkpoint=lambda partition, _: self._count_checkpoint(monitor, partition),
             catch_up=catch_up, feed=feed,
-            on_caught_up=lambda partition, n: self._count_caught_up(monitor, topic, partition, n))
+            on_caught_up=lambda partition, n: self._count_caught_up(monitor, topic, partition, n),
+            signer=self.signer)
 
     @staticmethod
     def _count_checkpoint(monitor: str, partition: int) -> None:

@@ -57,7 +57,8 @@ from app.learning.learner_set import OpFailed
 from app.scoring.partition import PartitionScorer
 from app.state.changelog import delete, get, put
 from app.state.checkpointed import AsyncCheckpointedStates
-from app.state.pending import decode_pending, encode_pending
+from app.state.pending import PendingFormatError, decode_pending, encode_pending
+from app.state.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ class Scorer:
     changelog-backed tables (anything with ``data`` and ``send_changelog``); ``model_factory``
     builds a new model; ``features(tx)`` gives a transaction's model input; ``read_back(source,
     partition, start, end)`` reads ``(offset, (key, value dict))`` back from a topic for a catch-up.
+    ``signer`` signs the model checkpoints and verifies them before the model host loads one (see
+    :mod:`app.state.checkpointed`); pending features that do not decode are refused and counted.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -109,7 +112,7 @@ class Scorer:
                  pending_ttl_s: float = 7 * 24 * 3600.0, pending_expired_remembered: int = 200_000,
                  label_wait_idle_s: float = 5.0, prequential_window: int = 10_000, gc_freeze: bool = False,
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
-                 record: Callable[..., Any] | None = None) -> None:
+                 record: Callable[..., Any] | None = None, signer: Signer | None = None) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -129,7 +132,9 @@ class Scorer:
         self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
         self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
             checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
-            every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget)
+            every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget,
+            signer=signer)
+        self._refused_pending: set[bytes] = set()
 
     # --- the model host and the partitions ------------------------------------------------------
     async def host(self):
@@ -184,13 +189,26 @@ class Scorer:
         entries = []
         for key, blob in list(self.pending_table.data.items()):
             if blob is not None:
-                entry = decode_pending(blob)
+                try:
+                    entry = decode_pending(blob)
+                except PendingFormatError as exc:
+                    self._refuse_pending(key, exc)
+                    continue
                 if entry.partition == state.partition:
                     entries.append((entry.event_time, key))
         for event_time, key in sorted(entries):
             state.waiting(key, event_time)
         if entries:
             log.info("partition %s: %d transactions still wait for their label", state.partition, len(entries))
+
+    def _refuse_pending(self, key: bytes, error: PendingFormatError) -> None:
+        """A pending entry that does not decode (say, pickled by an earlier version): never read,
+        logged and counted once; its label will count as unknown."""
+        if key not in self._refused_pending:
+            self._refused_pending.add(key)
+            log.error("refused the pending features of table %s under key %r (%s): their label will count as "
+                      "unknown", getattr(self.pending_table, "name", "?"), key, error)
+            metrics.STATE_REJECTED.labels(state="pending features", reason="format").inc()
 
     async def _dump(self, state: PartitionScorer) -> bytes:
         started = time.perf_counter()
@@ -374,10 +392,16 @@ class Scorer:
         if self.states.seen(partition, self.labels_topic, offset):
             outcome = "duplicate"
         elif key in state.pending:
-            entry = decode_pending(get(self.pending_table, key))
-            op = state.learner.learn(entry.x, label)
-            state.labelled(key, label, entry.probability)
-            outcome = "learned"
+            try:
+                entry = decode_pending(get(self.pending_table, key))
+            except PendingFormatError as exc:
+                self._refuse_pending(key, exc)
+                state.pending.discard(key)
+                outcome = "unknown"
+            else:
+                op = state.learner.learn(entry.x, label)
+                state.labelled(key, label, entry.probability)
+                outcome = "learned"
         elif state.pending.was_expired(key):
             outcome = "expired"
         else:

@@ -23,7 +23,11 @@ So from its first checkpoint on, a state takes in every event of its partition e
 
 The checkpoint of partition ``p`` is written to changelog partition ``p`` under ``prefix`` followed
 by ``p`` (several kinds of state can share a table), so the worker that gets ``p`` recovers it;
-its value is the position (8 bytes after ``POS1``) followed by ``dump(state)`` (see :func:`envelope`).
+its value is the position (8 bytes after ``POS1``) followed by ``dump(state)`` (see :func:`envelope`),
+signed by ``signer`` (a :class:`~app.state.signing.Signer`) with the key as context. A stored value
+that the signer does not verify is never given to ``load``: it is refused (logged, counted in
+``fraud_state_rejected_total``) and the partition starts as if it had no checkpoint. Without a
+signer, values are written and read unsigned (for state that never leaves the process).
 
 >>> import pickle, types
 >>> class Tally:
@@ -64,8 +68,10 @@ import struct
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
 
+from app import metrics
 from app.learning.learner import CheckpointError
 from app.state.changelog import checkpoint_key, get, put
+from app.state.signing import SignatureError, Signer
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +102,30 @@ def envelope(position: int | Mapping[str, int] | None, blob: bytes) -> bytes:
     return b"".join(parts) + blob
 
 
+def verified(signer: Signer | None, table, what: str, partition: int, key: bytes, value: bytes) -> bytes | None:
+    """The checkpoint stored under ``key`` with its signature checked by ``signer`` (``value`` as
+    is without one), or None if it is refused: logged with the partition, the table and the key,
+    and counted per ``what`` and reason.
+
+    >>> import types
+    >>> from app.state.signing import Signer
+    >>> signer, table = Signer("a key of at least sixteen bytes"), types.SimpleNamespace(name="t")
+    >>> verified(signer, table, "tally", 0, b"0", signer.sign(b"state", b"0"))
+    b'state'
+    >>> verified(signer, table, "tally", 0, b"0", b"state") is None
+    True
+    """
+    if signer is None:
+        return value
+    try:
+        return signer.verify(value, context=key)
+    except SignatureError as exc:
+        log.error("partition %s: refused the %s checkpoint of table %s under key %r (%s): the partition "
+                  "starts without it", partition, what, getattr(table, "name", table), key, exc)
+        metrics.STATE_REJECTED.labels(state=what, reason=exc.reason).inc()
+        return None
+
+
 def open_envelope(value: bytes) -> tuple[int | dict[str, int] | None, bytes]:
     """``(position, blob)`` of a stored checkpoint (see :func:`envelope`): the position is an int
     (or None) for ``POS1``, a dict of the sources' positions for ``POS2``."""
@@ -120,7 +150,8 @@ class CheckpointedStates(Generic[T]):
     raises :class:`~app.learning.learner.CheckpointError` on a blob it cannot use), and
     ``progress(state)`` counts the events that went into it. ``on_checkpoint(partition, state)`` is
     called after each checkpoint written and ``on_open(partition, state)`` when a partition's state
-    is first made or restored (for metrics). ``catch_up(partition, start, end)`` (an async iterator
+    is first made or restored (for metrics). ``signer`` signs each checkpoint written and verifies
+    each one read (see the module's docstring). ``catch_up(partition, start, end)`` (an async iterator
     of the source values at offsets ``start <= offset < end``) and ``feed(state, value)`` let
     :meth:`ready` catch a restored state up; without them it does not. ``on_caught_up(partition,
     count)`` is called once per partition by :meth:`ready`, with the number of events fed (0 when
@@ -133,7 +164,8 @@ class CheckpointedStates(Generic[T]):
                  on_open: Callable[[int, T], object] | None = None,
                  catch_up: Callable[[int, int, int], AsyncIterator[Any]] | None = None,
                  feed: Callable[[T, Any], object] | None = None,
-                 on_caught_up: Callable[[int, int], object] | None = None) -> None:
+                 on_caught_up: Callable[[int, int], object] | None = None,
+                 signer: Signer | None = None) -> None:
         if every < 1:
             raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
         self.table, self.what = table, what
@@ -141,6 +173,7 @@ class CheckpointedStates(Generic[T]):
         self.every, self.prefix = every, prefix
         self.on_checkpoint, self.on_open = on_checkpoint, on_open
         self.catch_up, self.feed, self.on_caught_up = catch_up, feed, on_caught_up
+        self.signer = signer
         self.states: dict[int, T] = {}
         self.checkpointed_at: dict[int, int] = {}  # progress of each partition's state at its last checkpoint
         self.positions: dict[int, int] = {}  # offset of the last source event in each partition's state
@@ -202,7 +235,10 @@ class CheckpointedStates(Generic[T]):
         self.positions[partition] = offset
 
     def _restore(self, partition: int) -> T:
-        value = get(self.table, self.key(partition))
+        key = self.key(partition)
+        value = get(self.table, key)
+        if value is not None:
+            value = verified(self.signer, self.table, self.what, partition, key, value)
         if value is None:
             return self.new()
         position, blob = open_envelope(value)
@@ -220,10 +256,14 @@ class CheckpointedStates(Generic[T]):
     def checkpoint(self, partition: int) -> None:
         """Write the partition's state to the table now."""
         state = self.states[partition]
-        put(self.table, partition, self.key(partition), envelope(self.positions.get(partition), self.dump(state)))
+        key = self.key(partition)
+        put(self.table, partition, key, self._signed(key, envelope(self.positions.get(partition), self.dump(state))))
         self.checkpointed_at[partition] = self.progress(state)
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
+
+    def _signed(self, key: bytes, value: bytes) -> bytes:
+        return value if self.signer is None else self.signer.sign(value, context=key)
 
     def maybe_checkpoint(self, partition: int) -> bool:
         """Checkpoint the partition's state if ``every`` events went into it since the last time
@@ -269,7 +309,8 @@ class AsyncCheckpointedStates(Generic[T]):
     last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and
     ``forget(state)`` when the partition is given up. ``read_back(source, partition, start, end)``
     (an async iterator of ``(offset, value)`` of the source at ``start <= offset < end``) serves
-    :meth:`catch_up`.
+    :meth:`catch_up`. ``signer`` signs and verifies the checkpoints as in :class:`CheckpointedStates`:
+    a refused one reaches ``open`` as None, before anything reads it.
 
     Positions work as in :class:`CheckpointedStates`, per source: the owner tells :meth:`advance`
     each source event it puts into the state, asks :meth:`seen` about redelivered ones and, before
@@ -309,13 +350,14 @@ class AsyncCheckpointedStates(Generic[T]):
                  dump: Callable[[T], Awaitable[bytes]], pending: Callable[[T], int], every: int,
                  read_back: Callable[[str, int, int, int], AsyncIterator[Any]] | None = None,
                  prefix: bytes = b"", on_checkpoint: Callable[[int, T], object] | None = None,
-                 forget: Callable[[T], object] | None = None) -> None:
+                 forget: Callable[[T], object] | None = None, signer: Signer | None = None) -> None:
         if every < 1:
             raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
         self.table, self.what = table, what
         self.open, self.dump, self.pending, self.every = open, dump, pending, every
         self.read_back, self.prefix = read_back, prefix
         self.on_checkpoint, self.forget = on_checkpoint, forget
+        self.signer = signer
         self.states: dict[int, T] = {}
         self.positions: dict[int, dict[str, int]] = {}
         self._opening: dict[int, asyncio.Future] = {}
@@ -341,9 +383,12 @@ class AsyncCheckpointedStates(Generic[T]):
                 self._opening.pop(partition, None)
 
     async def _restore(self, partition: int) -> T:
-        value = get(self.table, self.key(partition))
+        key = self.key(partition)
+        value = get(self.table, key)
         positions: dict[str, int] = {}
         blob = None
+        if value is not None:
+            value = verified(self.signer, self.table, self.what, partition, key, value)
         if value is not None:
             position, blob = open_envelope(value)
             if isinstance(position, dict):
@@ -389,7 +434,9 @@ class AsyncCheckpointedStates(Generic[T]):
         state = self.states[partition]
         positions = dict(self.positions.get(partition, {}))
         blob = await self.dump(state)
-        put(self.table, partition, self.key(partition), envelope(positions, blob))
+        key = self.key(partition)
+        value = envelope(positions, blob)
+        put(self.table, partition, key, value if self.signer is None else self.signer.sign(value, context=key))
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
 

@@ -1,17 +1,36 @@
 """Transactions waiting for their label: their stored form and a bounded, expiring index.
 
 A pending entry keeps what learning needs when the label comes: the features the model saw, the
-probability it gave (for the prequential metrics), the event time and the source partition.
+probability it gave (for the prequential metrics), the event time and the source partition. It is
+stored as ``PND1`` and JSON (floats round-trip exactly, ints stay ints): data that is read back
+from the table's changelog, so decoding it can never run code (as unpickling could). Anything else
+(entries pickled by earlier versions among them) is refused with :class:`PendingFormatError`.
+
+The entries are not signed: a forged one could only make the model learn chosen features with a
+real label, as a forged transaction on the input topic could; it cannot make the worker run code.
 
 >>> blob = encode_pending({"V1": 0.5, "Amount": 9.99}, probability=0.25, event_time=100.0, partition=2)
+>>> blob
+b'PND1[{"V1":0.5,"Amount":9.99},0.25,100.0,2]'
 >>> decode_pending(blob)
 PendingFeatures(x={'V1': 0.5, 'Amount': 9.99}, probability=0.25, event_time=100.0, partition=2)
+>>> import pickle
+>>> decode_pending(pickle.dumps(({"V1": 0.5}, 0.25, 100.0, 2)))  # a pickle: refused, not unpickled
+Traceback (most recent call last):
+...
+app.state.pending.PendingFormatError: not pending features (bad header)
 """
 from __future__ import annotations
 
 import collections
-import pickle
+import json
 from typing import NamedTuple
+
+_MAGIC = b"PND1"  # then the JSON of [x, probability, event_time, partition]
+
+
+class PendingFormatError(ValueError):
+    """The bytes are not pending features in the current format."""
 
 
 class PendingFeatures(NamedTuple):
@@ -22,12 +41,28 @@ class PendingFeatures(NamedTuple):
 
 
 def encode_pending(x: dict, probability: float, event_time: float, partition: int) -> bytes:
-    """The table value of a pending transaction (floats round-trip exactly)."""
-    return pickle.dumps((x, probability, event_time, partition), protocol=pickle.HIGHEST_PROTOCOL)
+    """The table value of a pending transaction (floats round-trip exactly, NaN and infinities
+    included). ``x`` maps feature names to numbers (or None)."""
+    return _MAGIC + json.dumps([x, probability, event_time, partition], separators=(",", ":")).encode()
 
 
 def decode_pending(blob: bytes) -> PendingFeatures:
-    return PendingFeatures(*pickle.loads(blob))
+    """The pending transaction of a table value written by :func:`encode_pending`;
+    :class:`PendingFormatError` for anything else."""
+    if not blob.startswith(_MAGIC):
+        raise PendingFormatError("not pending features (bad header)")
+    try:
+        x, probability, event_time, partition = json.loads(blob[len(_MAGIC):])
+    except (ValueError, TypeError) as exc:
+        raise PendingFormatError(f"unreadable pending features: {exc}") from exc
+    if not (isinstance(x, dict) and all(value is None or _is_number(value) for value in x.values())
+            and _is_number(probability) and _is_number(event_time) and type(partition) is int):
+        raise PendingFormatError("pending features of the wrong shape")
+    return PendingFeatures(x, probability, event_time, partition)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float))
 
 
 class PendingIndex:

@@ -1,7 +1,11 @@
 """Pending features: exact round trip; the index bounds, expires and remembers."""
 from __future__ import annotations
 
-from app.state.pending import PendingIndex, decode_pending, encode_pending
+import pickle
+
+import pytest
+
+from app.state.pending import PendingFormatError, PendingIndex, decode_pending, encode_pending
 
 
 def test_features_round_trip_exactly():
@@ -40,3 +44,31 @@ def test_a_labelled_id_leaves_the_index():
     index = PendingIndex(max_size=10, ttl_s=10.0)
     index.add(b"a", 0.0)
     assert index.discard(b"a") and not index.discard(b"a") and len(index) == 0
+
+
+def test_special_floats_and_ints_round_trip():
+    x = {"V1": float("inf"), "V2": float("-inf"), "count": 3, "missing": None, "tiny": 5e-324}
+    entry = decode_pending(encode_pending(x, 1.0, 0.0, 0))
+    assert entry.x == x and type(entry.x["count"]) is int and type(entry.x["V1"]) is float
+    nan = decode_pending(encode_pending({"V1": float("nan")}, float("nan"), 1.0, 0))
+    assert nan.x["V1"] != nan.x["V1"] and nan.probability != nan.probability
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('unpickled')",))
+
+
+@pytest.mark.parametrize("blob", [
+    pickle.dumps(({"V1": 0.5}, 0.25, 100.0, 2)),  # written by an earlier version
+    pickle.dumps(_Boom()),
+    b"PND1" + pickle.dumps(_Boom()),
+    b"PND1{not json",
+    b'PND1[{"V1":"text"},0.5,1.0,0]',
+    b'PND1[{"V1":0.5},0.5,1.0,"0"]',
+    b'PND1[[1,2],0.5,1.0,0]',
+    b'PND1[{"V1":0.5},0.5,1.0]',
+])
+def test_anything_else_is_refused_without_running_it(blob):
+    with pytest.raises(PendingFormatError):
+        decode_pending(blob)
