@@ -39,6 +39,40 @@ async def ensure_topics(broker: str, names: list[str], partitions: int = 1, repl
         await admin.close()
 
 
+class PartitionMismatch(RuntimeError):
+    """Topics that must be co-partitioned have different partition counts."""
+
+
+def check_co_partitioned(counts: dict[str, int]) -> None:
+    """Raise :class:`PartitionMismatch` unless every topic of ``counts`` (name -> partitions) has
+    as many partitions as the first: a label is looked for in its transaction's partition, and
+    a score in the partition of its transaction.
+
+    >>> check_co_partitioned({"transactions": 8, "labels": 8, "scores": 8})
+    >>> check_co_partitioned({"transactions": 8, "labels": 4})
+    Traceback (most recent call last):
+    ...
+    app.admin.PartitionMismatch: transactions has 8 partitions but labels has 4: they must have the same number (repartition labels, or recreate it with 8)
+    """
+    names = list(counts)
+    for name in names[1:]:
+        if counts[name] != counts[names[0]]:
+            raise PartitionMismatch(
+                f"{names[0]} has {counts[names[0]]} partitions but {name} has {counts[name]}: they must have the same "
+                f"number (repartition {name}, or recreate it with {counts[names[0]]})")
+
+
+async def partition_counts(broker: str, names: list[str]) -> dict[str, int]:
+    """The number of partitions of each topic of ``names`` (in that order)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker), **kafka_client_options(settings))
+    await admin.start()
+    try:
+        described = {topic["topic"]: len(topic["partitions"]) for topic in await admin.describe_topics(names)}
+    finally:
+        await admin.close()
+    return {name: described[name] for name in names}
+
+
 async def delete_topics_with_prefix(broker: str, prefixes: tuple[str, ...]) -> list[str]:
     """Delete every topic whose name starts with one of ``prefixes``; the names deleted.
 

@@ -89,16 +89,20 @@ class DeadLetters:
 
 
 class DeadLetteringTopic(faust.Topic):
-    """A topic that sends what it cannot decode to its :class:`DeadLetters` instead of raising
-    (set ``dead_letters`` on the topic; the clones Faust iterates share their root's)."""
+    """A topic that sends what it cannot decode to its ``dead_letters`` (a :class:`DeadLetters`)
+    instead of raising; the copies Faust makes of it (to iterate it) carry the same one."""
 
-    dead_letters: DeadLetters | None = None
+    def __init__(self, *args, dead_letters: DeadLetters | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.dead_letters = dead_letters
+
+    def _clone_args(self):
+        return {**super()._clone_args(), "dead_letters": self.dead_letters}
 
     def _dead_letters(self) -> DeadLetters:
-        sink = (self._root or self).dead_letters
-        if sink is None:
+        if self.dead_letters is None:
             raise RuntimeError(f"topic {self.get_topic_name()} has no dead-letter topic set")
-        return sink
+        return self.dead_letters
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
         await self._dead_letters().send(exc, message)

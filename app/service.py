@@ -26,7 +26,7 @@ from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.records.transaction import model_features
 from app.scoring import Scorer
-from app.serialization.avro import validate_transaction
+from app.serialization.avro import validate_label, validate_transaction
 from app.state.read_back import read_back
 from app.state.signing import Signer, state_signer
 from app.topics import Topics
@@ -96,7 +96,7 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
                         partitions=s.TOPIC_PARTITIONS,
                         help="Features of transactions waiting for their label, by transaction id.")
     decoders = {s.TRANSACTIONS_TOPIC: topics.codec(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction).loads,
-                s.LABELS_TOPIC: topics.codec(s.LABELS_TOPIC, Label).loads}
+                s.LABELS_TOPIC: topics.codec(s.LABELS_TOPIC, Label, validate_label).loads}
 
     options = configured.read_back_options(s)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from app.dead_letters import DeadLetteringTopic, DeadLetters
 from app.records import Anomaly, DeadLetter, DriftAlert, Label, Score, Transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
-from app.serialization.avro import validate_transaction
+from app.serialization.avro import validate_label, validate_transaction
 
 
 def registry_client(s):
@@ -24,13 +24,12 @@ class Topics:
     def __init__(self, app, s) -> None:
         self.settings = s
         self.registry = registry_client(s)
+        self.dead_letters = DeadLetters(self._output(app, s.DEAD_LETTERS_TOPIC, DeadLetter))
         self.transactions = self._input(app, s.TRANSACTIONS_TOPIC, Transaction, validate_transaction)
-        self.labels = self._input(app, s.LABELS_TOPIC, Label)
+        self.labels = self._input(app, s.LABELS_TOPIC, Label, validate_label)
         self.scores = self._output(app, s.SCORES_TOPIC, Score)
         self.anomalies = self._output(app, s.ANOMALIES_TOPIC, Anomaly)
         self.drift_alerts = self._output(app, s.DRIFT_ALERTS_TOPIC, DriftAlert)
-        self.dead_letters = DeadLetters(self._output(app, s.DEAD_LETTERS_TOPIC, DeadLetter))
-        self.transactions.dead_letters = self.labels.dead_letters = self.dead_letters
 
     def codec(self, topic: str, record: type, validate=None) -> ConfluentAvroCodec:
         return ConfluentAvroCodec(self.registry, topic, record.avro_schema_to_python(), validate=validate)
@@ -50,6 +49,7 @@ class Topics:
         return DeadLetteringTopic(
             app, topics=[name], key_type=bytes, value_type=record, key_serializer="raw",
             value_serializer=self.codec(name, record, validate), partitions=self.settings.TOPIC_PARTITIONS,
+            dead_letters=self.dead_letters,
         )
 
     def _output(self, app, name: str, record: type):

@@ -21,10 +21,11 @@ faust_mends.install(fetch_max_wait_ms=settings.CONSUMER_FETCH_MAX_WAIT_MS,
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,
-    so that a worker started before any producer still gets its partitions assigned."""
+    so that a worker started before any producer still gets its partitions assigned, and refuses to
+    start when transactions, labels and scores have different partition counts."""
 
     async def on_start(self) -> None:
-        from app.admin import ensure_topics
+        from app.admin import check_co_partitioned, ensure_topics, partition_counts
 
         await wait_for_registry()
         # Register the output schemas now, while the registry answers: a codec otherwise registers on
@@ -41,6 +42,8 @@ class FraudApp(faust.App):
              settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC],
             settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS,
         )
+        check_co_partitioned(await partition_counts(
+            settings.KAFKA_BROKER, [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC]))
         await super().on_start()
 
 

@@ -21,7 +21,7 @@ def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, withi
                 await detectors.ready(message.partition, message.offset)
                 anomaly = detectors.process(event.value, message.partition, message.offset, event)
                 if anomaly is not None:
-                    await topics.anomalies.send(key=event.key, value=anomaly)
+                    await topics.anomalies.send(key=anomaly.transaction_id.encode(), value=anomaly)
                     events_out.inc()
             if counts_input:
                 metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))

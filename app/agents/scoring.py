@@ -88,7 +88,8 @@ class ScoreSender:
                     if item.event is not None:
                         await self.topics.dead_letters.send(processing_failed(score), item.event.message)
                     continue
-                futures.append(await producer.send(topic_out, item.key, dumps(score), None, None, None))
+                # the transaction's partition: the drift agent finds a score's state by its partition
+                futures.append(await producer.send(topic_out, item.key, dumps(score), item.partition, None, None))
                 metrics.SCORE_LATENCY.observe(time.perf_counter() - started)
                 metrics.FRAUD_SCORE.observe(score["fraud_probability"])
                 flagged += score["decision"]
@@ -118,7 +119,7 @@ async def learn_label_batch(scorer: Scorer, topics, batch) -> None:
     for event in batch:
         label, message = event.value, event.message
         partition, offset = message.partition, message.offset
-        key = event.key if isinstance(event.key, bytes) else label.transaction_id.encode()
+        key = label.transaction_id.encode()  # the payload's id: the Kafka key may be empty or another value
         await scorer.wait_for_transaction(partition, key, label.event_time)
         for caught_key, caught_label, caught_offset in await scorer.caught_up_labels(partition, offset):
             _, op = await scorer.plan_label(caught_key, caught_label, partition, caught_offset)

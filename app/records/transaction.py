@@ -18,16 +18,16 @@ class Transaction(Record):
     """One card transaction.
 
     ``event_time`` is in seconds since the Unix epoch. ``V1``..``V28`` are the ULB data set's
-    (PCA) columns; data without them, such as the Handbook's simulator, leaves them out and they
-    are 0.0 (the wire cannot carry null there and stay readable by consumers of the earlier
-    schema): leave them out of ``settings.MODEL_FEATURES`` for such data. ``Class`` is the fraud
+    (PCA) columns, required: a producer that drops one is refused by the registry rather than
+    read as 0.0. Data without them, such as the Handbook's simulator, sends 0.0 (the replay does)
+    and leaves them out of ``settings.MODEL_FEATURES``. ``Class`` is the fraud
     label when the producer knows it (1 = fraud), else ``None`` and the label may come later on
     the labels topic; ``fraud_scenario`` is the simulator's kind of fraud (0 = genuine, 1-3), sent
     with ``Class``. ``card_id``, ``merchant_id`` and ``terminal_id`` identify the card and where it
     was used, when the producer knows them.
 
     >>> t = Transaction(transaction_id="t-1", event_time=1.5, Amount=9.99, card_id="cust-000001",
-    ...                 terminal_id="term-000002")
+    ...                 terminal_id="term-000002", **{f"V{i}": 0.0 for i in range(1, 29)})
     >>> t.V1, t.Class is None, model_features(t, ["Amount"])
     (0.0, True, {'Amount': 9.99})
     """
@@ -35,34 +35,34 @@ class Transaction(Record):
     transaction_id: str
     event_time: float
     Amount: float
-    V1: float = 0.0
-    V2: float = 0.0
-    V3: float = 0.0
-    V4: float = 0.0
-    V5: float = 0.0
-    V6: float = 0.0
-    V7: float = 0.0
-    V8: float = 0.0
-    V9: float = 0.0
-    V10: float = 0.0
-    V11: float = 0.0
-    V12: float = 0.0
-    V13: float = 0.0
-    V14: float = 0.0
-    V15: float = 0.0
-    V16: float = 0.0
-    V17: float = 0.0
-    V18: float = 0.0
-    V19: float = 0.0
-    V20: float = 0.0
-    V21: float = 0.0
-    V22: float = 0.0
-    V23: float = 0.0
-    V24: float = 0.0
-    V25: float = 0.0
-    V26: float = 0.0
-    V27: float = 0.0
-    V28: float = 0.0
+    V1: float
+    V2: float
+    V3: float
+    V4: float
+    V5: float
+    V6: float
+    V7: float
+    V8: float
+    V9: float
+    V10: float
+    V11: float
+    V12: float
+    V13: float
+    V14: float
+    V15: float
+    V16: float
+    V17: float
+    V18: float
+    V19: float
+    V20: float
+    V21: float
+    V22: float
+    V23: float
+    V24: float
+    V25: float
+    V26: float
+    V27: float
+    V28: float
     Class: typing.Optional[int] = None
     card_id: typing.Optional[str] = None
     merchant_id: typing.Optional[str] = None

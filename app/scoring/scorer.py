@@ -66,7 +66,9 @@ LEGACY_OFFSETS = "offsets"  # where checkpoints written before positioned envelo
 
 
 class Item(NamedTuple):
-    """A transaction to score, where it came from, and its stream event (None when read back)."""
+    """A transaction to score, where it came from, and its stream event (None when read back).
+    ``key`` is the transaction id from the payload (never the message's Kafka key, which a
+    producer may leave empty or set to something else): the key of its pending entry and its score."""
 
     tx: Any
     key: bytes
@@ -262,8 +264,7 @@ class Scorer:
             if self.states.needs_catch_up(message.partition, topic):
                 await self.states.get(message.partition)
                 items += await self._caught_up(message.partition, message.offset)
-            key = event.key if isinstance(event.key, bytes) else tx.transaction_id.encode()
-            items.append(Item(tx, key, message.partition, message.offset, event))
+            items.append(Item(tx, tx.transaction_id.encode(), message.partition, message.offset, event))
         return items
 
     async def _caught_up(self, partition: int, offset: int) -> list[Item]:
@@ -274,7 +275,7 @@ class Scorer:
             except Exception:
                 log.exception("read-back transaction at partition %s offset %s skipped", partition, caught_offset)
                 continue
-            items.append(Item(tx, key or tx.transaction_id.encode(), partition, caught_offset))
+            items.append(Item(tx, tx.transaction_id.encode(), partition, caught_offset))
         metrics.CAUGHT_UP.labels(state="model", topic=self.transactions_topic, partition=str(partition)).inc(len(items))
         return items
 
@@ -379,7 +380,7 @@ class Scorer:
         if self.states.needs_catch_up(partition, self.labels_topic):
             await self.states.get(partition)
             async for caught_offset, (key, value) in self.states.catch_up(partition, self.labels_topic, offset):
-                out.append((key or value["transaction_id"].encode(), int(value["label"]), caught_offset))
+                out.append((value["transaction_id"].encode(), int(value["label"]), caught_offset))
             metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
         return out
 

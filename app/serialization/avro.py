@@ -202,3 +202,28 @@ def validate_transaction(value: dict) -> None:
             raise ValueError(f"{name} is {v:g} (at most {MAX_ABS_FEATURE:g} in absolute value)")
     if value.get("Class") not in (None, 0, 1):
         raise ValueError(f"Class is {value['Class']} (0, 1 or null)")
+
+
+def validate_label(value: dict) -> None:
+    """Reject labels no model should learn: an empty or oversized transaction id, a label other
+    than 0 or 1, a non-finite time.
+
+    >>> validate_label({"transaction_id": "t", "label": 7, "event_time": 0.0})
+    Traceback (most recent call last):
+    ...
+    ValueError: label is 7 (0 or 1)
+    >>> validate_label({"transaction_id": "t", "label": 1, "event_time": float("nan")})
+    Traceback (most recent call last):
+    ...
+    ValueError: event_time is nan
+    """
+    transaction_id = value.get("transaction_id")
+    if not transaction_id:
+        raise ValueError("empty transaction_id")
+    if len(transaction_id) > MAX_ID_LENGTH:
+        raise ValueError(f"transaction_id is {len(transaction_id)} characters long (at most {MAX_ID_LENGTH})")
+    if value.get("label") not in (0, 1):
+        raise ValueError(f"label is {value.get('label')} (0 or 1)")
+    for name, v in value.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{name} is {v}")

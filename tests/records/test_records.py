@@ -42,15 +42,16 @@ def test_transaction_fields_and_features():
     assert tx.features()["Amount"] == 28.0
 
 
-def test_v_columns_default_to_zero_and_new_ids_to_none():
-    tx = Transaction(transaction_id="t", event_time=5.0, Amount=12.0)
-    assert [getattr(tx, n) for n in V_NAMES] == [0.0] * 28
+def test_v_columns_are_required_and_new_ids_default_to_none():
+    with pytest.raises(TypeError, match="V1"):
+        Transaction(transaction_id="t", event_time=5.0, Amount=12.0)
+    tx = Transaction(transaction_id="t", event_time=5.0, Amount=12.0, **{n: 0.0 for n in V_NAMES})
     assert tx.terminal_id is None and tx.fraud_scenario is None and tx.Class is None
 
 
 def test_model_features_follow_the_names_and_skip_none():
-    value = {"transaction_id": "t", "event_time": 1.0, "Amount": 7.5, "V3": -2.0, "Class": None,
-             **{n: None for n in ("card_id", "merchant_id", "terminal_id", "fraud_scenario")}}
+    value = {"transaction_id": "t", "event_time": 1.0, "Amount": 7.5, **{n: 0.0 for n in V_NAMES}, "V3": -2.0,
+             "Class": None, **{n: None for n in ("card_id", "merchant_id", "terminal_id", "fraud_scenario")}}
     assert model_features(value, ["V3", "Amount"]) == {"V3": -2.0, "Amount": 7.5}
     assert list(model_features(Transaction(**value), ["Amount", "V3"])) == ["Amount", "V3"]
     assert model_features({"Amount": None}, ["Amount"]) == {}
@@ -85,12 +86,15 @@ def test_previous_and_current_schemas_read_each_other():
                  "merchant_id": None, **{n: i / 10 for i, n in enumerate(V_NAMES)}}
     as_new = _read(_write(PREVIOUS, old_value), PREVIOUS, current)
     assert as_new == {**old_value, "terminal_id": None, "fraud_scenario": None}
-    # a simulator transaction leaves the V columns out: the writer fills their 0.0 defaults
+    # a simulator transaction carries 0.0 in the V columns (they are required) and its new ids
     sim_value = {"transaction_id": "sim-1", "event_time": 1_522_540_900.0, "Amount": 57.19, "Class": 1,
-                 "card_id": "cust-000001", "merchant_id": None, "terminal_id": "term-000002", "fraud_scenario": 2}
+                 "card_id": "cust-000001", "merchant_id": None, "terminal_id": "term-000002", "fraud_scenario": 2,
+                 **{n: 0.0 for n in V_NAMES}}
     as_old = _read(_write(current, sim_value), current, PREVIOUS)
-    assert as_old == {**{k: v for k, v in sim_value.items() if k not in ("terminal_id", "fraud_scenario")},
-                      **{n: 0.0 for n in V_NAMES}}
+    assert as_old == {k: v for k, v in sim_value.items() if k not in ("terminal_id", "fraud_scenario")}
+    # leaving a V column out is not a transaction: the writer refuses it
+    with pytest.raises(ValueError, match="V1"):
+        _write(current, {k: v for k, v in sim_value.items() if k != "V1"})
 
 
 @pytest.mark.parametrize("record", ALL_RECORDS, ids=lambda r: r.__name__)
