@@ -5,16 +5,20 @@
     ``("ping", None)`` round trip within ``ping_timeout_s``); 503 with the reason otherwise. A worker
     that fails it is stuck or has lost its models: restart it.
 ``GET /readyz``
-    200 when partitions of the source topic are assigned to the worker, no rebalance is under way,
-    its tables are recovered and the model of every assigned partition is open; 503 otherwise, with
-    ``{"ready": false, "missing": [...]}`` and a ``Retry-After`` header.
+    200 when partitions of the transactions topic are assigned to the worker, no rebalance is under
+    way, its tables are recovered and (when the scoring agent runs here) the model of every
+    assigned partition is open; 503 otherwise, with ``{"ready": false, "missing": [...]}`` and a
+    ``Retry-After`` header.
 ``GET /model``
-    Per partition: the model kind, version, events learned (and since the last checkpoint), when
-    this worker last wrote its checkpoint (Unix time; null before the first), the stream positions
-    of its state (last offset taken in, per topic) and the exact prequential metrics
-    (``cumulative`` and over the last ``window`` labelled events; null before the first label).
+    ``{"partitions": {"<p>": {...}}}``: the model kind and version, whether it was restored from a
+    checkpoint, events learned (and since the last checkpoint), when this worker last wrote its
+    checkpoint (Unix time; null before the first), the stream positions of its state (last offset
+    taken in, per topic), the transactions waiting for their label, and the exact prequential
+    metrics (``cumulative`` and ``window``: the last ``window_size`` labelled events; null before
+    the first label; a metric that is undefined, say an AUC without positives, is null).
 ``GET /drift``
-    The last drift alert of each monitored stream (:attr:`app.drift.watch.DriftWatch.latest`).
+    ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
+    worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published.
 
 The models of a partition are otherwise opened by its first event: :func:`open_assigned_models`,
 run by a timer, opens them as soon as the tables are recovered, so that an idle worker is ready
