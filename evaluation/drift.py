@@ -292,10 +292,15 @@ def prequential(stream: Stream, mitigation: str = "none", delta: float | None = 
     and ``mitigate_on`` default to the settings; positions are event positions (1-based).
     """
     mitigate_on = settings.DRIFT_MITIGATE_ON if mitigate_on is None else mitigate_on
+    features = list(settings.DRIFT_FEATURES) if features is None else features
+    monitor_scores = settings.DRIFT_MONITOR_SCORES if monitor_scores is None else monitor_scores
+    delta = settings.DRIFT_DELTA if delta is None else delta
+    clock = settings.DRIFT_CLOCK if clock is None else clock
     learner = make_learner(stream.learner)
     policy = make_mitigation(mitigation, min_events=min_events, max_age=max_age)
-    inputs = feature_monitor(features, delta=delta, clock=clock)
-    outputs = score_monitor(delta, clock, warning_delta=warning_delta if mitigation == "challenger" else None)
+    inputs = feature_monitor(features, transform=settings.DRIFT_FEATURE_TRANSFORM, delta=delta, clock=clock)
+    outputs = score_monitor(delta, clock, warning_delta=warning_delta if mitigation == "challenger" else None,
+                            score_direction=settings.DRIFT_SCORE_DIRECTION, error_direction=settings.DRIFT_ERROR_DIRECTION)
     ys, ps, alarms, actions, warnings, seen = [], [], [], [], 0, set()
     for position, (x, y) in enumerate(stream.pairs(), start=1):
         p = learner.predict_proba(x)
