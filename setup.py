@@ -33,5 +33,5 @@ setup(
             "faker==40.63.0",
         ],
     },
-    entry_points={"console_scripts": ["fraud-replay=app.replay:main"]},
+    entry_points={"console_scripts": ["fraud-replay=app.replay:main", "fraudstream=app.cli:main"]},
 )
