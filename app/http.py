@@ -19,6 +19,9 @@
 ``GET /drift``
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
     worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published.
+``POST /score``
+    One transaction's fraud probability and decision now, by the model of its partition, routed to
+    the worker that owns it; nothing is learned (:mod:`app.http_score`).
 
 The models of a partition are otherwise opened by its first event: :func:`open_assigned_models`,
 run by a timer, opens them as soon as the tables are recovered, so that an idle worker is ready
@@ -39,7 +42,10 @@ import math
 import time
 from typing import Any
 
+from app import http_score
 from app.learning.learner_set import OpFailed
+from app.records import Transaction
+from app.serialization.avro import validate_transaction
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +145,11 @@ def drift_report(watch) -> dict[str, Any]:
     return {"alerts": {stream: finite(alert.asdict()) for stream, alert in sorted(watch.latest.items())}}
 
 
-def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_after_s: int = RETRY_AFTER_S) -> None:
-    """Put the pages (and the timer that opens the assigned partitions' models) on ``app``."""
+def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_after_s: int = RETRY_AFTER_S,
+             partition_of=None) -> None:
+    """Put the pages (and the timer that opens the assigned partitions' models) on ``app``;
+    ``partition_of(key)`` is the partition ``/score`` gives a transaction id (by default Kafka's
+    default partitioner over the transactions topic's partitions: :func:`app.http_score.register`)."""
     scorer, topic = service.scorer, service.topics.transactions.get_topic_name()
 
     @app.page("/livez")
@@ -174,6 +183,13 @@ def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_afte
                 await open_assigned_models(app, scorer, topic)
             except Exception:
                 log.exception("opening the models of the assigned partitions failed")
+
+        http_score.register(
+            app, scorer, topic, retry_after_s=retry_after_s, assigned=lambda: assigned_partitions(app, topic),
+            not_ready=lambda: readiness_missing(rebalancing=bool(app.rebalancing), recovered=recovered(app),
+                                                topic=topic, assigned=assigned_partitions(app, topic), loaded=None),
+            avro_loads=lambda: service.topics.codec(topic, Transaction, validate_transaction).loads,
+            partition_of=partition_of)
 
     if service.drift is not None:
         @app.page("/drift")

@@ -10,6 +10,10 @@ is the partition) and applies operations, in order, each a tuple whose first ite
     The fraud probability of ``x``; then, unless ``y`` is None, learn ``(x, y)`` (predict, then learn).
 ``("learn", key, x, y)``
     Learn one labelled event (a late label).
+``("predict", key, x)``
+    ``(probability, members)``: the fraud probability of ``x`` and, when the model is a
+    :class:`~app.learning.blend.ProbabilityBlend`, each member's own (in the blend's order), else
+    ``None``. Nothing is learned (a synchronous score: :mod:`app.http_score`).
 ``("reset", key)``
     A fresh model, as a new generation (drift mitigation).
 ``("put", key, checkpoint)``
@@ -32,6 +36,9 @@ in the worker's process or in a model process (:mod:`app.learning.model_host`).
 ('lr-g0', 0, False)
 >>> learners.apply([("step", 0, {"V1": 1.0}, 1), ("step", 0, {"V1": 1.0}, None)])[0]
 0.5
+>>> probability, members = learners.apply([("predict", 0, {"V1": 1.0})])[0]
+>>> probability > 0.5, members, learners.learners[0].events_learned
+(True, None, 1)
 >>> blob, = learners.apply([("checkpoint", 0, {"offsets": {"transactions": 1}})])
 >>> learners.apply([("drop", 0), ("open", 0, blob, None, "")])[1].events_learned
 1
@@ -47,6 +54,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app.learning.blend import ProbabilityBlend
 from app.learning.learner import OnlineLearner
 
 log = logging.getLogger(__name__)
@@ -121,6 +129,13 @@ class LearnerSet:
         self._on_new_model()
         return LearnerInfo(learner.name, learner.generation, learner.events_learned, dict(learner.meta),
                            learner.factory, restored)
+
+    def _predict(self, key, x: dict) -> tuple[float, list[float] | None]:
+        learner = self.learners[key]
+        probability = learner.predict_proba(x)
+        model = learner.model
+        members = list(model.last_member_probabilities) if isinstance(model, ProbabilityBlend) else None
+        return probability, members
 
     def _learn(self, key, x: dict, y: int) -> None:
         self.learners[key].learn(x, y)
