@@ -8,6 +8,11 @@ reason are sent to ``dead-letters``, a warning names where the message was, the 
 Several agents may read the same topic: Faust then reports one decode error per agent for the
 same message, but the message is dead-lettered once. A message without a value (a tombstone) is
 rejected as ``empty``.
+
+A dead letter counts as an output like any other: :meth:`DeadLetters.send` returns once the broker
+has confirmed it, and a dead letter it refuses stops the worker (see :mod:`app.outputs`). Faust
+acknowledges a message that does not decode before it reports the error, so for those the
+confirmation is awaited before the stream takes the next message.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import time
 import faust
 from faust.types import Message
 
-from app import metrics
+from app import metrics, outputs
 from app.records import DeadLetter
 from app.serialization.errors import DecodeError
 
@@ -75,7 +80,7 @@ class DeadLetters:
 
     async def send(self, exc: Exception, message: Message) -> None:
         """Dead-letter ``message``, rejected with ``exc`` (decoding it, or processing it: see
-        :func:`processing_failed`)."""
+        :func:`processing_failed`); returns once the broker has confirmed it."""
         if not self._seen.add((message.topic, message.partition, message.offset)):
             return  # the same message, reported again for another agent reading the topic
         letter = dead_letter_for(exc, message)
@@ -83,7 +88,7 @@ class DeadLetters:
             "skipped a message of topic %s partition %s offset %s: %s",
             message.topic, message.partition, message.offset, letter.error,
         )
-        await self.topic.send(key=message.key, value=letter)
+        await outputs.confirmed([await self.topic.send(key=message.key, value=letter)], self.topic.get_topic_name())
         metrics.DEAD_LETTERS.labels(topic=message.topic, reason=letter.reason).inc()
         metrics.EVENTS_OUT.labels(topic=self.topic.get_topic_name()).inc()
 

@@ -15,17 +15,28 @@ class ChangelogTable:
 
 
 class SentRecords:
-    """An output topic that records what is sent to it: (key, value) in order."""
+    """An output topic that records what is sent to it: (key, value) in order. As with a Faust
+    topic, ``await send(...)`` gives the future of the broker's confirmation: it fails with
+    ``refuse`` (an exception) when one is set."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, refuse: Exception | None = None) -> None:
         self.name = name
+        self.refuse = refuse
         self.sent: list[tuple] = []
 
     def get_topic_name(self) -> str:
         return self.name
 
-    async def send(self, key=None, value=None, **kwargs) -> None:
+    async def send(self, key=None, value=None, **kwargs):
+        import asyncio
+
         self.sent.append((key, value))
+        future = asyncio.get_running_loop().create_future()
+        if self.refuse is not None:
+            future.set_exception(self.refuse)
+        else:
+            future.set_result((self.name, len(self.sent) - 1))
+        return future
 
 
 class SentDeadLetters:

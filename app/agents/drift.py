@@ -1,8 +1,12 @@
 """The drift agents: ``transactions`` and ``scores`` -> :class:`~app.drift.watch.DriftWatch`
-(ADWIN over input features, the score stream and the error stream) -> ``drift-alerts``."""
+(ADWIN over input features, the score stream and the error stream) -> ``drift-alerts``.
+
+A batch's alerts are confirmed by the broker before its events are acknowledged (Faust acknowledges
+the events of ``take_events`` when the loop body returns); one that is refused stops the worker
+(:mod:`app.outputs`)."""
 from __future__ import annotations
 
-from app import metrics
+from app import metrics, outputs
 from app.drift.watch import DriftWatch
 
 
@@ -15,10 +19,14 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
     alerts_topic = topics.drift_alerts.get_topic_name()
 
     async def publish(alerts) -> None:
+        """Send ``alerts`` and await the broker's confirmation of them all."""
+        alerts = list(alerts)
+        sent = [await topics.drift_alerts.send(key=(item.transaction_id or item.stream).encode(), value=item)
+                for item in alerts]
+        await outputs.confirmed(sent, alerts_topic)
         for item in alerts:
-            await topics.drift_alerts.send(key=(item.transaction_id or item.stream).encode(), value=item)
             metrics.DRIFT_ALERTS.labels(stream=item.stream).inc()
-            metrics.EVENTS_OUT.labels(topic=alerts_topic).inc()
+        metrics.EVENTS_OUT.labels(topic=alerts_topic).inc(len(sent))
 
     if monitor_features or challengers:
         @app.agent(topics.transactions, name="app.agents.drift.monitor_transactions")

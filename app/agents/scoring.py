@@ -5,7 +5,9 @@
 ``within_s``): each batch goes to the model host as soon as it is taken, its scores are sent as
 they come back while the sends of up to ``in_flight`` batches before it are still being confirmed,
 and a batch's events are acknowledged only once its scores are confirmed by the broker and the
-batch before it is done (at-least-once, in order). With the models in this process
+batch before it is done (at-least-once, in order); a send the broker does not confirm stops the
+worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the commits of a worker that
+looks healthy. With the models in this process
 (``in_process``), each batch is scored and sent before the next is taken.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import collections
 import logging
 import time
 
-from app import metrics
+from app import metrics, outputs
 from app.dead_letters import processing_failed
 from app.records import Score
 from app.scoring import Scorer
@@ -97,8 +99,8 @@ class ScoreSender:
                 if 0.0 <= lateness < 3600.0:
                     metrics.EVENT_TO_SCORE_LATENCY.observe(lateness)
                 touched.add(item.partition)
-        if futures:  # the broker's confirmation of this batch's sends
-            await asyncio.gather(*futures)  # raises if a send failed: the batch is not acked
+        # the broker's confirmation of this batch's sends; one that failed stops the worker (app.outputs)
+        await outputs.confirmed(futures, topic_out)
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
         if ack:

@@ -20,16 +20,18 @@ def checkpoint_key(partition: int) -> bytes:
     return str(partition).encode()
 
 
-def put(table, partition: int, key: bytes, value: bytes) -> None:
-    """``table[key] = value``, logged to the changelog partition ``partition``."""
+def put(table, partition: int, key: bytes, value: bytes):
+    """``table[key] = value``, logged to the changelog partition ``partition``; the future of the
+    broker's confirmation of the changelog record (what the table's ``send_changelog`` returns)."""
     table.data[key] = value
-    table.send_changelog(partition, key, value)
+    return table.send_changelog(partition, key, value)
 
 
-def delete(table, partition: int, key: bytes) -> None:
-    """``del table[key]``, a tombstone in the changelog partition ``partition``."""
+def delete(table, partition: int, key: bytes):
+    """``del table[key]``, a tombstone in the changelog partition ``partition``; the future of its
+    confirmation."""
     table.data.pop(key, None)
-    table.send_changelog(partition, key, None, value_serializer="raw")
+    return table.send_changelog(partition, key, None, value_serializer="raw")
 
 
 def get(table, key: bytes) -> bytes | None:

@@ -306,7 +306,8 @@ class AsyncCheckpointedStates(Generic[T]):
     written without them); ``dump(state)`` gives its checkpoint as of the call: it is called with
     the positions of that moment, so operations the state is given while the checkpoint is being
     written belong to the next one. ``pending(state)`` counts what went into the state since its
-    last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and
+    last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and the
+    broker has confirmed its changelog record (a checkpoint that fails never calls it), and
     ``forget(state)`` when the partition is given up. ``read_back(source, partition, start, end)``
     (an async iterator of ``(offset, value)`` of the source at ``start <= offset < end``) serves
     :meth:`catch_up`. ``signer`` signs and verifies the checkpoints as in :class:`CheckpointedStates`:
@@ -430,13 +431,16 @@ class AsyncCheckpointedStates(Generic[T]):
                  time.monotonic() - started)
 
     async def checkpoint(self, partition: int) -> None:
-        """Write the partition's state to the table now, with the positions of this moment."""
+        """Write the partition's state to the table now, with the positions of this moment; returns
+        once its changelog record is confirmed (raises if the broker refused it)."""
         state = self.states[partition]
         positions = dict(self.positions.get(partition, {}))
         blob = await self.dump(state)
         key = self.key(partition)
         value = envelope(positions, blob)
-        put(self.table, partition, key, value if self.signer is None else self.signer.sign(value, context=key))
+        sent = put(self.table, partition, key, value if self.signer is None else self.signer.sign(value, context=key))
+        if sent is not None:  # a Faust table: on_checkpoint runs once the broker has the checkpoint
+            await sent
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
 

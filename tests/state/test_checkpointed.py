@@ -185,3 +185,48 @@ def test_a_failed_read_back_is_logged_and_the_state_goes_on_with_what_it_got(cap
         assert asyncio.run(states.ready(0, 20)).n == 2
     assert "partition 0: the tally could not catch up on offsets 10-19 (2 read back)" in caplog.text
     assert "broker gone" in caplog.text and states.positions == {0: 19}
+
+
+class ConfirmedTable(ChangelogTable):
+    """A changelog table whose records the test confirms (or refuses) itself, as a broker would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.futures: list[asyncio.Future] = []
+
+    def send_changelog(self, partition, key, value, **kwargs):
+        super().send_changelog(partition, key, value, **kwargs)
+        self.futures.append(asyncio.get_running_loop().create_future())
+        return self.futures[-1]
+
+
+@pytest.mark.parametrize("broker", ["confirms", "refuses"])
+def test_an_async_checkpoint_counts_as_written_only_once_the_broker_confirms_it(broker):
+    from app.state.checkpointed import AsyncCheckpointedStates
+
+    class Tally:
+        n = 0
+
+    async def open_tally(partition, blob, positions):
+        return Tally()
+
+    async def dump(tally):
+        return str(tally.n).encode()
+
+    async def run():
+        table, done = ConfirmedTable(), []
+        states = AsyncCheckpointedStates(table, "tally", open=open_tally, dump=dump, pending=lambda t: t.n, every=1,
+                                         on_checkpoint=lambda partition, state: done.append(partition))
+        (await states.get(0)).n = 1
+        assert states.maybe_checkpoint(0)
+        await asyncio.sleep(0.05)
+        assert len(table.written) == 1 and done == []  # written, not yet confirmed: nothing counts on it
+        if broker == "confirms":
+            table.futures[0].set_result("metadata")
+        else:
+            table.futures[0].set_exception(RuntimeError("refused"))
+        await asyncio.sleep(0.05)
+        return done, states.maybe_checkpoint(0)  # a refused checkpoint does not block the next one
+
+    done, again = asyncio.run(run())
+    assert done == ([0] if broker == "confirms" else []) and again

@@ -1,0 +1,135 @@
+"""Outputs the broker refuses stop the worker before their batch is acknowledged: anomalies, drift
+alerts, dead letters and scores (app.outputs)."""
+from __future__ import annotations
+
+import asyncio
+import types
+
+import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+
+from app import outputs
+from app.agents import anomaly as anomaly_agents
+from app.agents import drift as drift_agents
+from app.agents.scoring import ScoreSender
+from app.anomaly import AnomalyDetector, FixedThreshold
+from app.anomaly.partitions import AnomalyDetectors
+from app.dead_letters import DeadLetters
+from tests.agents.test_anomaly import transactions
+from tests.fakes import ChangelogTable, SentRecords, agent_app, agent_topics
+
+REFUSED = MessageSizeTooLargeError("the record is larger than the topic's max.message.bytes")
+
+
+@pytest.fixture
+def exits(monkeypatch):
+    """The exit codes the worker would have stopped with (the process goes on in the test)."""
+    codes = []
+    monkeypatch.setattr(outputs, "_exit", codes.append)
+    return codes
+
+
+def test_confirmed_gives_the_metadata_and_stops_the_worker_when_a_send_failed(exits):
+    async def run(refuse):
+        topic = SentRecords("out", refuse=refuse)
+        return await outputs.confirmed([await topic.send(key=b"k", value=i) for i in range(3)], "out")
+
+    assert asyncio.run(run(None)) == [("out", 0), ("out", 1), ("out", 2)] and exits == []
+    with pytest.raises(MessageSizeTooLargeError):
+        asyncio.run(run(REFUSED))
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE]
+
+
+def anomaly_agent(anomalies):
+    app = agent_app("test-confirmed-anomaly")
+    topics = agent_topics(app)
+    topics.anomalies = anomalies
+    table = ChangelogTable()
+    detectors = AnomalyDetectors(table, lambda: AnomalyDetector(trees=5, height=6, window=20, warmup=20,
+                                                                threshold=FixedThreshold(0.0), seed=1), every=1)
+    return anomaly_agents.register(app, topics, detectors, batch_size=50, within_s=0.05, counts_input=True), table
+
+
+async def put_all(agent, txs) -> None:
+    async with agent.test_context() as running:
+        for tx in txs:
+            await running.put(key=tx.transaction_id.encode(), value=tx)
+        await asyncio.sleep(0.3)  # the batch is taken after within_s
+
+
+def test_a_refused_anomaly_stops_the_worker_before_the_batch_is_checkpointed(exits):
+    agent, table = anomaly_agent(SentRecords("anomalies", refuse=REFUSED))
+    try:
+        asyncio.run(put_all(agent, transactions(50, seed=3)))
+    except MessageSizeTooLargeError:
+        pass  # the agent's crash, seen by the test context
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE]
+    assert table.written == []  # the batch's upkeep (a checkpoint: every=1) never ran
+
+    agent, table = anomaly_agent(SentRecords("anomalies"))
+    asyncio.run(put_all(agent, transactions(50, seed=3)))
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and table.written  # confirmed: the batch went on
+
+
+def test_refused_drift_alerts_stop_the_worker(exits):
+    class Watch:
+        async def observe_transactions(self, events, challengers):
+            return [types.SimpleNamespace(stream="feature:Amount", transaction_id=e.value.transaction_id)
+                    for e in events]
+
+        def transactions_done(self, partitions, challengers):
+            done.append(partitions)
+
+    done = []
+    app = agent_app("test-confirmed-drift")
+    topics = agent_topics(app)
+    topics.drift_alerts = SentRecords("drift-alerts", refuse=REFUSED)
+    agent, = drift_agents.register(app, topics, Watch(), batch_size=10, within_s=0.05, monitor_features=True,
+                                   challengers=False, monitor_scores=False)
+    try:
+        asyncio.run(put_all(agent, transactions(10, seed=4)))
+    except MessageSizeTooLargeError:
+        pass
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and done == []
+
+
+def test_a_refused_dead_letter_stops_the_worker(exits):
+    message = types.SimpleNamespace(topic="transactions", partition=0, offset=7, key=b"k", value=b"\x00bad",
+                                    timestamp=1.0)
+
+    async def run():
+        await DeadLetters(SentRecords("dead-letters", refuse=REFUSED)).send(ValueError("bad"), message)
+
+    with pytest.raises(MessageSizeTooLargeError):
+        asyncio.run(run())
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE]
+
+
+def test_a_refused_score_stops_the_worker_and_the_batch_is_not_acknowledged(exits):
+    class Producer:
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(REFUSED)
+            return future
+
+    class Scorer:
+        async def scored(self, chunks):
+            for chunk in chunks:
+                yield chunk
+
+        def after_batch(self, touched):
+            upkeep.append(touched)
+
+    class Stream:
+        async def ack(self, event):
+            acked.append(event)
+
+    upkeep, acked = [], []
+    topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
+    send = ScoreSender(types.SimpleNamespace(producer=Producer()), topics, dumps=lambda score: b"score")
+    item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
+    score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
+
+    with pytest.raises(MessageSizeTooLargeError):
+        asyncio.run(send(Stream(), ["event"], [[(item, score)]], Scorer(), started=0.0))
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and upkeep == []
