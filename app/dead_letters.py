@@ -11,8 +11,10 @@ rejected as ``empty``.
 
 A dead letter counts as an output like any other: :meth:`DeadLetters.send` returns once the broker
 has confirmed it, and a dead letter it refuses stops the worker (see :mod:`app.outputs`). Faust
-acknowledges a message that does not decode before it reports the error, so for those the
-confirmation is awaited before the stream takes the next message.
+acknowledges a message that does not decode before it reports the error to the topic, so a
+:class:`DeadLetteringTopic` sends (and confirms) the dead letter in its decoding step, before
+raising the error Faust then reports: a message is never acknowledged before its dead letter is
+in Kafka.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import logging
 import time
 
 import faust
+from faust.exceptions import DecodeError as FaustDecodeError
 from faust.types import Message
 
 from app import metrics, outputs
@@ -104,13 +107,28 @@ class DeadLetteringTopic(faust.Topic):
     def _clone_args(self):
         return {**super()._clone_args(), "dead_letters": self.dead_letters}
 
+    def _compile_decode(self) -> None:
+        super()._compile_decode()
+        decode = self.decode
+
+        async def decode_or_dead_letter(message: Message, *, propagate: bool = False):
+            try:
+                return await decode(message, propagate=True)
+            except FaustDecodeError as exc:  # dead-lettered before Faust acknowledges the message
+                await self._dead_letters().send(exc, message)
+                if propagate:
+                    raise
+                return None
+
+        self.decode = decode_or_dead_letter
+
     def _dead_letters(self) -> DeadLetters:
         if self.dead_letters is None:
             raise RuntimeError(f"topic {self.get_topic_name()} has no dead-letter topic set")
         return self.dead_letters
 
     async def on_key_decode_error(self, exc: Exception, message: Message) -> None:
-        await self._dead_letters().send(exc, message)
+        await self._dead_letters().send(exc, message)  # sent already by decoding, unless it was forgotten
 
     async def on_value_decode_error(self, exc: Exception, message: Message) -> None:
         await self._dead_letters().send(exc, message)

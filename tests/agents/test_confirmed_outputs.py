@@ -133,3 +133,55 @@ def test_a_refused_score_stops_the_worker_and_the_batch_is_not_acknowledged(exit
     with pytest.raises(MessageSizeTooLargeError):
         asyncio.run(send(Stream(), ["event"], [[(item, score)]], Scorer(), started=0.0))
     assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and upkeep == []
+
+
+class Order:
+    """Records, in order, the dead letters sent and their confirmations."""
+
+    def __init__(self, refuse: Exception | None = None) -> None:
+        self.refuse, self.events = refuse, []
+
+    def get_topic_name(self) -> str:
+        return "dead-letters"
+
+    async def send(self, key=None, value=None, **kwargs):
+        self.events.append(("sent", value.reason))
+        future = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda _: self.events.append(("confirmed", value.reason)))
+        if self.refuse is not None:
+            future.set_exception(self.refuse)
+        else:
+            future.set_result("metadata")
+        return future
+
+
+@pytest.mark.parametrize("refuse", [None, REFUSED])
+def test_a_message_that_does_not_decode_is_dead_lettered_before_its_decode_error_reaches_faust(exits, refuse):
+    from faust.exceptions import ValueDecodeError
+    from faust.types import TP
+
+    from app.dead_letters import DeadLetteringTopic
+    from app.records import Transaction
+
+    sink = Order(refuse)
+    topic = DeadLetteringTopic(agent_app("test-dead-lettering"), topics=["transactions"], key_type=bytes,
+                               value_type=Transaction, key_serializer="raw", value_serializer="json",
+                               dead_letters=DeadLetters(sink))
+    message = types.SimpleNamespace(topic="transactions", partition=0, offset=3, key=b"k", value=b"not json",
+                                    timestamp=1.0, headers=[], tp=TP("transactions", 0))
+
+    async def decode():
+        try:
+            await topic.decode(message, propagate=True)  # what Faust's conductor calls, before it acknowledges
+        except ValueDecodeError:
+            sink.events.append(("raised", None))  # only now would Faust acknowledge the message
+        await topic.on_value_decode_error(ValueError("again"), message)  # Faust's report: sent once already
+
+    if refuse is None:
+        asyncio.run(decode())
+        assert sink.events == [("sent", "schema-mismatch"), ("confirmed", "schema-mismatch"), ("raised", None)]
+        assert exits == []
+    else:
+        with pytest.raises(MessageSizeTooLargeError):
+            asyncio.run(decode())
+        assert ("raised", None) not in sink.events and exits == [outputs.SEND_FAILED_EXIT_CODE]
