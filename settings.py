@@ -120,6 +120,9 @@ SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
 # decodes and sends on another), or in the worker's process; batches go to them in chunks of MODEL_CHUNK.
 MODEL_PROCESS = _env("MODEL_PROCESS", True)
 MODEL_CHUNK = _env("MODEL_CHUNK", 10)
+# A model process that gives no result for this long while operations wait for one is hung: it is
+# killed and the worker exits with code 70, as when it dies (app.learning.model_host).
+MODEL_HOST_TIMEOUT_S = _env("MODEL_HOST_TIMEOUT_S", 30.0)
 # With a model process, how many batches may have their scores being sent (awaiting the broker's
 # confirmation) while the next batch is taken: a batch's scores go out without waiting for those.
 SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
@@ -179,6 +182,8 @@ BACKFILL_FEATURES_TOPIC = _env("BACKFILL_FEATURES_TOPIC", "window-features")  # 
 # --- observability ---------------------------------------------------------------------------------
 # /metrics is served on WEB_HOST:WEB_PORT (use WEB_HOST=0.0.0.0 in a container so Prometheus can scrape it).
 CONSUMER_LAG_INTERVAL_S = _env("CONSUMER_LAG_INTERVAL_S", 5.0)  # how often fraud_consumer_lag is refreshed
+# How often fraud_committed_offset is refreshed and the partitions whose committed offset moved are logged.
+COMMIT_PROGRESS_INTERVAL_S = _env("COMMIT_PROGRESS_INTERVAL_S", 10.0)
 FAUST_SENSOR = _env("FAUST_SENSOR", True)  # also export Faust's own sensor (fraud_faust_*) on /metrics
 REPORT_WINDOW_S = _env("REPORT_WINDOW_S", 0.0)  # run report: event-time window; 0 = about 40 over the run
 REPORT_AUC_WINDOW = _env("REPORT_AUC_WINDOW", 5000)  # run report: labelled events in the rolling AUC window

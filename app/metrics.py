@@ -20,6 +20,8 @@ DEAD_LETTERS = Counter(
 )
 CONSUMER_LAG = Gauge("fraud_consumer_lag", "Messages behind the end of the partition.", ["topic", "partition"],
                      registry=REGISTRY)
+COMMITTED_OFFSET = Gauge("fraud_committed_offset", "The consumer group's committed offset (the next to read) of "
+                         "each source partition of this worker.", ["topic", "partition"], registry=REGISTRY)
 
 # --- latency -------------------------------------------------------------------------------------
 SCORE_LATENCY = Histogram(

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from app import configured, gc_tuning, http, metrics, observability
+from app import commits, configured, gc_tuning, http, metrics, observability
 from app.agents import anomaly as anomaly_agents
 from app.agents import drift as drift_agents
 from app.agents import lifecycle
@@ -84,6 +84,7 @@ def build(app, s) -> Service:
         return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
     observability.register(app)
+    commits.register(app, s.COMMIT_PROGRESS_INTERVAL_S)  # fraud_committed_offset and its log line
     http.register(app, service)  # /livez, /readyz, /model, /drift
     return service
 
@@ -105,7 +106,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
             yield offset, (key, value)
 
     async def host():
-        return await start_host(not s.MODEL_PROCESS, gc_freeze=s.GC_FREEZE, on_exit=model_process_exited)
+        return await start_host(not s.MODEL_PROCESS, gc_freeze=s.GC_FREEZE, on_exit=model_process_exited,
+                                timeout_s=s.MODEL_HOST_TIMEOUT_S)
 
     return Scorer(
         host, checkpoints, pending, model_factory=configured.model_factory(s),
@@ -118,8 +120,9 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
 
 
 def model_process_exited(error: Exception) -> None:
-    """The models are gone with their process: stop at once, as a crash, so that the worker is
-    restarted and restores them from their checkpoints (nothing unsent has been acknowledged)."""
+    """The models are gone with their process (it died, or hung and was killed after
+    ``MODEL_HOST_TIMEOUT_S``): stop at once, as a crash, so that the worker is restarted and
+    restores them from their checkpoints (nothing unsent has been acknowledged)."""
     log.critical("%s: the worker stops (exit code %d) to restart from the model checkpoints",
                  error, MODEL_PROCESS_LOST_EXIT_CODE)
     logging.shutdown()

@@ -50,7 +50,7 @@ BAD_REASONS = {"bad-magic-byte", "too-short"}
 # the lag every second, and checkpoints within the replay, so that those metrics move too
 WORKER_ENV = {"FRAUD_CONSUMER_LAG_INTERVAL_S": "1", "FRAUD_CHECKPOINT_EVERY_EVENTS": "1000",
               "FRAUD_ANOMALY_CHECKPOINT_EVERY_EVENTS": "1000", "FRAUD_DRIFT_CHECKPOINT_EVERY_VALUES": "4000",
-              "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
+              "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1", "FRAUD_COMMIT_PROGRESS_INTERVAL_S": "1"}
 
 if not shutil.which("prometheus") and not os.environ.get("CI"):
     pytest.skip("no prometheus binary (apt-get install prometheus)", allow_module_level=True)
@@ -258,6 +258,12 @@ def check_consumer_lag(run: Run) -> None:
         run.prometheus.query(expr)
 
 
+def check_committed_offset(run: Run) -> None:
+    # every message of the (new) transactions topic, valid or dead-lettered, was committed
+    expr = f'sum(fraud_committed_offset{{topic="{run.names.transactions}"}})'
+    assert wait_for(lambda: run.q(expr) == run.transactions + len(BAD_MESSAGES), 20), run.q(expr)
+
+
 def check_consume_to_produce(run: Run) -> None:
     assert run.q("sum(fraud_consume_to_produce_seconds_count)") == run.transactions
     assert run.q("sum(fraud_consume_to_produce_seconds_sum)") > 0
@@ -370,6 +376,7 @@ CHECKS = {
     "fraud_events_out_total": check_events_out,
     "fraud_dead_letters_total": check_dead_letters,
     "fraud_consumer_lag": check_consumer_lag,
+    "fraud_committed_offset": check_committed_offset,
     "fraud_consume_to_produce_seconds": check_consume_to_produce,
     "fraud_event_to_score_seconds": check_event_to_score,
     "fraud_score": check_fraud_score,

@@ -14,7 +14,12 @@ their results, in submission order:
   host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
   owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
   and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
-  including when its owner is killed; it removes the folder then.
+  including when its owner is killed; it removes the folder then. A child that gives no result for
+  ``timeout_s`` while operations wait for one (stopped, deadlocked, or stuck in one operation) is
+  taken as hung: it is killed, so it counts as exited (what waits fails with
+  :class:`ModelHostError` and ``on_exit`` is called: the worker stops, see
+  :func:`app.service.model_process_exited`) instead of stalling scoring while the worker still
+  answers.
 
 >>> import asyncio
 >>> from app.learning.pipeline import model_factory
@@ -44,6 +49,7 @@ import signal
 import struct
 import sys
 import tempfile
+import time
 from typing import Callable
 
 from app.learning.learner_set import LearnerSet
@@ -88,20 +94,28 @@ class ProcessHost:
     """Operations applied by a child process; results come back in submission order."""
 
     def __init__(self, process: asyncio.subprocess.Process,
-                 on_exit: Callable[[ModelHostError], object] | None = None, spill_dir: str | None = None) -> None:
+                 on_exit: Callable[[ModelHostError], object] | None = None, spill_dir: str | None = None,
+                 timeout_s: float | None = None) -> None:
         self.process = process
         self.spill_dir = spill_dir
         self.on_exit = on_exit
+        self.timeout_s = timeout_s
         self._closing = False
+        self._hung = False
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
+        self._submitted: collections.deque[float] = collections.deque()  # when each waiting list was sent
+        self._answered = time.monotonic()  # when the last result came
         self._error: ModelHostError | None = None
-        self._reader = asyncio.get_running_loop().create_task(self._read_results())
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read_results())
+        self._watchdog = loop.create_task(self._watch())
 
     @classmethod
-    async def start(cls, *, gc_freeze: bool = False,
-                    on_exit: Callable[[ModelHostError], object] | None = None) -> "ProcessHost":
+    async def start(cls, *, gc_freeze: bool = False, on_exit: Callable[[ModelHostError], object] | None = None,
+                    timeout_s: float | None = None) -> "ProcessHost":
         """Start the model process (it imports River: about a second). ``on_exit`` is called if it
-        exits before :meth:`close` (the models it held are lost)."""
+        exits before :meth:`close` (the models it held are lost), or is killed for giving no result
+        for ``timeout_s`` while operations wait (None: never)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         spill_dir = tempfile.mkdtemp(prefix="model-host-")
         try:
@@ -115,7 +129,7 @@ class ProcessHost:
             shutil.rmtree(spill_dir, ignore_errors=True)
             raise
         log.info("model process started (pid %s)", process.pid)
-        return cls(process, on_exit, spill_dir)
+        return cls(process, on_exit, spill_dir, timeout_s)
 
     def submit(self, ops: list[tuple]) -> asyncio.Future:
         """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
@@ -127,7 +141,25 @@ class ProcessHost:
         body = pickle.dumps(ops, protocol=_PROTOCOL)
         self.process.stdin.write(_HEADER.pack(len(body)) + body)
         self._waiting.append(future)
+        self._submitted.append(time.monotonic())
         return future
+
+    async def _watch(self) -> None:
+        """Kill the child once it has given no result for ``timeout_s`` (if set) while operations wait."""
+        woke = time.monotonic()
+        while self.process.returncode is None:
+            period = min(1.0, self.timeout_s / 4) if self.timeout_s else 1.0
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            late, woke = now - woke - period, now
+            if late > period or not self.timeout_s:  # a busy event loop: the reader gets its turn first
+                continue
+            if self._submitted and now - max(self._submitted[0], self._answered) > self.timeout_s:
+                self._hung = True
+                log.error("the model process (pid %s) gave no result for %g s with %d operation lists waiting: "
+                          "killing it", self.process.pid, self.timeout_s, len(self._waiting))
+                self.process.kill()
+                return
 
     async def _read_results(self) -> None:
         stdout = self.process.stdout
@@ -139,12 +171,18 @@ class ProcessHost:
                 else:
                     results = pickle.loads(await stdout.readexactly(size))
                 future = self._waiting.popleft()
+                self._submitted.popleft()
+                self._answered = time.monotonic()
                 if not future.done():
                     future.set_result(results)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self.process.wait()
             self._remove_spill_dir()  # nothing more can come through it (an owner that exits now leaves none)
-            self._fail(ModelHostError(f"the model process exited (code {code})"), exc)
+            if self._hung:
+                error = ModelHostError(f"the model process gave no result for {self.timeout_s:g} s and was killed")
+            else:
+                error = ModelHostError(f"the model process exited (code {code})")
+            self._fail(error, exc)
             if not self._closing and self.on_exit is not None:
                 self.on_exit(self._error)
         except asyncio.CancelledError:
@@ -159,6 +197,7 @@ class ProcessHost:
         self._error = error
         if self._waiting:
             log.error("%s with %d operation lists unanswered", error, len(self._waiting))
+        self._submitted.clear()
         while self._waiting:
             future = self._waiting.popleft()
             if not future.done():
@@ -167,6 +206,7 @@ class ProcessHost:
     async def close(self) -> None:
         """Close the child's stdin (it exits after the operations it has) and wait for it."""
         self._closing = True
+        self._watchdog.cancel()
         if self.process.returncode is None:
             self.process.stdin.close()
             try:
@@ -187,13 +227,14 @@ class ProcessHost:
 
 
 async def start_host(in_process: bool, *, gc_freeze: bool = False,
-                     on_exit: Callable[[ModelHostError], object] | None = None):
-    """A :class:`LocalHost` or a started :class:`ProcessHost`."""
+                     on_exit: Callable[[ModelHostError], object] | None = None, timeout_s: float | None = None):
+    """A :class:`LocalHost` or a started :class:`ProcessHost` (killed as hung after ``timeout_s``
+    without a result while operations wait)."""
     if in_process:
         from app import gc_tuning
 
         return LocalHost(gc_tuning.freeze if gc_freeze else None)
-    return await ProcessHost.start(gc_freeze=gc_freeze, on_exit=on_exit)
+    return await ProcessHost.start(gc_freeze=gc_freeze, on_exit=on_exit, timeout_s=timeout_s)
 
 
 # --- the model process ------------------------------------------------------------------------------

@@ -166,3 +166,40 @@ def test_a_model_process_whose_owner_is_killed_removes_its_folder():
 
     existed, code, exists_after = asyncio.run(run())
     assert existed and code == 0 and not exists_after
+
+
+def test_a_model_process_that_hangs_is_killed_after_the_timeout_and_fails_what_waits():
+    exits = []
+
+    async def run():
+        host = await ProcessHost.start(on_exit=exits.append)
+        await host.submit([("open", 0, None, LR, "")])  # the child's start (importing River) may take seconds here
+        host.timeout_s = 1.0
+        await asyncio.sleep(1.5)  # idle, with nothing waiting: not a hang
+        assert host.process.returncode is None
+        await host.submit([("step", 0, {"V1": 1.0}, 1)])
+        os.kill(host.process.pid, signal.SIGSTOP)  # alive, but answers nothing
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(ModelHostError, match="no result for 1 s"):
+            await host.submit([("step", 0, {"V1": 1.0}, None)])
+        waited = asyncio.get_running_loop().time() - started
+        await host.close()
+        return waited, host.process.returncode
+
+    waited, code = asyncio.run(run())
+    assert 0.9 <= waited < 5.0
+    assert code == -signal.SIGKILL
+    assert len(exits) == 1 and "no result for 1 s and was killed" in str(exits[0])
+
+
+def test_a_slow_backlog_that_keeps_answering_is_not_a_hang():
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", 0, None, LR, "")])
+        host.timeout_s = 0.5
+        futures = [host.submit([("step", 0, {"V1": float(i)}, i % 2)] * 500) for i in range(60)]  # seconds in all
+        results = [await future for future in futures]
+        await host.close()
+        return len(results), host._hung
+
+    assert asyncio.run(run()) == (60, False)
