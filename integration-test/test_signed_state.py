@@ -58,7 +58,7 @@ def _restart_scores(make_worker, names, name: str, start: int, count: int):
     worker = make_worker(ENV, name=name, start=False).start(timeout_s=150)
     replay(names, generate(count, seed=start), labels="in-event", keep_ids=True, start_index=start)
     ids = {transaction_id("tx", i) for i in range(start, start + count)}
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while True:
         scores = [v for _, v, _, _ in read(names.scores, Score, timeout_s=30, idle_s=2)]
         new = [v for v in scores if v["transaction_id"] in ids]
@@ -69,9 +69,9 @@ def _restart_scores(make_worker, names, name: str, start: int, count: int):
 def test_forged_checkpoints_are_refused_and_never_unpickled(make_worker, names, tmp_path):
     first = make_worker(ENV, name="first")
     replay(names, generate(1000, seed=3), labels="in-event", keep_ids=True)
+    wait_committed(first, names.transactions, timeout_s=240)  # the machine may be busy: generous
     _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 1
-              and first.metric("fraud_anomaly_checkpoints_total") >= 1, 120, "checkpoints", first)
-    wait_committed(first, names.transactions)
+              and first.metric("fraud_anomaly_checkpoints_total") >= 1, 60, "checkpoints", first)
     first.stop()  # a clean stop: every state checkpointed, signed
 
     # unsigned checkpoints to the model and drift tables, a forged signature for the anomaly detector
@@ -95,7 +95,7 @@ def test_forged_checkpoints_are_refused_and_never_unpickled(make_worker, names, 
     assert second.metric("fraud_state_rejected_total", state="features drift monitor", reason="other_key") == 1
     assert not model_file.exists() and not anomaly_file.exists() and not drift_file.exists()
     assert_healthy(second)
-    wait_committed(second, names.transactions)
+    wait_committed(second, names.transactions, timeout_s=240)
     second.stop()
 
     # the model's checkpoint again, now with a forged signature over the worker's key id

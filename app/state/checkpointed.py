@@ -388,8 +388,8 @@ class AsyncCheckpointedStates(Generic[T]):
         value = get(self.table, key)
         positions: dict[str, int] = {}
         blob = None
-        if value is not None:
-            value = verified(self.signer, self.table, self.what, partition, key, value)
+        if value is not None and self.signer is not None:  # hashing a large model: off the event loop
+            value = await asyncio.to_thread(verified, self.signer, self.table, self.what, partition, key, value)
         if value is not None:
             position, blob = open_envelope(value)
             if isinstance(position, dict):
@@ -438,7 +438,9 @@ class AsyncCheckpointedStates(Generic[T]):
         blob = await self.dump(state)
         key = self.key(partition)
         value = envelope(positions, blob)
-        sent = put(self.table, partition, key, value if self.signer is None else self.signer.sign(value, context=key))
+        if self.signer is not None:
+            value = await asyncio.to_thread(self.signer.sign, value, key)
+        sent = put(self.table, partition, key, value)
         if sent is not None:  # a Faust table: on_checkpoint runs once the broker has the checkpoint
             await sent
         if self.on_checkpoint is not None:
