@@ -231,7 +231,11 @@ def register(app, scorer, topic: str, *, retry_after_s: int, not_ready: Callable
                 return self.json({"error": str(exc)}, status=400)
             except Unavailable as exc:
                 return unavailable(self, str(exc))
-            partition = partition_of(value["transaction_id"].encode())
+            try:
+                partition = partition_of(value["transaction_id"].encode())
+            except Exception as exc:  # the consumer not started yet
+                log.debug("no partition for %r", value["transaction_id"], exc_info=True)
+                return unavailable(self, f"the partitions of {topic} are not known yet ({type(exc).__name__})")
             if partition is None:
                 return unavailable(self, f"the partitions of {topic} are not known yet")
             if app.rebalancing:

@@ -138,6 +138,16 @@ async def test_503_with_retry_after_until_the_partition_can_be_scored_here():
         assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert (await response.json())["error"] == "the partitions of transactions are not known yet"
 
+    def consumer_not_started(key):
+        raise RuntimeError("the consumer is not started")
+
+    app, _, _ = make_app(consumer_not_started)
+    assign(app, [0])
+    async with client(app) as web:
+        response = await web.post("/score", data=body)
+        assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
+        assert (await response.json())["error"] == "the partitions of transactions are not known yet (RuntimeError)"
+
 
 @pytest.mark.asyncio
 async def test_a_score_is_the_models_prediction_and_nothing_is_learned():
