@@ -143,7 +143,7 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
     time.sleep(2)
     assert second.metric("fraud_model_events_learned") == n, second.log_tail()
-    logged = re.findall(r"of \S+: caught up on (\d+) events after the last checkpoint", second.log_text())
+    logged = re.findall(r"the model caught up on (\d+) events of \S+ committed after its checkpoint", second.log_text())
     assert second.metric("fraud_caught_up_events_total", state="model") == sum(int(c) for c in logged)
 
 
