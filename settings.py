@@ -99,6 +99,9 @@ LR_LEARNING_RATE = _env("LR_LEARNING_RATE", 0.01)
 LR_POSITIVE_WEIGHT = _env("LR_POSITIVE_WEIGHT", 10.0)  # arf+lr: a second regression weighs frauds this much (1 = none)
 # Model state: a checkpoint per partition in a changelog-backed table, every N learned events and on shutdown.
 CHECKPOINT_EVERY_EVENTS = _env("CHECKPOINT_EVERY_EVENTS", 10_000)
+# ...and every S seconds while a partition has something unsaved (labels learned, or transactions scored past
+# its saved position: a crash reads back what came after it); 0: on events only.
+CHECKPOINT_EVERY_S = _env("CHECKPOINT_EVERY_S", 60.0)
 CHECKPOINT_TABLE = _env("CHECKPOINT_TABLE", "model-checkpoints")
 CHECKPOINT_MAX_BYTES = _env("CHECKPOINT_MAX_BYTES", 64 * 1024 * 1024)  # producer/topic message size limit
 WARM_START_PATH = _env("WARM_START_PATH", "")  # a checkpoint file loaded when a partition has none yet
@@ -108,7 +111,8 @@ PENDING_MAX = _env("PENDING_MAX", 100_000)  # per partition; the oldest are expi
 PENDING_TTL_S = _env("PENDING_TTL_S", 7 * 24 * 3600.0)  # in event time: older transactions expire
 PENDING_EXPIRED_REMEMBERED = _env("PENDING_EXPIRED_REMEMBERED", 200_000)  # ids whose late label counts as expired
 LABEL_WAIT_IDLE_S = _env("LABEL_WAIT_IDLE_S", 5.0)  # a label ahead of its transaction waits while transactions flow
-# Prequential metrics (exact), cumulative and over the last N labelled events, refreshed every S seconds.
+# Prequential metrics, over the last N labelled events (exact) and cumulative (binned, with a stated error
+# bound: app.learning.evaluation), refreshed every S seconds.
 PREQUENTIAL_WINDOW = _env("PREQUENTIAL_WINDOW", 10_000)
 PREQUENTIAL_REPORT_INTERVAL_S = _env("PREQUENTIAL_REPORT_INTERVAL_S", 10.0)
 DECISION_THRESHOLD = _env("DECISION_THRESHOLD", 0.5)

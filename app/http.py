@@ -13,9 +13,11 @@
     ``{"partitions": {"<p>": {...}}}``: the model kind and version, whether it was restored from a
     checkpoint, events learned (and since the last checkpoint), when this worker last wrote its
     checkpoint (Unix time; null before the first), the stream positions of its state (last offset
-    taken in, per topic), the transactions waiting for their label, and the exact prequential
-    metrics (``cumulative`` and ``window``: the last ``window_size`` labelled events; null before
-    the first label; a metric that is undefined, say an AUC without positives, is null).
+    taken in, per topic), the transactions waiting for their label, and the prequential metrics
+    (``window``: exact over the last ``window_size`` labelled events; ``cumulative``: since the
+    start, the AUCs from binned scores with the bound on their error, ``roc_auc_error_bound`` and
+    ``pr_auc_error_bound``, see :mod:`app.learning.evaluation`; null before the first label; a
+    metric that is undefined, say an AUC without positives, is null).
 ``GET /drift``
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
     worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published.

@@ -49,7 +49,8 @@ EVENTS_LEARNED = Gauge("fraud_model_events_learned", "Labelled events the model 
                        registry=REGISTRY)
 MODEL_VERSION = Gauge("fraud_model_version_info", "The model version in use (value 1).", ["partition", "version"],
                       registry=REGISTRY)
-PREQUENTIAL = Gauge("fraud_prequential_metric", "Prequential metrics of the scorer (exact ROC-AUC, PR-AUC, ...).",
+PREQUENTIAL = Gauge("fraud_prequential_metric", "Prequential metrics of the scorer (ROC-AUC, PR-AUC, ...: exact over "
+                    "the window, binned with an error bound cumulatively).",
                     ["partition", "metric", "window"], registry=REGISTRY)
 CHECKPOINTS = Counter("fraud_checkpoints_total", "Model checkpoints written.", ["partition"], registry=REGISTRY)
 CHECKPOINT_SECONDS = Histogram("fraud_checkpoint_seconds", "From asking the model host for a checkpoint to having it.",
@@ -57,6 +58,10 @@ CHECKPOINT_SECONDS = Histogram("fraud_checkpoint_seconds", "From asking the mode
 CAUGHT_UP = Counter("fraud_caught_up_events_total",
                     "Events read back from Kafka to catch a partition's restored state up: committed after its "
                     "last checkpoint, before a crash.", ["state", "topic", "partition"], registry=REGISTRY)
+READ_BACK_SHORT = Counter("fraud_read_back_short_total",
+                          "Catch-up reads back from Kafka that stopped short of the offset they aimed for (a "
+                          "deleted or compacted stretch, an idle timeout): the state went on without the rest.",
+                          ["topic", "partition"], registry=REGISTRY)
 STATE_REJECTED = Counter("fraud_state_rejected_total",
                          "Stored state refused when read back (the partition starts without it), per kind of "
                          "state and reason: unsigned, other_key, bad_signature (not signed with this worker's "

@@ -113,7 +113,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         host, checkpoints, pending, model_factory=configured.model_factory(s),
         features=lambda tx: model_features(tx, s.MODEL_FEATURES), warm_start_path=s.WARM_START_PATH,
         transactions_topic=s.TRANSACTIONS_TOPIC, labels_topic=s.LABELS_TOPIC, decision_threshold=s.DECISION_THRESHOLD,
-        model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS, pending_max=s.PENDING_MAX,
+        model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS,
+        checkpoint_every_s=s.CHECKPOINT_EVERY_S or None, pending_max=s.PENDING_MAX,
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer)

@@ -37,7 +37,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
         if in_process:
             async for batch in stream.take_events(batch_size, within=within_s):
                 started = time.perf_counter()  # take_events acknowledges the batch once this returns
-                await send(stream, batch, await scorer.submit(await scorer.items_of(batch)), scorer, started, ack=False)
+                async for items in scorer.item_batches(batch):  # a catch-up first, in lists of bounded size
+                    await send(stream, events_of(items), await scorer.submit(items), scorer, started, ack=False)
             return
         sending: collections.deque[asyncio.Future] = collections.deque()  # oldest first
         async for batch in stream.noack_take(batch_size, within=within_s):
@@ -45,13 +46,14 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
             if sending and scorer.needs_catch_up({event.message.partition for event in batch}):
                 while sending:  # what the learners have learned must be final before a catch-up
                     await sending.popleft()
-            chunks = await scorer.submit(await scorer.items_of(batch))
-            while sending and (sending[0].done() or len(sending) >= in_flight):
-                await sending.popleft()  # raises if that batch's scores could not be sent: it is not acked
-            task = asyncio.ensure_future(
-                send(stream, batch, chunks, scorer, started, after=sending[-1] if sending else None))
-            task.add_done_callback(_log_send_failure)
-            sending.append(task)
+            async for items in scorer.item_batches(batch):  # a catch-up first, in lists of bounded size
+                chunks = await scorer.submit(items)
+                while sending and (sending[0].done() or len(sending) >= in_flight):
+                    await sending.popleft()  # raises if that batch's scores could not be sent: it is not acked
+                task = asyncio.ensure_future(
+                    send(stream, events_of(items), chunks, scorer, started, after=sending[-1] if sending else None))
+                task.add_done_callback(_log_send_failure)
+                sending.append(task)
 
     @app.agent(topics.labels, name="app.agents.scoring.learn_labels")
     async def learn_labels(stream):
@@ -123,10 +125,13 @@ async def learn_label_batch(scorer: Scorer, topics, batch) -> None:
         partition, offset = message.partition, message.offset
         key = label.transaction_id.encode()  # the payload's id: the Kafka key may be empty or another value
         await scorer.wait_for_transaction(partition, key, label.event_time)
-        for caught_key, caught_label, caught_offset in await scorer.caught_up_labels(partition, offset):
-            _, op = await scorer.plan_label(caught_key, caught_label, partition, caught_offset)
-            if op is not None:
-                planned.append((partition, op, None))
+        async for caught in scorer.caught_up_labels(partition, offset):  # learned list by list, before this label
+            caught_ops = []
+            for caught_key, caught_label, caught_offset in caught:
+                _, op = await scorer.plan_label(caught_key, caught_label, partition, caught_offset)
+                if op is not None:
+                    caught_ops.append((partition, op, None))
+            await scorer.learn(caught_ops)  # a failure is logged there; read back, it has no event to dead-letter
         try:
             _, op = await scorer.plan_label(key, int(label.label), partition, offset)
         except Exception as exc:
@@ -141,6 +146,11 @@ async def learn_label_batch(scorer: Scorer, topics, batch) -> None:
             await topics.dead_letters.send(processing_failed(error), event.message)
     scorer.after_labels(touched)
     metrics.EVENTS_IN.labels(topic=topics.labels.get_topic_name()).inc(len(batch))
+
+
+def events_of(items) -> list:
+    """The stream events among scorer items (read-back ones have none): what a send acknowledges."""
+    return [item.event for item in items if item.event is not None]
 
 
 def _log_send_failure(future: asyncio.Future) -> None:

@@ -11,11 +11,13 @@ probability, a score is made, and then
 State: each partition's :class:`~app.scoring.partition.PartitionScorer` is kept by an
 :class:`~app.state.checkpointed.AsyncCheckpointedStates`, the protocol the anomaly and drift state
 use: the learner is checkpointed to a changelog-backed table every ``checkpoint_every`` learned
-events (and labels), on revocation and on clean shutdown, with the offsets of the transactions and
+events (and labels), every ``checkpoint_every_s`` seconds while it has something unsaved (events
+learned, or transactions scored past its saved position: rare labels must not leave a gap of
+millions of transactions to read back), on revocation and on clean shutdown, with the offsets of the transactions and
 labels it has taken in; the new owner restores it before the partition's first event (else loads
 ``warm_start_path``, else builds a new model). After a crash, events up to those offsets are scored
 again but not learned twice, and the events committed after the checkpoint are read back from Kafka,
-learned and scored again (:meth:`Scorer.items_of`; their scores may not have been sent), so from
+learned and scored again (:meth:`Scorer.item_batches`; their scores may not have been sent), so from
 its first checkpoint on a model learns every event exactly once. Labels learned after the last
 checkpoint keep their pending features until the next one for the same reason.
 
@@ -104,13 +106,16 @@ class Scorer:
     partition, start, end)`` reads ``(offset, (key, value dict))`` back from a topic for a catch-up.
     ``signer`` signs the model checkpoints and verifies them before the model host loads one (see
     :mod:`app.state.checkpointed`); pending features that do not decode are refused and counted.
+    A catch-up is read back, learned and scored ``catch_up_chunk`` events at a time, so however
+    long the gap, only that many wait in memory.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
                  model_factory: Callable, features: Callable[[Any], dict] | None = None,
                  warm_start_path: str = "", transactions_topic: str = "transactions",
                  labels_topic: str = "labels", decision_threshold: float = 0.5, model_chunk: int = 10,
-                 checkpoint_every: int = 10_000, pending_max: int = 100_000,
+                 checkpoint_every: int = 10_000, checkpoint_every_s: float | None = 60.0,
+                 catch_up_chunk: int = 1000, pending_max: int = 100_000,
                  pending_ttl_s: float = 7 * 24 * 3600.0, pending_expired_remembered: int = 200_000,
                  label_wait_idle_s: float = 5.0, prequential_window: int = 10_000, gc_freeze: bool = False,
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
@@ -125,6 +130,7 @@ class Scorer:
         self.transactions_topic, self.labels_topic = transactions_topic, labels_topic
         self.threshold = decision_threshold
         self.model_chunk = max(1, model_chunk)
+        self.catch_up_chunk = max(1, catch_up_chunk)
         self.pending_max, self.pending_ttl_s = pending_max, pending_ttl_s
         self.pending_expired_remembered = pending_expired_remembered
         self.label_wait_idle_s = label_wait_idle_s
@@ -135,7 +141,7 @@ class Scorer:
         self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
             checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
             every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget,
-            signer=signer)
+            signer=signer, every_s=checkpoint_every_s)
         self._refused_pending: set[bytes] = set()
 
     # --- the model host and the partitions ------------------------------------------------------
@@ -252,22 +258,26 @@ class Scorer:
         """Whether any of ``partitions`` has yet to catch up on its transactions."""
         return any(self.states.needs_catch_up(p, self.transactions_topic) for p in partitions)
 
-    async def items_of(self, events) -> list[Item]:
-        """The items of stream events (``.value``, ``.key``, ``.message``), each partition's first
-        one preceded by the transactions committed after its checkpoint, read back from Kafka:
-        whether their scores reached ``scores`` is unknown, so they are scored again (a duplicate
-        at worst) as well as learned."""
+    async def item_batches(self, events) -> AsyncIterator[list[Item]]:
+        """The items of stream events (``.value``, ``.key``, ``.message``), in lists to submit one
+        after the other: each partition's first event is preceded by the transactions committed
+        after its checkpoint, read back from Kafka (whether their scores reached ``scores`` is
+        unknown, so they are scored again, a duplicate at worst, as well as learned) in lists of at
+        most ``catch_up_chunk``; the events' own items come in the last list, the only one holding
+        stream events. A catch-up of millions of events thus never sits in memory whole."""
         topic = self.transactions_topic
         items: list[Item] = []
         for event in events:
             tx, message = event.value, event.message
             if self.states.needs_catch_up(message.partition, topic):
                 await self.states.get(message.partition)
-                items += await self._caught_up(message.partition, message.offset)
+                async for caught in self._caught_up(message.partition, message.offset):
+                    yield caught  # items held so far are of other partitions: they may come after
             items.append(Item(tx, tx.transaction_id.encode(), message.partition, message.offset, event))
-        return items
+        if items:
+            yield items
 
-    async def _caught_up(self, partition: int, offset: int) -> list[Item]:
+    async def _caught_up(self, partition: int, offset: int) -> AsyncIterator[list[Item]]:
         items = []
         async for caught_offset, (key, value) in self.states.catch_up(partition, self.transactions_topic, offset):
             try:
@@ -276,8 +286,15 @@ class Scorer:
                 log.exception("read-back transaction at partition %s offset %s skipped", partition, caught_offset)
                 continue
             items.append(Item(tx, tx.transaction_id.encode(), partition, caught_offset))
+            if len(items) >= self.catch_up_chunk:
+                metrics.CAUGHT_UP.labels(state="model", topic=self.transactions_topic,
+                                         partition=str(partition)).inc(len(items))
+                yield items
+                items = []
+        # counted even when nothing was read back: the series says the catch-up ran
         metrics.CAUGHT_UP.labels(state="model", topic=self.transactions_topic, partition=str(partition)).inc(len(items))
-        return items
+        if items:
+            yield items
 
     async def submit(self, items: list[Item]) -> list[tuple[list, asyncio.Future | None]]:
         """Plan each item (predict, and learn unless it was learned before a restart) and submit
@@ -373,16 +390,23 @@ class Scorer:
                 return
             await asyncio.sleep(poll_s)
 
-    async def caught_up_labels(self, partition: int, offset: int) -> list[tuple[bytes, int, int]]:
+    async def caught_up_labels(self, partition: int, offset: int) -> AsyncIterator[list[tuple[bytes, int, int]]]:
         """Before a partition's first label since its restore: the labels committed after its
-        checkpoint, as (key, label, offset), to learn before it."""
+        checkpoint, as (key, label, offset), to learn before it, in lists of at most
+        ``catch_up_chunk`` (learn each before taking the next: the gap never sits in memory whole)."""
+        if not self.states.needs_catch_up(partition, self.labels_topic):
+            return
+        await self.states.get(partition)
         out = []
-        if self.states.needs_catch_up(partition, self.labels_topic):
-            await self.states.get(partition)
-            async for caught_offset, (key, value) in self.states.catch_up(partition, self.labels_topic, offset):
-                out.append((value["transaction_id"].encode(), int(value["label"]), caught_offset))
-            metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
-        return out
+        async for caught_offset, (key, value) in self.states.catch_up(partition, self.labels_topic, offset):
+            out.append((value["transaction_id"].encode(), int(value["label"]), caught_offset))
+            if len(out) >= self.catch_up_chunk:
+                metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
+                yield out
+                out = []
+        metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
+        if out:
+            yield out
 
     async def plan_label(self, key: bytes, label: int, partition: int, offset: int) -> tuple[str, tuple | None]:
         """Plan learning a late label with its transaction's pending features: the outcome
@@ -438,7 +462,7 @@ class Scorer:
 
     # --- prequential metrics --------------------------------------------------------------------
     async def report_prequential(self) -> None:
-        """Publish the exact prequential metrics of every partition (computed off the event loop)."""
+        """Publish the prequential metrics of every partition (computed off the event loop)."""
         for partition, state in list(self.partitions.items()):
             if state.evaluator.count == 0:
                 continue

@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import struct
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
@@ -308,7 +309,11 @@ class AsyncCheckpointedStates(Generic[T]):
     written belong to the next one. ``pending(state)`` counts what went into the state since its
     last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and the
     broker has confirmed its changelog record (a checkpoint that fails never calls it), and
-    ``forget(state)`` when the partition is given up. ``read_back(source, partition, start, end)``
+    ``forget(state)`` when the partition is given up. Besides every ``every`` events, a checkpoint
+    is due once ``every_s`` seconds (of ``clock``) have passed since the partition's last one (or
+    its opening) with something unsaved: events taken in, or positions moved past (transactions
+    scored without a label teach the model nothing, but a crash would read them all back from
+    the last saved position). ``read_back(source, partition, start, end)``
     (an async iterator of ``(offset, value)`` of the source at ``start <= offset < end``) serves
     :meth:`catch_up`. ``signer`` signs and verifies the checkpoints as in :class:`CheckpointedStates`:
     a refused one reaches ``open`` as None, before anything reads it.
@@ -351,11 +356,17 @@ class AsyncCheckpointedStates(Generic[T]):
                  dump: Callable[[T], Awaitable[bytes]], pending: Callable[[T], int], every: int,
                  read_back: Callable[[str, int, int, int], AsyncIterator[Any]] | None = None,
                  prefix: bytes = b"", on_checkpoint: Callable[[int, T], object] | None = None,
-                 forget: Callable[[T], object] | None = None, signer: Signer | None = None) -> None:
+                 forget: Callable[[T], object] | None = None, signer: Signer | None = None,
+                 every_s: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if every < 1:
             raise ValueError(f"{what}: checkpoints need every >= 1 events, got {every}")
+        if every_s is not None and every_s <= 0:
+            raise ValueError(f"{what}: checkpoints every_s must be > 0 seconds (or None), got {every_s}")
         self.table, self.what = table, what
         self.open, self.dump, self.pending, self.every = open, dump, pending, every
+        self.every_s, self.clock = every_s, clock
+        self._last_checkpoint: dict[int, float] = {}  # clock() at each partition's opening or last checkpoint
+        self._saved_positions: dict[int, dict[str, int]] = {}  # the positions of the last checkpoint
         self.read_back, self.prefix = read_back, prefix
         self.on_checkpoint, self.forget = on_checkpoint, forget
         self.signer = signer
@@ -396,6 +407,8 @@ class AsyncCheckpointedStates(Generic[T]):
                 positions = position
         state = await self.open(partition, blob, positions)
         self.positions[partition] = positions
+        self._saved_positions[partition] = dict(positions)
+        self._last_checkpoint[partition] = self.clock()
         self.states[partition] = state
         return state
 
@@ -435,6 +448,7 @@ class AsyncCheckpointedStates(Generic[T]):
         once its changelog record is confirmed (raises if the broker refused it)."""
         state = self.states[partition]
         positions = dict(self.positions.get(partition, {}))
+        self._last_checkpoint[partition] = self.clock()
         blob = await self.dump(state)
         key = self.key(partition)
         value = envelope(positions, blob)
@@ -443,14 +457,29 @@ class AsyncCheckpointedStates(Generic[T]):
         sent = put(self.table, partition, key, value)
         if sent is not None:  # a Faust table: on_checkpoint runs once the broker has the checkpoint
             await sent
+        if partition in self.states:
+            self._saved_positions[partition] = positions
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
 
+    def unsaved(self, partition: int) -> bool:
+        """Whether the partition's state took in events, or moved past positions, since its last
+        checkpoint."""
+        state = self.states.get(partition)
+        return state is not None and (bool(self.pending(state)) or
+                                      self.positions.get(partition, {}) != self._saved_positions.get(partition, {}))
+
     def maybe_checkpoint(self, partition: int) -> bool:
         """Start a checkpoint in the background once ``every`` events went into the partition's
-        state since the last one (one at a time per partition); whether it started one."""
+        state since the last one, or ``every_s`` seconds passed since then with something
+        :meth:`unsaved` (one at a time per partition); whether it started one."""
         state = self.states.get(partition)
-        if state is None or partition in self._checkpointing or self.pending(state) < self.every:
+        if state is None or partition in self._checkpointing:
+            return False
+        due = self.pending(state) >= self.every or (
+            self.every_s is not None and self.clock() - self._last_checkpoint.get(partition, -math.inf) >= self.every_s
+            and self.unsaved(partition))
+        if not due:
             return False
         task = self._checkpointing[partition] = asyncio.ensure_future(self.checkpoint(partition))
         task.add_done_callback(lambda done: self._checkpoint_done(partition, done))
@@ -472,13 +501,15 @@ class AsyncCheckpointedStates(Generic[T]):
             state = self.states.get(partition)
             if state is None:
                 continue
-            if self.pending(state):
+            if self.unsaved(partition):
                 try:
                     await self.checkpoint(partition)
                 except Exception:
                     log.exception("partition %s: %s checkpoint failed", partition, self.what)
             del self.states[partition]
             self.positions.pop(partition, None)
+            self._saved_positions.pop(partition, None)
+            self._last_checkpoint.pop(partition, None)
             self._caught_up = {done for done in self._caught_up if done[0] != partition}
             if self.forget is not None:
                 self.forget(state)

@@ -3,23 +3,31 @@
 A partition's state restored from a checkpoint has not seen the events committed after that
 checkpoint (the worker that took it crashed after committing more); the agents read those back
 with :func:`read_back` to catch up (see :mod:`app.state.checkpointed` and the scoring agent's
-``catch_up``).
+``catch_up``). It streams: it holds at most a thousand messages at a time (beside the consumer's
+fetch buffer), however long the stretch.
+
+A read that stops short of the end it aimed for (the stretch, or its end, was deleted by retention
+or compaction; no message came for ``idle_s``) is logged as a warning with the topic, the partition,
+the offsets aimed for and the offset reached, and counted in ``fraud_read_back_short_total``: the
+state it fed goes on without the rest.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, AsyncIterator, Callable, Mapping
 
+from app import metrics
+
 log = logging.getLogger(__name__)
 
 
 async def read_back(topic: str, partition: int, start: int, end: int, decode: Callable[[bytes], Any], *,
                     broker: str = "kafka://127.0.0.1:9092", client_options: Mapping[str, Any] | None = None,
-                    ) -> AsyncIterator[tuple[bytes | None, Any, int]]:
+                    idle_s: float = 1.0) -> AsyncIterator[tuple[bytes | None, Any, int]]:
     """The messages of ``topic``'s ``partition`` at offsets ``start <= offset < end``, in order, as
     ``(key, decode(value), offset)``. A message that cannot be decoded is skipped: it went to dead
-    letters when it first came. Reading stops at ``end`` or when a second passes without a message
-    (the stretch ends early on a compacted or truncated topic).
+    letters when it first came. Reading stops at ``end`` or when ``idle_s`` passes without a
+    message; one that stops short of ``end`` (see the module's docstring) is logged and counted.
 
     ``broker`` is the Kafka address (Faust's ``kafka://host:port[;host:port]`` or plain
     ``host:port``); ``client_options`` are more keyword arguments of the consumer, such as the
@@ -33,15 +41,18 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False,
                                 group_id=None, **(client_options or {}))
     await consumer.start()
+    reached, finished = start, False  # the offset after the last message read; whether reading ended by itself
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
         while True:
-            records = (await consumer.getmany(tp, timeout_ms=1000, max_records=1000)).get(tp, [])
+            records = (await consumer.getmany(tp, timeout_ms=int(idle_s * 1000), max_records=1000)).get(tp, [])
             for record in records:
                 if record.offset >= end:
+                    finished = True
                     return
+                reached = record.offset + 1
                 try:
                     value = decode(record.value)
                 except Exception as exc:
@@ -50,9 +61,20 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
                     continue
                 yield record.key, value, record.offset
             if not records or records[-1].offset >= end - 1:
+                finished = True
                 return
     finally:
         await consumer.stop()
+        if finished and reached < end:
+            short(topic, partition, start, end, reached)
+
+
+def short(topic: str, partition: int, start: int, end: int, reached: int) -> None:
+    """Log and count a read back that stopped at ``reached`` short of ``end``."""
+    log.warning("reading back %s partition %s: aimed for offsets %d-%d, stopped short at %d (%d offsets not "
+                "read: deleted, compacted, or no message within the idle timeout); the state goes on without them",
+                topic, partition, start, end - 1, reached, end - reached)
+    metrics.READ_BACK_SHORT.labels(topic=topic, partition=str(partition)).inc()
 
 
 def values_reader(topic: str, decode: Callable[[bytes], Any], *, broker: str = "kafka://127.0.0.1:9092",

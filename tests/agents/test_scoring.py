@@ -190,19 +190,29 @@ def test_a_restored_scorer_catches_up_on_what_was_committed_after_its_checkpoint
             tx = txs[offset]
             yield offset, (tx.transaction_id.encode(), tx.asdict())
 
-    scorer = make_scorer(checkpoints=scorer.states.table, pending=scorer.pending_table, read_back=read_back)
+    scorer = make_scorer(checkpoints=scorer.states.table, pending=scorer.pending_table, read_back=read_back,
+                         catch_up_chunk=16)
 
     class Event:  # what the agent hands over: a stream event
         def __init__(self, offset):
             self.value, self.key = txs[offset], txs[offset].transaction_id.encode()
             self.message = type("Message", (), {"partition": 0, "offset": offset, "topic": "transactions"})
 
+    lists = []
+
     async def resume():
-        items = await scorer.items_of([Event(150), Event(151)])
-        return [s async for chunk in scorer.scored(await scorer.submit(items)) for _, s in chunk]
+        scores = []
+        async for items in scorer.item_batches([Event(150), Event(151)]):  # as the agent: list by list
+            lists.append([(item.offset, item.event is not None) for item in items])
+            scores += [s async for chunk in scorer.scored(await scorer.submit(items)) for _, s in chunk]
+        return scores
 
     scores = asyncio.run(resume())
     assert reads == [("transactions", 0, 100, 150)]
+    # the 50 read back come 16 at a time, never all at once; the stream events alone in the last list
+    assert [len(items) for items in lists] == [16, 16, 16, 2, 2]
+    assert [offset for items in lists for offset, _ in items] == list(range(100, 152))
+    assert [from_stream for items in lists for _, from_stream in items] == [False] * 50 + [True] * 2
     assert [s["offset"] for s in scores] == list(range(100, 152))
     assert scorer.partitions[0].learner.events_learned == 152
     assert [s["fraud_probability"] for s in scores] == plain_loop(txs[:152])[100:]
@@ -259,3 +269,45 @@ def test_this_process_is_frozen_out_of_the_collector_when_a_learner_opens_and_at
     assert len(freezes) == (1 if enabled else 0)  # the new learner, once
     checkpoint(scorer)
     assert len(freezes) == (2 if enabled else 0)
+
+
+def test_labels_committed_after_the_checkpoint_are_read_back_and_learned_list_by_list(scorer):
+    """A restored scorer's label catch-up comes in lists of ``catch_up_chunk`` and the label agent
+    learns each before reading the next, then the label that brought it."""
+    import types
+
+    from app.agents.scoring import learn_label_batch
+    from tests.fakes import SentDeadLetters
+
+    txs = transactions(60, with_label=False)
+    score(scorer, txs)
+    checkpoint(scorer)  # the 60 pending; no label learned yet
+    labels = [(f"tx-{i}", i % 2) for i in range(41)]  # labels topic offsets 0..40
+
+    async def read_back(source, partition, start, end):
+        assert source == "labels"
+        for offset in range(start, end):
+            yield offset, (labels[offset][0].encode(), {"transaction_id": labels[offset][0], "label": labels[offset][1]})
+
+    restored = make_scorer(checkpoints=scorer.states.table, pending=scorer.pending_table, read_back=read_back,
+                           catch_up_chunk=16)
+    asyncio.run(restored.states.get(0))
+    restored.states.advance(0, "labels", -1)  # the checkpoint was written before label offset 0
+    sizes = []
+    learn = restored.learn
+
+    async def counting_learn(planned):
+        sizes.append(len(planned))
+        return await learn(planned)
+
+    restored.learn = counting_learn
+    tx_id, label = labels[40]
+    event = types.SimpleNamespace(
+        value=types.SimpleNamespace(transaction_id=tx_id, label=label, event_time=txs[40].event_time),
+        message=types.SimpleNamespace(partition=0, offset=40, topic="labels"))
+    topics = types.SimpleNamespace(dead_letters=SentDeadLetters(),
+                                   labels=types.SimpleNamespace(get_topic_name=lambda: "labels"))
+    asyncio.run(learn_label_batch(restored, topics, [event], label_wait_max_s=0.1))
+    assert sizes == [16, 16, 8, 1]  # the 40 read back, 16 at a time, then the batch's own label
+    assert restored.partitions[0].learner.learned_since_checkpoint == 41
+    assert topics.dead_letters.sent == []
