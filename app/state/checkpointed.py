@@ -78,6 +78,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# How long an asynchronous checkpoint waits for the broker's confirmation of its changelog record:
+# longer than the producer's own request timeout (40 s), so only a record never answered times out.
+CONFIRM_TIMEOUT_S = 120.0
+
 _POSITION = b"POS1"  # one position
 _POSITIONS = b"POS2"  # a position per named source
 
@@ -456,7 +460,7 @@ class AsyncCheckpointedStates(Generic[T]):
             value = await asyncio.to_thread(self.signer.sign, value, key)
         sent = put(self.table, partition, key, value)
         if sent is not None:  # a Faust table: on_checkpoint runs once the broker has the checkpoint
-            await sent
+            await asyncio.wait_for(asyncio.shield(sent), CONFIRM_TIMEOUT_S)
         if partition in self.states:
             self._saved_positions[partition] = positions
         if self.on_checkpoint is not None:
