@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -151,15 +151,3 @@ class Cluster:
 
         return asyncio.run(go())
 
-
-def last_values(records: list[Record]) -> Iterator[tuple[bytes | None, bytes | None]]:
-    """The latest value of each key of ``records`` (None: deleted by a tombstone), in key order of
-    first appearance: what a compacted changelog holds.
-
-    >>> dict(last_values([Record(0, 0, b"a", b"1"), Record(0, 1, b"b", b"2"), Record(0, 2, b"a", None)]))
-    {b'a': None, b'b': b'2'}
-    """
-    latest: dict[bytes | None, bytes | None] = {}
-    for record in records:
-        latest[record.key] = record.value
-    return iter(latest.items())
