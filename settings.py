@@ -124,8 +124,9 @@ SCORING_BATCH_WITHIN_S = _env("SCORING_BATCH_WITHIN_S", 0.005)
 # decodes and sends on another), or in the worker's process; batches go to them in chunks of MODEL_CHUNK.
 MODEL_PROCESS = _env("MODEL_PROCESS", True)
 MODEL_CHUNK = _env("MODEL_CHUNK", 10)
-# A model process that gives no result for this long while operations wait for one is hung: it is
-# killed and the worker exits with code 70, as when it dies (app.learning.model_host).
+# A model process that gives no result for this long while operations wait for one (its first result,
+# after its start: at least 120 s) is hung: it is killed and the worker exits with code 70, as when it
+# dies (app.learning.model_host).
 MODEL_HOST_TIMEOUT_S = _env("MODEL_HOST_TIMEOUT_S", 30.0)
 # With a model process, how many batches may have their scores being sent (awaiting the broker's
 # confirmation) while the next batch is taken: a batch's scores go out without waiting for those.

@@ -1,9 +1,11 @@
 """An output the broker refuses stops the worker (exit code 74, app.outputs) before its input is
-acknowledged; restarted once the topic takes it, the worker gives every input its output."""
+acknowledged, and a hung model process stops it too (exit code 70); restarted once the fault is
+gone, the worker gives every input its output."""
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 
 from app.admin import bootstrap_servers
@@ -57,8 +59,14 @@ def wait_exit(worker, timeout_s: float = 60.0) -> int:
     return worker.proc.returncode
 
 
-def scored_ids(names, expect: int) -> set[str]:
-    return {value["transaction_id"] for _, value, _, _ in read(names.scores, Score, expect=expect, timeout_s=60)}
+def wait_scored(worker, ids: set[str], timeout_s: float = 90.0) -> None:
+    """Until every transaction of ``ids`` has a score (duplicates may come too: at-least-once)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        scored = {value["transaction_id"] for _, value, _, _ in read(worker.names.scores, Score, timeout_s=30, idle_s=2)}
+        if ids <= scored:
+            return
+        assert time.monotonic() < deadline, f"not scored: {sorted(ids - scored)}\n{worker.log_tail()}"
 
 
 def test_a_refused_dead_letter_stops_the_worker_and_a_restart_loses_nothing(make_worker, names):
@@ -77,7 +85,7 @@ def test_a_refused_dead_letter_stops_the_worker_and_a_restart_loses_nothing(make
     letters = read(names.dead_letters, DeadLetter, expect=1, timeout_s=60)
     assert [(letter["offset"], letter["key"]) for _, letter, _, _ in letters] == [(5, b"bad")]
     ids = {transaction_id(prefix, i) for prefix in ("before", "after") for i in range(5)}
-    assert ids <= scored_ids(names, expect=10), worker.log_tail()
+    wait_scored(worker, ids)
     wait_committed(worker, names.transactions)
     assert worker.alive()
 
@@ -92,6 +100,22 @@ def test_refused_scores_stop_the_worker_and_a_restart_scores_everything(make_wor
 
     set_max_message_bytes(names.scores, SANE_MAX_BYTES)
     worker.start()
-    assert scored_ids(names, expect=20) == {transaction_id("tx", i) for i in range(20)}, worker.log_tail()
+    wait_scored(worker, {transaction_id("tx", i) for i in range(20)})
     wait_committed(worker, names.transactions)
     assert worker.alive()
+
+
+def test_a_hung_model_process_stops_the_worker_and_a_restart_scores_everything(make_worker, names):
+    worker = make_worker({**ENV, "FRAUD_MODEL_HOST_TIMEOUT_S": "3"})
+    replay(names, generate(10, seed=5), id_prefix="first")
+    wait_scored(worker, {transaction_id("first", i) for i in range(10)})
+    model_process, = worker.children()
+    os.kill(model_process, signal.SIGSTOP)  # alive, answering nothing
+    replay(names, generate(10, seed=6), id_prefix="second")
+
+    assert wait_exit(worker, timeout_s=30) == 70, worker.log_tail()
+    assert "gave no result for 3 s and was killed" in worker.log_text()
+    worker.start()
+    ids = {transaction_id(prefix, i) for prefix in ("first", "second") for i in range(10)}
+    wait_scored(worker, ids)
+    wait_committed(worker, names.transactions)

@@ -15,7 +15,8 @@ their results, in submission order:
   owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
   and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
   including when its owner is killed; it removes the folder then. A child that gives no result for
-  ``timeout_s`` while operations wait for one (stopped, deadlocked, or stuck in one operation) is
+  ``timeout_s`` while operations wait for one (stopped, deadlocked, or stuck in one operation; for
+  its first result, which waits for it to import its libraries, at least ``STARTUP_TIMEOUT_S``) is
   taken as hung: it is killed, so it counts as exited (what waits fails with
   :class:`ModelHostError` and ``on_exit`` is called: the worker stops, see
   :func:`app.service.model_process_exited`) instead of stalling scoring while the worker still
@@ -61,6 +62,7 @@ _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STREAM_LIMIT = 1 << 20
 _SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a file
 _SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
+STARTUP_TIMEOUT_S = 120.0  # the least time the child has for its first result (importing River on a busy machine)
 
 
 def _load_spilled(path: str):
@@ -101,10 +103,11 @@ class ProcessHost:
         self.on_exit = on_exit
         self.timeout_s = timeout_s
         self._closing = False
-        self._hung = False
+        self._hung, self._hung_after = False, 0.0
         self._waiting: collections.deque[asyncio.Future] = collections.deque()
         self._submitted: collections.deque[float] = collections.deque()  # when each waiting list was sent
-        self._answered = time.monotonic()  # when the last result came
+        self._answered = time.monotonic()  # when the last result came (or the process started)
+        self._started = False  # whether a first result came
         self._error: ModelHostError | None = None
         loop = asyncio.get_running_loop()
         self._reader = loop.create_task(self._read_results())
@@ -154,10 +157,11 @@ class ProcessHost:
             late, woke = now - woke - period, now
             if late > period or not self.timeout_s:  # a busy event loop: the reader gets its turn first
                 continue
-            if self._submitted and now - max(self._submitted[0], self._answered) > self.timeout_s:
-                self._hung = True
+            limit = self.timeout_s if self._started else max(self.timeout_s, STARTUP_TIMEOUT_S)
+            if self._submitted and now - max(self._submitted[0], self._answered) > limit:
+                self._hung, self._hung_after = True, limit
                 log.error("the model process (pid %s) gave no result for %g s with %d operation lists waiting: "
-                          "killing it", self.process.pid, self.timeout_s, len(self._waiting))
+                          "killing it", self.process.pid, limit, len(self._waiting))
                 self.process.kill()
                 return
 
@@ -172,14 +176,14 @@ class ProcessHost:
                     results = pickle.loads(await stdout.readexactly(size))
                 future = self._waiting.popleft()
                 self._submitted.popleft()
-                self._answered = time.monotonic()
+                self._answered, self._started = time.monotonic(), True
                 if not future.done():
                     future.set_result(results)
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             code = await self.process.wait()
             self._remove_spill_dir()  # nothing more can come through it (an owner that exits now leaves none)
             if self._hung:
-                error = ModelHostError(f"the model process gave no result for {self.timeout_s:g} s and was killed")
+                error = ModelHostError(f"the model process gave no result for {self._hung_after:g} s and was killed")
             else:
                 error = ModelHostError(f"the model process exited (code {code})")
             self._fail(error, exc)

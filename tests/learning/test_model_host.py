@@ -203,3 +203,16 @@ def test_a_slow_backlog_that_keeps_answering_is_not_a_hang():
         return len(results), host._hung
 
     assert asyncio.run(run()) == (60, False)
+
+
+def test_the_first_result_waits_for_the_child_to_start_not_for_the_timeout():
+    async def run():
+        host = await ProcessHost.start(timeout_s=0.25)  # importing River takes longer than that
+        started = asyncio.get_running_loop().time()
+        await host.submit([("open", 0, None, LR, "")])
+        first = asyncio.get_running_loop().time() - started
+        await host.close()
+        return first, host._hung
+
+    first, hung = asyncio.run(run())
+    assert hung is False, first
