@@ -17,6 +17,12 @@ ADWIN tests (a column fed another column's values, a rescaled pipeline).
 True
 >>> make_transform("clip:0:100")(250.0), make_transform("identity")(-3.5)
 (100.0, -3.5)
+
+:func:`typical` goes back from a mean in the monitored scale to the data's scale, for alerts that
+people read: ``expm1`` of the mean ``log1p(|x|)`` is the typical magnitude of ``x``.
+
+>>> round(typical("log1p_abs")(make_transform("log1p_abs")(-20.0)), 6)
+20.0
 """
 from __future__ import annotations
 
@@ -60,3 +66,16 @@ def make_transform(spec: str) -> Transform:
             raise ValueError(f"clip needs lo < hi, got {spec!r}")
         return lambda value: min(max(float(value), low), high)
     raise ValueError(f"unknown transform {spec!r} (use log1p, log1p_abs, identity or clip:<lo>:<hi>)")
+
+
+def typical(spec: str) -> Transform:
+    """The value whose transform (named by ``spec``) is a given mean: the typical value (for
+    ``log1p``) or magnitude (for ``log1p_abs``) behind a mean in the monitored scale; the mean
+    itself for ``identity`` and ``clip``."""
+    name = spec.strip().partition(":")[0]
+    if name == "log1p":
+        return lambda mean: math.copysign(math.expm1(abs(mean)), mean)
+    if name == "log1p_abs":
+        return math.expm1
+    make_transform(spec)  # refuses an unknown spec
+    return identity

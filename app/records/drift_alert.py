@@ -21,6 +21,7 @@ class DriftAlert(Record):
     transaction_id: typing.Optional[str] = None
     partition: int = -1
     offset: int = -1
+    description: typing.Optional[str] = None  # what changed, in words (app.drift.describe)
 
     class Meta:
         namespace = NAMESPACE

@@ -106,3 +106,20 @@ def test_fake_values_round_trip_through_avro(record):
     buf.seek(0)
     back = fastavro.schemaless_reader(buf, schema)
     assert back == {k: value[k] for k in back}
+
+
+def test_a_drift_alert_without_a_description_reads_as_one_with_none_and_back():
+    """The description is optional with a null default: alerts written before it read with the
+    current schema, and current ones with the previous (what FULL_TRANSITIVE asks of the registry)."""
+    from app.records import DriftAlert
+
+    current = DriftAlert.avro_schema_to_python()
+    field, = [f for f in current["fields"] if f["name"] == "description"]
+    assert field["type"] == ["null", "string"] and field["default"] is None
+    previous = {**current, "fields": [f for f in current["fields"] if f["name"] != "description"]}
+    old = {"detector": "ADWIN(delta=0.002,clock=32)", "stream": "score", "event_time": 1.0, "position": 10,
+           "mean_before": 0.1, "mean_after": 0.5, "width": 4, "mitigation": "none", "model_version": "m",
+           "processing_time": 2.0, "transaction_id": "t-9", "partition": 0, "offset": 9}
+    assert _read(_write(previous, old), previous, current) == {**old, "description": None}
+    new = {**old, "description": "the fraud score's mean rose from 0.1 to 0.5 over the last 4 scores on partition 0"}
+    assert _read(_write(current, new), current, previous) == old
