@@ -168,6 +168,8 @@ DRIFT_ERROR_DIRECTION = _env("DRIFT_ERROR_DIRECTION", "increase")  # alert on er
 DRIFT_MITIGATION = _env("DRIFT_MITIGATION", "none")  # none | reset | challenger
 DRIFT_MITIGATE_ON = _env("DRIFT_MITIGATE_ON", ["error"])  # streams whose alerts trigger the mitigation
 DRIFT_WARNING_DELTA = _env("DRIFT_WARNING_DELTA", 0.1)  # the warning ADWIN (challenger start), larger = earlier
+# Labelled events a model learns before its score and error streams are watched (a learning model moves them)
+DRIFT_SETTLE_EVENTS = _env("DRIFT_SETTLE_EVENTS", 10_000)
 DRIFT_CHALLENGER_MIN_EVENTS = _env("DRIFT_CHALLENGER_MIN_EVENTS", 200)  # younger challenger: reset instead
 DRIFT_CHALLENGER_MAX_AGE = _env("DRIFT_CHALLENGER_MAX_AGE", 20000)  # an older unpromoted one restarts on warning
 DRIFT_CHALLENGER_CHECKPOINT_EVERY = _env("DRIFT_CHALLENGER_CHECKPOINT_EVERY", 2000)  # events a running one learns

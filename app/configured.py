@@ -104,13 +104,15 @@ def feature_monitor(s: Any) -> DriftMonitor:
 
 
 def score_monitor(s: Any, warning_delta: float | None = None) -> DriftMonitor:
-    """A fresh score and error monitor (``DRIFT_SCORE_DIRECTION``, ``DRIFT_ERROR_DIRECTION``) with a
+    """A fresh score and error monitor (``DRIFT_SCORE_DIRECTION``, ``DRIFT_ERROR_DIRECTION``, watched
+    once their model has learned ``DRIFT_SETTLE_EVENTS``) with a
     warning detector of ``warning_delta``; by default the service's: ``DRIFT_WARNING_DELTA`` when
     ``DRIFT_MITIGATION`` is ``challenger`` (its challengers start on warnings), none otherwise."""
     if warning_delta is None and s.DRIFT_MITIGATION == "challenger":
         warning_delta = s.DRIFT_WARNING_DELTA
     return detectors.score_monitor(warning_delta=warning_delta, score_direction=s.DRIFT_SCORE_DIRECTION,
-                                   error_direction=s.DRIFT_ERROR_DIRECTION, **adwin_params(s))
+                                   error_direction=s.DRIFT_ERROR_DIRECTION, settle=s.DRIFT_SETTLE_EVENTS,
+                                   **adwin_params(s))
 
 
 def service_streams(s: Any) -> Callable[..., Any]:

@@ -18,6 +18,9 @@ Two kinds of runs:
   change counts as detected by the first alarm of any monitored stream (one service, one alert
   topic); on a stationary stream every alarm of every monitored stream is a false alarm.
 
+:func:`fresh_start` runs the service's own model from scratch (what a freshly started worker
+does): alerts per 100,000 events on stationary streams, and the delay on a stream with a change.
+
 Scoring of alarms (:func:`score_detections`): an alarm at position ``p`` (values seen, the firing
 one included) is a *true alarm* of change point ``c`` (0-based index of the first changed value)
 when ``1 <= p - c <= tolerance`` and no later change point precedes it; its *delay* is ``p - c``
@@ -42,6 +45,7 @@ DetectionScore(n_events=4000, change_points=1, true_alarms=1, repeats=1, false_a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -232,9 +236,14 @@ class RiverLearner:
 
 
 def make_learner(name: str) -> RiverLearner:
-    """``tree`` (Hoeffding tree) or ``logreg`` (standard scaler | logistic regression)."""
+    """``tree`` (Hoeffding tree), ``logreg`` (standard scaler | logistic regression) or ``service``
+    (the model the settings configure: ``MODEL_KIND``, ``ARF_*``, ``LR_*``)."""
     from river import linear_model, preprocessing, tree
 
+    if name == "service":
+        from app import configured
+
+        return RiverLearner(configured.model_factory(settings))
     if name == "tree":
         return RiverLearner(tree.HoeffdingTreeClassifier)
     if name == "logreg":
@@ -281,26 +290,31 @@ def _auc(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 def prequential(stream: Stream, mitigation: str = "none", delta: float | None = None, clock: int | None = None,
                 warning_delta: float = 0.1, threshold: float = 0.5, tolerance: int = 5000, after: int = 5000,
                 min_events: int = 200, max_age: int = 20000, features: Sequence[str] | None = None,
-                monitor_scores: bool | None = None, mitigate_on: Sequence[str] | None = None) -> PrequentialResult:
+                monitor_scores: bool | None = None, mitigate_on: Sequence[str] | None = None,
+                settle: int | None = None) -> PrequentialResult:
     """Test-then-train ``stream`` with its learner, watched by the detectors the drift agent runs.
 
     Each event feeds, as in :mod:`app.agents.drift` (see :mod:`app.drift.detectors`), the configured
     input features present in the event (``feature:<name>``), the score and the 0/1 error at
     ``threshold``. ``mitigation`` acts on the drift alarms of the streams in ``mitigate_on`` (default
     ``DRIFT_MITIGATE_ON``); warnings of the error stream start challengers. A reset or a promoted
-    challenger restarts the score and error detectors (a new model). ``features``, ``monitor_scores``
-    and ``mitigate_on`` default to the settings; positions are event positions (1-based).
+    challenger restarts the score and error detectors (a new model). The score and error streams
+    wait until the learner has learned ``settle`` events, as in the service. ``features``,
+    ``monitor_scores``, ``mitigate_on`` and ``settle`` default to the settings; positions are event
+    positions (1-based).
     """
     mitigate_on = settings.DRIFT_MITIGATE_ON if mitigate_on is None else mitigate_on
     features = list(settings.DRIFT_FEATURES) if features is None else features
     monitor_scores = settings.DRIFT_MONITOR_SCORES if monitor_scores is None else monitor_scores
     delta = settings.DRIFT_DELTA if delta is None else delta
     clock = settings.DRIFT_CLOCK if clock is None else clock
+    settle = settings.DRIFT_SETTLE_EVENTS if settle is None else settle
     learner = make_learner(stream.learner)
     policy = make_mitigation(mitigation, min_events=min_events, max_age=max_age)
     inputs = feature_monitor(features, transform=settings.DRIFT_FEATURE_TRANSFORM, delta=delta, clock=clock)
     outputs = score_monitor(delta, clock, warning_delta=warning_delta if mitigation == "challenger" else None,
-                            score_direction=settings.DRIFT_SCORE_DIRECTION, error_direction=settings.DRIFT_ERROR_DIRECTION)
+                            score_direction=settings.DRIFT_SCORE_DIRECTION, error_direction=settings.DRIFT_ERROR_DIRECTION,
+                            settle=settle)
     ys, ps, alarms, actions, warnings, seen = [], [], [], [], 0, set()
     for position, (x, y) in enumerate(stream.pairs(), start=1):
         p = learner.predict_proba(x)
@@ -309,7 +323,10 @@ def prequential(stream: Stream, mitigation: str = "none", delta: float | None = 
         found_all = []
         for name, value in service_streams(x, p, y, threshold, features, monitor_scores):
             seen.add(name)
-            found = (inputs if name.startswith("feature:") else outputs).update(name, value)
+            if name.startswith("feature:"):
+                found = inputs.update(name, value)
+            else:
+                found = outputs.update(name, value, learner.events_learned)
             if found is not None:
                 found_all.append(found)
         learner.learn(x, y)
@@ -483,6 +500,46 @@ def evaluate(size: str = "full", ulb: bool = True, mitigation: str = "reset", de
         "baseline_mean_delay": _mean(baseline.delays),
         "baseline_missed": baseline.missed,
         "baseline_false_alarms_per_100k": baseline.false_alarms_per_100k,
+    }
+
+
+def fresh_start(size: str = "full", ulb: bool = True, tolerance: int = 5000,
+                progress: Callable[[str], None] | None = print) -> dict[str, float]:
+    """A fresh worker's alerts: the service's model (:func:`make_learner` ``service``) from scratch,
+    watched by the monitors the settings configure (features, score and error, ``DRIFT_SETTLE_EVENTS``).
+
+    ``fresh_alerts_per_100k``: every alert of every monitored stream on stationary streams (the
+    synthetic card stream, and the ULB rows shuffled unless ``ulb`` is false), per 100,000 events.
+    ``fresh_delay``: on the synthetic card stream with a concept change (the fraud signature and both
+    Amount medians move) half-way, the delay of the first alert after it; ``fresh_output_delay``: of
+    the first alert of the score or error stream alone (NaN: none within ``tolerance``);
+    ``fresh_change_false_alarms``: that stream's alerts outside ``tolerance`` events after the change.
+    ``size="quick"`` runs 20,000 events per stream instead of 100,000.
+    """
+    say = progress or (lambda line: None)
+    n = 20000 if size == "quick" else 100000
+    stationary = [card_stream("cards-stationary-fresh", n, seed=7)]
+    if ulb and size != "quick":
+        stationary.append(ulb_stream("ulb-shuffled-fresh", n, None, seed=7))
+    events = alerts = 0
+    for stream in stationary:
+        result = prequential(dataclasses.replace(stream, learner="service"), "none", tolerance=tolerance)
+        events += result.score.n_events
+        alerts += len(result.alarms)
+        say(f"fresh   {stream.name:22s} stationary n={result.score.n_events:6d} alerts={result.alarms}")
+    change = card_stream("cards-concept-fresh", n, [n // 2], seed=7)
+    result = prequential(dataclasses.replace(change, learner="service"), "none", tolerance=tolerance)
+    outputs = sorted(p - change.change_points[0] for p, name in result.alarms
+                     if name in ("score", "error") and 0 < p - change.change_points[0] <= tolerance)
+    say(f"fresh   {change.name:22s} abrupt     n={result.score.n_events:6d} delays={result.score.delays} "
+        f"false={result.score.false_alarms} | by stream (first delay/false): {_by_stream(result)}")
+    return {
+        "fresh_alerts_per_100k": 1e5 * alerts / events,
+        "fresh_events": events,
+        "fresh_alerts": alerts,
+        "fresh_delay": float(result.score.delays[0]) if result.score.delays else math.nan,
+        "fresh_output_delay": float(outputs[0]) if outputs else math.nan,
+        "fresh_change_false_alarms": result.score.false_alarms,
     }
 
 

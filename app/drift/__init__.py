@@ -1,4 +1,5 @@
-"""Drift monitoring: ADWIN over value streams and mitigation policies.
+"""Drift monitoring: ADWIN over value streams (the score and error streams once their model has
+settled) and mitigation policies.
 
 Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
 
@@ -6,6 +7,7 @@ Pure code (no Faust, no Kafka): :mod:`app.agents.drift` wires it to the topics.
   :class:`Detection`.
 * :mod:`app.drift.transforms` — what a value goes through first (``log1p_abs``: log-magnitude).
 * :mod:`app.drift.detectors` — the monitors the service runs and the values it feeds them.
+* :mod:`app.drift.describe` — what a detection says in words (an alert's ``description``).
 * :mod:`app.drift.mitigation` — none / reset / challenger, and when each fits.
 
 Their evaluation on streams with known change points lives outside the package, in

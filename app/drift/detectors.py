@@ -12,7 +12,9 @@ Per partition the drift agent keeps two monitors:
   learning model's scores fall from its prior towards the fraud base rate while it learns, which is
   no problem; a rise is more transactions looking fraudulent) and ``error`` (1 when the decision at
   the threshold was wrong; by default alarms on increases). With the challenger mitigation a
-  warning detector runs on them too.
+  warning detector runs on them too. Both wait until their model has learned ``settle`` labelled
+  events (:data:`SETTLE_EVENTS` by default): a learning model moves its own scores and errors, and
+  ADWIN would page on those moves (see "Settling" in :mod:`app.drift.monitor`).
 
 :func:`service_streams` lists, for a labelled event, the values the agent feeds, in the order it
 feeds them; the evaluation harness uses it to score a stream the way the service watches it.
@@ -33,6 +35,7 @@ from app.drift.monitor import DriftMonitor
 from app.drift.transforms import make_transform
 
 FEATURES = ("Amount", "V1", "V2", "V3")  # the default monitored input features
+SETTLE_EVENTS = 10_000  # labelled events a model learns before its score and error streams are watched
 
 
 def feature_monitor(features: Sequence[str] = FEATURES, transform: str = "log1p_abs",
@@ -51,18 +54,22 @@ def feature_monitor(features: Sequence[str] = FEATURES, transform: str = "log1p_
 
 
 def score_monitor(delta: float = 0.002, clock: int = 32, warning_delta: float | None = None,
-                  score_direction: str = "increase", error_direction: str = "increase") -> DriftMonitor:
+                  score_direction: str = "increase", error_direction: str = "increase",
+                  settle: int = SETTLE_EVENTS) -> DriftMonitor:
     """ADWIN on the ``score`` and ``error`` streams, alarming on changes in ``score_direction`` and
-    ``error_direction`` (``"increase"``, ``"decrease"`` or ``"both"``); a warning detector when
-    ``warning_delta`` is given. ``None`` for a direction takes its default.
+    ``error_direction`` (``"increase"``, ``"decrease"`` or ``"both"``), once their model has learned
+    ``settle`` labelled events; a warning detector when ``warning_delta`` is given. ``None`` for a
+    direction or ``settle`` takes its default.
 
-    >>> score_monitor().directions
-    {'score': 'increase', 'error': 'increase'}
+    >>> monitor = score_monitor()
+    >>> monitor.directions, monitor.settle
+    ({'score': 'increase', 'error': 'increase'}, {'score': 10000, 'error': 10000})
     """
+    settle = SETTLE_EVENTS if settle is None else settle
     return DriftMonitor(delta, clock, directions={
         "score": "increase" if score_direction is None else score_direction,
         "error": "increase" if error_direction is None else error_direction,
-    }, warning_delta=warning_delta)
+    }, warning_delta=warning_delta, settle={"score": settle, "error": settle})
 
 
 def service_streams(x: dict, probability: float, label: int | None, threshold: float,

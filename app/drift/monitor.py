@@ -22,6 +22,25 @@ ADWIN fires on any change of the mean. For an error stream a *decrease* is the m
 better, not a problem: with ``direction="increase"`` such cuts are counted in
 :attr:`DriftMonitor.suppressed` but not reported. ``"decrease"`` is the mirror, ``"both"`` reports all.
 
+Settling
+--------
+A model that is still learning moves its own scores and errors: a fresh model's scores fall from
+its prior, and each fraud it learns in its first thousands of events lifts them for a while. ADWIN
+reads such a bump as a change (a fresh worker on a stationary stream alerted on its score stream at
+events 622 and 3,822). With ``settle`` (stream -> events) a stream's values wait until the model that
+made them has learned that many labelled events (``learned`` in :meth:`DriftMonitor.update`; without
+it, the stream's own count of values): they are counted (:attr:`DriftMonitor.waiting`, the
+positions) but not given to the detector, so its window starts with a settled model's values. The
+alternative, comparing against what a settled model would score, needs a second, frozen model per
+partition; waiting costs only the detection of changes during the first ``settle`` events, which
+the input features still watch. After it, detection is as fast as without it.
+
+>>> young = DriftMonitor(settle={"score": 1000})
+>>> [young.update("score", 0.9 if i < 500 else 0.01, learned=i) for i in range(2000)].count(None)
+2000
+>>> young.waiting, young.count("score"), young.width("score")
+(1000, 2000, 1000)
+
 Warnings
 --------
 ADWIN has no warning zone. With ``warning_delta`` set (larger than ``delta``, so more sensitive),
@@ -130,6 +149,9 @@ class DriftMonitor:
         The significance of a second, more sensitive ADWIN whose cuts are warnings (default: none).
     label
         Appended to :attr:`detector` (``on <label>``): the transform's name, for feature monitors.
+    settle
+        Maps a stream name to the labelled events its model must have learned before the stream's
+        values reach its detector (see "Settling" above; default: none waits).
     """
 
     def __init__(
@@ -140,6 +162,7 @@ class DriftMonitor:
         directions: Mapping[str, str] | None = None,
         warning_delta: float | None = None,
         label: str = "",
+        settle: Mapping[str, int] | None = None,
     ) -> None:
         self.delta = float(0.002 if delta is None else delta)
         self.clock = int(32 if clock is None else clock)
@@ -154,6 +177,10 @@ class DriftMonitor:
             if direction not in DIRECTIONS:
                 raise ValueError(f"direction of {stream!r} must be one of {DIRECTIONS}, got {direction!r}")
         self.label = label
+        self.settle = {stream: int(events) for stream, events in (settle or {}).items()}
+        if any(events < 0 for events in self.settle.values()):
+            raise ValueError("settle counts must be >= 0")
+        self.waiting = 0  # values not given to a detector: their model had not settled
         self.suppressed = 0  # cuts in the unmonitored direction
         self.updates = 0  # values seen over all streams, resets included
         self._channels: dict[str, _Channel] = {}
@@ -178,17 +205,22 @@ class DriftMonitor:
 
     def width(self, stream: str) -> int:
         channel = self._channels.get(stream)
-        return channel.drift.width if channel else 0
+        return int(channel.drift.width) if channel else 0
 
-    def update(self, stream: str, value: float) -> Detection | None:
-        """Feed one value of ``stream``; the drift or warning it triggers, if any."""
+    def update(self, stream: str, value: float, learned: int | None = None) -> Detection | None:
+        """Feed one value of ``stream``; the drift or warning it triggers, if any. ``learned``: how
+        many labelled events the model behind the value had learned (for a stream in ``settle``;
+        ``None``: the stream's count of values stands for it)."""
         channel = self._channels.get(stream)
         if channel is None:
             channel = self._channels[stream] = _Channel(self.delta, self.clock, self.warning_delta)
-        transform = self.transforms.get(stream, identity)
-        x = transform(value)
         channel.count += 1
         self.updates += 1
+        age = channel.count - 1 if learned is None else learned  # events learned before this value
+        if age < self.settle.get(stream, 0):
+            self.waiting += 1
+            return None
+        x = self.transforms.get(stream, identity)(value)
         direction = self.directions.get(stream, "both")
         found = None
         if channel.warning is not None:
@@ -217,7 +249,7 @@ class DriftMonitor:
         """The detectors' state as bytes (see :meth:`restore`)."""
         return dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
                                         "channels": self._channels, "suppressed": self.suppressed,
-                                        "updates": self.updates})
+                                        "updates": self.updates, "waiting": self.waiting})
 
     def restore(self, data: bytes) -> "DriftMonitor":
         """Take the detectors' state saved by :meth:`to_checkpoint` (a monitor with other ADWIN
@@ -227,6 +259,7 @@ class DriftMonitor:
         if state["config"] != self._config():
             raise CheckpointError(f"drift monitor checkpoint of {state['config']}; this monitor: {self._config()}")
         self._channels, self.suppressed, self.updates = state["channels"], state["suppressed"], state["updates"]
+        self.waiting = state.get("waiting", 0)
         return self
 
     def __repr__(self) -> str:

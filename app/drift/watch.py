@@ -7,7 +7,11 @@ Monitored streams, one detector each per partition:
 * ``score``: the fraud probability of each score;
 * ``error``: for scores that carry a ``label``, 1 when the decision was wrong, else 0.
 
-Each detection becomes a :class:`~app.records.DriftAlert`. On alarms of the streams in
+A score's ``events_learned`` goes with its values: the score monitor's ``settle`` keeps them from
+its detectors until the model that made them has settled (see :mod:`app.drift.monitor`).
+
+Each detection becomes a :class:`~app.records.DriftAlert`, with a sentence on what changed
+(:func:`app.drift.describe.describe`). On alarms of the streams in
 ``mitigate_on`` the ``mitigation`` policy (none | reset | challenger, see
 :mod:`app.drift.mitigation`) is applied to the partition's live learner, taken from ``learners``
 (the scorer: ``learners[partition]`` and ``replace_learner(partition, learner)``); without one the
@@ -43,6 +47,7 @@ import time
 from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
 from app import metrics
+from app.drift.describe import describe
 from app.drift.mitigation import ChallengerSlot, NoMitigation
 from app.drift.monitor import Detection, DriftMonitor
 from app.records import DriftAlert
@@ -103,7 +108,7 @@ class DriftWatch:
     def _monitor_states(self, table, monitor: str, new, every: int, catch_up, topic: str, values) -> CheckpointedStates:
         def feed(state: DriftMonitor, message) -> None:  # detections here were alerted before the crash
             for stream, value in values(message):
-                state.update(stream, value)
+                state.update(stream, value, getattr(message, "events_learned", None))
 
         return CheckpointedStates(
             table, f"{monitor} drift monitor", new=new, dump=DriftMonitor.to_checkpoint,
@@ -157,7 +162,8 @@ class DriftWatch:
             found = monitor.update(stream, value)
             if found is not None and found.kind == "drift":
                 out.append(alert(found, self.mitigate(partition, found), event_time=tx.event_time,
-                                 transaction_id=tx.transaction_id, partition=partition, offset=offset))
+                                 transaction_id=tx.transaction_id, partition=partition, offset=offset,
+                                 transform=monitor.label))
         return self._remember(out)
 
     def teach_challenger(self, tx, partition: int) -> None:
@@ -188,7 +194,7 @@ class DriftWatch:
         monitor = self.score_monitors.get(score.partition)
         out = []
         for stream, value in score_values(score):
-            found = monitor.update(stream, value)
+            found = monitor.update(stream, value, score.events_learned)
             if found is None:
                 continue
             if found.kind == "warning":
@@ -271,11 +277,13 @@ def _teach(slot: ChallengerSlot, tx) -> None:
 
 
 def alert(detection: Detection, mitigation: str, *, event_time: float, transaction_id: str | None,
-          partition: int, offset: int, model_version: str = "") -> DriftAlert:
-    """The alert of ``detection``."""
+          partition: int, offset: int, model_version: str = "", transform: str = "") -> DriftAlert:
+    """The alert of ``detection`` (of a stream whose values went through the transform named
+    ``transform``: the feature monitor's label)."""
     return DriftAlert(
         detector=detection.detector, stream=detection.stream, event_time=event_time, position=detection.position,
         mean_before=detection.mean_before, mean_after=detection.mean_after, width=detection.width,
         mitigation=mitigation, model_version=model_version, processing_time=time.time(),
         transaction_id=transaction_id, partition=partition, offset=offset,
+        description=describe(detection, partition, transform),
     )

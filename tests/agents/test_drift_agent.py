@@ -26,10 +26,11 @@ def new_feature_monitor(features=("Amount",), transform: str = "log1p", delta: f
     return feature_monitor(features=list(features), transform=transform, delta=delta, clock=32)
 
 
-def new_score_monitor(warning_delta: float | None = None):
-    """The tests' score and error monitor: ADWIN(0.002, clock=32), alarming on increases."""
+def new_score_monitor(warning_delta: float | None = None, settle: int = 0):
+    """The tests' score and error monitor: ADWIN(0.002, clock=32), alarming on increases, watching
+    the values of models that learned ``settle`` events (none waits by default)."""
     return score_monitor(delta=0.002, clock=32, warning_delta=warning_delta, score_direction="increase",
-                         error_direction="increase")
+                         error_direction="increase", settle=settle)
 
 
 def make_watch(table=None, *, features=("Amount",), transform: str = "log1p", delta: float = 0.002,
@@ -130,6 +131,8 @@ def test_an_amount_shift_becomes_one_alert_with_its_provenance():
     assert a.stream == "feature:Amount" and a.partition == 2 and a.offset == a.position - 1
     assert 3000 < a.position < 3500 and a.transaction_id == f"t-{a.offset}"
     assert a.mean_after > a.mean_before and a.mitigation == "none" and "log1p" in a.detector
+    assert a.description.startswith("the typical Amount rose from ")
+    assert a.description.endswith(f" over the last {a.width:,} transactions on partition 2")
 
 
 def test_error_drift_alerts_and_resets_the_partition_learner():
@@ -140,6 +143,7 @@ def test_error_drift_alerts_and_resets_the_partition_learner():
     errors = [a for a in alerts if a.stream == "error"]
     assert errors and 4000 < errors[0].position < 5000
     assert errors[0].mitigation == "reset" and errors[0].model_version == "m-7"
+    assert errors[0].description.startswith("the error rate (wrong decisions) rose from ")
     assert live.learned == 0
     # the reset learner is a new model: its score and error detectors started over at the alarm
     assert watch.score_monitors.get(0).count("error") == 8000 - errors[0].position
@@ -166,6 +170,21 @@ def test_falling_scores_of_a_learning_model_raise_no_alert():
         s.fraud_probability = 0.5 * 0.999 ** i  # a cold model learning the base rate
         alerts += watch.observe_score(s)
     assert alerts == [] and watch.score_monitors.get(0).suppressed >= 1
+
+
+def test_scores_of_a_model_that_has_not_settled_wait():
+    """A model's score and error values reach their detectors once it has learned ``settle`` events
+    (``events_learned`` of the score)."""
+    live = Learner()
+    watch = make_watch(mitigation="reset", learners=FakeScorer({0: live}),
+                       new_score_monitor=lambda: new_score_monitor(settle=3000))
+    alerts = [a for s in _error_stream() for a in watch.observe_score(s)]  # events_learned = i; change at 4000
+    errors = [a for a in alerts if a.stream == "error"]
+    assert errors and 4000 < errors[0].position < 5000 and errors[0].mitigation == "reset"
+    assert watch.score_monitors.get(0).waiting == 2 * 3000
+    young = make_watch(new_score_monitor=lambda: new_score_monitor(settle=10_000))
+    assert [a for s in _error_stream() for a in young.observe_score(s)] == []
+    assert young.score_monitors.get(0).waiting == 2 * 8000
 
 
 def test_challenger_started_at_the_warning_is_promoted():
@@ -224,6 +243,7 @@ async def test_publish_counts_alerts():
     sent = await run_agents(Alerting([alert(detection, "none", event_time=1.0, transaction_id="t-9", partition=0,
                                             offset=9)]), [_score(9, False, None)], scores=True)
     assert sent[0][0] == b"t-9" and sent[0][1].position == 10
+    assert sent[0][1].description == "the fraud score's mean rose from 0.1 to 0.5 over the last 4 scores on partition 0"
     assert metrics.DRIFT_ALERTS.labels(stream="score")._value.get() == before + 1
 
 

@@ -38,8 +38,9 @@ def test_amount_shift_of_the_card_stream_is_detected_fast_and_stationary_is_quie
 
 def test_prequential_detects_a_concept_drift_and_reset_recovers():
     stream = river_stream("a", "agrawal", 0, 2, 14000, 7000, seed=1)
-    none = prequential(stream, "none", delta=0.002, clock=32, after=7000)
-    reset = prequential(stream, "reset", delta=0.002, clock=32, after=7000)
+    # the score and error streams watched from 2,000 learned events: before the change
+    none = prequential(stream, "none", delta=0.002, clock=32, after=7000, settle=2000)
+    reset = prequential(stream, "reset", delta=0.002, clock=32, after=7000, settle=2000)
     assert none.score.true_alarms == 1 and none.score.delays[0] < 1000
     assert reset.actions and reset.actions[0][1] == "reset"
     assert reset.pr_auc_after > none.pr_auc_after
