@@ -31,7 +31,7 @@ def test_feature_monitor_sees_a_change_of_spread_of_a_centred_column():
 
 
 def test_score_monitor_reports_rises_only_by_default():
-    falling, rising = score_monitor(delta=0.002, clock=32), score_monitor(delta=0.002, clock=32)
+    falling, rising = score_monitor(delta=0.002, clock=32, settle=0), score_monitor(delta=0.002, clock=32, settle=0)
     down = [falling.update("score", 0.5 if i < 2000 else 0.05) for i in range(4000)]
     up = [rising.update("score", 0.05 if i < 2000 else 0.5) for i in range(4000)]
     assert not any(down) and falling.suppressed >= 1
