@@ -111,6 +111,9 @@ PENDING_MAX = _env("PENDING_MAX", 100_000)  # per partition; the oldest are expi
 PENDING_TTL_S = _env("PENDING_TTL_S", 7 * 24 * 3600.0)  # in event time: older transactions expire
 PENDING_EXPIRED_REMEMBERED = _env("PENDING_EXPIRED_REMEMBERED", 200_000)  # ids whose late label counts as expired
 LABEL_WAIT_IDLE_S = _env("LABEL_WAIT_IDLE_S", 5.0)  # a label ahead of its transaction waits while transactions flow
+LABEL_WAIT_MAX_S = _env("LABEL_WAIT_MAX_S", 30.0)  # ...but a batch of labels waits at most this long in all
+MAX_EVENT_TIME_SKEW_S = _env("MAX_EVENT_TIME_SKEW_S", 30 * 24 * 3600.0)  # a transaction further ahead of its
+# partition's latest event time is an invalid-value dead letter (0: no bound)
 # Prequential metrics, over the last N labelled events (exact) and cumulative (binned, with a stated error
 # bound: app.learning.evaluation), refreshed every S seconds.
 PREQUENTIAL_WINDOW = _env("PREQUENTIAL_WINDOW", 10_000)
@@ -165,11 +168,11 @@ DRIFT_FEATURE_TRANSFORM = _env("DRIFT_FEATURE_TRANSFORM", "log1p_abs")  # log1p_
 DRIFT_MONITOR_SCORES = _env("DRIFT_MONITOR_SCORES", True)  # fraud_probability and error streams of `scores`
 DRIFT_SCORE_DIRECTION = _env("DRIFT_SCORE_DIRECTION", "increase")  # a learning model's scores fall: alert on rises
 DRIFT_ERROR_DIRECTION = _env("DRIFT_ERROR_DIRECTION", "increase")  # alert on error increases only (or "both")
+# Labelled events a model learns before its score and error streams are watched (a learning model moves them)
+DRIFT_SETTLE_EVENTS = _env("DRIFT_SETTLE_EVENTS", 10_000)
 DRIFT_MITIGATION = _env("DRIFT_MITIGATION", "none")  # none | reset | challenger
 DRIFT_MITIGATE_ON = _env("DRIFT_MITIGATE_ON", ["error"])  # streams whose alerts trigger the mitigation
 DRIFT_WARNING_DELTA = _env("DRIFT_WARNING_DELTA", 0.1)  # the warning ADWIN (challenger start), larger = earlier
-# Labelled events a model learns before its score and error streams are watched (a learning model moves them)
-DRIFT_SETTLE_EVENTS = _env("DRIFT_SETTLE_EVENTS", 10_000)
 DRIFT_CHALLENGER_MIN_EVENTS = _env("DRIFT_CHALLENGER_MIN_EVENTS", 200)  # younger challenger: reset instead
 DRIFT_CHALLENGER_MAX_AGE = _env("DRIFT_CHALLENGER_MAX_AGE", 20000)  # an older unpromoted one restarts on warning
 DRIFT_CHALLENGER_CHECKPOINT_EVERY = _env("DRIFT_CHALLENGER_CHECKPOINT_EVERY", 2000)  # events a running one learns

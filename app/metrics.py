@@ -44,6 +44,9 @@ LABELS = Counter(
     "fraud_labels_total", "Labels by outcome: learned, unknown (no such pending transaction), expired, duplicate.",
     ["outcome"], registry=REGISTRY,
 )
+LABEL_WAITS = Counter(
+    "fraud_label_waits_total", "Labels that waited for their transaction, by how the wait ended "
+    "(found, passed: the partition moved past its event time, ahead: far ahead of it, idle, timeout).", ["outcome"], registry=REGISTRY)
 LABELS_PENDING = Gauge("fraud_labels_pending", "Transactions waiting for their label.", ["partition"], registry=REGISTRY)
 EVENTS_LEARNED = Gauge("fraud_model_events_learned", "Labelled events the model has learned.", ["partition"],
                        registry=REGISTRY)

@@ -62,7 +62,7 @@ def build(app, s) -> Service:
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
-            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S)
+            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S)
         owners.append(service.scorer)
     if "anomaly" in s.AGENTS:
         service.anomaly = anomaly_detectors(app, s, topics, signer=signer)
@@ -116,7 +116,7 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS,
         checkpoint_every_s=s.CHECKPOINT_EVERY_S or None, pending_max=s.PENDING_MAX,
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
-        label_wait_idle_s=s.LABEL_WAIT_IDLE_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
+        label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer)
 
 

@@ -20,13 +20,14 @@ import time
 from app import metrics, outputs
 from app.dead_letters import processing_failed
 from app.records import Score
+from app.serialization.errors import DecodeError
 from app.scoring import Scorer
 
 log = logging.getLogger(__name__)
 
 
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
-             in_flight: int, in_process: bool, report_interval_s: float) -> None:
+             in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 30.0) -> None:
     """Put the scoring agents, the model host's start and the prequential report on ``app``."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
     send = ScoreSender(app, topics, score_codec.dumps)
@@ -59,7 +60,7 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
     async def learn_labels(stream):
         """Learn each late label with the features its transaction was scored on."""
         async for batch in stream.take_events(batch_size, within=labels_within_s):
-            await learn_label_batch(scorer, topics, batch)
+            await learn_label_batch(scorer, topics, batch, label_wait_max_s)
 
     @app.task
     async def start_model_host() -> None:
@@ -90,7 +91,8 @@ class ScoreSender:
                     log.error("scoring failed at topic %s partition %s offset %s: %s",
                               self.topic_in, item.partition, item.offset, score)
                     if item.event is not None:
-                        await self.topics.dead_letters.send(processing_failed(score), item.event.message)
+                        reason = score if isinstance(score, DecodeError) else processing_failed(score)
+                        await self.topics.dead_letters.send(reason, item.event.message)
                     continue
                 # the transaction's partition: the drift agent finds a score's state by its partition
                 futures.append(await producer.send(topic_out, item.key, dumps(score), item.partition, None, None))
@@ -115,16 +117,17 @@ class ScoreSender:
         metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
 
 
-async def learn_label_batch(scorer: Scorer, topics, batch) -> None:
+async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 30.0) -> None:
     """Plan each label of ``batch`` (after its partition's catch-up), learn them, dead-letter the
     ones that failed."""
     planned: list[tuple[int, tuple, object]] = []
     touched: set[int] = set()
+    deadline = time.monotonic() + label_wait_max_s  # the whole batch waits at most this long for transactions
     for event in batch:
         label, message = event.value, event.message
         partition, offset = message.partition, message.offset
         key = label.transaction_id.encode()  # the payload's id: the Kafka key may be empty or another value
-        await scorer.wait_for_transaction(partition, key, label.event_time)
+        await scorer.wait_for_transaction(partition, key, label.event_time, deadline)
         async for caught in scorer.caught_up_labels(partition, offset):  # learned list by list, before this label
             caught_ops = []
             for caught_key, caught_label, caught_offset in caught:

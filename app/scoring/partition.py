@@ -42,6 +42,7 @@ class PartitionScorer:
         self.pending = PendingIndex(pending_max, pending_ttl_s, expired_remembered)
         self.evaluator = PrequentialEvaluator(prequential_window, threshold)
         self.labelled_since_checkpoint: list[bytes] = []
+        self.transactions_seen = 0  # scored and taken in by this worker (not counting a restored state's)
         self.checkpoint_covers = 0  # labelled entries the checkpoint being written covers
         self.last_scored = time.monotonic()
 
@@ -77,6 +78,7 @@ class PartitionScorer:
         pending features can go now."""
         done = self.labelled_since_checkpoint[:self.checkpoint_covers]
         del self.labelled_since_checkpoint[:self.checkpoint_covers]
+        self.transactions_seen = 0  # scored and taken in by this worker (not counting a restored state's)
         self.checkpoint_covers = 0
         return done
 

@@ -57,6 +57,7 @@ from app.learning import OnlineLearner
 from app.learning.hosted_learner import HostedLearner
 from app.learning.learner_set import OpFailed
 from app.scoring.partition import PartitionScorer
+from app.serialization.errors import DecodeError
 from app.state.changelog import delete, get, put
 from app.state.checkpointed import AsyncCheckpointedStates
 from app.state.pending import PendingFormatError, decode_pending, encode_pending
@@ -117,7 +118,8 @@ class Scorer:
                  checkpoint_every: int = 10_000, checkpoint_every_s: float | None = 60.0,
                  catch_up_chunk: int = 1000, pending_max: int = 100_000,
                  pending_ttl_s: float = 7 * 24 * 3600.0, pending_expired_remembered: int = 200_000,
-                 label_wait_idle_s: float = 5.0, prequential_window: int = 10_000, gc_freeze: bool = False,
+                 label_wait_idle_s: float = 5.0, max_event_time_skew_s: float = 0.0, skew_min_events: int = 100,
+                 prequential_window: int = 10_000, gc_freeze: bool = False,
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
                  record: Callable[..., Any] | None = None, signer: Signer | None = None) -> None:
         self._start_host = start_host
@@ -134,6 +136,8 @@ class Scorer:
         self.pending_max, self.pending_ttl_s = pending_max, pending_ttl_s
         self.pending_expired_remembered = pending_expired_remembered
         self.label_wait_idle_s = label_wait_idle_s
+        self.max_event_time_skew_s = max_event_time_skew_s
+        self.skew_min_events = skew_min_events
         self.prequential_window = prequential_window
         self.gc_freeze = gc_freeze
         self.record = record  # Transaction: makes a read-back value dict a record
@@ -315,6 +319,10 @@ class Scorer:
                     plans.append(_Unscorable(item, exc))
                     continue
                 fresh = not states.seen(item.partition, topic, item.offset)
+                refused = self._too_far_ahead(item, state) if fresh else None
+                if refused is not None:
+                    plans.append(_Unscorable(item, refused))
+                    continue
                 learner = state.learner
                 plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state))
                 ops.append(learner.step(x, item.tx.Class if fresh else None))
@@ -322,6 +330,35 @@ class Scorer:
                     states.advance(item.partition, topic, item.offset)
             chunks.append((plans, host.submit(ops) if ops else None))
         return chunks
+
+    def _too_far_ahead(self, item: Item, state: PartitionScorer) -> DecodeError | None:
+        """The error refusing a transaction whose event time is more than
+        ``max_event_time_skew_s`` ahead of the wall clock, or of its partition's latest event time
+        once the partition has taken in ``skew_min_events`` transactions (so that one odd early
+        event cannot make every later one look far ahead); None to score it."""
+        limit = self.max_event_time_skew_s
+        if not limit:
+            return None
+        event_time, watermark = item.tx.event_time, state.pending.watermark
+        if event_time - time.time() > limit:
+            against = f"the wall clock ({time.time():.0f})"
+        elif self._far_ahead(state, event_time):
+            against = f"the latest event time of partition {item.partition} ({watermark})"
+        else:
+            return None
+        return DecodeError("invalid-value", f"event_time {event_time} is more than {limit:.0f} s "
+                                            f"(MAX_EVENT_TIME_SKEW_S) ahead of {against}")
+
+    @staticmethod
+    def _quiet_since(state: PartitionScorer, waiting_since: float) -> float:
+        """Since when the partition's transactions have not come (for a label's wait)."""
+        return state.last_scored if state.transactions_seen else max(state.last_scored, waiting_since)
+
+    def _far_ahead(self, state: PartitionScorer, event_time: float) -> bool:
+        """Whether ``event_time`` is more than ``max_event_time_skew_s`` ahead of the partition's
+        latest event time (judged once it has taken in ``skew_min_events`` transactions)."""
+        return bool(self.max_event_time_skew_s) and state.transactions_seen >= self.skew_min_events \
+            and event_time - state.pending.watermark > self.max_event_time_skew_s
 
     async def scored(self, chunks) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
         """For each chunk of :meth:`submit`, once the model host has scored it: its (item, score
@@ -346,6 +383,9 @@ class Scorer:
     def _score(self, plan: _Planned, probability: float) -> dict:
         item, tx, state = plan.item, plan.item.tx, plan.state
         if plan.fresh:
+            state.transactions_seen += 1
+            if state.transactions_seen == 1:  # (after_batch keeps it current from then on)
+                state.last_scored = time.monotonic()
             if tx.Class is not None:
                 state.learned_in_event(tx.Class, probability, tx.event_time)
             else:
@@ -375,20 +415,38 @@ class Scorer:
             _partition_gauges(state)
 
     # --- labels ---------------------------------------------------------------------------------
-    async def wait_for_transaction(self, partition: int, key: bytes, event_time: float, poll_s: float = 0.02) -> None:
-        """Until the transaction a label is for has been scored (its features are pending), the
-        partition's transactions have moved past its event time, or they have stopped coming for
-        ``label_wait_idle_s`` (then it is unknown; before the partition's first transaction, the
-        time counts from the start of the wait)."""
+    async def wait_for_transaction(self, partition: int, key: bytes, event_time: float,
+                                   deadline: float | None = None, poll_s: float = 0.02) -> str:
+        """Until the transaction a label is for has been scored (its features are pending):
+        ``"found"``. The wait is bounded in event time and in wall time; it ends without it when
+        the partition's transactions have moved past the label's event time (``"passed"``: the
+        transaction is unknown or expired), when the label is further ahead of them than
+        ``max_event_time_skew_s`` (``"ahead"``), when they have stopped coming for
+        ``label_wait_idle_s`` (``"idle"``; before the partition's first transaction, counted from
+        the start of the wait or the opening of the partition's model, whichever is later; not
+        while the model is still opening), or at ``deadline`` (a ``time.monotonic()``; ``"timeout"``: a
+        label far ahead of its transaction, or for one that never comes, holds up the labels
+        behind it at most until then). Counted in ``fraud_label_waits_total{outcome}``."""
         started = time.monotonic()
         while True:
             state = self.partitions.get(partition)
-            if state is not None and (key in state.pending or state.pending.watermark > event_time):
-                return
-            last = state.last_scored if state is not None else started
-            if time.monotonic() - last > self.label_wait_idle_s:
-                return
-            await asyncio.sleep(poll_s)
+            now = time.monotonic()
+            if state is not None and key in state.pending:
+                outcome = "found"
+            elif state is not None and state.pending.watermark > event_time:
+                outcome = "passed"
+            elif state is not None and self._far_ahead(state, event_time):
+                outcome = "ahead"
+            elif state is not None and now - self._quiet_since(state, started) > self.label_wait_idle_s:
+                outcome = "idle"
+            elif deadline is not None and now >= deadline:
+                outcome = "timeout"
+            else:
+                await asyncio.sleep(poll_s)
+                continue
+            if now > started:
+                metrics.LABEL_WAITS.labels(outcome=outcome).inc()
+            return outcome
 
     async def caught_up_labels(self, partition: int, offset: int) -> AsyncIterator[list[tuple[bytes, int, int]]]:
         """Before a partition's first label since its restore: the labels committed after its
