@@ -4,7 +4,6 @@ import functools
 import typing
 from collections.abc import Mapping, Sequence
 
-import settings
 from app.records.base import NAMESPACE, Record
 
 V_NAMES = tuple(f"V{i}" for i in range(1, 29))
@@ -72,10 +71,10 @@ class Transaction(Record):
     class Meta:
         namespace = NAMESPACE
 
-    def features(self) -> "dict[str, float]":
-        """The model's input: the fields named by ``settings.MODEL_FEATURES``, in that order
-        (by default ``V1``..``V28`` and ``Amount``); see :func:`model_features`."""
-        return model_features(self, settings.MODEL_FEATURES)
+    def features(self, names: "typing.Sequence[str]" = FEATURE_NAMES) -> "dict[str, float]":
+        """The fields ``names`` (by default ``V1``..``V28`` and ``Amount``), in that order; see
+        :func:`model_features`. The scorer takes the names from ``settings.MODEL_FEATURES``."""
+        return model_features(self, names)
 
 
 @functools.lru_cache(maxsize=32)
