@@ -325,6 +325,286 @@ def _partitions(worker: Worker) -> set[int]:
     return found
 
 
+
+
+# --- hardening scenarios: registry restart, refused output, broker down at catch-up, planted state, many kills ---
+
+def _wait_exit(worker: Worker, timeout_s: float) -> int | None:
+    """The worker's exit code once it has exited, or None if it still runs after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while worker.proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return worker.proc.poll()
+
+
+def _topic_config(broker: str, topic: str, max_message_bytes: int, create: bool) -> None:
+    """Create ``topic`` (1 partition) with ``max.message.bytes``, or set it on the existing topic."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from app.admin import bootstrap_servers
+
+    async def go() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(broker))
+        await admin.start()
+        try:
+            config = {"max.message.bytes": str(max_message_bytes)}
+            if create:
+                await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=config)])
+            else:
+                await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, config)])
+        finally:
+            await admin.close()
+
+    asyncio.run(go())
+
+
+def registry_restart(folder: Path, n: int = 600, rate: float = 100.0) -> FaultResult:
+    """The registry (of a private stack, keeping its schemas in that stack's Kafka) restarts while the
+    first half is sent; then a worker never seen before reads the topics from the beginning and the
+    second half is sent. ``misread`` counts scores whose ``event_time`` is not the one of the
+    transaction sent under that id (a schema id naming another schema after the restart)."""
+    import httpx
+
+    from app.records import Score
+    from app.replay import transaction_id
+    from app.serialization import subject_for
+
+    time_base = 1_700_000_000.0
+    stack = PrivateStack(folder / "stack")
+    names = Names("regrestart")
+    worker = None
+    try:
+        stack.start("kafka")
+        stack.start("registry")
+        rows = _rows(n, 61)
+        half = n // 2
+        first = ReplayThread(names, rows[:half], broker=stack.broker, registry=stack.registry, rate=rate,
+                             id_prefix="rr", time_base=time_base)
+        first.start()
+        inputs = {subject_for(names.transactions), subject_for(names.labels)}
+        wait_until(lambda: not first.is_alive()
+                   or inputs <= set(httpx.get(f"{stack.registry}/subjects", timeout=10).json()), 60,
+                   "the replay registered its schemas")
+        restarted_while_sending = first.is_alive()
+        stack.stop("registry")  # the replay goes on with the ids it has
+        stack.start("registry")
+        back_at = time.time()
+        sent_first = first.result(300)
+        env = {**WORKER_ENV, "FRAUD_KAFKA_BROKER": stack.broker, "FRAUD_SCHEMA_REGISTRY_URL": stack.registry}
+        worker = Worker(names, folder / "fresh", env, name="fresh").start(180)
+        sent_second = replay(names, rows[half:], broker=stack.broker, registry=stack.registry, id_prefix="rr",
+                             start_index=half, keep_ids=True, time_base=time_base)
+        ids = sent_first.ids + sent_second.ids
+        with Collector(names.scores, Score, broker=stack.broker, registry=stack.registry) as scores:
+            try:
+                wait_until(lambda: scores.covers(ids) or not worker.alive(), 180, "every transaction scored")
+            except TimeoutError:
+                pass  # counted as lost below
+            expected = {transaction_id("rr", i): time_base + float(row["Time"]) for i, row in enumerate(rows)}
+            misread = sum(1 for s in scores.values if s["event_time"] != expected.get(s["transaction_id"]))
+            return finish("registry restart, fresh worker", names, worker, scores, ids, back_at,
+                          "the registry's restart", quiet_s=2.0, broker=stack.broker, misread=misread,
+                          restarted_while_sending=restarted_while_sending,
+                          dead_lettered=worker.metric("fraud_dead_letters_total"))
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.stop()
+
+
+def refused_record(folder: Path, n: int = 200) -> FaultResult:
+    """The broker refuses the worker's scores (the scores topic takes records of at most 64 bytes): the
+    worker exits with code 74 before acknowledging its input; restarted once the topic takes Kafka's
+    default size, it scores every transaction. ``exit_code`` is in the notes."""
+    from app.outputs import SEND_FAILED_EXIT_CODE
+    from app.records import Score
+
+    names = Names("refused")
+    worker = Worker(names, folder / "w", WORKER_ENV)
+    try:
+        _topic_config(BROKER, names.scores, 64, create=True)
+        worker.start(120)
+        sent = replay(names, _rows(n, 3), id_prefix="rf", keep_ids=True)
+        code = _wait_exit(worker, 120)
+        if code != SEND_FAILED_EXIT_CODE:
+            raise AssertionError(f"the worker's exit code is {code}, not {SEND_FAILED_EXIT_CODE}:\n{worker.log_tail()}")
+        _topic_config(BROKER, names.scores, 1048588, create=False)  # Kafka's default max.message.bytes
+        restarted_at = time.time()
+        worker.start(120)
+        with Collector(names.scores, Score) as scores:
+            wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the restart")
+            return finish("refused record, restart", names, worker, scores, sent.ids, restarted_at,
+                          "the restart", quiet_s=2.0, exit_code=code)
+    finally:
+        worker.stop()
+        delete_topics(names)
+
+
+def broker_down_at_catch_up(folder: Path, n: int = 1000, down_s: float = 8.0,
+                            checkpoint_every: int = 100) -> FaultResult:
+    """A worker is killed -9 after a checkpoint, its broker (a private one) stops, the worker restarts
+    (it must catch up from the checkpoint) while the broker is down, the broker comes back ``down_s``
+    later; then the rest of the stream is sent."""
+    from app.records import Score
+
+    stack = PrivateStack(folder / "stack")
+    names = Names("catchup")
+    env = {**WORKER_ENV, "FRAUD_CHECKPOINT_EVERY_EVENTS": str(checkpoint_every)}
+    worker = None
+    try:
+        stack.start("kafka")
+        env["FRAUD_KAFKA_BROKER"] = stack.broker
+        worker = Worker(names, folder / "w", env).start(120)
+        rows = _rows(n, 16)
+        half = n // 2
+        with Collector(names.scores, Score, broker=stack.broker) as scores:
+            first = replay(names, rows[:half], broker=stack.broker, id_prefix="cu", keep_ids=True)
+            wait_until(lambda: worker.metric("fraud_checkpoints_total") >= 1 and scores.count() >= half // 2, 120,
+                       "a checkpoint and half of the first half scored")
+            worker.kill()
+            stack.stop("kafka")
+            worker.launch()  # the same folder, as a restarted service
+            time.sleep(down_s)
+            alive_while_down = worker.alive()
+            stack.start("kafka")
+            back_at = time.time()
+            if not worker.alive():
+                raise AssertionError(f"the worker exited with {worker.proc.returncode} while the broker was down:\n"
+                                     f"{worker.log_tail()}")
+            worker.wait_ready(180)
+            second = replay(names, rows[half:], broker=stack.broker, id_prefix="cu", start_index=half, keep_ids=True)
+            ids = first.ids + second.ids
+            try:
+                wait_until(lambda: scores.covers(ids), 180, "every transaction scored after the broker came back")
+            except TimeoutError:
+                pass  # counted as lost below
+            return finish("broker down at catch-up", names, worker, scores, ids, back_at, "the broker's start",
+                          broker=stack.broker, down_s=down_s, alive_while_down=alive_while_down)
+    finally:
+        if worker is not None:
+            worker.stop()
+        stack.stop()
+
+
+class CreatesFile:
+    """Unpickling this opens ``path`` for writing: the file exists if anything unpickled it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def planted_changelog(folder: Path, n: int = 600, more: int = 200) -> FaultResult:
+    """An unsigned model checkpoint whose pickle would create a file is written to the model's changelog
+    between two runs of a worker (with ``FRAUD_STATE_KEY``); the second run refuses it and scores on.
+    ``planted_ran`` is 1 if the file exists afterwards."""
+    import pickle
+
+    import settings
+    from app.records import Score
+    from app.state.checkpointed import envelope
+    from app.testing.kafka import produce_raw
+    from app.testing.worker import wait_committed
+
+    names = Names("planted")
+    env = {**WORKER_ENV, "FRAUD_STATE_KEY": "fault scenario state key, 32 bytes+",
+           "FRAUD_CHECKPOINT_EVERY_EVENTS": "200"}
+    worker = Worker(names, folder / "w", env)
+    marker = folder / "planted-ran"
+    try:
+        worker.start(120)
+        rows = _rows(n + more, 17)
+        first = replay(names, rows[:n], labels="in-event", id_prefix="pl", keep_ids=True)
+        wait_committed(worker, names.transactions, timeout_s=240)
+        worker.stop()
+        planted = envelope({"transactions": 10**9, "labels": 10**9},
+                           b"FRDL" + pickle.dumps({"format": 1, "model": CreatesFile(str(marker))}))
+        produce_raw(f"{names.app_id}-{settings.CHECKPOINT_TABLE}-changelog", [(b"0", planted)])
+        restarted_at = time.time()
+        worker.start(150)
+        second = replay(names, rows[n:], labels="in-event", id_prefix="pl", start_index=n, keep_ids=True)
+        ids = first.ids + second.ids
+        with Collector(names.scores, Score) as scores:
+            wait_until(lambda: scores.covers(ids), 180, "every transaction scored after the restart")
+            return finish("planted changelog record", names, worker, scores, ids, restarted_at, "the restart",
+                          quiet_s=2.0, planted_ran=int(marker.exists()),
+                          refused=worker.metric("fraud_state_rejected_total", state="model"))
+    finally:
+        worker.stop()
+        delete_topics(names)
+
+
+def kill_storm(folder: Path, n: int = 3000, kills: int = 20, rate: float = 100.0, probe: int = 200,
+               seed: int = 7, min_s: float = 2.0, max_s: float = 15.0, checkpoint_every: int = 200) -> FaultResult:
+    """Transactions with their labels in the event go to one partition while the worker is killed -9
+    and restarted ``kills`` times, after random intervals (``min_s``..``max_s``, a ``seed``-ed RNG);
+    a kill may come while the worker starts or catches up. Then every transaction must be scored, each
+    learned once: ``label_learned_twice`` is the model's ``events_learned`` beyond the distinct
+    transactions sent (``learned_missing`` the ones short of it). Finally ``probe`` more transactions
+    are sent; their scores are compared with what a plain predict-then-learn loop over every row in
+    order gives them (``max_abs_diff``): exactly-once learning in order gives the same model."""
+    import random
+
+    import numpy as np
+
+    import settings
+    from app import configured
+    from app.records import Score
+    from app.testing.baseline import plain_loop
+
+    rng = random.Random(seed)
+    names = Names("killstorm")
+    env = {**WORKER_ENV, "FRAUD_CHECKPOINT_EVERY_EVENTS": str(checkpoint_every)}
+    worker = Worker(names, folder / "w", env)
+    rows = _rows(n + probe, 18)
+    intervals = []
+    try:
+        worker.start(120)
+        with Collector(names.scores, Score) as scores:
+            producer = ReplayThread(names, rows[:n], rate=rate, labels="in-event", id_prefix="ks")
+            producer.start()
+            for _ in range(kills):
+                wait_s = rng.uniform(min_s, max_s)
+                intervals.append(round(wait_s, 1))
+                time.sleep(wait_s)
+                worker.kill()
+                worker.launch()
+            last_kill = time.time()
+            worker.wait_ready(180)
+            sent = producer.result(max(120.0, n / rate * 3))
+            try:
+                wait_until(lambda: scores.covers(sent.ids), 300, "every transaction scored after the last restart")
+                wait_until(lambda: worker.metric("fraud_model_events_learned") >= n, 60, "every label learned")
+            except TimeoutError:
+                pass  # counted below
+            learned = int(worker.metric("fraud_model_events_learned"))
+            settle(scores, quiet_s=2.0)
+            probe_sent = replay(names, rows[n:], labels="in-event", id_prefix="ks", start_index=n, keep_ids=True)
+            wait_until(lambda: scores.covers(probe_sent.ids), 180, "every probe transaction scored")
+            ids = sent.ids + probe_sent.ids
+            result = finish(f"kill -9 x{kills}, labels in event", names, worker, scores, ids, last_kill,
+                            "the last kill", quiet_s=2.0)
+            final = {}
+            for s in sorted(scores.values, key=lambda s: s["_offset"]):
+                if s["transaction_id"] in set(probe_sent.ids):
+                    final.setdefault(s["transaction_id"], s)  # the first score of each probe transaction
+            params = {**configured.model_params(settings), "kind": WORKER_ENV["FRAUD_MODEL_KIND"]}
+            expected = plain_loop(rows, params)["p"][n:]
+            got = np.array([final[tid]["fraud_probability"] for tid in probe_sent.ids])
+            result.notes.update(
+                kills=kills, intervals_s=intervals, learned_before_probe=learned,
+                label_learned_twice=max(0, learned - n), learned_missing=max(0, n - learned),
+                max_abs_diff=float(np.max(np.abs(got - expected))),
+                probe_events_learned_first=final[probe_sent.ids[0]]["events_learned"])
+            return result
+    finally:
+        worker.stop()
+        delete_topics(names)
+
+
 SCENARIOS = {
     "none": no_fault,
     "kill": kill_and_restart,
@@ -332,4 +612,9 @@ SCENARIOS = {
     "registry-start": registry_down_at_start,
     "registry-mid": registry_down_mid_stream,
     "failover": failover,
+    "registry-restart": registry_restart,
+    "refused": refused_record,
+    "broker-catch-up": broker_down_at_catch_up,
+    "planted": planted_changelog,
+    "kills": kill_storm,
 }
