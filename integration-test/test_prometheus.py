@@ -365,6 +365,24 @@ def check_caught_up(run: Run) -> None:
     assert run.q("sum(fraud_caught_up_events_total)") == 0
 
 
+def check_label_waits(run: Run) -> None:
+    # labels that waited for their transaction: never longer than the batch's bound, found or gone past
+    result = run.prometheus.query("fraud_label_waits_total")
+    outcomes = {r["metric"]["outcome"]: float(r["value"][1]) for r in result}
+    assert set(outcomes) <= {"found", "passed", "ahead", "idle"}, outcomes
+    assert sum(outcomes.values()) <= run.labels
+
+
+def check_read_back_short(run: Run) -> None:
+    # a run without a crash reads nothing back, so no read back stops short
+    assert not run.q("sum(fraud_read_back_short_total)")
+
+
+def check_state_rejected(run: Run) -> None:
+    # every checkpoint the worker reads is one it signed: none is refused
+    assert not run.q("sum(fraud_state_rejected_total)")
+
+
 def check_drift_alerts(run: Run) -> None:
     # a concept change was injected half-way: it is detected, and every alert on the topic is counted
     assert run.drift_alerts_on_topic > 0
@@ -397,6 +415,9 @@ CHECKS = {
     "fraud_drift_checkpoints_total": check_drift_checkpoints,
     "fraud_drift_challenger_events": check_drift_challenger_events,
     "fraud_caught_up_events_total": check_caught_up,
+    "fraud_label_waits_total": check_label_waits,
+    "fraud_read_back_short_total": check_read_back_short,
+    "fraud_state_rejected_total": check_state_rejected,
 }
 
 
