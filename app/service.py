@@ -117,7 +117,7 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         checkpoint_every_s=s.CHECKPOINT_EVERY_S or None, pending_max=s.PENDING_MAX,
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
-        read_back=read, record=Transaction, signer=signer)
+        read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS)
 
 
 def model_process_exited(error: Exception) -> None:

@@ -61,12 +61,13 @@ class HostedLearner:
     def version(self) -> str:
         return f"{self.name}-g{self.generation}"
 
-    def step(self, x: dict, y: int | None) -> tuple:
-        """The operation that predicts ``x`` and then, unless ``y`` is None, learns it."""
+    def step(self, x: dict, y: int | None, explain: bool = False) -> tuple:
+        """The operation that predicts ``x`` and then, unless ``y`` is None, learns it; with
+        ``explain``, its result also explains the prediction (``step_explain``)."""
         if y is not None:
             self.events_learned += 1
             self.learned_since_checkpoint += 1
-        return ("step", self.key, x, y)
+        return ("step_explain" if explain else "step", self.key, x, y)
 
     def learn(self, x: dict, y: int) -> tuple:
         """The operation that learns ``(x, y)``."""

@@ -8,6 +8,11 @@ is the partition) and applies operations, in order, each a tuple whose first ite
     if given, else a new one from ``factory``; returns its :class:`LearnerInfo`.
 ``("step", key, x, y)``
     The fraud probability of ``x``; then, unless ``y`` is None, learn ``(x, y)`` (predict, then learn).
+``("step_explain", key, x, y)``
+    ``(probability, members, top)``: as ``step``, with the explanation of that prediction made from
+    the model before it learns ``(x, y)`` (:func:`app.learning.explain.explain`): each blend member's
+    probability by name (None unless the model is a blend) and the features that moved its logistic
+    regression most (None without one). The probability is the one ``step`` gives.
 ``("learn", key, x, y)``
     Learn one labelled event (a late label).
 ``("predict", key, x)``
@@ -36,6 +41,9 @@ in the worker's process or in a model process (:mod:`app.learning.model_host`).
 ('lr-g0', 0, False)
 >>> learners.apply([("step", 0, {"V1": 1.0}, 1), ("step", 0, {"V1": 1.0}, None)])[0]
 0.5
+>>> probability, members, top = learners.apply([("step_explain", 0, {"V1": 1.0}, None)])[0]
+>>> members, [feature["name"] for feature in top]
+(None, ['V1'])
 >>> probability, members = learners.apply([("predict", 0, {"V1": 1.0})])[0]
 >>> probability > 0.5, members, learners.learners[0].events_learned
 (True, None, 1)
@@ -54,7 +62,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from app.learning.blend import ProbabilityBlend
+from app.learning import explain
 from app.learning.learner import OnlineLearner
 
 log = logging.getLogger(__name__)
@@ -133,9 +141,16 @@ class LearnerSet:
     def _predict(self, key, x: dict) -> tuple[float, list[float] | None]:
         learner = self.learners[key]
         probability = learner.predict_proba(x)
-        model = learner.model
-        members = list(model.last_member_probabilities) if isinstance(model, ProbabilityBlend) else None
-        return probability, members
+        members = explain.members(learner.model)
+        return probability, list(members.values()) if members is not None else None
+
+    def _step_explain(self, key, x: dict, y: int | None) -> tuple[float, dict | None, list | None]:
+        learner = self.learners[key]
+        probability = learner.predict_proba(x)
+        members, top = explain.explain(learner.model, x)
+        if y is not None:
+            learner.learn(x, y)
+        return probability, members, top
 
     def _learn(self, key, x: dict, y: int) -> None:
         self.learners[key].learn(x, y)

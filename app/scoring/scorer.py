@@ -108,7 +108,9 @@ class Scorer:
     ``signer`` signs the model checkpoints and verifies them before the model host loads one (see
     :mod:`app.state.checkpointed`); pending features that do not decode are refused and counted.
     A catch-up is read back, learned and scored ``catch_up_chunk`` events at a time, so however
-    long the gap, only that many wait in memory.
+    long the gap, only that many wait in memory. With ``explanations``, each score also carries
+    ``members`` and ``top_features`` (the ``step_explain`` operation of
+    :mod:`app.learning.learner_set`; same probabilities, more work per event in the model host).
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -121,7 +123,8 @@ class Scorer:
                  label_wait_idle_s: float = 5.0, max_event_time_skew_s: float = 0.0, skew_min_events: int = 100,
                  prequential_window: int = 10_000, gc_freeze: bool = False,
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
-                 record: Callable[..., Any] | None = None, signer: Signer | None = None) -> None:
+                 record: Callable[..., Any] | None = None, signer: Signer | None = None,
+                 explanations: bool = False) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -141,6 +144,7 @@ class Scorer:
         self.prequential_window = prequential_window
         self.gc_freeze = gc_freeze
         self.record = record  # Transaction: makes a read-back value dict a record
+        self.explanations = explanations
         self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
         self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
             checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
@@ -325,7 +329,7 @@ class Scorer:
                     continue
                 learner = state.learner
                 plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state))
-                ops.append(learner.step(x, item.tx.Class if fresh else None))
+                ops.append(learner.step(x, item.tx.Class if fresh else None, explain=self.explanations))
                 if fresh:
                     states.advance(item.partition, topic, item.offset)
             chunks.append((plans, host.submit(ops) if ops else None))
@@ -377,10 +381,11 @@ class Scorer:
                         plan.state.learner.unlearned()
                     out.append((plan.item, ScoringFailed(result.message)))
                     continue
-                out.append((plan.item, self._score(plan, result)))
+                out.append((plan.item, self._score(plan, *result) if type(result) is tuple else self._score(plan, result)))
             yield out
 
-    def _score(self, plan: _Planned, probability: float) -> dict:
+    def _score(self, plan: _Planned, probability: float, members: dict | None = None,
+               top_features: list | None = None) -> dict:
         item, tx, state = plan.item, plan.item.tx, plan.state
         if plan.fresh:
             state.transactions_seen += 1
@@ -398,6 +403,7 @@ class Scorer:
             "threshold": self.threshold, "model_version": plan.version,
             "events_learned": plan.events_learned, "processing_time": time.time(), "anomaly_score": None,
             "label": tx.Class, "partition": item.partition, "offset": item.offset,
+            "members": members, "top_features": top_features,
         }
 
     def after_batch(self, partitions) -> None:
