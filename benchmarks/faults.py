@@ -17,7 +17,8 @@ Faults (scenarios in :mod:`app.testing.faults`):
 * ``refused``: the broker refuses the scores (a 64-byte ``max.message.bytes``): the worker exits with
   code 74; restarted on a topic of Kafka's default size it scores everything;
 * ``broker-catch-up``: a worker killed -9 after a checkpoint restarts while its (private) broker is down;
-  the broker comes back 8 s later;
+  the broker comes back 8 s later (a worker that exited meanwhile is started again, and its exit code is
+  ``catch_up_exit_while_down``);
 * ``planted``: an unsigned model checkpoint whose pickle would create a file is put on the changelog
   between two runs; ``planted_ran`` is 1 if the file exists afterwards;
 * ``kills``: labels in the event, the worker killed -9 and restarted ``--kills`` times at random
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             for partition, handoff in result.notes["handoff"].items():
                 print(f"failover: partition {partition}: model had learned {handoff['learned_before_kill']} events "
                       f"before the kill, the survivor resumed at {handoff['learned_at_takeover']} (checkpoint)")
+        if name == "broker-catch-up" and result.notes["exit_while_down"] is not None:
+            print(f"broker-catch-up: the worker exited with {result.notes['exit_while_down']} while its broker was "
+                  f"down and was started again once it was back; its error: {result.notes['exit_log']}")
         if name == "kills":
             print(f"kills: intervals {result.notes['intervals_s']} s; events learned before the probe "
                   f"{result.notes['learned_before_probe']}; the first probe score had learned "
@@ -135,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         pairs["kills_max_abs_diff"] = f"{notes['kills']['max_abs_diff']:.3g}"
     if "refused" in notes:
         pairs["refused_exit_code"] = notes["refused"]["exit_code"]
+    if "broker-catch-up" in notes:  # the restarted worker's exit code while its broker was down (0: none)
+        pairs["catch_up_exit_while_down"] = notes["broker-catch-up"]["exit_while_down"] or 0
     pairs["load_avg"] = round((load_before + load_average()) / 2, 2)
     pairs["faults_run"] = len(results)
     pairs["faults_failed"] = len(failures)
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in notes:
             pairs[key] = notes[name][key]
     print(key_values(**pairs))
-    bad = pairs["lost_total"] or any(pairs.get(key) for key in checks.values())
+    bad = pairs["lost_total"] or pairs.get("catch_up_exit_while_down") or any(pairs.get(k) for k in checks.values())
     return 1 if failures or bad else 0
 
 
