@@ -85,7 +85,7 @@ class ScoreSender:
                        after: asyncio.Future | None = None) -> None:
         producer, dumps, topic_out = self.app.producer, self.dumps, self.topic_out
         futures, touched, flagged = [], set(), 0
-        async for chunk in scorer.scored(chunks):
+        async for chunk in scorer.scored(chunks, writes=futures):  # the pending features' records too
             for item, score in chunk:
                 if isinstance(score, Exception):  # one bad event must not stop the partition
                     log.error("scoring failed at topic %s partition %s offset %s: %s",

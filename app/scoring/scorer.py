@@ -364,10 +364,12 @@ class Scorer:
         return bool(self.max_event_time_skew_s) and state.transactions_seen >= self.skew_min_events \
             and event_time - state.pending.watermark > self.max_event_time_skew_s
 
-    async def scored(self, chunks) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
+    async def scored(self, chunks, writes: list | None = None) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
         """For each chunk of :meth:`submit`, once the model host has scored it: its (item, score
         dict or exception); a learned item counts in the prequential metrics, an unlabelled one
-        waits in the pending table."""
+        waits in the pending table. The futures of the pending table's changelog records go to
+        ``writes``: the caller confirms them with the scores, before the batch is acknowledged (a
+        lost one would leave its label nothing to learn)."""
         for plans, future in chunks:
             results = iter(await future) if future is not None else iter(())
             out = []
@@ -381,11 +383,12 @@ class Scorer:
                         plan.state.learner.unlearned()
                     out.append((plan.item, ScoringFailed(result.message)))
                     continue
-                out.append((plan.item, self._score(plan, *result) if type(result) is tuple else self._score(plan, result)))
+                out.append((plan.item, self._score(plan, *result, writes=writes) if type(result) is tuple
+                            else self._score(plan, result, writes=writes)))
             yield out
 
     def _score(self, plan: _Planned, probability: float, members: dict | None = None,
-               top_features: list | None = None) -> dict:
+               top_features: list | None = None, writes: list | None = None) -> dict:
         item, tx, state = plan.item, plan.item.tx, plan.state
         if plan.fresh:
             state.transactions_seen += 1
@@ -394,8 +397,10 @@ class Scorer:
             if tx.Class is not None:
                 state.learned_in_event(tx.Class, probability, tx.event_time)
             else:
-                put(self.pending_table, item.partition, item.key,
-                    encode_pending(plan.x, probability, tx.event_time, item.partition))
+                written = put(self.pending_table, item.partition, item.key,
+                              encode_pending(plan.x, probability, tx.event_time, item.partition))
+                if writes is not None and written is not None:
+                    writes.append(written)
                 state.waiting(item.key, tx.event_time)
         return {
             "transaction_id": tx.transaction_id, "event_time": tx.event_time,

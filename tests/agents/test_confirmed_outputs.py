@@ -113,7 +113,43 @@ def test_a_refused_score_stops_the_worker_and_the_batch_is_not_acknowledged(exit
             return future
 
     class Scorer:
-        async def scored(self, chunks):
+        async def scored(self, chunks, writes=None):
+            for chunk in chunks:
+                yield chunk
+
+        def after_batch(self, touched):
+            upkeep.append(touched)
+
+    class Stream:
+        async def ack(self, event):
+            acked.append(event)
+
+    upkeep, acked = [], []
+    topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
+    send = ScoreSender(types.SimpleNamespace(producer=Producer()), topics, dumps=lambda score: b"score")
+    item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
+    score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
+
+    with pytest.raises(MessageSizeTooLargeError):
+        asyncio.run(send(Stream(), ["event"], [[(item, score)]], Scorer(), started=0.0))
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and upkeep == []
+
+
+def test_a_refused_pending_write_stops_the_worker_and_the_batch_is_not_acknowledged(exits):
+    """The features an unlabelled transaction waits with go to the pending table's changelog with
+    the batch's scores: a record the broker refuses there stops the worker before the batch is
+    acknowledged (its label would otherwise find nothing to learn)."""
+    class Producer:
+        async def send(self, topic, key, value, partition, timestamp, headers):
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+            return future
+
+    class Scorer:
+        async def scored(self, chunks, writes=None):
+            refused = asyncio.get_running_loop().create_future()
+            refused.set_exception(REFUSED)
+            writes.append(refused)  # what Scorer.scored adds for a pending entry's changelog record
             for chunk in chunks:
                 yield chunk
 
