@@ -214,6 +214,7 @@ KAFKA_SSL_KEYFILE = _env("KAFKA_SSL_KEYFILE", "")
 SCHEMA_REGISTRY_USER = _env("SCHEMA_REGISTRY_USER", "")
 SCHEMA_REGISTRY_PASSWORD = _env("SCHEMA_REGISTRY_PASSWORD", "")
 REGISTRY_WAIT_S = _env("REGISTRY_WAIT_S", 120.0)  # at start, wait this long for the registry (with backoff)
+BROKER_WAIT_S = _env("BROKER_WAIT_S", 120.0)  # and this long for Kafka
 # The secret that signs the state checkpoints (models, detectors, drift monitors) written to the changelog
 # topics; a checkpoint it does not verify is refused, never unpickled. The same for every worker of an app,
 # at least 16 bytes. Unset: a public development key, with a warning at start (it stops only unsigned blobs).

@@ -36,15 +36,41 @@ class FraudApp(faust.App):
 
         await asyncio.to_thread(register_schemas, [settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
                                                    settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC])
-        await ensure_topics(
+        await wait_for_broker(lambda: ensure_topics(
             settings.KAFKA_BROKER,
             [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC, settings.ANOMALIES_TOPIC,
              settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC],
             settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS,
-        )
+        ))
         check_co_partitioned(await partition_counts(
             settings.KAFKA_BROKER, [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC]))
         await super().on_start()
+
+
+async def wait_for_broker(attempt, wait_s: float | None = None) -> None:
+    """Run ``attempt()`` (the worker's first call to the broker) until the broker answers, with
+    exponential backoff, saying so; give up after ``BROKER_WAIT_S`` (a worker started while its
+    broker restarts waits for it instead of exiting)."""
+    import asyncio
+    import logging
+    import time
+
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    log = logging.getLogger(__name__)
+    wait_s = settings.BROKER_WAIT_S if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            return await attempt()
+        except (KafkaConnectionError, KafkaTimeoutError, OSError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise RuntimeError(f"Kafka at {settings.KAFKA_BROKER} not reachable after "
+                                   f"{wait_s:.0f}s ({exc!r}); set FRAUD_KAFKA_BROKER or start it") from exc
+            log.warning("Kafka at %s not reachable (%r); retrying in %.1fs", settings.KAFKA_BROKER, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def wait_for_registry() -> None:

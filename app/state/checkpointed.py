@@ -431,13 +431,16 @@ class AsyncCheckpointedStates(Generic[T]):
     async def catch_up(self, partition: int, source: str, offset: int) -> AsyncIterator[tuple[int, Any]]:
         """Once per partition and source, before its event at ``offset``: the values committed
         after the checkpoint's position and before ``offset``, as ``(offset, value)``, read back
-        with ``read_back`` (none when ``offset`` follows the position, or the state was not
-        restored with one). The caller takes each in and :meth:`advance` s past it."""
+        with ``read_back`` (none when ``offset`` follows the position). A state without a position
+        for ``source`` (no checkpoint yet, or none that had taken that source in) has taken in
+        nothing of it, so everything before ``offset`` is read back: events a worker consumed
+        and committed before its first checkpoint, then crashed, are not lost to the new owner.
+        The caller takes each in and :meth:`advance` s past it."""
         if (partition, source) in self._caught_up:
             return
         self._caught_up.add((partition, source))
-        position = self.positions.get(partition, {}).get(source)
-        if position is None or position + 1 >= offset or self.read_back is None:
+        position = self.positions.get(partition, {}).get(source, -1)
+        if position + 1 >= offset or self.read_back is None:
             return
         started, count = time.monotonic(), 0
         async for item in self.read_back(source, partition, position + 1, offset):

@@ -38,8 +38,9 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
 
     from app.admin import bootstrap_servers
 
+    # earliest: a start before the log's first offset (retention deleted it) reads from what is left
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False,
-                                group_id=None, **(client_options or {}))
+                                group_id=None, auto_offset_reset="earliest", **(client_options or {}))
     await consumer.start()
     reached, finished = start, False  # the offset after the last message read; whether reading ended by itself
     try:

@@ -218,6 +218,37 @@ def test_a_restored_scorer_catches_up_on_what_was_committed_after_its_checkpoint
     assert [s["fraud_probability"] for s in scores] == plain_loop(txs[:152])[100:]
 
 
+def test_a_worker_that_crashed_before_its_first_checkpoint_loses_nothing():
+    """No checkpoint yet, but the consumer resumes at offset 150 (a worker consumed and committed
+    150 transactions, then crashed): the new owner reads all 150 back and learns them first, so
+    its model is the plain loop's."""
+    txs = transactions(200)
+    reads = []
+
+    async def read_back(source, partition, start, end):
+        reads.append((source, partition, start, end))
+        for offset in range(start, end):
+            yield offset, (txs[offset].transaction_id.encode(), txs[offset].asdict())
+
+    scorer = make_scorer(read_back=read_back)
+
+    class Event:
+        def __init__(self, offset):
+            self.value, self.key = txs[offset], txs[offset].transaction_id.encode()
+            self.message = type("Message", (), {"partition": 0, "offset": offset, "topic": "transactions"})
+
+    async def resume():
+        scores = []
+        async for items in scorer.item_batches([Event(150)]):
+            scores += [s async for chunk in scorer.scored(await scorer.submit(items)) for _, s in chunk]
+        return scores
+
+    scores = asyncio.run(resume())
+    assert reads == [("transactions", 0, 0, 150)]
+    assert scorer.partitions[0].learner.events_learned == 151
+    assert [s["fraud_probability"] for s in scores] == plain_loop(txs[:151])
+
+
 def test_learned_labels_keep_their_features_until_the_next_checkpoint(scorer):
     score(scorer, transactions(50, with_label=False))
     learn_label(scorer, b"tx-3", 1, 0, 0)
