@@ -17,8 +17,9 @@ millions of transactions to read back), on revocation and on clean shutdown, wit
 labels it has taken in; the new owner restores it before the partition's first event (else loads
 ``warm_start_path``, else builds a new model). After a crash, events up to those offsets are scored
 again but not learned twice, and the events committed after the checkpoint are read back from Kafka,
-learned and scored again (:meth:`Scorer.item_batches`; their scores may not have been sent), so from
-its first checkpoint on a model learns every event exactly once. Labels learned after the last
+learned and scored again (:meth:`Scorer.item_batches`; their scores may not have been sent), so a
+model learns every event exactly once (one without a checkpoint reads back everything before its
+first event). Labels learned after the last
 checkpoint keep their pending features until the next one for the same reason.
 
 The operations go to the model host in chunks of ``model_chunk`` transactions, all submitted at
