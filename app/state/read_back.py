@@ -6,10 +6,10 @@ with :func:`read_back` to catch up (see :mod:`app.state.checkpointed` and the sc
 ``catch_up``). It streams: it holds at most a thousand messages at a time (beside the consumer's
 fetch buffer), however long the stretch.
 
-A read that stops short of the end it aimed for (the stretch, or its end, was deleted by retention
-or compaction; no message came for ``idle_s``) is logged as a warning with the topic, the partition,
-the offsets aimed for and the offset reached, and counted in ``fraud_read_back_short_total``: the
-state it fed goes on without the rest.
+A read that does not cover the stretch it aimed for (its start was deleted by retention, its end
+compacted away, no message came for ``idle_s``) is logged as a warning with the topic, the
+partition, the offsets aimed for and those read, and counted in ``fraud_read_back_short_total``:
+the state it fed goes on without the rest.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False,
                                 group_id=None, auto_offset_reset="earliest", **(client_options or {}))
     await consumer.start()
-    reached, finished = start, False  # the offset after the last message read; whether reading ended by itself
+    first, reached, finished = None, start, False  # the first offset read, the one after the last; ended by itself?
     try:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -53,6 +53,8 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
                 if record.offset >= end:
                     finished = True
                     return
+                if first is None:
+                    first = record.offset
                 reached = record.offset + 1
                 try:
                     value = decode(record.value)
@@ -66,15 +68,18 @@ async def read_back(topic: str, partition: int, start: int, end: int, decode: Ca
                 return
     finally:
         await consumer.stop()
-        if finished and reached < end:
-            short(topic, partition, start, end, reached)
+        if finished and (reached < end or first != start):
+            short(topic, partition, start, end, first, reached)
 
 
-def short(topic: str, partition: int, start: int, end: int, reached: int) -> None:
-    """Log and count a read back that stopped at ``reached`` short of ``end``."""
-    log.warning("reading back %s partition %s: aimed for offsets %d-%d, stopped short at %d (%d offsets not "
-                "read: deleted, compacted, or no message within the idle timeout); the state goes on without them",
-                topic, partition, start, end - 1, reached, end - reached)
+def short(topic: str, partition: int, start: int, end: int, first: int | None, reached: int) -> None:
+    """Log and count a read back that did not cover ``start``..``end - 1``: it read ``first`` to
+    ``reached - 1`` (nothing if ``first`` is None)."""
+    read = "nothing" if first is None else f"offsets {first}-{reached - 1}"
+    missing = end - start - (0 if first is None else reached - first)
+    log.warning("reading back %s partition %s: aimed for offsets %d-%d, read %s (%d offsets missing at the ends: "
+                "deleted, compacted, or no message within the idle timeout); the state goes on without them",
+                topic, partition, start, end - 1, read, missing)
     metrics.READ_BACK_SHORT.labels(topic=topic, partition=str(partition)).inc()
 
 
