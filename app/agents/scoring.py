@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
-             in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 30.0) -> None:
+             in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0) -> None:
     """Put the scoring agents, the model host's start and the prequential report on ``app``."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
     send = ScoreSender(app, topics, score_codec.dumps)
@@ -117,7 +117,7 @@ class ScoreSender:
         metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
 
 
-async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 30.0) -> None:
+async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 10.0) -> None:
     """Plan each label of ``batch`` (after its partition's catch-up), learn them, dead-letter the
     ones that failed."""
     planned: list[tuple[int, tuple, object]] = []

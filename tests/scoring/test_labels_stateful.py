@@ -82,10 +82,11 @@ class LabelsAndTransactions(RuleBasedStateMachine):
             self.waiting.add(tx_id)
             self.arrivals.append(tx_id)
             self.times[tx_id] = event_time
-            # the pending index expires in arrival order: the oldest arrivals, while too old
-            while self.arrivals and (self.arrivals[0] not in self.waiting
-                                     or self.times[self.arrivals[0]] < self.watermark - TTL_S):
-                self.waiting.discard(self.arrivals.pop(0))
+        # after each batch the pending index expires in arrival order: the oldest, while too old
+        while self.arrivals and (self.arrivals[0] not in self.waiting
+                                 or self.times[self.arrivals[0]] < self.watermark - TTL_S):
+            self.waiting.discard(self.arrivals.pop(0))
+        if isinstance(result, dict):
             assert (tx_id.encode() in state.pending) == (tx_id in self.waiting)
         else:  # refused: too far ahead (of the wall clock here: 1e9 s)
             assert when == "far-future" and "MAX_EVENT_TIME_SKEW_S" in str(result), repr(result)
