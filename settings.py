@@ -129,9 +129,9 @@ MODEL_PROCESS = _env("MODEL_PROCESS", True)
 MODEL_CHUNK = _env("MODEL_CHUNK", 10)
 # Each score also carries the blend members' probabilities and the three features that moved its
 # logistic regression most (Score.members, Score.top_features; null when off: app.learning.explain).
-# With the default model it costs the model process about 0.04 ms per event, 1-2% of a step, and a score
-# grows from about 70 to 150 bytes.
-SCORE_EXPLANATIONS = _env("SCORE_EXPLANATIONS", True)
+# Off by default: it costs the model process, the service's bottleneck with the default model, CPU per
+# event (see docs/performance.md), and a score grows from about 70 to 150 bytes.
+SCORE_EXPLANATIONS = _env("SCORE_EXPLANATIONS", False)
 # A model process that gives no result for this long while operations wait for one (its first result,
 # after its start: at least 120 s) is hung: it is killed and the worker exits with code 70, as when it
 # dies (app.learning.model_host).
