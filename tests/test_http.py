@@ -242,7 +242,7 @@ def score(i: int, probability: float, partition: int = 0) -> Score:
 async def test_drift_shows_the_last_alert_of_each_stream():
     app = make_app()
     watch = DriftWatch(ChangelogTable(), new_feature_monitor=lambda: feature_monitor(["Amount"]),
-                       new_score_monitor=score_monitor, features=["Amount"])
+                       new_score_monitor=lambda: score_monitor(settle=0), features=["Amount"])  # alerts at once
     make_service(app, drift=watch)
     async with client(app) as web:
         assert await (await web.get("/drift")).json() == {"alerts": {}}
