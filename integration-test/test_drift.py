@@ -135,7 +135,8 @@ def test_after_a_kill_the_running_challenger_is_restored_and_learns_every_label_
     rows = gradual_concept_change(n)
     env = {"FRAUD_AGENTS": "scoring,drift", "FRAUD_MODEL_KIND": "lr", "FRAUD_DRIFT_FEATURES": "",
            "FRAUD_DRIFT_MITIGATION": "challenger", "FRAUD_DRIFT_MITIGATE_ON": "",
-           "FRAUD_DRIFT_CHALLENGER_CHECKPOINT_EVERY": "500"}
+           "FRAUD_DRIFT_CHALLENGER_CHECKPOINT_EVERY": "500",
+           "FRAUD_DRIFT_SETTLE_EVENTS": "0"}  # the error stream watched from the first label: a warning comes soon
     first = make_worker(env, name="first")
     # the challenger learns the transactions that reach the drift agent after the warning, which
     # comes from the scores: those of the first 1,500 transactions are all in before it starts

@@ -84,8 +84,8 @@ class ScoreSender:
     async def __call__(self, stream, batch, chunks, scorer: Scorer, started: float, ack: bool = True,
                        after: asyncio.Future | None = None) -> None:
         producer, dumps, topic_out = self.app.producer, self.dumps, self.topic_out
-        futures, touched, flagged = [], set(), 0
-        async for chunk in scorer.scored(chunks, writes=futures):  # the pending features' records too
+        futures, writes, touched, flagged = [], [], set(), 0
+        async for chunk in scorer.scored(chunks, writes=writes):  # the pending features' changelog records
             for item, score in chunk:
                 if isinstance(score, Exception):  # one bad event must not stop the partition
                     log.error("scoring failed at topic %s partition %s offset %s: %s",
@@ -105,6 +105,7 @@ class ScoreSender:
                 touched.add(item.partition)
         # the broker's confirmation of this batch's sends; one that failed stops the worker (app.outputs)
         await outputs.confirmed(futures, topic_out)
+        await outputs.confirmed(writes, "the pending features' changelog")
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
         if ack:
