@@ -10,14 +10,14 @@ import faust
 
 import settings
 from app.compat import faust as faust_mends
+from app.compat.faust.fetch_tuning import tune
 from app.security import faust_credentials
 from app.service import build
 from app.web import builtin_pages_off
 
 # Faust's table recovery must not drop the messages fetched while it ends, nor its fetch loop the records
 # it sets aside (a paused partition, a rebalance); and the worker's fetches wait as configured
-faust_mends.install(fetch_max_wait_ms=settings.CONSUMER_FETCH_MAX_WAIT_MS,
-                    fetch_min_bytes=settings.CONSUMER_FETCH_MIN_BYTES)
+faust_mends.install()
 
 class FraudApp(faust.App):
     """The Faust app, which creates the service's topics (with the configured partitions) on start,
@@ -125,5 +125,6 @@ app = FraudApp(
     **builtin_pages_off(),  # Faust's table, router and statistics pages: unauthenticated state, off
 )
 
+tune(app, fetch_max_wait_ms=settings.CONSUMER_FETCH_MAX_WAIT_MS, fetch_min_bytes=settings.CONSUMER_FETCH_MIN_BYTES)
 
 service = build(app, settings)

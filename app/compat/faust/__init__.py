@@ -4,8 +4,9 @@
   the agents' queues have been emptied, so that no message fetched meanwhile is thrown away;
 * :mod:`~app.compat.faust.fetching`: the fetch loop moves back every partition whose fetched records
   it sets aside, and gives the consumer thread a frozen copy of the active partitions;
-* :mod:`~app.compat.faust.fetch_tuning`: the worker's consumer fetches with the given maximum wait
-  and minimum size instead of Faust's fixed 1.5 s and aiokafka's 1 byte.
+* :mod:`~app.compat.faust.fetch_tuning`: the worker's consumer fetches with the maximum wait and
+  minimum size its app was given (:func:`~app.compat.faust.fetch_tuning.tune`) instead of Faust's
+  fixed 1.5 s and aiokafka's 1 byte.
 
 Each module names the versions it was written against and refuses any other with
 :class:`UnsupportedVersion` (see :mod:`~app.compat.faust.patching`). :func:`install` checks all of
@@ -20,12 +21,11 @@ from app.compat.faust.patching import UnsupportedVersion
 __all__ = ["UnsupportedVersion", "install"]
 
 
-def install(*, fetch_max_wait_ms: int, fetch_min_bytes: int) -> None:
-    """Install the three mends (each once), the worker's consumer fetching for at most
-    ``fetch_max_wait_ms`` and for at least ``fetch_min_bytes``; raises :class:`UnsupportedVersion`,
-    with nothing patched, if any of them was not written against the installed versions."""
+def install() -> None:
+    """Install the three mends (each once); raises :class:`UnsupportedVersion`, with nothing
+    patched, if any of them was not written against the installed versions."""
     for mend in (recovery, fetching, fetch_tuning):
         mend.check()
     recovery.install()
     fetching.install()
-    fetch_tuning.install(fetch_max_wait_ms=fetch_max_wait_ms, fetch_min_bytes=fetch_min_bytes)
+    fetch_tuning.install()

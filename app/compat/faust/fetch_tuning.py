@@ -14,9 +14,9 @@ one or two of them.
 
 The fix: after Faust has built the worker's aiokafka consumer, set its fetch wait and minimum size
 (``_fetch_max_wait_ms`` and ``_fetch_min_bytes``, which its fetcher reads when it starts) to the
-values given to :func:`install`; a minimum below 1 byte is taken as 1, the least aiokafka accepts.
-The values are parameters (the worker passes its ``CONSUMER_FETCH_MAX_WAIT_MS`` and
-``CONSUMER_FETCH_MIN_BYTES``); calling :func:`install` again replaces them. It patches on
+values :func:`tune` gave the app; a minimum below 1 byte is taken as 1, the least aiokafka accepts.
+The values belong to the app (the worker passes its ``CONSUMER_FETCH_MAX_WAIT_MS`` and
+``CONSUMER_FETCH_MIN_BYTES``); an app without them keeps Faust's own. :func:`install` patches on
 faust-streaming 0.15.3 with aiokafka 0.14.0 only (:data:`FAUST_VERSIONS`, :data:`AIOKAFKA_VERSIONS`:
 those two attributes are aiokafka's internals).
 
@@ -63,13 +63,23 @@ class FetchTuning:
         return consumer
 
 
-_tuning: FetchTuning | None = None  # set by install()
+_APP_ATTRIBUTE = "fetch_tuning"  # where tune() keeps an app's values
+
+
+def tune(app: Any, *, fetch_max_wait_ms: int, fetch_min_bytes: int) -> FetchTuning:
+    """Give ``app``'s worker consumer this fetch wait and minimum (read when the consumer is made,
+    once :func:`install` has patched Faust); returns the values in force."""
+    tuning = FetchTuning.of(fetch_max_wait_ms=fetch_max_wait_ms, fetch_min_bytes=fetch_min_bytes)
+    setattr(app, _APP_ATTRIBUTE, tuning)
+    return tuning
 
 
 def create_worker_consumer(self: AIOKafkaConsumerThread, transport: Any) -> Any:
-    """:meth:`AIOKafkaConsumerThread._create_worker_consumer` with the fetch wait and minimum given
-    to :func:`install` instead of Faust's fixed 1,500 ms and aiokafka's 1 byte."""
-    return _tuning.apply(_ORIGINAL_CREATE_WORKER_CONSUMER(self, transport))
+    """:meth:`AIOKafkaConsumerThread._create_worker_consumer` with the fetch wait and minimum the
+    app was given (:func:`tune`) instead of Faust's fixed 1,500 ms and aiokafka's 1 byte."""
+    consumer = _ORIGINAL_CREATE_WORKER_CONSUMER(self, transport)
+    tuning = getattr(self.app, _APP_ATTRIBUTE, None)
+    return tuning.apply(consumer) if tuning is not None else consumer
 
 
 _ORIGINAL_CREATE_WORKER_CONSUMER = AIOKafkaConsumerThread._create_worker_consumer
@@ -82,14 +92,10 @@ def check() -> None:
     require("aiokafka", AIOKAFKA_VERSIONS, mend=__name__)
 
 
-def install(*, fetch_max_wait_ms: int, fetch_min_bytes: int) -> type:
-    """Make the worker's consumer fetch with these values (patching Faust's consumer thread once;
-    a later call replaces the values); returns the thread class. Checks the versions first
-    (:func:`check`)."""
-    global _tuning
+def install() -> type:
+    """Make the worker's consumer fetch with its app's values (:func:`tune`), patching Faust's
+    consumer thread once; returns the thread class. Checks the versions first (:func:`check`)."""
     check()
-    _tuning = FetchTuning.of(fetch_max_wait_ms=fetch_max_wait_ms, fetch_min_bytes=fetch_min_bytes)
     return patch_once(AIOKafkaConsumerThread, _PATCHED,
                       {(AIOKafkaConsumerThread, "_create_worker_consumer"): create_worker_consumer},
-                      "faust consumer thread: the worker's consumer fetches with "
-                      f"max wait {_tuning.max_wait_ms} ms, min {_tuning.min_bytes} bytes")
+                      "faust consumer thread: the worker's consumer fetches with its app's fetch wait and minimum")

@@ -21,14 +21,21 @@ def created_consumer(app) -> tuple:
     return asyncio.run(create())
 
 
-def test_the_worker_consumer_fetches_as_installed(monkeypatch):
-    from app.worker import app  # installs the mends with the settings' values
+def test_the_worker_consumer_fetches_as_its_app_was_tuned(monkeypatch):
+    from app.worker import app  # installs the mends, tunes the app with the settings' values
 
-    monkeypatch.setattr(fetch_tuning, "_tuning", fetch_tuning._tuning)  # the worker's values come back after
-    fetch_tuning.install(fetch_max_wait_ms=7, fetch_min_bytes=1234)
+    monkeypatch.setattr(app, "fetch_tuning", app.fetch_tuning)  # the worker's values come back after
+    fetch_tuning.tune(app, fetch_max_wait_ms=7, fetch_min_bytes=1234)
     assert created_consumer(app) == (7, 1234, app.conf.id)  # Faust's own setup is kept (its group)
-    fetch_tuning.install(fetch_max_wait_ms=7, fetch_min_bytes=0)
+    fetch_tuning.tune(app, fetch_max_wait_ms=7, fetch_min_bytes=0)
     assert created_consumer(app)[1] == 1  # the least aiokafka takes
+
+
+def test_an_app_not_tuned_keeps_faust_s_fetch_wait(monkeypatch):
+    from app.worker import app
+
+    monkeypatch.delattr(app, "fetch_tuning")
+    assert created_consumer(app)[0] == 1500  # Faust's fixed wait for the worker's consumer
 
 
 def test_the_worker_installs_the_settings_values():
@@ -46,9 +53,6 @@ def test_install_refuses_another_faust_or_aiokafka_and_patches_nothing(installed
     installed(**versions)
     monkeypatch.delattr(AIOKafkaConsumerThread, fetch_tuning._PATCHED, raising=False)
     monkeypatch.setattr(AIOKafkaConsumerThread, "_create_worker_consumer", "faust's own")
-    monkeypatch.setattr(fetch_tuning, "_tuning", fetch_tuning._tuning)
-    before = fetch_tuning._tuning
     with pytest.raises(UnsupportedVersion, match=f"app.compat.faust.fetch_tuning was written against {refused}"):
-        fetch_tuning.install(fetch_max_wait_ms=7, fetch_min_bytes=1234)
+        fetch_tuning.install()
     assert AIOKafkaConsumerThread._create_worker_consumer == "faust's own"
-    assert fetch_tuning._tuning is before  # the values in force are kept too

@@ -9,13 +9,11 @@ from app.compat import faust as faust_mends
 from app.compat.faust import fetch_tuning, fetching, recovery
 
 
-def test_install_patches_recovery_fetching_and_the_fetch_tuning(monkeypatch):
-    monkeypatch.setattr(fetch_tuning, "_tuning", fetch_tuning._tuning)
-    faust_mends.install(fetch_max_wait_ms=30, fetch_min_bytes=500)
+def test_install_patches_recovery_fetching_and_the_fetch_tuning():
+    faust_mends.install()
     assert Recovery.on_recovery_completed is recovery.on_recovery_completed
     assert Consumer.getmany is fetching.getmany
     assert AIOKafkaConsumerThread._create_worker_consumer is fetch_tuning.create_worker_consumer
-    assert fetch_tuning._tuning == fetch_tuning.FetchTuning(max_wait_ms=30, min_bytes=500)
 
 
 def test_a_refusal_of_one_mend_installs_none(installed, monkeypatch):
@@ -28,6 +26,6 @@ def test_a_refusal_of_one_mend_installs_none(installed, monkeypatch):
         monkeypatch.delattr(cls, marker, raising=False)
         monkeypatch.setattr(cls, name, "faust's own")
     with pytest.raises(faust_mends.UnsupportedVersion, match="aiokafka 0.15.0 is installed"):
-        faust_mends.install(fetch_max_wait_ms=30, fetch_min_bytes=500)
+        faust_mends.install()
     assert Recovery.on_recovery_completed == Consumer.getmany == AIOKafkaConsumerThread._create_worker_consumer \
         == "faust's own"
