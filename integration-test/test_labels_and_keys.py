@@ -12,17 +12,10 @@ from app.replay import to_transaction
 from app.serialization import ConfluentAvroCodec, make_registry_client
 from app.testing.kafka import produce_raw, read
 from app.testing.stack import BROKER, REGISTRY
+from app.testing.worker import wait_for
 
 N = 300
 
-
-def _wait_for(predicate, timeout_s: float, what: str, worker) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}:\n{worker.log_tail()}")
 
 
 def test_labels_are_validated_and_matched_by_the_payload_id(make_worker, names):
@@ -48,7 +41,7 @@ def test_labels_are_validated_and_matched_by_the_payload_id(make_worker, names):
     letters = read(names.dead_letters, DeadLetter, expect=2, timeout_s=60, idle_s=60)
     assert sorted((v["reason"], v["offset"]) for _, v, _, _ in letters) == [("invalid-value", 0), ("invalid-value", 1)]
     assert "label is 7" in letters[0][1]["error"] + letters[1][1]["error"]
-    _wait_for(lambda: worker.metric("fraud_labels_total", outcome="learned") == N, 60, "learned labels", worker)
+    wait_for(worker, lambda: worker.metric("fraud_labels_total", outcome="learned") == N, 60, "learned labels")
     assert worker.metric("fraud_labels_total", outcome="unknown") == 0
     assert worker.metric("fraud_model_events_learned") == N
     scores = read(names.scores, Score, expect=N, timeout_s=30)

@@ -16,18 +16,11 @@ from app.serialization import ConfluentAvroCodec, make_registry_client
 from app.testing.kafka import produce_raw, read
 from app.testing.replay import replay
 from app.testing.stack import REGISTRY
+from app.testing.worker import wait_for
 
 PARITY_ROWS = 20_000
 SMALL_MODEL = {"FRAUD_AGENTS": "scoring", "FRAUD_ARF_TREES": "3"}
 
-
-def _wait_for(predicate, timeout_s: float, what: str, worker) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}:\n{worker.log_tail()}")
 
 
 def test_scores_equal_a_plain_river_loop(make_worker, names):
@@ -52,7 +45,7 @@ def test_scores_equal_a_plain_river_loop(make_worker, names):
     assert sum(p > 0 for p in expected) > PARITY_ROWS // 2  # the comparison is not between zeros
     # each score says how much its model had learned: predict first, then learn
     assert [by_id[transaction_id("tx", i)]["events_learned"] for i in (0, 1, 999)] == [0, 1, 999]
-    _wait_for(lambda: worker.metric("fraud_model_events_learned") == PARITY_ROWS, 30, "events learned", worker)
+    wait_for(worker, lambda: worker.metric("fraud_model_events_learned") == PARITY_ROWS, 30, "events learned")
 
 
 def test_delayed_labels_are_learned_exactly_once(make_worker, names):
@@ -71,8 +64,8 @@ def test_delayed_labels_are_learned_exactly_once(make_worker, names):
     scores = read(names.scores, Score, expect=4000, timeout_s=120)
     assert len({v["transaction_id"] for _, v, _, _ in scores}) == 4000
     assert all(v["label"] is None for _, v, _, _ in scores)  # the transactions carried no label
-    _wait_for(lambda: worker.metric("fraud_labels_total", outcome="unknown") == 7, 60, "unknown labels", worker)
-    _wait_for(lambda: worker.metric("fraud_labels_total", outcome="learned") == 4000, 60, "learned labels", worker)
+    wait_for(worker, lambda: worker.metric("fraud_labels_total", outcome="unknown") == 7, 60, "unknown labels")
+    wait_for(worker, lambda: worker.metric("fraud_labels_total", outcome="learned") == 4000, 60, "learned labels")
     assert worker.metric("fraud_model_events_learned") == 4000
     assert worker.metric("fraud_labels_pending") == 0
     assert worker.metric("fraud_labels_total", outcome="duplicate") == 0
@@ -84,8 +77,8 @@ def test_delayed_labels_are_learned_exactly_once(make_worker, names):
     # the 3,000: enough to show learning while scoring, without depending on the scheduling
     learned_at = [v["events_learned"] for _, v, _, _ in sorted(scores, key=lambda s: s[3])]
     assert learned_at[0] == 0 and learned_at[-1] >= 1000
-    _wait_for(lambda: worker.metric("fraud_prequential_metric", metric="count", window="cumulative") == 4000, 30,
-              "prequential count", worker)
+    wait_for(worker, lambda: worker.metric("fraud_prequential_metric", metric="count", window="cumulative") == 4000,
+             30, "prequential count")
     assert 0.5 < worker.metric("fraud_prequential_metric", metric="roc_auc", window="cumulative") <= 1.0
 
 
@@ -96,14 +89,14 @@ def test_labels_of_expired_transactions_are_counted(make_worker, names):
     rows = generate(1500, seed=12)
     sent = replay(names, rows, labels="none", keep_ids=True)
     read(names.scores, Score, expect=1500, timeout_s=90)
-    _wait_for(lambda: worker.metric("fraud_labels_pending") == 300, 30, "300 pending", worker)
+    wait_for(worker, lambda: worker.metric("fraud_labels_pending") == 300, 30, "300 pending")
     codec = ConfluentAvroCodec(make_registry_client(REGISTRY), names.labels, Label.avro_schema_to_python())
     produce_raw(names.labels, [
         (tid.encode(), codec.dumps({"transaction_id": tid, "label": int(row["Class"]), "event_time": 0.0,
                                     "label_time": 0.0}))
         for tid, row in zip(sent.ids, rows)
     ])
-    _wait_for(lambda: worker.metric("fraud_labels_total") == 1500, 90, "every label", worker)
+    wait_for(worker, lambda: worker.metric("fraud_labels_total") == 1500, 90, "every label")
     assert worker.metric("fraud_labels_total", outcome="expired") == 1200
     assert worker.metric("fraud_labels_total", outcome="learned") == 300
     assert worker.metric("fraud_labels_pending") == 0
@@ -117,7 +110,7 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     first = make_worker(env, name="first")
     n = 6000
     replay(names, generate(n, seed=13), labels="in-event")
-    _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 2, 120, "two checkpoints", first)
+    wait_for(first, lambda: first.metric("fraud_checkpoints_total") >= 2, 120, "two checkpoints")
     assert first.metric("fraud_model_events_learned") < n, "the first worker finished before the kill"
     first.kill()
     killed_at = time.time()
@@ -140,7 +133,7 @@ def test_restart_after_kill_resumes_from_the_checkpoint(make_worker, names):
     assert restored >= 500  # the checkpointed model, not a fresh one
     # from the checkpoint on, every event is learned exactly once: those committed after the
     # checkpoint are read back, those scored again are not learned again
-    _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
+    wait_for(second, lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on")
     time.sleep(2)
     assert second.metric("fraud_model_events_learned") == n, second.log_tail()
     logged = re.findall(r"the model caught up on (\d+) events of \S+ committed after its checkpoint", second.log_text())
@@ -157,7 +150,7 @@ def test_a_lost_model_process_stops_the_worker_and_a_restart_resumes_from_the_ch
     first = make_worker(env, name="first")
     n = 4000
     replay(names, generate(n, seed=14), labels="in-event")
-    _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 1, 120, "a checkpoint", first)
+    wait_for(first, lambda: first.metric("fraud_checkpoints_total") >= 1, 120, "a checkpoint")
     model_processes = first.children()
     assert len(model_processes) == 1, model_processes
     os.kill(model_processes[0], signal.SIGKILL)
@@ -171,6 +164,6 @@ def test_a_lost_model_process_stops_the_worker_and_a_restart_resumes_from_the_ch
         if len(ids) >= n or time.monotonic() > deadline:
             break
     assert ids == {transaction_id("tx", i) for i in range(n)}, second.log_tail()
-    _wait_for(lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on", second)
+    wait_for(second, lambda: second.metric("fraud_model_events_learned") >= n, 60, "learning to go on")
     time.sleep(2)
     assert second.metric("fraud_model_events_learned") == n, second.log_tail()

@@ -15,7 +15,7 @@ from app.state.checkpointed import envelope
 from app.state.signing import Signer
 from app.testing.kafka import produce_raw, read
 from app.testing.replay import replay
-from app.testing.worker import assert_healthy, wait_committed
+from app.testing.worker import assert_healthy, wait_committed, wait_for
 
 KEY = "integration-test state key, 32 bytes+"
 ENV = {"FRAUD_ARF_TREES": "3", "FRAUD_STATE_KEY": KEY, "FRAUD_CHECKPOINT_EVERY_EVENTS": "200",
@@ -46,12 +46,6 @@ def changelog(names, table: str) -> str:
     return f"{names.app_id}-{table}-changelog"
 
 
-def _wait_for(predicate, timeout_s: float, what: str, worker) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{worker.log_tail()}"
-        time.sleep(0.5)
-
 
 def _restart_scores(make_worker, names, name: str, start: int, count: int):
     """A new worker on the same app; ``count`` new transactions from ``start``; it and their scores."""
@@ -70,8 +64,8 @@ def test_forged_checkpoints_are_refused_and_never_unpickled(make_worker, names, 
     first = make_worker(ENV, name="first")
     replay(names, generate(1000, seed=3), labels="in-event", keep_ids=True)
     wait_committed(first, names.transactions, timeout_s=240)  # the machine may be busy: generous
-    _wait_for(lambda: first.metric("fraud_checkpoints_total") >= 1
-              and first.metric("fraud_anomaly_checkpoints_total") >= 1, 60, "checkpoints", first)
+    wait_for(first, lambda: first.metric("fraud_checkpoints_total") >= 1
+             and first.metric("fraud_anomaly_checkpoints_total") >= 1, 60, "checkpoints")
     first.stop()  # a clean stop: every state checkpointed, signed
 
     # unsigned checkpoints to the model and drift tables, a forged signature for the anomaly detector

@@ -27,6 +27,15 @@ def start_worker(tag: str, workdir: Path, extra_env: dict[str, str] | None = Non
     return Worker(Names(tag), workdir, extra_env).start()
 
 
+def wait_for(worker: WorkerProcess, condition, timeout_s: float, what: str, interval_s: float = 0.5) -> None:
+    """Poll ``condition`` until it holds; after ``timeout_s`` fail the test with ``what`` and the
+    tail of the worker's log (what the worker was doing is the first thing to read)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{worker.log_tail()}"
+        time.sleep(interval_s)
+
+
 def wait_committed(worker: Worker, topic: str, timeout_s: float = 60.0) -> None:
     """Until the worker's group has committed every partition of ``topic`` up to its end (asked of
     the broker, not of the worker's lag metric, which is refreshed only every few seconds), so that a
