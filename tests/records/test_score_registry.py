@@ -8,18 +8,16 @@ from __future__ import annotations
 import copy
 import io
 import json
-import uuid
 from pathlib import Path
 
 import fastavro
 import pytest
 
-import settings
 from app.records import Score
 from app.serialization import SchemaRefused, make_registry_client
-from app.serialization.registry import register_schema, subject_for
+from app.serialization.registry import register_schema
+from tests.records.conftest import REGISTRY, assert_accepted_after
 
-REGISTRY = settings.SCHEMA_REGISTRY_URL
 #: schemas/score.avsc before members and top_features were added.
 PREVIOUS = json.loads((Path(__file__).parent / "previous_schemas" / "score-1.avsc").read_text())
 SCORE = {"transaction_id": "t-1", "event_time": 1.0, "fraud_probability": 0.25, "decision": False,
@@ -63,31 +61,9 @@ def test_the_previous_schema_is_the_current_one_without_the_explanations():
         assert field["type"][0] == "null" and field["default"] is None
 
 
-@pytest.fixture
-def topic():
-    """A subject of this test's own, deleted at the end (the test is skipped without a registry)."""
-    try:
-        make_registry_client(REGISTRY, timeout=3.0).get_subjects()
-    except Exception as exc:  # noqa: BLE001 - connection refused, timeouts
-        pytest.skip(f"no schema registry at {REGISTRY} (infra/stack.sh start): {exc}")
-    name = f"score-evolution-{uuid.uuid4().hex[:8]}"
-    yield name
-    try:
-        make_registry_client(REGISTRY).delete_subject(subject_for(name))
-    except Exception:  # noqa: BLE001 - nothing to clean when the subject was never made
-        pass
-
-
 @pytest.mark.parametrize("level", ["BACKWARD", "FORWARD_TRANSITIVE", "FULL_TRANSITIVE"])
 def test_current_score_schema_is_accepted_after_the_previous_one(topic, level):
-    client = make_registry_client(REGISTRY)
-    first = register_schema(client, topic, PREVIOUS, compatibility=level)
-    assert client.get_compatibility(subject_for(topic)) == level
-    current = Score.avro_schema_to_python()
-    assert client.test_compatibility(subject_for(topic), current) is True
-    second = register_schema(client, topic, current)
-    assert second != first
-    assert len(client.get_versions(subject_for(topic))) == 2
+    assert_accepted_after(topic, PREVIOUS, Score.avro_schema_to_python(), level)
 
 
 def test_explanations_without_a_default_would_be_refused_under_full_transitive(topic):
