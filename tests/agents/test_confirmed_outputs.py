@@ -105,70 +105,58 @@ def test_a_refused_dead_letter_stops_the_worker(exits):
     assert exits == [outputs.SEND_FAILED_EXIT_CODE]
 
 
-def test_a_refused_score_stops_the_worker_and_the_batch_is_not_acknowledged(exits):
-    class Producer:
-        async def send(self, topic, key, value, partition, timestamp, headers):
-            future = asyncio.get_running_loop().create_future()
-            future.set_exception(REFUSED)
-            return future
+class _Producer:
+    """A producer whose sends the broker confirms, or refuses (``refuse``)."""
 
-    class Scorer:
-        async def scored(self, chunks, writes=None):
-            for chunk in chunks:
-                yield chunk
+    def __init__(self, refuse: bool) -> None:
+        self.refuse = refuse
 
-        def after_batch(self, touched):
-            upkeep.append(touched)
-
-    class Stream:
-        async def ack(self, event):
-            acked.append(event)
-
-    upkeep, acked = [], []
-    topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
-    send = ScoreSender(types.SimpleNamespace(producer=Producer()), topics, dumps=lambda score: b"score")
-    item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
-    score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
-
-    with pytest.raises(MessageSizeTooLargeError):
-        asyncio.run(send(Stream(), ["event"], [[(item, score)]], Scorer(), started=0.0))
-    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and upkeep == []
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(REFUSED) if self.refuse else future.set_result(None)
+        return future
 
 
-def test_a_refused_pending_write_stops_the_worker_and_the_batch_is_not_acknowledged(exits):
-    """The features an unlabelled transaction waits with go to the pending table's changelog with
-    the batch's scores: a record the broker refuses there stops the worker before the batch is
-    acknowledged (its label would otherwise find nothing to learn)."""
-    class Producer:
-        async def send(self, topic, key, value, partition, timestamp, headers):
-            future = asyncio.get_running_loop().create_future()
-            future.set_result(None)
-            return future
+class _Scorer:
+    """What ScoreSender uses of a Scorer; ``refused_write``: a pending entry's changelog record (what
+    ``Scorer.scored`` adds to ``writes``) that the broker refuses."""
 
-    class Scorer:
-        async def scored(self, chunks, writes=None):
+    def __init__(self, refused_write: bool) -> None:
+        self.refused_write, self.upkeep = refused_write, []
+
+    async def scored(self, chunks, writes=None):
+        if self.refused_write:
             refused = asyncio.get_running_loop().create_future()
             refused.set_exception(REFUSED)
-            writes.append(refused)  # what Scorer.scored adds for a pending entry's changelog record
-            for chunk in chunks:
-                yield chunk
+            writes.append(refused)
+        for chunk in chunks:
+            yield chunk
 
-        def after_batch(self, touched):
-            upkeep.append(touched)
+    def after_batch(self, touched):
+        self.upkeep.append(touched)
+
+
+@pytest.mark.parametrize("refused", ["score", "pending write"])
+def test_a_refused_output_stops_the_worker_and_the_batch_is_not_acknowledged(exits, refused):
+    """A score, or the features an unlabelled transaction waits with (they go to the pending table's
+    changelog with the batch's scores), that the broker refuses stops the worker before the batch is
+    acknowledged (its label would otherwise find nothing to learn) and before the batch's upkeep."""
+    acked = []
 
     class Stream:
         async def ack(self, event):
             acked.append(event)
 
-    upkeep, acked = [], []
+    scorer = _Scorer(refused_write=refused == "pending write")
     topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
-    send = ScoreSender(types.SimpleNamespace(producer=Producer()), topics, dumps=lambda score: b"score")
+    send = ScoreSender(types.SimpleNamespace(producer=_Producer(refuse=refused == "score")), topics,
+                       dumps=lambda score: b"score")
     item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
     score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
 
     with pytest.raises(MessageSizeTooLargeError):
-        asyncio.run(send(Stream(), ["event"], [[(item, score)]], Scorer(), started=0.0))
-    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and upkeep == []
+        asyncio.run(send(Stream(), ["event"], [[(item, score)]], scorer, started=0.0))
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and scorer.upkeep == []
 
 
 class Order:
