@@ -67,3 +67,21 @@ def agent_topics(app):
         transactions=app.topic("transactions"), labels=app.topic("labels"), scores=app.topic("scores"),
         anomalies=SentRecords("anomalies"), drift_alerts=SentRecords("drift-alerts"), dead_letters=SentDeadLetters(),
     )
+
+
+def assign(app, partitions, topic: str = "transactions") -> None:
+    """Put a Faust app in the state it is in once its assignment (``partitions`` of ``topic``) is
+    made and its tables are recovered."""
+    from faust.assignor.client_assignment import ClientAssignment
+
+    app.assignor._assignment = ClientAssignment(actives={topic: list(partitions)}, standbys={})
+    app.rebalancing = False
+    app.tables.on_actives_ready()
+
+
+def web_client(app):
+    """An aiohttp test client on the Faust app's web server (its pages as registered)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    app.web.init_server()
+    return TestClient(TestServer(app.web.web_app))

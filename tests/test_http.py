@@ -9,7 +9,6 @@ import uuid
 
 import faust
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from faust.assignor.client_assignment import ClientAssignment
 
 from app import http
@@ -20,7 +19,7 @@ from app.learning.pipeline import model_factory
 from app.records import Score, Transaction
 from app.scoring import Item, Scorer
 from app.service import Service
-from tests.fakes import ChangelogTable, SentRecords
+from tests.fakes import ChangelogTable, SentRecords, assign, web_client
 
 RETRY_AFTER_S = 7
 
@@ -45,13 +44,6 @@ def make_service(app, scorer=None, drift=None) -> Service:
     return service
 
 
-def assign(app, partitions, topic="transactions") -> None:
-    """The state Faust is in once the assignment is made and the tables are recovered."""
-    app.assignor._assignment = ClientAssignment(actives={topic: list(partitions)}, standbys={})
-    app.rebalancing = False
-    app.tables.on_actives_ready()
-
-
 def transaction(i: int, label: int | None) -> Transaction:
     return Transaction(transaction_id=f"tx-{i}", event_time=1.7e9 + i, Amount=float(i % 7), Class=label,
                        **{f"V{k}": float((i * k) % 5) for k in range(1, 29)})
@@ -63,17 +55,12 @@ async def learn(scorer: Scorer, partition: int, txs: list[Transaction], first_of
         pass
 
 
-def client(app) -> TestClient:
-    app.web.init_server()
-    return TestClient(TestServer(app.web.web_app))
-
-
 @pytest.mark.asyncio
 async def test_readyz_says_what_is_missing_until_assigned_recovered_and_models_open():
     app = make_app()
     scorer = make_scorer()
     make_service(app, scorer)
-    async with client(app) as web:
+    async with web_client(app) as web:
         app.rebalancing = True
         response = await web.get("/readyz")
         assert response.status == 503
@@ -106,7 +93,7 @@ async def test_readyz_says_what_is_missing_until_assigned_recovered_and_models_o
 async def test_readyz_of_a_worker_without_models_needs_no_model():
     app = make_app()
     make_service(app)
-    async with client(app) as web:
+    async with web_client(app) as web:
         assign(app, [1])
         response = await web.get("/readyz")
         assert response.status == 200
@@ -148,7 +135,7 @@ async def test_a_model_opened_for_a_partition_revoked_meanwhile_is_dropped():
 async def test_livez_answers_while_the_model_host_does():
     app = make_app()
     make_service(app, make_scorer())
-    async with client(app) as web:
+    async with web_client(app) as web:
         response = await web.get("/livez")
         assert response.status == 200
         body = await response.json()
@@ -169,7 +156,7 @@ async def test_livez_is_503_when_the_model_host_does_not_answer_in_time():
 
     app = make_app()
     make_service(app, make_scorer(silent))
-    async with client(app) as web:
+    async with web_client(app) as web:
         response = await web.get("/livez")
         assert response.status == 503
         assert await response.json() == {"live": False, "reason": "the model host did not answer within 0.5 s"}
@@ -185,7 +172,7 @@ async def test_livez_is_503_once_the_model_process_is_gone():
     app = make_app()
     scorer = make_scorer(process_host)
     make_service(app, scorer)
-    async with client(app) as web:
+    async with web_client(app) as web:
         host = await scorer.host()
         assert await host.submit([("ping", None)]) == [True]  # the model process has started
         assert (await web.get("/livez")).status == 200  # a round trip to it
@@ -206,7 +193,7 @@ async def test_model_shows_each_partition_learning_checkpoint_positions_and_preq
     app = make_app()
     scorer = make_scorer()
     make_service(app, scorer)
-    async with client(app) as web:
+    async with web_client(app) as web:
         await scorer.states.get(3)
         body = await (await web.get("/model")).json()
         assert body == {"partitions": {"3": {
@@ -244,7 +231,7 @@ async def test_drift_shows_the_last_alert_of_each_stream():
     watch = DriftWatch(ChangelogTable(), new_feature_monitor=lambda: feature_monitor(["Amount"]),
                        new_score_monitor=lambda: score_monitor(settle=0), features=["Amount"])  # alerts at once
     make_service(app, drift=watch)
-    async with client(app) as web:
+    async with web_client(app) as web:
         assert await (await web.get("/drift")).json() == {"alerts": {}}
         alerts = []
         for i in range(4000):

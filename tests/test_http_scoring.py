@@ -12,8 +12,6 @@ import uuid
 import fastavro
 import faust
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from faust.assignor.client_assignment import ClientAssignment
 
 from app import http, http_score
 from app.learning.model_host import LocalHost
@@ -22,7 +20,7 @@ from app.records import Transaction
 from app.scoring import Item, Scorer
 from app.serialization.avro import ConfluentAvroCodec, validate_transaction
 from app.service import Service
-from tests.fakes import ChangelogTable, SentRecords
+from tests.fakes import ChangelogTable, SentRecords, assign, web_client
 
 RETRY_AFTER_S = 7
 TOPIC = "transactions"
@@ -59,13 +57,6 @@ def make_app(partition_of) -> tuple[faust.App, Scorer, list]:
     return app, scorer, hosts
 
 
-def assign(app, partitions) -> None:
-    """The state Faust is in once the assignment is made and the tables are recovered."""
-    app.assignor._assignment = ClientAssignment(actives={TOPIC: list(partitions)}, standbys={})
-    app.rebalancing = False
-    app.tables.on_actives_ready()
-
-
 def transaction(i: int, label: int | None = None) -> dict:
     return {"transaction_id": f"tx-{i}", "event_time": 1.7e9 + i, "Amount": float(i % 7), "Class": label,
             **{f"V{k}": float((i * k) % 5) - 2.0 + (3.0 if label else 0.0) for k in range(1, 29)}}
@@ -77,18 +68,13 @@ async def train(scorer: Scorer, partition: int, n: int) -> None:
         pass
 
 
-def client(app) -> TestClient:
-    app.web.init_server()
-    return TestClient(TestServer(app.web.web_app))
-
-
 @pytest.mark.asyncio
 async def test_a_bad_body_is_400_with_the_reason():
     app, scorer, _ = make_app(lambda key: 0)
     assign(app, [0])
     await scorer.states.get(0)
     good = transaction(1)
-    async with client(app) as web:
+    async with web_client(app) as web:
         cases = [
             (b"{not json", "the body is not JSON"),
             (b"[1, 2]", "the body must be a JSON object, not list"),
@@ -112,7 +98,7 @@ async def test_a_bad_body_is_400_with_the_reason():
 async def test_503_with_retry_after_until_the_partition_can_be_scored_here():
     app, scorer, _ = make_app(lambda key: 1)
     body = json.dumps(transaction(3)).encode()
-    async with client(app) as web:
+    async with web_client(app) as web:
         async def answer():
             response = await web.post("/score", data=body)
             assert response.status == 503, await response.text()
@@ -133,7 +119,7 @@ async def test_503_with_retry_after_until_the_partition_can_be_scored_here():
 
     app, _, _ = make_app(lambda key: None)  # the topic's metadata not known yet
     assign(app, [0])
-    async with client(app) as web:
+    async with web_client(app) as web:
         response = await web.post("/score", data=body)
         assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert (await response.json())["error"] == "the partitions of transactions are not known yet"
@@ -143,7 +129,7 @@ async def test_503_with_retry_after_until_the_partition_can_be_scored_here():
 
     app, _, _ = make_app(consumer_not_started)
     assign(app, [0])
-    async with client(app) as web:
+    async with web_client(app) as web:
         response = await web.post("/score", data=body)
         assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert (await response.json())["error"] == "the partitions of transactions are not known yet (RuntimeError)"
@@ -158,7 +144,7 @@ async def test_a_score_is_the_models_prediction_and_nothing_is_learned():
     model = hosts[0].learners.learners[2]
     learned_before, model_learned_before = hosted.events_learned, model.events_learned
     assert learned_before == model_learned_before == 300
-    async with client(app) as web:
+    async with web_client(app) as web:
         for i in (1000, 1005):
             tx = transaction(i, label=1)  # a label in the body is not learned either
             response = await web.post("/score", json=tx)
@@ -186,7 +172,7 @@ async def test_an_avro_body_in_the_confluent_wire_format_scores_as_its_json():
     tx = transaction(7)
     framed = avro_codec(TOPIC, Transaction, validate_transaction).dumps(Transaction(**tx))
     assert framed[0] == 0
-    async with client(app) as web:
+    async with web_client(app) as web:
         avro = await web.post("/score", data=framed, headers={"Content-Type": "application/vnd.confluent.avro"})
         plain = await web.post("/score", json=tx)
         assert avro.status == plain.status == 200, await avro.text()
@@ -206,14 +192,14 @@ async def test_a_partition_owned_by_another_worker_is_scored_there():
     owner, owner_scorer, _ = make_app(lambda key: 1)
     assign(owner, [1])
     await train(owner_scorer, 1, 200)
-    async with client(owner) as owner_web:
+    async with web_client(owner) as owner_web:
         owner_url = str(owner_web.make_url("/"))
         front, front_scorer, _ = make_app(lambda key: 1)
         assign(front, [0])
         await front_scorer.states.get(0)
         front.assignor.external_topic_distribution = {
             str(front.conf.canonical_url): {TOPIC: [0]}, owner_url: {TOPIC: [1]}}
-        async with client(front) as front_web:
+        async with web_client(front) as front_web:
             tx = transaction(11)
             routed = await front_web.post("/score", json=tx)
             direct = await owner_web.post("/score", json=tx)
@@ -232,7 +218,7 @@ async def test_a_partition_owned_by_another_worker_is_scored_there():
             assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
             assert (await response.json())["error"] == "a rebalance is under way"
     # the owner gone: 503
-    async with client(front) as front_web:
+    async with web_client(front) as front_web:
         response = await front_web.post("/score", json=tx)
         assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert "did not answer" in (await response.json())["error"]
