@@ -8,7 +8,9 @@ are only read (they change when labels are received, :meth:`TransactionFeatures.
 
 A transaction without a card id (``None`` or ``""``) gets no card features, one without a terminal
 id no terminal features: their names are left out of the dict (River's models take a missing
-feature as absent), and the caller counts them. The calendar flags need only the event time.
+feature as absent), and the caller counts them. The calendar flags come with either id: a
+transaction with neither (as the ULB file's) is left as its raw input, exactly as with the
+features off.
 
 >>> tf = TransactionFeatures(card_days=(1,), terminal_days=(1,), terminal_delay_s=86400)
 >>> tf.names
@@ -18,8 +20,11 @@ feature as absent), and the caller counts them. The calendar flags need only the
 ...                              card_id="c1", terminal_id="t1")
 >>> x
 {'Amount': 20.0, 'CUSTOMER_ID_NB_TX_1DAY_WINDOW': 1.0, 'CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW': 20.0, 'TERMINAL_ID_NB_TX_1DAY_WINDOW': 1.0, 'TERMINAL_ID_RISK_1DAY_WINDOW': 1.0, 'TX_DURING_WEEKEND': 0.0, 'TX_DURING_NIGHT': 1.0}
->>> tf.for_transaction({"Amount": 20.0}, None, None, event_time=1522540800.0 + 43200, card_id=None, terminal_id="")
-({'Amount': 20.0, 'TX_DURING_WEEKEND': 1.0, 'TX_DURING_NIGHT': 0.0}, None)
+>>> tf.for_transaction({"Amount": 20.0}, None, terminal, event_time=1522540800.0 + 43200, card_id=None,
+...                    terminal_id="t1")[0]
+{'Amount': 20.0, 'TERMINAL_ID_NB_TX_1DAY_WINDOW': 0.0, 'TERMINAL_ID_RISK_1DAY_WINDOW': 0.0, 'TX_DURING_WEEKEND': 1.0, 'TX_DURING_NIGHT': 0.0}
+>>> tf.for_transaction({"Amount": 20.0}, None, None, event_time=1522540800.0, card_id=None, terminal_id="")
+({'Amount': 20.0}, None)
 """
 from __future__ import annotations
 
@@ -101,18 +106,20 @@ class TransactionFeatures:
                         offset: int | None = None, *, event_time: float, card_id: Any, terminal_id: Any,
                         amount: float | None = None) -> tuple[dict[str, float], dict | None]:
         """``(features, new_card_state)`` of a transaction at ``event_time``: ``raw`` (the model's raw
-        input) followed by the features of :attr:`names` that apply. ``amount`` defaults to
-        ``raw["Amount"]``. ``card_state`` / ``terminal_state`` are the card's and terminal's states
-        (``None``: none yet); ``new_card_state`` is ``None`` when ``card_id`` is not an id (nothing
-        to write). ``offset`` makes the card update idempotent (see :mod:`app.features.card`)."""
+        input) followed by the features of :attr:`names` that apply (the calendar flags need a card
+        or a terminal id). ``amount`` defaults to ``raw["Amount"]``. ``card_state`` /
+        ``terminal_state`` are the card's and terminal's states (``None``: none yet);
+        ``new_card_state`` is ``None`` when ``card_id`` is not an id (nothing to write). ``offset``
+        makes the card update idempotent (see :mod:`app.features.card`)."""
         out = dict(raw)
         new_card = None
-        if has_id(card_id):
+        card, terminal = has_id(card_id), has_id(terminal_id)
+        if card:
             new_card, feats = self.cards.update(card_state, event_time,
                                                 raw["Amount"] if amount is None else amount, offset)
             out.update(feats)
-        if has_id(terminal_id):
+        if terminal:
             out.update(self.terminals.features(terminal_state, event_time))
-        if self.calendar:
+        if self.calendar and (card or terminal):
             out.update(calendar_features(event_time, self.night_until_hour))
         return out, new_card
