@@ -141,10 +141,21 @@ MODEL_HOST_TIMEOUT_S = _env("MODEL_HOST_TIMEOUT_S", 30.0)
 SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
-# Hopping windows on event time, per card id (or one global key when a transaction has none).
-# Size and step are whole seconds (Faust's hopping windows step by int(step)); size/step windows
-# contain each event time. A window closes once the newest event time is `expires` past its end.
-WINDOW_FEATURES = _env("WINDOW_FEATURES", False)  # the scorer adds the window features to its input
+# The model's window features (app.features, the Handbook's baseline): per card, transactions and mean
+# amount over CARD_WINDOW_DAYS ending at the transaction; per terminal, from the labels received,
+# transactions and fraud ratio over TERMINAL_WINDOW_DAYS ending TERMINAL_DELAY_S before it; weekend and
+# night flags (UTC). Each on the ids a transaction carries: one with neither a card nor a terminal id
+# (the ULB file's) keeps its raw input. Hopping windows as sums of panes CARD_PANE_S / TERMINAL_PANE_S
+# wide (each window a whole number of panes).
+WINDOW_FEATURES = _env("WINDOW_FEATURES", True)  # the scorer and the Spark jobs add them to the model input
+CARD_WINDOW_DAYS = _env("CARD_WINDOW_DAYS", [1, 7, 30])
+TERMINAL_WINDOW_DAYS = _env("TERMINAL_WINDOW_DAYS", [1, 7, 30])
+TERMINAL_DELAY_S = _env("TERMINAL_DELAY_S", 604_800)
+CARD_PANE_S = _env("CARD_PANE_S", 3_600)
+TERMINAL_PANE_S = _env("TERMINAL_PANE_S", 86_400)
+# The anomaly agent's hopping windows on event time, per card id (or one global key when a transaction
+# has none). Size and step are whole seconds (Faust's hopping windows step by int(step)); size/step
+# windows contain each event time. A window closes once the newest event time is `expires` past its end.
 WINDOW_SIZE_S = _env("WINDOW_SIZE_S", 60)
 WINDOW_STEP_S = _env("WINDOW_STEP_S", 20)
 WINDOW_EXPIRES_S = _env("WINDOW_EXPIRES_S", 300)

@@ -1,6 +1,6 @@
 """The service's objects as the settings configure them: where settings become objects.
 
-The pure layer (:mod:`app.anomaly`, :mod:`app.drift`, :mod:`app.learning`, :mod:`app.windows`,
+The pure layer (:mod:`app.anomaly`, :mod:`app.drift`, :mod:`app.features`, :mod:`app.learning`, :mod:`app.windows`,
 :mod:`app.state`) takes its parameters through constructors and never reads :mod:`settings`. Each
 function here takes a settings object ``s`` -- the :mod:`settings` module, or anything with the same
 attributes -- and returns one configured object or factory, so the worker's composition step, the
@@ -32,6 +32,7 @@ from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshol
 from app.drift import detectors
 from app.drift.mitigation import ChallengerSlot, NoMitigation, make_mitigation
 from app.drift.monitor import DriftMonitor
+from app.features import TransactionFeatures
 from app.learning import PrequentialEvaluator, pipeline
 from app.state.pending import PendingIndex
 from app.windows import HoppingWindows, WindowFeatures
@@ -39,8 +40,8 @@ from app.windows import HoppingWindows, WindowFeatures
 __all__ = [
     "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
     "hopping_windows", "mitigation", "model_factory", "model_params", "pending_index",
-    "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "values_reader",
-    "window_features", "window_params", "window_tables",
+    "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "transaction_features",
+    "values_reader", "window_features", "window_params", "window_tables",
 ]
 
 
@@ -155,6 +156,22 @@ def window_tables(s: Any, app: Any, prefix: str | None = None) -> Any:
 
     return WindowTables(app, prefix=s.WINDOW_TABLE_PREFIX if prefix is None else prefix,
                         partitions=s.TOPIC_PARTITIONS, **window_params(s))
+
+
+def transaction_features(s: Any) -> TransactionFeatures:
+    """The model's window features (:class:`~app.features.TransactionFeatures`): ``CARD_WINDOW_DAYS``
+    on ``CARD_PANE_S`` panes, ``TERMINAL_WINDOW_DAYS`` ending ``TERMINAL_DELAY_S`` before the
+    transaction on ``TERMINAL_PANE_S`` panes, and the calendar flags. The caller decides whether to
+    use them (``WINDOW_FEATURES``).
+
+    >>> import settings
+    >>> transaction_features(settings).names[0]
+    'CUSTOMER_ID_NB_TX_1DAY_WINDOW'
+    """
+    return TransactionFeatures(
+        card_days=[int(k) for k in s.CARD_WINDOW_DAYS], terminal_days=[int(k) for k in s.TERMINAL_WINDOW_DAYS],
+        terminal_delay_s=float(s.TERMINAL_DELAY_S), card_hop_s=int(s.CARD_PANE_S),
+        terminal_hop_s=int(s.TERMINAL_PANE_S))
 
 
 # --- state ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from app import configured
 from app.anomaly import AnomalyDetector, make_threshold
 from app.drift import detectors, make_mitigation
 from app.drift.monitor import DriftMonitor
+from app.features import TransactionFeatures
 from app.learning import PrequentialEvaluator, build_model, pipeline
 from app.state import changelog, read_back
 from app.windows import WindowFeatures
@@ -168,3 +169,15 @@ def test_state_objects_follow_the_settings():
     assert (evaluator.window, evaluator.threshold) == (100, 0.3)
     index = configured.pending_index(s)
     assert (index.max_size, index.ttl_s) == (10, 60.0)
+
+
+def test_transaction_features_defaults_are_the_settings_defaults(defaults):
+    assert configured.transaction_features(defaults).params() == TransactionFeatures().params()
+
+
+def test_transaction_features_follow_the_settings():
+    built = configured.transaction_features(changed(
+        CARD_WINDOW_DAYS=["2", "14"], TERMINAL_WINDOW_DAYS=["3"], TERMINAL_DELAY_S=86_400, CARD_PANE_S=1_800,
+        TERMINAL_PANE_S=3_600))
+    assert built.params() == {"card_days": [2, 14], "terminal_days": [3], "terminal_delay_s": 86_400.0,
+                              "card_hop_s": 1_800, "terminal_hop_s": 3_600, "calendar": True, "night_until_hour": 6}
