@@ -1,0 +1,503 @@
+"""What scaling out costs the model: partitions, snapshot staleness and negative subsampling.
+
+    python -m evaluation.scaleout                            # every study, full ULB file (~25 min)
+    python -m evaluation.scaleout --study partitions --partitions 1,8
+    python -m evaluation.scaleout --study staleness --every 100,1000,10000,1000ms --rate 1000
+    python -m evaluation.scaleout --study sampling --sample 0.5,0.2,0.1
+    python -m evaluation.scaleout --rows 20000 --trees 3    # a quick look
+
+Offline and in one process: the ULB rows in file (event-time) order, each labelled in its event, the
+service's model (:func:`app.learning.pipeline.model_factory` with the configured parameters), exact
+prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Three studies:
+
+* ``partitions`` - today's design: ``N`` partitions, each row on the partition of its transaction id
+  (the producer's keyed partitioner, :func:`partition_of`), one model per partition that predicts
+  then learns only its partition's rows. ``N = 1`` is the plain loop; the run also times predict and
+  learn apart (CPU per event), which give the capacity of a scorer (predict only) and of a learner
+  (predict then learn).
+* ``staleness`` - the proposed design: one learner predicts then learns every row in order (its
+  predictions are the plain loop's); scorers predict each row with the learner's last *snapshot*,
+  taken every ``K`` learned rows or every ``T`` ms, whichever comes first (:class:`SnapshotSchedule`;
+  the clock is simulated: rows arrive at ``--rate`` per second). A snapshot is what a scorer would
+  receive: the model pickled and unpickled, so the run also gives its size and its cost. The metrics
+  of each schedule's predictions are what staleness costs; :class:`Staleness` records how many
+  learned rows each prediction's snapshot lacked.
+* ``sampling`` - negative subsampling: the learner learns every fraud and a share ``r`` of the
+  genuine rows (:func:`keep_for_learning`: chosen by a hash of the transaction id, so a replay after
+  a failover makes the same choices) and predicts every row. The model then believes frauds are
+  ``1/r`` times as common as they are; :func:`corrected` maps its probability back. The AUCs do not
+  change (the correction keeps the order); precision and recall at the decision threshold, and the
+  mean probability against the fraud rate, do. CPU per row of the stream is that of the learner when
+  scorers send it only the rows it keeps.
+
+Each study prints a progress line to stderr every ``--progress`` rows, one table row per
+configuration, and, last, the figures as ``key=value`` pairs.
+
+The machine is shared: CPU figures are process CPU time (``time.process_time``), not wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import pickle
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from app.learning.evaluation import exact_metrics
+
+THRESHOLD = 0.5
+
+
+# -- the pure pieces -----------------------------------------------------------------------------------
+
+def transaction_id(index: int, prefix: str = "tx") -> str:
+    """The id the replay producer gives the ``index``-th row (:func:`app.replay.transaction_id`).
+
+    >>> transaction_id(42)
+    'tx-000000042'
+    """
+    return f"{prefix}-{index:09d}"
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition a keyed Kafka producer (aiokafka's and the Java client's default partitioner)
+    writes ``key`` to: ``murmur2(key) & 0x7fffffff`` modulo the partition count.
+
+    >>> partition_of("tx-000000042", 1)
+    0
+    >>> sorted({partition_of(transaction_id(i), 8) for i in range(100)})
+    [0, 1, 2, 3, 4, 5, 6, 7]
+    """
+    from aiokafka.partitioner import murmur2
+
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def keep_for_learning(key: str, label: int, rate: float) -> bool:
+    """Whether the learner learns this labelled example: every fraud, and a genuine one when the hash
+    of its ``key`` (the transaction id) falls in the first ``rate`` of the hash range. A function of
+    the id, not of a random generator's state: every scorer and every learner (a new owner replaying
+    the examples after a snapshot included) decides the same, and a scorer can drop the others before
+    they travel.
+
+    >>> keep_for_learning("tx-1", 1, 0.0), keep_for_learning("tx-1", 0, 1.0), keep_for_learning("tx-1", 0, 0.0)
+    (True, True, False)
+    >>> kept = sum(keep_for_learning(transaction_id(i), 0, 0.2) for i in range(10_000))
+    >>> 1900 < kept < 2100
+    True
+    """
+    if label or rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < rate * 2.0**64
+
+
+def corrected(p: float, rate: float) -> float:
+    """The probability of fraud given a model's ``p`` when that model learned every fraud and only a
+    share ``rate`` of the genuine examples: it saw the odds of fraud multiplied by ``1 / rate``, so the
+    odds are divided back, ``p' = p / (p + (1 - p) / rate)``. Increasing in ``p`` (rankings, hence the
+    AUCs, are unchanged); the identity at ``rate = 1``.
+
+    >>> corrected(0.5, 0.1)  # even odds among the learned examples: 1 to 10 in the stream
+    0.09090909090909091
+    >>> corrected(0.3, 1.0), corrected(0.0, 0.2), corrected(1.0, 0.2)
+    (0.3, 0.0, 1.0)
+    """
+    if rate >= 1.0 or p <= 0.0:
+        return p
+    return p / (p + (1.0 - p) / rate)
+
+
+@dataclass
+class SnapshotSchedule:
+    """When the learner publishes a snapshot: after every ``every_events`` learned events or
+    ``every_ms`` milliseconds since the last one, whichever comes first (``None``: that bound is off).
+    The first snapshot is the untrained model at learned count 0.
+
+    >>> s = SnapshotSchedule(every_events=3, every_ms=100.0)
+    >>> [s.due(n, now_ms=10.0 * n) for n in range(1, 8)]  # by count at 3 and 6
+    [False, False, True, False, False, True, False]
+    >>> s = SnapshotSchedule(every_events=None, every_ms=25.0)
+    >>> [n for n in range(1, 11) if s.due(n, now_ms=10.0 * n)]  # by time at 30, 60 and 90 ms
+    [3, 6, 9]
+    >>> SnapshotSchedule.parse("1000"), SnapshotSchedule.parse("250ms").label
+    (SnapshotSchedule(every_events=1000, every_ms=None), 'T=250ms')
+    """
+
+    every_events: int | None = None
+    every_ms: float | None = None
+    _last_count: int = field(default=0, repr=False)
+    _last_ms: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.every_events is None and self.every_ms is None:
+            raise ValueError("a snapshot schedule needs every_events, every_ms or both")
+        if self.every_events is not None and self.every_events < 1:
+            raise ValueError(f"every_events must be at least 1, got {self.every_events}")
+        if self.every_ms is not None and not self.every_ms > 0:
+            raise ValueError(f"every_ms must be more than 0, got {self.every_ms}")
+
+    @classmethod
+    def parse(cls, text: str) -> "SnapshotSchedule":
+        """``"1000"``: every 1000 learned events; ``"250ms"``: every 250 ms."""
+        text = text.strip()
+        if text.endswith("ms"):
+            return cls(every_ms=float(text[:-2]))
+        return cls(every_events=int(text))
+
+    @property
+    def label(self) -> str:
+        parts = []
+        if self.every_events is not None:
+            parts.append(f"K={self.every_events}")
+        if self.every_ms is not None:
+            parts.append(f"T={self.every_ms:g}ms")
+        return " ".join(parts)
+
+    def due(self, learned: int, now_ms: float) -> bool:
+        """Whether a snapshot is due now that the learner has learned ``learned`` events; a ``True``
+        answer counts as taken."""
+        if ((self.every_events is not None and learned - self._last_count >= self.every_events)
+                or (self.every_ms is not None and now_ms - self._last_ms >= self.every_ms)):
+            self._last_count, self._last_ms = learned, now_ms
+            return True
+        return False
+
+
+class Staleness:
+    """How many learned events the snapshot behind each prediction lacked: the learner's count when
+    the prediction was made minus the count the snapshot was taken at.
+
+    >>> s = Staleness()
+    >>> for learned, version in [(0, 0), (1, 0), (2, 0), (3, 3), (4, 3)]:
+    ...     s.record(learned, version)
+    >>> s.median, s.max, s.mean
+    (1.0, 2, 0.8)
+    """
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        self.n = 0
+
+    def record(self, learned: int, version: int) -> None:
+        lag = learned - version
+        if lag < 0:
+            raise ValueError(f"a snapshot of {version} learned events cannot be newer than the learner ({learned})")
+        self._counts[lag] = self._counts.get(lag, 0) + 1
+        self.n += 1
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile (0..1) of the lags, the midpoint of the two middle ones for a median
+        of an even count."""
+        if not self.n:
+            return math.nan
+        lags = sorted(self._counts)
+        def at(rank: int) -> int:
+            seen = 0
+            for lag in lags:
+                seen += self._counts[lag]
+                if seen > rank:
+                    return lag
+            return lags[-1]
+        position = q * (self.n - 1)
+        low, high = at(math.floor(position)), at(math.ceil(position))
+        return low + (high - low) * (position - math.floor(position))
+
+    @property
+    def median(self) -> float:
+        return self.quantile(0.5)
+
+    @property
+    def max(self) -> int:
+        return max(self._counts) if self._counts else 0
+
+    @property
+    def mean(self) -> float:
+        return sum(lag * c for lag, c in self._counts.items()) / self.n if self.n else math.nan
+
+
+def snapshot(model):
+    """A scorer's replica of ``model``: what it would get from a snapshot topic (a pickle round trip),
+    and the pickle's size in bytes."""
+    data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.loads(data), len(data)
+
+
+# -- the data --------------------------------------------------------------------------------------------
+
+@dataclass
+class Rows:
+    """The rows as the scorer sees them: feature matrix (``FEATURE_NAMES`` order), labels, ids."""
+
+    X: np.ndarray
+    y: np.ndarray
+    names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def events(self) -> Iterator[tuple[int, dict, int]]:
+        """``(index, features, label)`` of each row, in order; features as the scorer passes them."""
+        names = self.names
+        for i, (row, label) in enumerate(zip(self.X.tolist(), self.y.tolist())):
+            yield i, dict(zip(names, row)), label
+
+
+def load_rows(limit: int | None = None, path: str | None = None) -> Rows:
+    """The ULB file's first ``limit`` rows (all by default; ``path``: a copy of ``creditcard.csv``)."""
+    from app.data.columns import FEATURE_COLUMNS
+    from app.data.ulb import ensure_creditcard_csv, load_frame
+    from app.records.transaction import FEATURE_NAMES
+
+    assert tuple(FEATURE_COLUMNS) == tuple(FEATURE_NAMES)  # the loader's columns are the model's features
+    frame = load_frame(ensure_creditcard_csv(path), limit=limit)
+    return Rows(frame.X, frame.y, tuple(FEATURE_NAMES))
+
+
+class Progress:
+    """A line on stderr every ``every`` events: position, rate, estimated time left."""
+
+    def __init__(self, what: str, total: int, every: int) -> None:
+        self.what, self.total, self.every = what, total, every
+        self.started = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        if self.every and done % self.every == 0 and done:
+            elapsed = time.perf_counter() - self.started
+            left = (self.total - done) * elapsed / done
+            print(f"[{self.what}] {done:,}/{self.total:,} {done / elapsed:,.0f} ev/s, ~{left:,.0f} s left",
+                  file=sys.stderr, flush=True)
+
+
+def metrics_of(y, p) -> dict:
+    m = exact_metrics(y, p, THRESHOLD)
+    return {"roc_auc": m["roc_auc"], "pr_auc": m["pr_auc"], "precision": m["precision"], "recall": m["recall"]}
+
+
+# -- the studies ---------------------------------------------------------------------------------------
+
+def run_partitions(rows: Rows, factory: Callable, partitions: int, progress_every: int = 0) -> dict:
+    """Today's design: one model per partition, each row predicted then learned by its partition's.
+    Also the CPU of predict and of learn per event (process time), and, for one partition, the CPU of
+    a predict by the trained model over the last rows again (a scorer's steady state)."""
+    models = [factory() for _ in range(partitions)]
+    owner = [partition_of(transaction_id(i), partitions) for i in range(len(rows))] if partitions > 1 else None
+    p = np.empty(len(rows))
+    predict_s = learn_s = 0.0
+    clock = time.process_time
+    tick = Progress(f"partitions={partitions}", len(rows), progress_every)
+    for i, x, y in rows.events():
+        model = models[owner[i]] if owner else models[0]
+        t0 = clock()
+        p[i] = model.predict_proba_one(x).get(1, 0.0)
+        t1 = clock()
+        model.learn_one(x, y)
+        learn_s += clock() - t1
+        predict_s += t1 - t0
+        tick(i + 1)
+    n = len(rows)
+    out = {"partitions": partitions, **metrics_of(rows.y, p), "p": p,
+           "predict_ms": 1000 * predict_s / n, "learn_ms": 1000 * learn_s / n,
+           "frauds_per_model": [int(rows.y[[o == k for o in owner]].sum()) if owner else int(rows.y.sum())
+                                for k in range(partitions)]}
+    if partitions == 1:
+        tail = min(n, 10_000)
+        model, started = models[0], clock()
+        for i, x, _ in rows.events():
+            if i >= n - tail:
+                model.predict_proba_one(x)
+        out["trained_predict_ms"] = 1000 * (clock() - started) / tail
+    return out
+
+
+def run_staleness(rows: Rows, factory: Callable, schedules: Sequence[SnapshotSchedule], rate: float,
+                  progress_every: int = 0) -> dict:
+    """The proposed design: one learner predicts then learns every row; each schedule's scorer predicts
+    with the learner's last snapshot under that schedule. Rows arrive ``rate`` per second (the clock
+    of the ``every_ms`` bounds). Returns the learner's record and, per schedule, the metrics, the
+    staleness and the snapshots' count, size and cost."""
+    learner = factory()
+    replicas = [snapshot(learner)[0] for _ in schedules]
+    versions = [0] * len(schedules)
+    lags = [Staleness() for _ in schedules]
+    taken = [{"count": 0, "bytes": [], "cpu_s": 0.0} for _ in schedules]
+    p_learner = np.empty(len(rows))
+    p_scorers = np.empty((len(schedules), len(rows)))
+    clock = time.process_time
+    tick = Progress("staleness", len(rows), progress_every)
+    for i, x, y in rows.events():
+        for s in range(len(schedules)):
+            p_scorers[s, i] = replicas[s].predict_proba_one(x).get(1, 0.0)
+            lags[s].record(i, versions[s])
+        p_learner[i] = learner.predict_proba_one(x).get(1, 0.0)
+        learner.learn_one(x, y)
+        learned, now_ms = i + 1, 1000.0 * (i + 1) / rate
+        for s, schedule in enumerate(schedules):
+            if schedule.due(learned, now_ms):
+                t0 = clock()
+                replicas[s], size = snapshot(learner)
+                taken[s]["cpu_s"] += clock() - t0
+                taken[s]["count"] += 1
+                taken[s]["bytes"].append(size)
+                versions[s] = learned
+        tick(i + 1)
+    runs = []
+    for s, schedule in enumerate(schedules):
+        sizes = taken[s]["bytes"]
+        runs.append({
+            "schedule": schedule.label, **metrics_of(rows.y, p_scorers[s]),
+            "staleness_p50": lags[s].median, "staleness_mean": lags[s].mean, "staleness_max": lags[s].max,
+            "snapshots": taken[s]["count"], "snapshot_mb_last": (sizes[-1] if sizes else 0) / 1e6,
+            "snapshot_ms": 1000 * taken[s]["cpu_s"] / max(1, taken[s]["count"]),
+        })
+    return {"learner": metrics_of(rows.y, p_learner), "schedules": runs, "rate": rate}
+
+
+def run_sampling(rows: Rows, factory: Callable, rate: float, progress_every: int = 0) -> dict:
+    """Negative subsampling at ``rate``: the model predicts every row (before learning it), learns the
+    kept ones. Metrics of the raw and of the corrected probabilities; the learner's CPU per row of the
+    stream (predict and learn of the kept rows only, what a learner fed only those would spend)."""
+    model = factory()
+    p = np.empty(len(rows))
+    kept = 0
+    learner_s = 0.0
+    clock = time.process_time
+    tick = Progress(f"sampling r={rate:g}", len(rows), progress_every)
+    for i, x, y in rows.events():
+        keep = keep_for_learning(transaction_id(i), y, rate)
+        t0 = clock()
+        p[i] = model.predict_proba_one(x).get(1, 0.0)
+        if keep:
+            model.learn_one(x, y)
+            learner_s += clock() - t0
+            kept += 1
+        tick(i + 1)
+    p_corrected = np.array([corrected(v, rate) for v in p.tolist()])
+    raw, fixed = metrics_of(rows.y, p), metrics_of(rows.y, p_corrected)
+    n = len(rows)
+    return {"rate": rate, **fixed, "raw_precision": raw["precision"], "raw_recall": raw["recall"],
+            "raw_pr_auc": raw["pr_auc"], "kept": kept, "kept_share": kept / n,
+            "mean_p_raw": float(p.mean()), "mean_p": float(p_corrected.mean()), "fraud_rate": float(rows.y.mean()),
+            "learner_ms": 1000 * learner_s / n, "learner_max_eps": n / learner_s if learner_s else math.inf}
+
+
+# -- the command --------------------------------------------------------------------------------------
+
+def _f(v, digits: int = 4) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def _table(header: Sequence[str], lines: Sequence[Sequence]) -> str:
+    cells = [list(header)] + [[_f(v) for v in line] for line in lines]
+    widths = [max(len(row[c]) for row in cells) for c in range(len(header))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in cells)
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m evaluation.scaleout", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--study", choices=("all", "partitions", "staleness", "sampling"), default="all")
+    ap.add_argument("--rows", type=int, default=None, help="first ULB rows (default: all 284,807)")
+    ap.add_argument("--csv", default=None, help="a copy of creditcard.csv (default: the verified cache)")
+    ap.add_argument("--kind", default=None, help="model kind (default: the setting, arf+lr)")
+    ap.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
+    ap.add_argument("--partitions", default="1,8", help="partition counts of today's design")
+    ap.add_argument("--every", default="100,1000,10000",
+                    help="snapshot schedules: a count of learned events, or e.g. 500ms")
+    ap.add_argument("--rate", type=float, default=1000.0,
+                    help="events/s arriving, the clock of the ms schedules (default 1000)")
+    ap.add_argument("--sample", default="0.5,0.2,0.1", help="shares of genuine examples learned")
+    ap.add_argument("--progress", type=int, default=20_000, help="a progress line every this many rows (0: none)")
+    args = ap.parse_args(argv)
+
+    import settings
+    from app import configured
+
+    overrides = {k: v for k, v in (("kind", args.kind), ("trees", args.trees)) if v}
+    factory = configured.model_factory(settings, **overrides)
+    params = {**configured.model_params(settings), **overrides}
+    rows = load_rows(args.rows, args.csv)
+    print(f"rows={len(rows)} frauds={int(rows.y.sum())} model={params}", flush=True)
+    figures: dict[str, object] = {"rows": len(rows), "model": params["kind"] + (
+        f"/{params['trees']}" if "arf" in params["kind"] else "")}
+    started = time.perf_counter()
+
+    if args.study in ("all", "partitions"):
+        lines = []
+        for n in (int(v) for v in args.partitions.split(",")):
+            r = run_partitions(rows, factory, n, args.progress)
+            lines.append([n, r["pr_auc"], r["roc_auc"], r["precision"], r["recall"], r["predict_ms"], r["learn_ms"],
+                          min(r["frauds_per_model"])])
+            figures[f"pr_auc_p{n}"], figures[f"roc_auc_p{n}"] = round(r["pr_auc"], 4), round(r["roc_auc"], 4)
+            if n == 1:
+                figures["predict_ms"] = round(r["predict_ms"], 4)
+                figures["learn_ms"] = round(r["learn_ms"], 4)
+                figures["trained_predict_ms"] = round(r["trained_predict_ms"], 4)
+                figures["scorer_max_eps"] = round(1000 / r["trained_predict_ms"])
+                figures["learner_max_eps"] = round(1000 / (r["predict_ms"] + r["learn_ms"]))
+        print("\ntoday's design: one model per partition (CPU ms per event, process time)")
+        print(_table(["partitions", "pr_auc", "roc_auc", "precision", "recall", "predict_ms", "learn_ms",
+                      "min_frauds"], lines), flush=True)
+        if "trained_predict_ms" in figures:
+            print(f"trained model, predict only: {figures['trained_predict_ms']} ms/event "
+                  f"(a scorer's core: ~{figures['scorer_max_eps']} ev/s); predict+learn over the run: "
+                  f"~{figures['learner_max_eps']} ev/s per core", flush=True)
+
+    if args.study in ("all", "staleness"):
+        schedules = [SnapshotSchedule.parse(v) for v in args.every.split(",") if v.strip()]
+        r = run_staleness(rows, factory, schedules, args.rate, args.progress)
+        learner = r["learner"]
+        lines = [["learner (K=1)", learner["pr_auc"], learner["roc_auc"], learner["precision"], learner["recall"],
+                  0.0, 0, 0, "", ""]]
+        for s in r["schedules"]:
+            lines.append([s["schedule"], s["pr_auc"], s["roc_auc"], s["precision"], s["recall"], s["staleness_p50"],
+                          s["staleness_max"], s["snapshots"], _f(s["snapshot_mb_last"], 2), _f(s["snapshot_ms"], 1)])
+            key = s["schedule"].replace("K=", "k").replace("T=", "t").replace(" ", "_")
+            figures[f"pr_auc_{key}"], figures[f"roc_auc_{key}"] = round(s["pr_auc"], 4), round(s["roc_auc"], 4)
+            figures[f"staleness_p50_{key}"] = s["staleness_p50"]
+        figures["pr_auc_learner"] = round(learner["pr_auc"], 4)
+        figures["snapshot_mb"] = round(max(s["snapshot_mb_last"] for s in r["schedules"]), 2)
+        figures["snapshot_ms"] = round(statistics.mean(s["snapshot_ms"] for s in r["schedules"]), 1)
+        print(f"\nproposed design: scorers predict with a snapshot (rows arrive at {args.rate:g}/s; "
+              "staleness in learned events; the last snapshot's size, a snapshot's CPU: pickle and unpickle)")
+        print(_table(["schedule", "pr_auc", "roc_auc", "precision", "recall", "stale_p50", "stale_max",
+                      "snapshots", "MB", "ms"], lines), flush=True)
+
+    if args.study in ("all", "sampling"):
+        lines = []
+        for rate in _floats(args.sample):
+            r = run_sampling(rows, factory, rate, args.progress)
+            lines.append([_f(rate, 2), r["pr_auc"], r["roc_auc"], r["raw_precision"], r["raw_recall"], r["precision"],
+                          r["recall"], _f(r["mean_p_raw"], 5), _f(r["mean_p"], 5), r["kept"], r["learner_ms"],
+                          round(r["learner_max_eps"])])
+            key = f"r{rate:g}"
+            figures[f"pr_auc_{key}"], figures[f"roc_auc_{key}"] = round(r["pr_auc"], 4), round(r["roc_auc"], 4)
+            figures[f"learner_ms_{key}"] = round(r["learner_ms"], 4)
+            figures[f"precision_{key}"], figures[f"recall_{key}"] = round(r["precision"], 4), round(r["recall"], 4)
+        print(f"\nnegative subsampling: every fraud, a share r of the genuine examples learned (fraud rate "
+              f"{rows.y.mean():.5f}; precision/recall at {THRESHOLD}, raw then corrected; learner CPU ms per "
+              "stream event when fed only the kept examples)")
+        print(_table(["r", "pr_auc", "roc_auc", "raw_prec", "raw_rec", "precision", "recall", "mean_p_raw", "mean_p",
+                      "kept", "learner_ms", "learner_eps"], lines), flush=True)
+
+    figures["elapsed_s"] = round(time.perf_counter() - started)
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
