@@ -4,11 +4,12 @@
     python -m evaluation.scaleout --study partitions --partitions 1,8
     python -m evaluation.scaleout --study staleness --every 100,1000,10000,1000ms --rate 1000
     python -m evaluation.scaleout --study sampling --sample 0.5,0.2,0.1
+    python -m evaluation.scaleout --study order --order-partitions 8 --window 4000
     python -m evaluation.scaleout --rows 20000 --trees 3    # a quick look
 
 Offline and in one process: the ULB rows in file (event-time) order, each labelled in its event, the
 service's model (:func:`app.learning.pipeline.model_factory` with the configured parameters), exact
-prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Three studies:
+prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Four studies:
 
 * ``partitions`` - today's design: ``N`` partitions, each row on the partition of its transaction id
   (the producer's keyed partitioner, :func:`partition_of`), one model per partition that predicts
@@ -22,6 +23,10 @@ prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Three studi
   receive: the model pickled and unpickled, so the run also gives its size and its cost. The metrics
   of each schedule's predictions are what staleness costs; :class:`Staleness` records how many
   learned rows each prediction's snapshot lacked.
+* ``order`` - one learner fed by several partitions: it takes the rows in the order a consumer of
+  ``--order-partitions`` partitions would (:func:`interleaved`: each partition in order, the
+  partitions one after the other within windows of ``--window`` rows), not in file order. What one
+  worker holding all partitions learns, against the plain loop.
 * ``sampling`` - negative subsampling: the learner learns every fraud and a share ``r`` of the
   genuine rows (:func:`keep_for_learning`: chosen by a hash of the transaction id, so a replay after
   a failover makes the same choices) and predicts every row. The model then believes frauds are
@@ -77,6 +82,21 @@ def partition_of(key: str, partitions: int) -> int:
     from aiokafka.partitioner import murmur2
 
     return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def interleaved(n: int, partitions: int, window: int) -> np.ndarray:
+    """The order one consumer of ``partitions`` partitions may take ``n`` keyed rows in: each
+    partition's rows in their order, the partitions one after the other within each ``window`` of
+    rows (a fetch returns a batch per partition). The indices of the rows, in that order.
+
+    >>> [partition_of(transaction_id(i), 2) for i in range(8)]
+    [0, 0, 0, 0, 1, 1, 0, 0]
+    >>> interleaved(8, 2, window=4).tolist()  # in the second window, partition 0's rows 6, 7 first
+    [0, 1, 2, 3, 6, 7, 4, 5]
+    """
+    owner = np.array([partition_of(transaction_id(i), partitions) for i in range(n)])
+    order = [start + np.argsort(owner[start:start + window], kind="stable") for start in range(0, n, window)]
+    return np.concatenate(order) if order else np.empty(0, dtype=np.int64)
 
 
 def keep_for_learning(key: str, label: int, rate: float) -> bool:
@@ -410,7 +430,7 @@ def _floats(text: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.scaleout", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--study", choices=("all", "partitions", "staleness", "sampling"), default="all")
+    ap.add_argument("--study", choices=("all", "partitions", "staleness", "order", "sampling"), default="all")
     ap.add_argument("--rows", type=int, default=None, help="first ULB rows (default: all 284,807)")
     ap.add_argument("--csv", default=None, help="a copy of creditcard.csv (default: the verified cache)")
     ap.add_argument("--kind", default=None, help="model kind (default: the setting, arf+lr)")
@@ -420,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="snapshot schedules: a count of learned events, or e.g. 500ms")
     ap.add_argument("--rate", type=float, default=1000.0,
                     help="events/s arriving, the clock of the ms schedules (default 1000)")
+    ap.add_argument("--order-partitions", type=int, default=8, help="partitions feeding the learner (order study)")
+    ap.add_argument("--window", type=int, default=4000,
+                    help="rows within which the partitions' rows are taken one partition after the other")
     ap.add_argument("--sample", default="0.5,0.2,0.1", help="shares of genuine examples learned")
     ap.add_argument("--progress", type=int, default=20_000, help="a progress line every this many rows (0: none)")
     args = ap.parse_args(argv)
@@ -476,6 +499,16 @@ def main(argv: list[str] | None = None) -> int:
               "staleness in learned events; the last snapshot's size, a snapshot's CPU: pickle and unpickle)")
         print(_table(["schedule", "pr_auc", "roc_auc", "precision", "recall", "stale_p50", "stale_max",
                       "snapshots", "MB", "ms"], lines), flush=True)
+
+    if args.study in ("all", "order"):
+        order = interleaved(len(rows), args.order_partitions, args.window)
+        moved = int(np.abs(order - np.arange(len(rows))).max()) if len(rows) else 0
+        r = run_partitions(Rows(rows.X[order], rows.y[order], rows.names), factory, 1, args.progress)
+        figures["pr_auc_order"], figures["roc_auc_order"] = round(r["pr_auc"], 4), round(r["roc_auc"], 4)
+        print(f"\none learner, rows in the order of {args.order_partitions} partitions taken one after the other "
+              f"within {args.window} rows (a row moves at most {moved} places)")
+        print(_table(["pr_auc", "roc_auc", "precision", "recall"],
+                     [[r["pr_auc"], r["roc_auc"], r["precision"], r["recall"]]]), flush=True)
 
     if args.study in ("all", "sampling"):
         lines = []

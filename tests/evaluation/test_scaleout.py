@@ -124,3 +124,20 @@ def test_sampling_at_rate_one_is_the_plain_loop_and_lower_rates_learn_less(synth
     frauds = int(rows.y.sum())
     assert frauds < tenth["kept"] < frauds + 0.15 * (len(rows) - frauds)
     assert tenth["mean_p"] < tenth["mean_p_raw"]  # the correction lowers every probability
+
+
+def test_interleaving_keeps_each_partitions_order_within_windows():
+    from evaluation.scaleout import interleaved
+
+    n, partitions, window = 1000, 4, 64
+    order = interleaved(n, partitions, window)
+    assert sorted(order.tolist()) == list(range(n))
+    owner = [partition_of(transaction_id(i), partitions) for i in order]
+    for start in range(0, n, window):
+        chunk = order[start:start + window]
+        assert set(chunk.tolist()) == set(range(start, min(n, start + window)))  # no row leaves its window
+        assert owner[start:start + window] == sorted(owner[start:start + window])  # partition after partition
+    for k in range(partitions):
+        mine = [i for i, o in zip(order.tolist(), owner) if o == k]
+        assert mine == sorted(mine)
+    assert interleaved(n, 1, window).tolist() == list(range(n))
