@@ -23,9 +23,10 @@ request is never forwarded again. Faust's own ``topic_route`` does not fit: it t
 the URL and forwards no body.
 
 The prediction is a ``("predict", partition, x)`` operation of the model host
-(:mod:`app.learning.learner_set`), queued behind the stream's operations already sent: it sees the
-model as of every transaction submitted before it, and it learns nothing (learning stays on the
-stream).
+(:mod:`app.learning.learner_set`). It learns nothing (learning stays on the stream), so a model
+process applies it ahead of the stream's operations waiting there (:mod:`app.learning.model_host`):
+it sees the model as of the stream operations applied before it, and the answer's
+``model_version`` and ``events_learned`` are that model's.
 
 Errors: 400 with ``{"error": reason}`` for a body that is not a valid transaction; 503 with
 ``Retry-After`` while the worker is not ready (a rebalance, tables recovering, the partition's model
@@ -170,14 +171,12 @@ async def predict(scorer, partition: int, value: dict) -> dict:
     state = scorer.partitions.get(partition)
     if state is None:
         raise Unavailable(f"the model of partition {partition} is not open yet")
-    learner = state.learner
-    version, events_learned = learner.version, learner.events_learned
     x = scorer.features(Transaction(**value))
     host = await scorer.host()
     result, = await host.submit([("predict", partition, x)])
     if isinstance(result, OpFailed):
         raise RuntimeError(result.message)
-    probability, members = result
+    probability, members, version, events_learned = result
     return {
         "transaction_id": value["transaction_id"], "fraud_probability": probability,
         "decision": probability >= scorer.threshold, "threshold": scorer.threshold,

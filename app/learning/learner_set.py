@@ -16,9 +16,11 @@ is the partition) and applies operations, in order, each a tuple whose first ite
 ``("learn", key, x, y)``
     Learn one labelled event (a late label).
 ``("predict", key, x)``
-    ``(probability, members)``: the fraud probability of ``x`` and, when the model is a
-    :class:`~app.learning.blend.ProbabilityBlend`, each member's own (in the blend's order), else
-    ``None``. Nothing is learned (a synchronous score: :mod:`app.http_score`).
+    ``(probability, members, version, events_learned)``: the fraud probability of ``x``; when the
+    model is a :class:`~app.learning.blend.ProbabilityBlend`, each member's own (in the blend's
+    order), else ``None``; the version and events learned of the model that answered. Nothing is
+    learned (a synchronous score: :mod:`app.http_score`; a model process may apply it ahead of
+    stream operations sent before it, :mod:`app.learning.model_host`).
 ``("reset", key)``
     A fresh model, as a new generation (drift mitigation).
 ``("put", key, checkpoint)``
@@ -44,9 +46,9 @@ in the worker's process or in a model process (:mod:`app.learning.model_host`).
 >>> probability, members, top = learners.apply([("step_explain", 0, {"V1": 1.0}, None)])[0]
 >>> members, [feature["name"] for feature in top]
 (None, ['V1'])
->>> probability, members = learners.apply([("predict", 0, {"V1": 1.0})])[0]
->>> probability > 0.5, members, learners.learners[0].events_learned
-(True, None, 1)
+>>> probability, members, version, events_learned = learners.apply([("predict", 0, {"V1": 1.0})])[0]
+>>> probability > 0.5, members, version, events_learned, learners.learners[0].events_learned
+(True, None, 'lr-g0', 1, 1)
 >>> blob, = learners.apply([("checkpoint", 0, {"offsets": {"transactions": 1}})])
 >>> learners.apply([("drop", 0), ("open", 0, blob, None, "")])[1].events_learned
 1
@@ -138,11 +140,12 @@ class LearnerSet:
         return LearnerInfo(learner.name, learner.generation, learner.events_learned, dict(learner.meta),
                            learner.factory, restored)
 
-    def _predict(self, key, x: dict) -> tuple[float, list[float] | None]:
+    def _predict(self, key, x: dict) -> tuple[float, list[float] | None, str, int]:
         learner = self.learners[key]
         probability = learner.predict_proba(x)
         members = explain.members(learner.model)
-        return probability, list(members.values()) if members is not None else None
+        return (probability, list(members.values()) if members is not None else None, learner.version,
+                learner.events_learned)
 
     def _step_explain(self, key, x: dict, y: int | None) -> tuple[float, dict | None, list | None]:
         learner = self.learners[key]

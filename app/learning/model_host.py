@@ -1,26 +1,37 @@
 """Where the models run: in the caller's process, or in a process of their own.
 
 Both hosts take lists of :mod:`~app.learning.learner_set` operations and give back a future of
-their results, in submission order:
+their results:
 
 * :class:`LocalHost` applies them at once, in this process.
 * :class:`ProcessHost` sends them to a child process (``python -m app.learning.model_host``) that
   owns the models. The caller submits and goes on (decoding the next events, sending the last
   scores) while the child predicts and learns on another core: a River model is pure Python, so
   in one process the model and the stream work would take turns on one core. Operations travel as
-  length-prefixed pickles over the child's stdin/stdout; floats cross exactly, and the child applies
-  operations in the order they were submitted, so the model's probabilities are the ones it would
-  give in-process. A large result (over 256 kB: a big model's checkpoint) goes through a file in a folder of the
-  host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
-  owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
-  and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
-  including when its owner is killed; it removes the folder then. A child that gives no result for
-  ``timeout_s`` while operations wait for one (stopped, deadlocked, or stuck in one operation; for
-  its first result, which waits for it to import its libraries, at least ``STARTUP_TIMEOUT_S``) is
-  taken as hung: it is killed, so it counts as exited (what waits fails with
-  :class:`ModelHostError` and ``on_exit`` is called: the worker stops, see
-  :func:`app.service.model_process_exited`) instead of stalling scoring while the worker still
-  answers.
+  length-prefixed pickles over the child's stdin/stdout, each list with a request id that its
+  result carries back; floats cross exactly.
+
+The child has two lanes (:func:`lane_of`). A list of read-only operations only (``predict``: a
+synchronous score, :mod:`app.http_score`) is urgent: the child applies it before the stream's lists
+that are waiting in its pipe, so a caller waiting for one decision does not wait for a batch of 200
+transactions submitted just before it, only for the list being applied when it came. Every other
+list (the stream's steps, learns, opens, checkpoints...) keeps the order in which it was submitted,
+so a partition's transactions are predicted, then learned, one after the other, and the model's
+probabilities are the ones it would give in-process. An urgent list learns nothing, so moving it
+ahead changes no other result; it sees the model as of the stream lists applied before it (its
+``predict`` result says which version and how many events).
+
+A large result (over 256 kB: a big model's checkpoint) goes through a file in a folder of the
+host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
+owner's busy event loop for each piece, and the results behind it too. The child ignores SIGINT
+and SIGTERM (its owner checkpoints through it on shutdown) and exits when its stdin closes,
+including when its owner is killed; it removes the folder then. A child that gives no result for
+``timeout_s`` while operations wait for one (stopped, deadlocked, or stuck in one operation; for
+its first result, which waits for it to import its libraries, at least ``STARTUP_TIMEOUT_S``) is
+taken as hung: it is killed, so it counts as exited (what waits fails with
+:class:`ModelHostError` and ``on_exit`` is called: the worker stops, see
+:func:`app.service.model_process_exited`) instead of stalling scoring while the worker still
+answers.
 
 >>> import asyncio
 >>> from app.learning.pipeline import model_factory
@@ -45,6 +56,7 @@ import collections
 import logging
 import os
 import pickle
+import select
 import shutil
 import signal
 import struct
@@ -57,12 +69,28 @@ from app.learning.learner_set import LearnerSet
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct(">I")  # the length of the pickle that follows
+_REQUEST = struct.Struct(">IQB")  # the length of the pickle that follows, the request id, the lane
+_RESULT = struct.Struct(">IQ")  # the length of the pickle (or _SPILLED | of the spill file's path), the request id
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _STREAM_LIMIT = 1 << 20
 _SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a file
 _SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
 STARTUP_TIMEOUT_S = 120.0  # the least time the child has for its first result (importing River on a busy machine)
+_READ_BYTES = 1 << 20  # the child reads its pipe in pieces of at most this
+
+URGENT, STREAM = 0, 1  # the lanes, in the order the child serves them
+READ_ONLY = frozenset({"predict"})  # operations that change no model: a list of these only may go ahead
+
+
+def lane_of(ops: list[tuple]) -> int:
+    """:data:`URGENT` for a non-empty list of read-only operations, else :data:`STREAM`.
+
+    >>> lane_of([("predict", 0, {"V1": 1.0})]) == URGENT
+    True
+    >>> lane_of([("predict", 0, {}), ("step", 0, {}, None)]) == STREAM, lane_of([]) == STREAM
+    (True, True)
+    """
+    return URGENT if ops and all(op[0] in READ_ONLY for op in ops) else STREAM
 
 
 def _load_spilled(path: str):
@@ -93,7 +121,8 @@ class LocalHost:
 
 
 class ProcessHost:
-    """Operations applied by a child process; results come back in submission order."""
+    """Operations applied by a child process: urgent lists (:func:`lane_of`) before the stream's
+    lists waiting there, the stream's in submission order; each result goes to its own list's future."""
 
     def __init__(self, process: asyncio.subprocess.Process,
                  on_exit: Callable[[ModelHostError], object] | None = None, spill_dir: str | None = None,
@@ -104,8 +133,9 @@ class ProcessHost:
         self.timeout_s = timeout_s
         self._closing = False
         self._hung, self._hung_after = False, 0.0
-        self._waiting: collections.deque[asyncio.Future] = collections.deque()
-        self._submitted: collections.deque[float] = collections.deque()  # when each waiting list was sent
+        self._next_id = 0
+        # request id -> (its future, when it was sent), oldest first (a dict keeps insertion order)
+        self._waiting: dict[int, tuple[asyncio.Future, float]] = {}
         self._answered = time.monotonic()  # when the last result came (or the process started)
         self._started = False  # whether a first result came
         self._error: ModelHostError | None = None
@@ -142,9 +172,9 @@ class ProcessHost:
             future.set_exception(self._error)
             return future
         body = pickle.dumps(ops, protocol=_PROTOCOL)
-        self.process.stdin.write(_HEADER.pack(len(body)) + body)
-        self._waiting.append(future)
-        self._submitted.append(time.monotonic())
+        self._next_id += 1
+        self.process.stdin.write(_REQUEST.pack(len(body), self._next_id, lane_of(ops)) + body)
+        self._waiting[self._next_id] = (future, time.monotonic())
         return future
 
     async def _watch(self) -> None:
@@ -158,7 +188,8 @@ class ProcessHost:
             if late > period or not self.timeout_s:  # a busy event loop: the reader gets its turn first
                 continue
             limit = self.timeout_s if self._started else max(self.timeout_s, STARTUP_TIMEOUT_S)
-            if self._submitted and now - max(self._submitted[0], self._answered) > limit:
+            oldest = next(iter(self._waiting.values()), None)
+            if oldest is not None and now - max(oldest[1], self._answered) > limit:
                 self._hung, self._hung_after = True, limit
                 log.error("the model process (pid %s) gave no result for %g s with %d operation lists waiting: "
                           "killing it", self.process.pid, limit, len(self._waiting))
@@ -169,13 +200,14 @@ class ProcessHost:
         stdout = self.process.stdout
         try:
             while True:
-                size, = _HEADER.unpack(await stdout.readexactly(_HEADER.size))
+                size, request_id = _RESULT.unpack(await stdout.readexactly(_RESULT.size))
                 if size & _SPILLED:
                     results = _load_spilled((await stdout.readexactly(size & ~_SPILLED)).decode())
                 else:
                     results = pickle.loads(await stdout.readexactly(size))
-                future = self._waiting.popleft()
-                self._submitted.popleft()
+                if request_id not in self._waiting:
+                    raise ValueError(f"a result for request {request_id}, which is not waiting")
+                future, _ = self._waiting.pop(request_id)
                 self._answered, self._started = time.monotonic(), True
                 if not future.done():
                     future.set_result(results)
@@ -201,9 +233,8 @@ class ProcessHost:
         self._error = error
         if self._waiting:
             log.error("%s with %d operation lists unanswered", error, len(self._waiting))
-        self._submitted.clear()
-        while self._waiting:
-            future = self._waiting.popleft()
+        waiting, self._waiting = self._waiting, {}
+        for future, _ in waiting.values():
             if not future.done():
                 future.set_exception(error)
 
@@ -242,19 +273,81 @@ async def start_host(in_process: bool, *, gc_freeze: bool = False,
 
 
 # --- the model process ------------------------------------------------------------------------------
+class Inbox:
+    """The operation lists that came from the owner and are not applied yet, in two lanes.
+
+    :meth:`next` first takes in everything already in the pipe (without waiting), then gives the
+    oldest urgent list if any, else the oldest stream list; with nothing waiting it blocks until a
+    list comes, and gives None once the input is closed and everything was given.
+
+    >>> import io
+    >>> def request(request_id, ops):
+    ...     body = pickle.dumps(ops)
+    ...     return _REQUEST.pack(len(body), request_id, lane_of(ops)) + body
+    >>> inbox = Inbox(io.BytesIO(request(1, [("step", 0, {}, 1)]) + request(2, [("learn", 0, {}, 0)])
+    ...                          + request(3, [("predict", 0, {})])))
+    >>> [pickle.loads(inbox.next()[1])[0][0] for _ in range(3)], inbox.next()
+    (['predict', 'step', 'learn'], None)
+    """
+
+    def __init__(self, stdin) -> None:
+        self._stdin = stdin
+        try:
+            self._fd: int | None = stdin.fileno()
+        except (AttributeError, OSError, ValueError):  # an in-memory file: every read answers at once
+            self._fd = None
+        self._buffer = bytearray()
+        self._lanes: tuple[collections.deque, ...] = (collections.deque(), collections.deque())  # URGENT, STREAM
+        self._closed = False
+
+    def next(self) -> tuple[int, bytes] | None:
+        """The next list to apply: (request id, its pickle); None when there will be none."""
+        while not self._closed and self._take(wait=False):
+            pass
+        while True:
+            for lane in self._lanes:
+                if lane:
+                    return lane.popleft()
+            if self._closed:
+                return None
+            self._take(wait=True)
+
+    def _take(self, wait: bool) -> bool:
+        """Read what the pipe holds (with ``wait``, block until something comes); whether anything came."""
+        if self._fd is None:
+            data = self._stdin.read(_READ_BYTES)
+        elif wait or select.select([self._fd], [], [], 0)[0]:
+            data = os.read(self._fd, _READ_BYTES)
+        else:
+            return False
+        if not data:
+            self._closed = True
+            return False
+        buffer = self._buffer
+        buffer += data
+        at = 0
+        while len(buffer) - at >= _REQUEST.size:
+            size, request_id, lane = _REQUEST.unpack_from(buffer, at)
+            end = at + _REQUEST.size + size
+            if len(buffer) < end:
+                break
+            self._lanes[lane].append((request_id, bytes(buffer[at + _REQUEST.size:end])))
+            at = end
+        del buffer[:at]
+        return True
+
+
 def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> None:
-    """Apply each operation list read from ``stdin``, write its results to ``stdout``; until EOF.
-    Results whose pickle is larger than 256 kB go to a file in ``spill_dir`` when one is given."""
-    read, write, flush = stdin.read, stdout.write, stdout.flush
+    """Apply each operation list read from ``stdin`` (urgent ones first: :class:`Inbox`), write its
+    results, with its request id, to ``stdout``; until EOF. Results whose pickle is larger than
+    256 kB go to a file in ``spill_dir`` when one is given."""
+    inbox, write, flush = Inbox(stdin), stdout.write, stdout.flush
     spilled = 0
     while True:
-        header = read(_HEADER.size)
-        if len(header) < _HEADER.size:
+        request = inbox.next()
+        if request is None:
             return
-        size, = _HEADER.unpack(header)
-        body = read(size)
-        if len(body) < size:
-            return
+        request_id, body = request
         body = pickle.dumps(learners.apply(pickle.loads(body)), protocol=_PROTOCOL)
         if spill_dir is not None and len(body) > _SPILL_BYTES:
             spilled += 1
@@ -262,9 +355,9 @@ def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> 
             with open(path, "wb") as f:
                 f.write(body)
             body = path.encode()
-            write(_HEADER.pack(_SPILLED | len(body)) + body)
+            write(_RESULT.pack(_SPILLED | len(body), request_id) + body)
         else:
-            write(_HEADER.pack(len(body)) + body)
+            write(_RESULT.pack(len(body), request_id) + body)
         flush()
 
 

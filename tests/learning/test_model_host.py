@@ -3,7 +3,9 @@ model process that dies fails what waits for it, and what comes after."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import pickle
 import signal
 
 import pytest
@@ -13,6 +15,27 @@ from app.learning.model_host import LocalHost, ModelHostError, ProcessHost
 from app.learning.pipeline import model_factory
 
 LR = model_factory(kind="lr")
+
+
+def request(request_id, ops):
+    """A request frame as :class:`ProcessHost` writes it."""
+    from app.learning.model_host import _REQUEST, lane_of
+
+    body = pickle.dumps(ops)
+    return _REQUEST.pack(len(body), request_id, lane_of(ops)) + body
+
+
+def results(out: bytes) -> list[tuple[int, list]]:
+    """(request id, results) of each result frame in ``out``, in the order written."""
+    from app.learning.model_host import _RESULT
+
+    frames, at = [], 0
+    while at < len(out):
+        size, request_id = _RESULT.unpack_from(out, at)
+        at += _RESULT.size
+        frames.append((request_id, pickle.loads(out[at:at + size])))
+        at += size
+    return frames
 
 
 def xs(n):
@@ -109,21 +132,17 @@ def test_a_large_result_goes_through_a_file_not_the_pipe(tmp_path):
 
     from app.learning.model_host import _SPILLED, _load_spilled, serve
 
-    def request(ops):
-        body = pickle.dumps(ops)
-        return struct.pack(">I", len(body)) + body
-
     pad = "x" * (1 << 20)
-    stdin = io.BytesIO(request([("open", "k", None, LR, "")]) + request([("checkpoint", "k", {"pad": pad})]))
+    stdin = io.BytesIO(request(1, [("open", "k", None, LR, "")]) + request(2, [("checkpoint", "k", {"pad": pad})]))
     stdout = io.BytesIO()
     serve(stdin, stdout, LearnerSet(), str(tmp_path))
     out = stdout.getvalue()
-    size, = struct.unpack(">I", out[:4])
-    second = out[4 + size:]
+    size, first_id = struct.unpack(">IQ", out[:12])
+    second = out[12 + size:]
     assert len(second) < 1000  # the megabyte did not go down the pipe: the path of its file did
-    flagged, = struct.unpack(">I", second[:4])
-    assert flagged & _SPILLED
-    path = second[4:].decode()
+    flagged, second_id = struct.unpack(">IQ", second[:12])
+    assert flagged & _SPILLED and (first_id, second_id) == (1, 2)
+    path = second[12:].decode()
     assert len(path) == flagged & ~_SPILLED and os.path.dirname(path) == str(tmp_path)
     blob, = _load_spilled(path)
     assert not os.listdir(tmp_path)  # read once, then gone
@@ -216,3 +235,68 @@ def test_the_first_result_waits_for_the_child_to_start_not_for_the_timeout():
 
     first, hung = asyncio.run(run())
     assert hung is False, first
+
+
+def test_a_predict_that_comes_after_queued_stream_lists_is_applied_before_them_and_the_stream_keeps_its_order():
+    x = {"V1": 1.0}
+    stream = [request(1, [("open", "k", None, LR, "")])]
+    stream += [request(2 + i, [("step", "k", x, 1)]) for i in range(4)]
+    stdin = io.BytesIO(b"".join(stream) + request(9, [("predict", "k", x)]) + request(10, [("learn", "k", x, 0)]))
+    stdout = io.BytesIO()
+    serve_all(stdin, stdout)
+    frames = results(stdout.getvalue())
+    # the first read takes in every list: the predict goes first (before the open: it fails, learning nothing)
+    assert [request_id for request_id, _ in frames] == [9, 1, 2, 3, 4, 5, 10]
+    assert isinstance(frames[0][1][0], OpFailed)
+    local = LearnerSet()
+    expected = local.apply([("open", "k", None, LR, "")] + [("step", "k", x, 1)] * 4 + [("learn", "k", x, 0)])
+    assert [result for _, (result,) in frames[2:]] == expected[1:]  # the stream's results are the in-order ones
+
+
+def serve_all(stdin, stdout):
+    from app.learning.model_host import serve
+
+    serve(stdin, stdout, LearnerSet())
+
+
+def test_a_model_process_answers_a_predict_before_the_stream_lists_submitted_ahead_of_it():
+    forest = model_factory(kind="arf", trees=2)  # some ms per list of 200 steps
+    lists = [[("step", "k", {"V1": float(i % 5), "V2": float((n + i) % 3)}, i % 2) for i in range(200)]
+             for n in range(8)]  # 7 kB each: all in the pipe at once, as a worker's batch of chunks is
+
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", "k", None, forest, "")])
+        order = []
+        stream = [host.submit(ops) for ops in lists]
+        for i, future in enumerate(stream):
+            future.add_done_callback(lambda _, i=i: order.append(f"stream-{i}"))
+        predict = host.submit([("predict", "k", {"V1": 1.0, "V2": 1.0})])
+        predict.add_done_callback(lambda _: order.append("predict"))
+        (probability, members, version, events_learned), = await predict
+        stream_results = [await future for future in stream]
+        checkpoint, = await host.submit([("checkpoint", "k", {})])
+        await host.close()
+        return order, events_learned, stream_results, checkpoint
+
+    order, events_learned, stream_results, checkpoint = asyncio.run(run())
+    assert order.index("predict") < 2, order  # behind the list being applied when it came, at most
+    assert [o for o in order if o != "predict"] == [f"stream-{i}" for i in range(8)]
+    assert events_learned <= 200  # the model it saw had learned one list at most
+    local = LearnerSet()
+    local.apply([("open", "k", None, forest, "")])
+    assert stream_results == [local.apply(ops) for ops in lists]  # the predict changed no stream result
+    from app.learning import OnlineLearner
+
+    assert OnlineLearner.from_checkpoint(checkpoint).events_learned == 200 * 8
+
+
+def test_local_host_applies_a_predict_in_submission_order():
+    async def run():
+        host = LocalHost()
+        await host.submit([("open", 0, None, LR, "")])
+        host.submit([("step", 0, {"V1": 1.0}, 1)])
+        (_, _, version, events_learned), = await host.submit([("predict", 0, {"V1": 1.0})])
+        return version, events_learned
+
+    assert asyncio.run(run()) == ("lr-g0", 1)
