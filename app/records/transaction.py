@@ -77,6 +77,43 @@ class Transaction(Record):
         return model_features(self, names)
 
 
+class TransactionValue(dict):
+    """A decoded transaction as the input topic hands it to the agents: the Avro decoder's dict of
+    every :class:`Transaction` field, readable as attributes too (``tx.Class``, ``tx.features()``).
+
+    Faust makes a topic's value with ``value_type.from_data(decoded)``. A :class:`Transaction` runs
+    every field through Faust's descriptors and coercion, which costs more CPU per event than the
+    Avro decode before it; the decoder has already checked the fields against the schema (and the
+    codec's validator their values), so this keeps its dict as it is.
+
+    >>> tx = TransactionValue.from_data({"transaction_id": "t-1", "event_time": 1.5, "Amount": 9.99,
+    ...                                  "V1": 0.5, "Class": None, "card_id": "cust-000001"})
+    >>> tx.transaction_id, tx.Class is None, tx.card_id, tx.features(["Amount", "V1"])
+    ('t-1', True, 'cust-000001', {'Amount': 9.99, 'V1': 0.5})
+    >>> tx.merchant
+    Traceback (most recent call last):
+    ...
+    AttributeError: 'TransactionValue' has no field 'merchant'
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def from_data(cls, data: "Mapping[str, typing.Any]", *, preferred_type: "type | None" = None) -> "TransactionValue":
+        """The value of a decoded message (the hook Faust calls for a topic's ``value_type``)."""
+        return cls(data)
+
+    def __getattr__(self, name: str) -> "typing.Any":
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"'TransactionValue' has no field {name!r}") from None
+
+    def features(self, names: "typing.Sequence[str]" = FEATURE_NAMES) -> "dict[str, float]":
+        """As :meth:`Transaction.features`."""
+        return model_features(self, names)
+
+
 @functools.lru_cache(maxsize=32)
 def _checked(names: tuple[str, ...]) -> tuple[str, ...]:
     fields = Transaction.avro_schema_to_python()["fields"]

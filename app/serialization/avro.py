@@ -81,6 +81,7 @@ class ConfluentAvroCodec(Codec):
         self._reader_schema = fastavro.parse_schema(self.record_schema)
         self._writer_id: int | None = None
         self._readers: dict[int, Any] = {}
+        self._resolve_to: dict[int, Any] = {}  # per writer schema id: the reader schema, None when the same
         self._lock = threading.Lock()
         super().__init__(client=client, topic=topic, record_schema=record_schema, **kwargs)
         _CODECS.add(self)
@@ -124,6 +125,9 @@ class ConfluentAvroCodec(Codec):
                 parsed = fastavro.parse_schema(found.schema)
             except Exception as exc:
                 raise DecodeError("schema-mismatch", f"schema id {schema_id} is not a usable Avro schema: {exc}") from exc
+            # fastavro compares the two schemas on every read (a deep comparison of dicts, several
+            # µs) and resolves one to the other unless they are equal: compared once here instead
+            self._resolve_to[schema_id] = None if parsed == self._reader_schema else self._reader_schema
             self._readers[schema_id] = parsed
         return parsed
 
@@ -139,7 +143,7 @@ class ConfluentAvroCodec(Codec):
         body = io.BytesIO(data)
         body.seek(5)
         try:
-            value = fastavro.schemaless_reader(body, writer, self._reader_schema)
+            value = fastavro.schemaless_reader(body, writer, self._resolve_to.get(schema_id, self._reader_schema))
         except EOFError as exc:
             raise DecodeError("truncated", f"body ends early for schema id {schema_id} ({len(data)} bytes)") from exc
         except fastavro.read.SchemaResolutionError as exc:
