@@ -14,12 +14,13 @@ their results:
 The child has two lanes (:func:`lane_of`). A list of read-only operations only (``predict``: a
 synchronous score, :mod:`app.http_score`) is urgent: the child applies it before the stream's lists
 that are waiting in its pipe, so a caller waiting for one decision does not wait for a batch of 200
-transactions submitted just before it, only for the list being applied when it came. Every other
-list (the stream's steps, learns, opens, checkpoints...) keeps the order in which it was submitted,
-so a partition's transactions are predicted, then learned, one after the other, and the model's
+transactions submitted just before it, only for the operation being applied when it came (the
+child takes urgent lists in between two operations of a stream list). Every other list (the
+stream's steps, learns, opens, checkpoints...) keeps the order in which it was submitted, so a
+partition's transactions are predicted, then learned, one after the other, and the model's
 probabilities are the ones it would give in-process. An urgent list learns nothing, so moving it
-ahead changes no other result; it sees the model as of the stream lists applied before it (its
-``predict`` result says which version and how many events).
+ahead changes no other result; it sees the model as of the stream operations applied before it
+(its ``predict`` result says which version and how many events).
 
 A large result (over 256 kB: a big model's checkpoint) goes through a file in a folder of the
 host's instead of the pipe, which holds 64 kB: pushed through it, the child would wait on its
@@ -278,7 +279,9 @@ class Inbox:
 
     :meth:`next` first takes in everything already in the pipe (without waiting), then gives the
     oldest urgent list if any, else the oldest stream list; with nothing waiting it blocks until a
-    list comes, and gives None once the input is closed and everything was given.
+    list comes, and gives None once the input is closed and everything was given. :meth:`urgent`
+    gives an urgent list only, without waiting: what the child applies between two operations of a
+    stream list.
 
     >>> import io
     >>> def request(request_id, ops):
@@ -286,8 +289,8 @@ class Inbox:
     ...     return _REQUEST.pack(len(body), request_id, lane_of(ops)) + body
     >>> inbox = Inbox(io.BytesIO(request(1, [("step", 0, {}, 1)]) + request(2, [("learn", 0, {}, 0)])
     ...                          + request(3, [("predict", 0, {})])))
-    >>> [pickle.loads(inbox.next()[1])[0][0] for _ in range(3)], inbox.next()
-    (['predict', 'step', 'learn'], None)
+    >>> [(request_id, lane) for request_id, lane, _ in iter(inbox.next, None)]
+    [(3, 0), (1, 1), (2, 1)]
     """
 
     def __init__(self, stdin) -> None:
@@ -300,8 +303,8 @@ class Inbox:
         self._lanes: tuple[collections.deque, ...] = (collections.deque(), collections.deque())  # URGENT, STREAM
         self._closed = False
 
-    def next(self) -> tuple[int, bytes] | None:
-        """The next list to apply: (request id, its pickle); None when there will be none."""
+    def next(self) -> tuple[int, int, bytes] | None:
+        """The next list to apply: (request id, lane, its pickle); None when there will be none."""
         while not self._closed and self._take(wait=False):
             pass
         while True:
@@ -311,6 +314,13 @@ class Inbox:
             if self._closed:
                 return None
             self._take(wait=True)
+
+    def urgent(self) -> tuple[int, int, bytes] | None:
+        """The oldest urgent list, once what the pipe holds is taken in (without waiting); None if none."""
+        while not self._closed and self._take(wait=False):
+            pass
+        lane = self._lanes[URGENT]
+        return lane.popleft() if lane else None
 
     def _take(self, wait: bool) -> bool:
         """Read what the pipe holds (with ``wait``, block until something comes); whether anything came."""
@@ -331,24 +341,24 @@ class Inbox:
             end = at + _REQUEST.size + size
             if len(buffer) < end:
                 break
-            self._lanes[lane].append((request_id, bytes(buffer[at + _REQUEST.size:end])))
+            self._lanes[lane].append((request_id, lane, bytes(buffer[at + _REQUEST.size:end])))
             at = end
         del buffer[:at]
         return True
 
 
 def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> None:
-    """Apply each operation list read from ``stdin`` (urgent ones first: :class:`Inbox`), write its
-    results, with its request id, to ``stdout``; until EOF. Results whose pickle is larger than
-    256 kB go to a file in ``spill_dir`` when one is given."""
+    """Apply each operation list read from ``stdin``, write its results, with its request id, to
+    ``stdout``; until EOF. Urgent lists go first (:class:`Inbox`), and those that come while a
+    stream list is applied are applied between two of its operations: a decision waits for one
+    operation of the stream, not for a whole list. Results whose pickle is larger than 256 kB go to
+    a file in ``spill_dir`` when one is given."""
     inbox, write, flush = Inbox(stdin), stdout.write, stdout.flush
     spilled = 0
-    while True:
-        request = inbox.next()
-        if request is None:
-            return
-        request_id, body = request
-        body = pickle.dumps(learners.apply(pickle.loads(body)), protocol=_PROTOCOL)
+
+    def answer(request_id: int, results: list) -> None:
+        nonlocal spilled
+        body = pickle.dumps(results, protocol=_PROTOCOL)
         if spill_dir is not None and len(body) > _SPILL_BYTES:
             spilled += 1
             path = os.path.join(spill_dir, f"{spilled}.pickle")
@@ -359,6 +369,25 @@ def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> 
         else:
             write(_RESULT.pack(len(body), request_id) + body)
         flush()
+
+    apply = learners.apply
+    while True:
+        request = inbox.next()
+        if request is None:
+            return
+        request_id, lane, body = request
+        ops = pickle.loads(body)
+        if lane == URGENT or len(ops) < 2:
+            answer(request_id, apply(ops))
+            continue
+        results = []
+        for op in ops:
+            results += apply([op])
+            urgent = inbox.urgent()
+            while urgent is not None:
+                answer(urgent[0], apply(pickle.loads(urgent[2])))
+                urgent = inbox.urgent()
+        answer(request_id, results)
 
 
 def main(argv: list[str] | None = None) -> int:

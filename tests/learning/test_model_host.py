@@ -291,6 +291,31 @@ def test_a_model_process_answers_a_predict_before_the_stream_lists_submitted_ahe
     assert OnlineLearner.from_checkpoint(checkpoint).events_learned == 200 * 8
 
 
+def test_a_model_process_answers_a_predict_between_two_operations_of_a_stream_list():
+    forest = model_factory(kind="arf", trees=2)
+    ops = [("step", "k", {"V1": float(i % 5), "V2": float(i % 3)}, i % 2) for i in range(1500)]  # a second or so
+
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", "k", None, forest, "")])
+        stream = host.submit(ops)
+        seen = []  # events learned by the model each predict saw, while the list was not answered
+        while not stream.done():
+            (_, _, _, events_learned), = await host.submit([("predict", "k", {"V1": 1.0, "V2": 1.0})])
+            if not stream.done():
+                seen.append(events_learned)
+            await asyncio.sleep(0.01)
+        results = await stream
+        await host.close()
+        return seen, results
+
+    seen, results = asyncio.run(run())
+    assert any(0 < n < 1500 for n in seen), seen  # answered in the middle of the list
+    local = LearnerSet()
+    local.apply([("open", "k", None, forest, "")])
+    assert results == local.apply(ops)
+
+
 def test_local_host_applies_a_predict_in_submission_order():
     async def run():
         host = LocalHost()
