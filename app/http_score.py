@@ -59,6 +59,7 @@ from faust.web import View
 
 from app.learning.learner_set import OpFailed
 from app.records import Transaction
+from app.records.transaction import TransactionValue
 from app.serialization.avro import validate_transaction
 from app.serialization.errors import DecodeError
 
@@ -92,6 +93,12 @@ def _schema() -> tuple[Any, frozenset[str], frozenset[str], frozenset[str]]:
     doubles = frozenset(f["name"] for f in fields if f["type"] == "double" or
                         (isinstance(f["type"], list) and "double" in f["type"]))
     return fastavro.parse_schema(raw), frozenset(f["name"] for f in fields), required, doubles
+
+
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict[str, Any]:
+    """The Transaction fields a body may leave out, with their defaults."""
+    return {f["name"]: f["default"] for f in Transaction.avro_schema_to_python()["fields"] if "default" in f}
 
 
 _PLAIN_TYPES = {"double": (float,), "string": (str,), "long": (int,), "null": (type(None),)}
@@ -203,7 +210,7 @@ async def predict(scorer, partition: int, value: dict) -> dict:
     state = scorer.partitions.get(partition)
     if state is None:
         raise Unavailable(f"the model of partition {partition} is not open yet")
-    x = scorer.features(Transaction(**value))
+    x = scorer.features(TransactionValue({**_defaults(), **value}))
     host = await scorer.host()
     result, = await host.submit([("predict", partition, x)])
     if isinstance(result, OpFailed):
