@@ -78,6 +78,7 @@ _SPILL_BYTES = 256 * 1024  # a result pickle larger than this goes through a fil
 _SPILLED = 1 << 31  # set in a header: what follows is the path of the file that holds the pickle
 STARTUP_TIMEOUT_S = 120.0  # the least time the child has for its first result (importing River on a busy machine)
 _READ_BYTES = 1 << 20  # the child reads its pipe in pieces of at most this
+_URGENT_LOOK_S = 0.0005  # within a stream list, the child looks for urgent lists after an operation this often
 
 URGENT, STREAM = 0, 1  # the lanes, in the order the child serves them
 READ_ONLY = frozenset({"predict"})  # operations that change no model: a list of these only may go ahead
@@ -350,9 +351,10 @@ class Inbox:
 def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> None:
     """Apply each operation list read from ``stdin``, write its results, with its request id, to
     ``stdout``; until EOF. Urgent lists go first (:class:`Inbox`), and those that come while a
-    stream list is applied are applied between two of its operations: a decision waits for one
-    operation of the stream, not for a whole list. Results whose pickle is larger than 256 kB go to
-    a file in ``spill_dir`` when one is given."""
+    stream list is applied are applied between two of its operations (the child looks after the
+    first operation that ends 0.5 ms or more after its last look): a decision waits for the stream
+    about 0.5 ms and one operation at most, not for a whole list. Results whose pickle is larger
+    than 256 kB go to a file in ``spill_dir`` when one is given."""
     inbox, write, flush = Inbox(stdin), stdout.write, stdout.flush
     spilled = 0
 
@@ -380,13 +382,15 @@ def serve(stdin, stdout, learners: LearnerSet, spill_dir: str | None = None) -> 
         if lane == URGENT or len(ops) < 2:
             answer(request_id, apply(ops))
             continue
-        results = []
+        results, look_at = [], time.perf_counter() + _URGENT_LOOK_S
         for op in ops:
             results += apply([op])
-            urgent = inbox.urgent()
-            while urgent is not None:
-                answer(urgent[0], apply(pickle.loads(urgent[2])))
+            if time.perf_counter() >= look_at:  # (a look at the pipe is a system call: a few µs)
                 urgent = inbox.urgent()
+                while urgent is not None:
+                    answer(urgent[0], apply(pickle.loads(urgent[2])))
+                    urgent = inbox.urgent()
+                look_at = time.perf_counter() + _URGENT_LOOK_S
         answer(request_id, results)
 
 
