@@ -17,7 +17,7 @@ import json
 import sys
 
 import settings
-from app.backfill.features import ORDERS
+from app.backfill.features import LABEL_DELAY_S, ORDERS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (sc, ws):
         sub.add_argument("--window-features", action=argparse.BooleanOptionalAction, default=None,
                          help=f"add the window features to the model input (default {settings.WINDOW_FEATURES})")
+        sub.add_argument("--label-delay-s", type=float, default=LABEL_DELAY_S,
+                         help="window features: a label is taken as received this long after its transaction "
+                              f"(default {LABEL_DELAY_S:g}: 7 days)")
     return p
 
 
@@ -77,15 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     source_options = {k: getattr(args, k) for k in ("topic", "starting_offsets", "ending_offsets", "starting_timestamp",
                                                      "ending_timestamp", "time_base", "id_prefix", "limit")}
     window_options = {k: getattr(args, k) for k in ("size", "step", "expires") if getattr(args, k) is not None}
-    common = dict(order=args.order, source_options=source_options, window_options=window_options,
-                  broker=args.broker, registry_url=args.registry)
+    common = dict(order=args.order, source_options=source_options, broker=args.broker, registry_url=args.registry)
     spark = build_session(args.master, app_name=f"fraud-backfill-{args.job}", driver_memory=args.driver_memory)
     try:
         if args.job == "features":
-            result = run_features(spark, args.source, args.output, publish_topic=args.publish, **common)
+            result = run_features(spark, args.source, args.output, publish_topic=args.publish,
+                                  window_options=window_options, **common)
         elif args.job == "scores":
             result = run_scores(spark, args.source, args.checkpoint, args.output, window_features=args.window_features,
-                                threshold=args.threshold, **common)
+                                threshold=args.threshold, label_delay=args.label_delay_s, **common)
         else:
             from app import configured
             from app.learning import OnlineLearner
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             learner = OnlineLearner(configured.model_factory(settings, **overrides))
             result = run_warm_start(spark, args.source, args.output, learner=learner,
                                     window_features=args.window_features, until_event_time=args.until_event_time,
-                                    **common)
+                                    label_delay=args.label_delay_s, **common)
             result.pop("learner")
     except ValueError as exc:
         print(f"backfill: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyspark import StorageLevel
 
-from app.backfill.features import EVENT_TIME_ORDER, window_features
+from app.backfill.features import EVENT_TIME_ORDER, LABEL_DELAY_S, window_features
 from app.backfill.scores import batch_scores
 from app.backfill.sinks import publish, write_parquet
 from app.backfill.sources import read_source
@@ -45,12 +45,12 @@ def run_features(spark, source: str, output: str | None, *, publish_topic: str |
 
 def run_scores(spark, source: str, checkpoint: str, output: str, *, window_features: bool | None = None,
                threshold: float | None = None, order: str = "event-time", source_options: dict | None = None,
-               window_options: dict | None = None, broker: str | None = None, registry_url: str | None = None) -> dict:
+               label_delay: float = LABEL_DELAY_S, broker: str | None = None, registry_url: str | None = None) -> dict:
     """Scores of the history in ``source`` by the checkpoint file, to Parquet."""
     started = time.perf_counter()
     frame = read_source(spark, source, broker=broker, registry_url=registry_url, **(source_options or {}))
     scores = batch_scores(frame, Path(checkpoint).read_bytes(), window_features=window_features, threshold=threshold,
-                          order=order, **(window_options or {}))
+                          order=order, label_delay=label_delay)
     write_parquet(scores, output)
     rows = spark.read.parquet(output).count()
     seconds = time.perf_counter() - started
@@ -60,13 +60,13 @@ def run_scores(spark, source: str, checkpoint: str, output: str, *, window_featu
 
 def run_warm_start(spark, source: str, output: str, *, learner=None, window_features: bool | None = None,
                    until_event_time: float | None = None, order: str = "event-time",
-                   source_options: dict | None = None, window_options: dict | None = None,
+                   source_options: dict | None = None, label_delay: float = LABEL_DELAY_S,
                    broker: str | None = None, registry_url: str | None = None) -> dict:
     """Train the configured model (or ``learner``) on the history in ``source``; write its checkpoint."""
     started = time.perf_counter()
     frame = read_source(spark, source, broker=broker, registry_url=registry_url, **(source_options or {}))
     learner, stats = warm_start(frame, learner=learner, window_features=window_features,
-                                until_event_time=until_event_time, order=order, **(window_options or {}))
+                                until_event_time=until_event_time, order=order, label_delay=label_delay)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     learner.save(output)
     seconds = time.perf_counter() - started

@@ -2,28 +2,48 @@
 
 Each Python worker restores the learner once from the checkpoint's bytes (a broadcast variable)
 and scores its rows with :meth:`OnlineLearner.predict_proba` on the same input the worker's scorer
-builds: ``V1..V28`` and ``Amount``, plus the window features when ``window_features`` is on
-(``settings.WINDOW_FEATURES``, the scorer's switch). The columns follow the ``Score`` record:
+builds: the fields ``settings.MODEL_FEATURES``, plus the model's window features when
+``window_features`` is on (``settings.WINDOW_FEATURES``, the scorer's switch;
+:func:`app.backfill.features.transaction_features`), a feature left out where it is null (as the
+stream leaves out those of a transaction without ids). The columns follow the ``Score`` record:
 ``fraud_probability``, ``decision`` (``>= threshold``), ``threshold``, ``model_version``,
 ``events_learned`` and ``label`` (the transaction's ``Class``), with ``card_id`` and the source
 position kept for joins.
 """
 from __future__ import annotations
 
+import math
+
 import settings
-from app.records import FEATURE_NAMES
 
 SCORE_COLUMNS = ["transaction_id", "event_time", "card_id", "fraud_probability", "decision", "threshold",
                  "model_version", "events_learned", "label", "source_partition", "source_offset"]
 
 
 def model_input_columns(window_columns: list[str] | None = None) -> list[str]:
-    """The columns of the model's ``x``: the transaction's features, then any window features.
+    """The columns of the model's ``x``: the transaction's features (``settings.MODEL_FEATURES``),
+    then any window features.
 
-    >>> model_input_columns(["win0_count"])[-2:]
-    ['Amount', 'win0_count']
+    >>> model_input_columns(["TX_DURING_NIGHT"])[-2:]
+    ['Amount', 'TX_DURING_NIGHT']
     """
-    return [*FEATURE_NAMES, *(window_columns or [])]
+    return [*settings.MODEL_FEATURES, *(window_columns or [])]
+
+
+def model_x(row, columns: list[str]) -> dict[str, float]:
+    """The model's ``x`` from a row (a Spark Row, a dict or a pandas record): ``columns`` as floats,
+    leaving out those that are null or NaN (the stream leaves them out).
+
+    >>> model_x({"Amount": 3, "TX_DURING_NIGHT": None, "CUSTOMER_ID_NB_TX_1DAY_WINDOW": float("nan")},
+    ...         ["Amount", "TX_DURING_NIGHT", "CUSTOMER_ID_NB_TX_1DAY_WINDOW"])
+    {'Amount': 3.0}
+    """
+    x = {}
+    for name in columns:
+        value = row[name]
+        if value is not None and not math.isnan(value):
+            x[name] = float(value)
+    return x
 
 
 def _score_batches(checkpoint, columns: list[str], threshold: float):
@@ -35,7 +55,7 @@ def _score_batches(checkpoint, columns: list[str], threshold: float):
         learner = OnlineLearner.from_checkpoint(checkpoint.value)
         for pdf in batches:
             xs = pdf[columns].astype(float).to_dict("records")
-            p = [learner.predict_proba(x) for x in xs]
+            p = [learner.predict_proba(model_x(x, columns)) for x in xs]
             yield pd.DataFrame({
                 "transaction_id": pdf["transaction_id"], "event_time": pdf["event_time"], "card_id": pdf["card_id"],
                 "fraud_probability": p, "decision": [v >= threshold for v in p], "threshold": threshold,
@@ -48,20 +68,23 @@ def _score_batches(checkpoint, columns: list[str], threshold: float):
 
 
 def batch_scores(frame, checkpoint: bytes, *, window_features: bool | None = None, threshold: float | None = None,
-                 order: str = "event-time", **window_kwargs):
-    """Scores of every transaction in ``frame`` by the model in ``checkpoint`` (see the module doc)."""
+                 order: str = "event-time", label_delay: float | None = None):
+    """Scores of every transaction in ``frame`` by the model in ``checkpoint`` (see the module doc);
+    window features as :func:`app.backfill.warm_start.training_selection` computes them."""
     from pyspark.sql import types as T
 
-    from app.backfill.features import feature_columns
-    from app.backfill.features import window_features as add_window_features
+    from app.backfill.features import LABEL_DELAY_S, transaction_features
+    from app.backfill.warm_start import window_columns
     from app.learning import OnlineLearner
 
     OnlineLearner.from_checkpoint(checkpoint)  # refuse a bad file on the driver, before any task runs
     use_windows = settings.WINDOW_FEATURES if window_features is None else window_features
+    if use_windows and order != "event-time":
+        raise ValueError("the model's window features are computed in event-time order (order='event-time')")
     threshold = settings.DECISION_THRESHOLD if threshold is None else float(threshold)
-    windows = feature_columns(window_kwargs.get("size"), window_kwargs.get("step")) if use_windows else []
+    windows = window_columns(use_windows)
     if use_windows:
-        frame = add_window_features(frame, order=order, **window_kwargs)
+        frame = transaction_features(frame, label_delay=LABEL_DELAY_S if label_delay is None else label_delay)
     schema = T.StructType([
         T.StructField("transaction_id", T.StringType()), T.StructField("event_time", T.DoubleType()),
         T.StructField("card_id", T.StringType()), T.StructField("fraud_probability", T.DoubleType()),

@@ -27,7 +27,7 @@ import settings
 from app.admin import bootstrap_servers
 from app.records import FEATURE_NAMES, Transaction
 
-RECORD_COLUMNS = ["transaction_id", "event_time", *FEATURE_NAMES, "Class", "card_id", "merchant_id"]
+RECORD_COLUMNS = ["transaction_id", "event_time", *FEATURE_NAMES, "Class", "card_id", "merchant_id", "terminal_id"]
 POSITION_COLUMNS = ["source_partition", "source_offset", "source_timestamp"]
 COLUMNS = RECORD_COLUMNS + POSITION_COLUMNS
 
@@ -123,7 +123,7 @@ def _file_schema(columns: list[str]):
 
     fields = []
     for name in columns:
-        if name in ("transaction_id", "card_id", "merchant_id"):
+        if name in ("transaction_id", "card_id", "merchant_id", "terminal_id"):
             kind = T.StringType()
         elif name in ("Class", "source_partition"):
             kind = T.IntegerType()
@@ -152,7 +152,7 @@ def read_files(spark, path: str | Path, *, time_base: float = 0.0, id_prefix: st
         frame = frame.withColumn("event_time", F.lit(float(time_base)) + F.col("Time").cast("double"))
     if "transaction_id" not in present:
         frame = frame.withColumn("transaction_id", F.format_string(f"{id_prefix}-%09d", F.col("source_offset")))
-    for name in ("Class", "card_id", "merchant_id"):
+    for name in ("Class", "card_id", "merchant_id", "terminal_id"):
         if name not in present:
             frame = frame.withColumn(name, F.lit(None).cast("int" if name == "Class" else "string"))
     frame = frame.withColumn("source_partition", F.lit(0)).withColumn("source_timestamp", F.lit(0).cast("long"))
