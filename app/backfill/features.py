@@ -6,7 +6,7 @@ Two kinds (both per key, grouped with ``applyInPandas``, each group running the 
   baseline; the scorer's ``WINDOW_FEATURES``), see its doc;
 * :func:`window_features` - the anomaly agent's short hopping windows (:mod:`app.windows`), below.
 
-The arithmetic is not re-implemented: the transactions are grouped by window key (the card id, or
+For :func:`window_features`, the transactions are grouped by window key (the card id, or
 the global key for a transaction without one) and each group runs the stream's own
 :class:`app.windows.WindowFeatures` over its events in order (``applyInPandas``). A key's features
 depend only on its own earlier events and on how far event time has advanced, so the groups are
