@@ -129,7 +129,17 @@ def lean_prometheus_monitor(faust_metrics: Any) -> Any:
     2.0
     >>> registry.get_sample_value("demo_messages_received_per_topics_partition", {"topic": "tx", "partition": "0"})
     8.0
+    >>> class Stream:  # what the monitor reads of a Faust stream
+    ...     task_owner, shortlabel = "agent", "Stream: tx"
+    >>> stream = Stream()
+    >>> state = monitor.on_stream_event_in(TP("tx", 0), 8, stream, None)
+    >>> monitor.on_stream_event_out(TP("tx", 0), 8, stream, None, state)
+    >>> registry.get_sample_value("demo_total_events_per_stream_total", {"stream": "stream.tx.events"}), monitor.events_total
+    (1.0, 1)
     """
+    import weakref
+    from time import monotonic
+
     from faust.sensors.monitor import Monitor
     from faust.sensors.prometheus import PrometheusMonitor
 
@@ -158,16 +168,24 @@ def lean_prometheus_monitor(faust_metrics: Any) -> Any:
             position.set(offset)
 
         def on_stream_event_in(self, tp, offset, stream, event):
-            state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+            # Monitor.on_stream_event_in's bookkeeping, with the stream's and its task's names found
+            # by one lookup (Monitor looks both up in weak-keyed dictionaries on every event)
             m = self._metrics
+            seen = self._by_stream.get(id(stream))
+            if seen is None or seen[0]() is not stream:
+                seen = self._by_stream[id(stream)] = (
+                    weakref.ref(stream), str(stream), str(stream.task_owner),
+                    m.total_events_per_stream.labels(stream=f"stream.{self._stream_label(stream)}.events"))
+            _, stream_key, task_key, events = seen
+            self.events_total += 1
+            self.stream_inbound_time[tp] = monotonic()
+            self.events_by_stream[stream_key] += 1
+            self.events_by_task[task_key] += 1
+            self.events_active += 1
             m.total_events.inc()
             m.total_active_events.inc()
-            events = self._by_stream.get(stream)
-            if events is None:
-                events = self._by_stream[stream] = m.total_events_per_stream.labels(
-                    stream=f"stream.{self._stream_label(stream)}.events")
             events.inc()
-            return state
+            return {"time_in": self.time(), "time_out": None, "time_total": None}
 
         def track_tp_end_offset(self, tp, offset) -> None:
             Monitor.track_tp_end_offset(self, tp, offset)

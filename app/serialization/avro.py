@@ -45,6 +45,7 @@ from schema_registry.client import SchemaRegistryClient
 from schema_registry.client.errors import ClientError
 
 from app.serialization.errors import DecodeError
+from app.serialization.flat import flat_reader
 from app.serialization.registry import register_schema
 
 MAGIC_BYTE = 0
@@ -82,6 +83,7 @@ class ConfluentAvroCodec(Codec):
         self._writer_id: int | None = None
         self._readers: dict[int, Any] = {}
         self._resolve_to: dict[int, Any] = {}  # per writer schema id: the reader schema, None when the same
+        self._flat: dict[int, Any] = {}  # per writer schema id: its quick reader (app.serialization.flat), if any
         self._lock = threading.Lock()
         super().__init__(client=client, topic=topic, record_schema=record_schema, **kwargs)
         _CODECS.add(self)
@@ -127,7 +129,9 @@ class ConfluentAvroCodec(Codec):
                 raise DecodeError("schema-mismatch", f"schema id {schema_id} is not a usable Avro schema: {exc}") from exc
             # fastavro compares the two schemas on every read (a deep comparison of dicts, several
             # µs) and resolves one to the other unless they are equal: compared once here instead
-            self._resolve_to[schema_id] = None if parsed == self._reader_schema else self._reader_schema
+            same = parsed == self._reader_schema
+            self._resolve_to[schema_id] = None if same else self._reader_schema
+            self._flat[schema_id] = flat_reader(parsed) if same else None
             self._readers[schema_id] = parsed
         return parsed
 
@@ -140,6 +144,14 @@ class ConfluentAvroCodec(Codec):
             raise DecodeError("too-short", f"{len(data)} bytes, the header alone is 5")
         _, schema_id = _HEADER.unpack_from(data)
         writer = self._writer_schema(schema_id)
+        read_flat = self._flat.get(schema_id)
+        if read_flat is not None:
+            try:
+                value, end = read_flat(data, 5)
+            except Exception:  # noqa: BLE001 - fastavro reads it below and says what is wrong
+                end = -1
+            if end == len(data):
+                return self._validated(value)
         body = io.BytesIO(data)
         body.seek(5)
         try:
@@ -152,6 +164,9 @@ class ConfluentAvroCodec(Codec):
             raise DecodeError("schema-mismatch", f"body does not fit schema id {schema_id}: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(data):
             raise DecodeError("schema-mismatch", f"{len(data) - body.tell()} bytes left over after the record (schema id {schema_id})")
+        return self._validated(value)
+
+    def _validated(self, value: dict) -> dict:
         if self.validate is not None:
             try:
                 self.validate(value)

@@ -1,0 +1,92 @@
+"""The quick reader of flat records (app.serialization.flat) reads what fastavro reads, and the codec
+reports a body it cannot read as fastavro does."""
+from __future__ import annotations
+
+import io
+import struct
+
+import fastavro
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from app.records import Transaction
+from app.serialization import ConfluentAvroCodec, DecodeError
+from app.serialization.avro import validate_transaction
+from app.serialization.flat import flat_reader
+from tests.serialization.test_avro_codec import MemoryRegistry, tx_value
+
+SCHEMA = fastavro.parse_schema(Transaction.avro_schema_to_python())
+READ = flat_reader(SCHEMA)
+GOOD = io.BytesIO()
+fastavro.schemaless_writer(GOOD, SCHEMA, tx_value())
+GOOD = GOOD.getvalue()
+
+
+def _fastavro(body: bytes):
+    """fastavro's record and the bytes it used, or the type of its error."""
+    stream = io.BytesIO(body)
+    try:
+        return fastavro.schemaless_reader(stream, SCHEMA, None), stream.tell()
+    except Exception as exc:  # noqa: BLE001 - compared with the quick reader's outcome
+        return type(exc)
+
+
+def _quick(body: bytes):
+    try:
+        return READ(body, 0)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc)
+
+
+optional_text = st.none() | st.text(max_size=40)
+optional_long = st.none() | st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.lists(st.floats(allow_nan=False), min_size=30, max_size=30),
+       optional_long, optional_text, optional_text, optional_text, optional_long)
+def test_a_written_transaction_reads_back_the_same_as_with_fastavro(tx_id, numbers, label, card, merchant,
+                                                                   terminal, scenario):
+    value = {"transaction_id": tx_id, "event_time": numbers[0], "Amount": numbers[1],
+             **{f"V{i}": numbers[i + 1] for i in range(1, 29)}, "Class": label, "card_id": card,
+             "merchant_id": merchant, "terminal_id": terminal, "fraud_scenario": scenario}
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, SCHEMA, value)
+    body = out.getvalue()
+    assert READ(body, 0) == _fastavro(body) == (value, len(body))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(min_value=0, max_value=len(GOOD) - 1), st.integers(min_value=0, max_value=255))
+def test_a_corrupted_body_is_read_as_fastavro_reads_it_or_refused(position, byte):
+    body = bytearray(GOOD)
+    body[position] = byte
+    quick = _quick(bytes(body))
+    if not isinstance(quick, type):  # read: then exactly as fastavro reads it
+        assert quick == _fastavro(bytes(body))
+
+
+@pytest.mark.parametrize("cut", range(0, len(GOOD), 7))
+def test_a_truncated_body_is_refused(cut):
+    assert isinstance(_quick(GOOD[:cut]), type)
+
+
+def test_the_codec_reports_bad_bodies_as_fastavro_does():
+    codec = ConfluentAvroCodec(MemoryRegistry(), "transactions", Transaction.avro_schema_to_python(),
+                               validate=validate_transaction)
+    header = struct.pack(">bI", 0, codec.schema_id)
+    assert codec.loads(header + GOOD) == _fastavro(GOOD)[0]
+    class_index = 1 + len(tx_value()["transaction_id"].encode()) + 30 * 8  # the union index of Class
+    reasons = {}
+    for name, body in {"truncated": GOOD[:40], "left over": GOOD + b"\x00",
+                       "bad union index": GOOD[:class_index] + b"\x06" + GOOD[class_index + 1:]}.items():
+        with pytest.raises(DecodeError) as refused:
+            codec.loads(header + body)
+        reasons[name] = refused.value.reason
+    assert reasons == {"truncated": "truncated", "left over": "schema-mismatch", "bad union index": "schema-mismatch"}
+
+
+def test_a_record_with_nested_types_has_no_quick_reader():
+    from app.records import Score
+
+    assert flat_reader(fastavro.parse_schema(Score.avro_schema_to_python())) is None
