@@ -111,7 +111,11 @@ PENDING_MAX = _env("PENDING_MAX", 100_000)  # per partition; the oldest are expi
 PENDING_TTL_S = _env("PENDING_TTL_S", 7 * 24 * 3600.0)  # in event time: older transactions expire
 PENDING_EXPIRED_REMEMBERED = _env("PENDING_EXPIRED_REMEMBERED", 200_000)  # ids whose late label counts as expired
 LABEL_WAIT_IDLE_S = _env("LABEL_WAIT_IDLE_S", 5.0)  # a label ahead of its transaction waits while transactions flow
-LABEL_WAIT_MAX_S = _env("LABEL_WAIT_MAX_S", 10.0)  # ...but a batch of labels waits at most this long in all
+LABEL_WAIT_MAX_S = _env("LABEL_WAIT_MAX_S", 1.0)  # ...but a batch of labels waits at most this long in all;
+# a label whose transaction has still not come is then parked, and learned when that transaction is scored
+PARKED_TABLE = _env("PARKED_TABLE", "parked-labels")
+PARKED_MAX = _env("PARKED_MAX", 100_000)  # parked labels per partition; the earliest parked go beyond it
+PARKED_TTL_S = _env("PARKED_TTL_S", 0.0)  # in event time behind the partition's transactions (0: PENDING_TTL_S)
 MAX_EVENT_TIME_SKEW_S = _env("MAX_EVENT_TIME_SKEW_S", 30 * 24 * 3600.0)  # a transaction further ahead of its
 # partition's latest event time is an invalid-value dead letter (0: no bound)
 # Prequential metrics, over the last N labelled events (exact) and cumulative (binned, with a stated error

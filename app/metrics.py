@@ -41,13 +41,19 @@ FRAUD_SCORE = Histogram(
 )
 DECISIONS = Counter("fraud_decisions_total", "Scores by decision at the threshold.", ["decision"], registry=REGISTRY)
 LABELS = Counter(
-    "fraud_labels_total", "Labels by outcome: learned, unknown (no such pending transaction), expired, duplicate.",
+    "fraud_labels_total", "Labels by outcome: learned, parked (before their transaction), unknown, expired, "
+    "duplicate.",
     ["outcome"], registry=REGISTRY,
 )
 LABEL_WAITS = Counter(
     "fraud_label_waits_total", "Labels that waited for their transaction, by how the wait ended "
     "(found, passed: the partition moved past its event time, ahead: far ahead of it, idle, timeout).", ["outcome"], registry=REGISTRY)
 LABELS_PENDING = Gauge("fraud_labels_pending", "Transactions waiting for their label.", ["partition"], registry=REGISTRY)
+LABELS_PARKED = Counter(
+    "fraud_parked_labels_total", "Labels that came before their transaction, by event: parked, learned (when "
+    "their transaction was scored), expired (their transaction never came).", ["event"], registry=REGISTRY)
+LABELS_PARKED_NOW = Gauge("fraud_labels_parked", "Labels parked until their transaction comes.", ["partition"],
+                          registry=REGISTRY)
 EVENTS_LEARNED = Gauge("fraud_model_events_learned", "Labelled events the model has learned.", ["partition"],
                        registry=REGISTRY)
 MODEL_VERSION = Gauge("fraud_model_version_info", "The model version in use (value 1).", ["partition", "version"],

@@ -96,6 +96,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
     pending = app.Table(s.PENDING_TABLE, default=None, key_type=bytes, value_type=bytes,
                         partitions=s.TOPIC_PARTITIONS,
                         help="Features of transactions waiting for their label, by transaction id.")
+    parked = app.Table(s.PARKED_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=s.TOPIC_PARTITIONS,
+                       help="Labels that came before their transaction, by transaction id.")
     decoders = {s.TRANSACTIONS_TOPIC: topics.codec(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction).loads,
                 s.LABELS_TOPIC: topics.codec(s.LABELS_TOPIC, Label, validate_label).loads}
 
@@ -117,7 +119,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         checkpoint_every_s=s.CHECKPOINT_EVERY_S or None, pending_max=s.PENDING_MAX,
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
-        read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS)
+        read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
+        parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None)
 
 
 def model_process_exited(error: Exception) -> None:

@@ -1,5 +1,6 @@
 """The scoring agents: ``transactions`` -> :class:`~app.scoring.Scorer` -> ``scores``, and
-``labels`` -> the scorer's late learning.
+``labels`` -> the scorer's late learning (a label whose transaction has not come is parked
+until it does: see :mod:`app.scoring.scorer`).
 
 :func:`register` puts them on a Faust app. Transactions come in batches (``batch_size``,
 ``within_s``): each batch goes to the model host as soon as it is taken, its scores are sent as
@@ -122,6 +123,7 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
     """Plan each label of ``batch`` (after its partition's catch-up), learn them, dead-letter the
     ones that failed."""
     planned: list[tuple[int, tuple, object]] = []
+    writes: list = []  # the futures of the parked labels' changelog records
     touched: set[int] = set()
     deadline = time.monotonic() + label_wait_max_s  # the whole batch waits at most this long for transactions
     for event in batch:
@@ -131,13 +133,15 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
         await scorer.wait_for_transaction(partition, key, label.event_time, deadline)
         async for caught in scorer.caught_up_labels(partition, offset):  # learned list by list, before this label
             caught_ops = []
-            for caught_key, caught_label, caught_offset in caught:
-                _, op = await scorer.plan_label(caught_key, caught_label, partition, caught_offset)
+            for caught_key, caught_label, caught_offset, caught_time in caught:
+                _, op = await scorer.plan_label(caught_key, caught_label, partition, caught_offset, writes=writes,
+                                                event_time=caught_time)
                 if op is not None:
                     caught_ops.append((partition, op, None))
             await scorer.learn(caught_ops)  # a failure is logged there; read back, it has no event to dead-letter
         try:
-            _, op = await scorer.plan_label(key, int(label.label), partition, offset)
+            _, op = await scorer.plan_label(key, int(label.label), partition, offset, writes=writes,
+                                            event_time=label.event_time)
         except Exception as exc:
             log.exception("learning a label failed at topic %s partition %s offset %s", message.topic, partition, offset)
             await topics.dead_letters.send(processing_failed(exc), message)
@@ -148,6 +152,7 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
     for event, error in await scorer.learn(planned):
         if event is not None:
             await topics.dead_letters.send(processing_failed(error), event.message)
+    await outputs.confirmed(writes, "the parked labels' changelog")  # before a checkpoint covers them
     scorer.after_labels(touched)
     metrics.EVENTS_IN.labels(topic=topics.labels.get_topic_name()).inc(len(batch))
 

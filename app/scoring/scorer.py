@@ -5,8 +5,14 @@ For each transaction, in partition order, the partition's learner (a
 probability, a score is made, and then
 
 * if the transaction carries ``Class``, the model learns it at once;
+* otherwise, if its label came first and is parked, the model learns that label at once, with the
+  features just computed;
 * otherwise its features wait in the pending table until its label comes (:meth:`Scorer.plan_label`),
   or expire (``pending_max``, ``pending_ttl_s``).
+
+A label whose transaction has not been scored yet is parked (:mod:`app.state.parked`: a
+changelog-backed table keyed by transaction id, bounded by ``parked_max`` per partition and by
+``parked_ttl_s`` of event time), so the labels' consumer never waits long for transactions far behind.
 
 State: each partition's :class:`~app.scoring.partition.PartitionScorer` is kept by an
 :class:`~app.state.checkpointed.AsyncCheckpointedStates`, the protocol the anomaly and drift state
@@ -20,7 +26,8 @@ again but not learned twice, and the events committed after the checkpoint are r
 learned and scored again (:meth:`Scorer.item_batches`; their scores may not have been sent), so a
 model learns every event exactly once (one without a checkpoint reads back everything before its
 first event). Labels learned after the last
-checkpoint keep their pending features until the next one for the same reason.
+checkpoint keep their pending features (and parked labels learned after it stay parked) until the
+next one for the same reason.
 
 The operations go to the model host in chunks of ``model_chunk`` transactions, all submitted at
 once: the caller sends the scores of one chunk while the host works on the next. The host applies
@@ -53,7 +60,7 @@ import logging
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple
 
-from app import gc_tuning, metrics
+from app import gc_tuning, metrics, outputs
 from app.learning import OnlineLearner
 from app.learning.hosted_learner import HostedLearner
 from app.learning.learner_set import OpFailed
@@ -61,6 +68,7 @@ from app.scoring.partition import PartitionScorer
 from app.serialization.errors import DecodeError
 from app.state.changelog import delete, get, put
 from app.state.checkpointed import AsyncCheckpointedStates
+from app.state.parked import ParkedFormatError, decode_parked, encode_parked
 from app.state.pending import PendingFormatError, decode_pending, encode_pending
 from app.state.signing import Signer
 
@@ -92,6 +100,7 @@ class _Planned(NamedTuple):
     events_learned: int
     fresh: bool  # not learned before a restart: learn it (in-event label) or keep it pending
     state: PartitionScorer
+    parked: int | None = None  # the parked label it is learned with
 
 
 class _Unscorable(NamedTuple):
@@ -112,6 +121,9 @@ class Scorer:
     long the gap, only that many wait in memory. With ``explanations``, each score also carries
     ``members`` and ``top_features`` (the ``step_explain`` operation of
     :mod:`app.learning.learner_set`; same probabilities, more work per event in the model host).
+    ``parked`` is the changelog-backed table of labels parked until their transaction comes (an
+    in-memory one when not given), at most ``parked_max`` per partition, each kept until its
+    transaction's event time is ``parked_ttl_s`` (default: ``pending_ttl_s``) behind the partition's.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -125,11 +137,15 @@ class Scorer:
                  prequential_window: int = 10_000, gc_freeze: bool = False,
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
                  record: Callable[..., Any] | None = None, signer: Signer | None = None,
-                 explanations: bool = False) -> None:
+                 explanations: bool = False, parked=None, parked_max: int = 100_000,
+                 parked_ttl_s: float | None = None) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
         self.pending_table = pending
+        self.parked_table = parked if parked is not None else _MemoryTable()
+        self.parked_max = parked_max
+        self.parked_ttl_s = pending_ttl_s if parked_ttl_s is None else parked_ttl_s
         self.model_factory = model_factory
         self.features = features or (lambda tx: tx.features())
         self.warm_start_path = warm_start_path
@@ -196,8 +212,10 @@ class Scorer:
             log.info("partition %s: warm start from %s: %r", partition, self.warm_start_path, learner)
         state = PartitionScorer(partition, learner, pending_max=self.pending_max, pending_ttl_s=self.pending_ttl_s,
                                 expired_remembered=self.pending_expired_remembered,
-                                prequential_window=self.prequential_window, threshold=self.threshold)
+                                prequential_window=self.prequential_window, threshold=self.threshold,
+                                parked_max=self.parked_max, parked_ttl_s=self.parked_ttl_s)
         self._rebuild_pending(state)
+        self._rebuild_parked(state)
         _versions_changed(partition, learner, None)
         self._freeze()
         return state
@@ -218,6 +236,29 @@ class Scorer:
         if entries:
             log.info("partition %s: %d transactions still wait for their label", state.partition, len(entries))
 
+    def _rebuild_parked(self, state: PartitionScorer) -> None:
+        count = 0
+        for key, blob in list(self.parked_table.data.items()):
+            if blob is None:
+                continue
+            try:
+                entry = decode_parked(blob)
+            except ParkedFormatError as exc:
+                self._refuse_parked(key, exc)
+                continue
+            if entry.partition == state.partition:
+                state.parked.add(key, entry.event_time)
+                count += 1
+        if count:
+            log.info("partition %s: %d parked labels still wait for their transaction", state.partition, count)
+
+    def _refuse_parked(self, key: bytes, error: ParkedFormatError) -> None:
+        """A parked label that does not decode: logged and counted, never learned."""
+        log.error("refused the parked label of table %s under key %r (%s)", getattr(self.parked_table, "name", "?"),
+                  key, error)
+        metrics.STATE_REJECTED.labels(state="parked label", reason="format").inc()
+        self.parked_table.data.pop(key, None)
+
     def _refuse_pending(self, key: bytes, error: PendingFormatError) -> None:
         """A pending entry that does not decode (say, pickled by an earlier version): never read,
         logged and counted once; its label will count as unknown."""
@@ -234,12 +275,18 @@ class Scorer:
         metrics.CHECKPOINT_BYTES.labels(partition=str(state.partition)).set(len(blob))
         return blob
 
-    def _checkpointed(self, partition: int, state: PartitionScorer) -> None:
-        for key in state.checkpointed():
-            delete(self.pending_table, partition, key)
+    async def _checkpointed(self, partition: int, state: PartitionScorer) -> None:
+        """A checkpoint is confirmed: delete the pending entries and parked labels it learned, and
+        wait for the broker to confirm the deletions (a refused one stops the worker: see
+        :mod:`app.outputs`), so the checkpoint counts as done only once they are gone."""
+        labelled, unparked = state.checkpointed()
+        sent = [delete(self.pending_table, partition, key) for key in labelled]
+        sent += [delete(self.parked_table, partition, key) for key in unparked]
         metrics.CHECKPOINTS.labels(partition=str(partition)).inc()
         self.checkpointed_at[partition] = time.time()
         self._freeze()
+        await outputs.confirmed([future for future in sent if future is not None],
+                                "the deletions of learned pending entries and parked labels")
 
     def _forget(self, state: PartitionScorer) -> None:
         self.checkpointed_at.pop(state.partition, None)
@@ -328,13 +375,30 @@ class Scorer:
                 if refused is not None:
                     plans.append(_Unscorable(item, refused))
                     continue
+                parked = self._parked_label(state, item.key) if fresh and item.tx.Class is None else None
                 learner = state.learner
-                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state))
-                ops.append(learner.step(x, item.tx.Class if fresh else None, explain=self.explanations))
+                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, parked=parked))
+                label = item.tx.Class if parked is None else parked
+                ops.append(learner.step(x, label if fresh else None, explain=self.explanations))
                 if fresh:
                     states.advance(item.partition, topic, item.offset)
             chunks.append((plans, host.submit(ops) if ops else None))
         return chunks
+
+    def _parked_label(self, state: PartitionScorer, key: bytes) -> int | None:
+        """The label parked for the transaction ``key``, if any."""
+        entry = self._parked(state, key)
+        return None if entry is None else entry.label
+
+    def _parked(self, state: PartitionScorer, key: bytes):
+        if key not in state.parked:
+            return None
+        try:
+            return decode_parked(get(self.parked_table, key))
+        except ParkedFormatError as exc:
+            state.parked.pop(key)
+            self._refuse_parked(key, exc)
+            return None
 
     def _too_far_ahead(self, item: Item, state: PartitionScorer) -> DecodeError | None:
         """The error refusing a transaction whose event time is more than
@@ -373,29 +437,43 @@ class Scorer:
         lost one would leave its label nothing to learn)."""
         for plans, future in chunks:
             results = iter(await future) if future is not None else iter(())
-            out = []
+            out, late = [], []  # late: transactions whose label was parked while they were with the model host
             for plan in plans:
                 if isinstance(plan, _Unscorable):
                     out.append((plan.item, plan.error))
                     continue
                 result = next(results)
                 if isinstance(result, OpFailed):
-                    if plan.fresh and plan.item.tx.Class is not None:
+                    if plan.fresh and (plan.item.tx.Class is not None or plan.parked is not None):
                         plan.state.learner.unlearned()
                     out.append((plan.item, ScoringFailed(result.message)))
                     continue
-                out.append((plan.item, self._score(plan, *result, writes=writes) if type(result) is tuple
-                            else self._score(plan, result, writes=writes)))
+                out.append((plan.item, self._score(plan, *result, writes=writes, late=late) if type(result) is tuple
+                            else self._score(plan, result, writes=writes, late=late)))
+            if late:
+                await self._learn_late(late)
             yield out
 
+    async def _learn_late(self, late: list[tuple[_Planned, int]]) -> None:
+        """Learn the parked labels of transactions scored without them (parked meanwhile)."""
+        host = await self.host()
+        ops = [plan.state.learner.learn(plan.x, label) for plan, label in late]
+        for (plan, _), result in zip(late, await host.submit(ops)):
+            if isinstance(result, OpFailed):
+                log.error("learning a parked label failed at partition %s: %s", plan.item.partition, result.message)
+                plan.state.learner.unlearned()
+
     def _score(self, plan: _Planned, probability: float, members: dict | None = None,
-               top_features: list | None = None, writes: list | None = None) -> dict:
+               top_features: list | None = None, writes: list | None = None, late: list | None = None) -> dict:
         item, tx, state = plan.item, plan.item.tx, plan.state
         if plan.fresh:
             state.transactions_seen += 1
             if state.transactions_seen == 1:  # (after_batch keeps it current from then on)
                 state.last_scored = time.monotonic()
-            if tx.Class is not None:
+            parked = plan.parked if plan.parked is not None or tx.Class is not None else self._parked_meanwhile(plan, late)
+            if parked is not None:
+                self._unparked(plan, parked, probability, writes)
+            elif tx.Class is not None:
                 state.learned_in_event(tx.Class, probability, tx.event_time)
             else:
                 written = put(self.pending_table, item.partition, item.key,
@@ -403,6 +481,9 @@ class Scorer:
                 if writes is not None and written is not None:
                     writes.append(written)
                 state.waiting(item.key, tx.event_time)
+        elif item.key in state.parked:  # learned before a restart, its label with it: the label's leftover goes
+            state.parked.pop(item.key)
+            delete(self.parked_table, item.partition, item.key)
         return {
             "transaction_id": tx.transaction_id, "event_time": tx.event_time,
             "fraud_probability": probability, "decision": probability >= self.threshold,
@@ -411,6 +492,21 @@ class Scorer:
             "label": tx.Class, "partition": item.partition, "offset": item.offset,
             "members": members, "top_features": top_features,
         }
+
+    def _parked_meanwhile(self, plan: _Planned, late: list | None) -> int | None:
+        """The label parked for a transaction planned without it (the label came while it was with
+        the model host): it goes to ``late``, learned once the chunk is scored."""
+        label = self._parked_label(plan.state, plan.item.key) if late is not None else None
+        if label is not None:
+            late.append((plan, label))
+        return label
+
+    def _unparked(self, plan: _Planned, label: int, probability: float, writes: list | None) -> None:
+        """A transaction learned with the label parked for it; the parked label is deleted once
+        a checkpoint covers this learning."""
+        tx = plan.item.tx
+        plan.state.unparked(plan.item.key, label, probability, tx.event_time)
+        metrics.LABELS_PARKED.labels(event="learned").inc()
 
     def after_batch(self, partitions) -> None:
         """The upkeep of partitions whose transactions were just scored: expire old pending
@@ -423,6 +519,11 @@ class Scorer:
             state.last_scored = now
             for key in state.pending.expire():  # a label still coming for one counts as expired
                 delete(self.pending_table, partition, key)
+            expired = state.parked.expire(state.pending.watermark)  # labels whose transaction never came
+            for key in expired:
+                delete(self.parked_table, partition, key)
+            if expired:
+                metrics.LABELS_PARKED.labels(event="expired").inc(len(expired))
             self.states.maybe_checkpoint(partition)
             _partition_gauges(state)
 
@@ -438,8 +539,10 @@ class Scorer:
         the start of the wait or the opening of the partition's model, whichever is later; not
         while the model is still opening), or at ``deadline`` (a ``time.monotonic()``; ``"timeout"``: a
         label far ahead of its transaction, or for one that never comes, holds up the labels
-        behind it at most until then). Counted in ``fraud_label_waits_total{outcome}``."""
-        started = time.monotonic()
+        behind it at most until then). Counted in ``fraud_label_waits_total{outcome}`` when it
+        waited at all; the label is then learned, or parked until its transaction comes
+        (:meth:`plan_label`)."""
+        started, waited = time.monotonic(), False
         while True:
             state = self.partitions.get(partition)
             now = time.monotonic()
@@ -455,21 +558,22 @@ class Scorer:
                 outcome = "timeout"
             else:
                 await asyncio.sleep(poll_s)
+                waited = True
                 continue
-            if now > started:
+            if waited:
                 metrics.LABEL_WAITS.labels(outcome=outcome).inc()
             return outcome
 
     async def caught_up_labels(self, partition: int, offset: int) -> AsyncIterator[list[tuple[bytes, int, int]]]:
         """Before a partition's first label since its restore: the labels committed after its
-        checkpoint, as (key, label, offset), to learn before it, in lists of at most
+        checkpoint, as (key, label, offset, event time), to learn before it, in lists of at most
         ``catch_up_chunk`` (learn each before taking the next: the gap never sits in memory whole)."""
         if not self.states.needs_catch_up(partition, self.labels_topic):
             return
         await self.states.get(partition)
         out = []
         async for caught_offset, (key, value) in self.states.catch_up(partition, self.labels_topic, offset):
-            out.append((value["transaction_id"].encode(), int(value["label"]), caught_offset))
+            out.append((value["transaction_id"].encode(), int(value["label"]), caught_offset, value.get("event_time")))
             if len(out) >= self.catch_up_chunk:
                 metrics.CAUGHT_UP.labels(state="model", topic=self.labels_topic, partition=str(partition)).inc(len(out))
                 yield out
@@ -478,10 +582,15 @@ class Scorer:
         if out:
             yield out
 
-    async def plan_label(self, key: bytes, label: int, partition: int, offset: int) -> tuple[str, tuple | None]:
+    async def plan_label(self, key: bytes, label: int, partition: int, offset: int,
+                         writes: list | None = None, event_time: float | None = None) -> tuple[str, tuple | None]:
         """Plan learning a late label with its transaction's pending features: the outcome
-        (learned, duplicate (learned before a restart), expired or unknown) and the operation for
-        the model host (None unless learned)."""
+        (learned, duplicate (learned before a restart), expired, parked or unknown) and the operation
+        for the model host (None unless learned). A label whose transaction has not been scored is
+        parked (given its transaction's ``event_time``, unless that is ``parked_ttl_s`` behind the
+        partition's): learned when the transaction comes (:meth:`submit`); the future of its
+        changelog record goes to ``writes``, for the caller to confirm before the label is
+        acknowledged."""
         state = await self.states.get(partition)
         op = None
         if self.states.seen(partition, self.labels_topic, offset):
@@ -499,6 +608,13 @@ class Scorer:
                 outcome = "learned"
         elif state.pending.was_expired(key):
             outcome = "expired"
+        elif event_time is not None and event_time >= state.pending.watermark - self.parked_ttl_s and self.parked_max:
+            written = put(self.parked_table, partition, key, encode_parked(label, event_time, partition, offset))
+            if writes is not None and written is not None:
+                writes.append(written)
+            state.parked.add(key, event_time)
+            outcome = "parked"
+            metrics.LABELS_PARKED.labels(event="parked").inc()
         else:
             outcome = "unknown"
         self.states.advance(partition, self.labels_topic, offset)
@@ -555,3 +671,14 @@ def _versions_changed(partition: int, hosted: HostedLearner, old_version: str | 
 def _partition_gauges(state: PartitionScorer) -> None:
     metrics.EVENTS_LEARNED.labels(partition=str(state.partition)).set(state.learner.events_learned)
     metrics.LABELS_PENDING.labels(partition=str(state.partition)).set(len(state.pending))
+    metrics.LABELS_PARKED_NOW.labels(partition=str(state.partition)).set(len(state.parked))
+
+
+class _MemoryTable:
+    """A table kept in memory only (no changelog): what the scorer uses of a Faust table."""
+
+    def __init__(self) -> None:
+        self.data: dict = {}
+
+    def send_changelog(self, partition, key, value, **kwargs) -> None:
+        return None

@@ -6,7 +6,10 @@ An agent that keeps an object per source partition (an anomaly detector, drift m
 After each batch the agent calls :meth:`~CheckpointedStates.maybe_checkpoint`, which writes a
 checkpoint once ``every`` events have gone into the object since the last one; on revocation and on a
 clean shutdown, :meth:`~CheckpointedStates.checkpoint_and_forget` writes those with something new
-and drops them. A checkpoint that cannot be read is logged and replaced by a new object.
+and drops them. A checkpoint that cannot be read is logged and replaced by a new object. The
+checkpoints' changelog records are confirmed by :meth:`~CheckpointedStates.confirm`, which the owner
+awaits after each batch (before its events are acknowledged) and after a revocation or shutdown: a
+record the broker refuses stops the worker (:mod:`app.outputs`).
 
 Positions: an agent that tells :meth:`~CheckpointedStates.advance` the offset of each source event
 it puts into a state gets that position saved with each checkpoint. After a crash the consumer
@@ -63,13 +66,14 @@ With positions, a restored state catches up on what was committed after its chec
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import math
 import struct
 import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, Mapping, TypeVar
 
-from app import metrics
+from app import metrics, outputs
 from app.learning.learner import CheckpointError
 from app.state.changelog import checkpoint_key, get, put
 from app.state.signing import SignatureError, Signer
@@ -183,6 +187,7 @@ class CheckpointedStates(Generic[T]):
         self.checkpointed_at: dict[int, int] = {}  # progress of each partition's state at its last checkpoint
         self.positions: dict[int, int] = {}  # offset of the last source event in each partition's state
         self._ready: set[int] = set()  # partitions whose state is restored and caught up
+        self.unconfirmed: list = []  # the futures of the checkpoints' changelog records not yet confirmed
 
     def key(self, partition: int) -> bytes:
         return self.prefix + checkpoint_key(partition)
@@ -262,13 +267,21 @@ class CheckpointedStates(Generic[T]):
         """Write the partition's state to the table now."""
         state = self.states[partition]
         key = self.key(partition)
-        put(self.table, partition, key, self._signed(key, envelope(self.positions.get(partition), self.dump(state))))
+        sent = put(self.table, partition, key, self._signed(key, envelope(self.positions.get(partition), self.dump(state))))
+        if sent is not None:
+            self.unconfirmed.append(sent)
         self.checkpointed_at[partition] = self.progress(state)
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
 
     def _signed(self, key: bytes, value: bytes) -> bytes:
         return value if self.signer is None else self.signer.sign(value, context=key)
+
+    async def confirm(self) -> None:
+        """Wait until the broker has confirmed the checkpoints written since the last call; one it
+        refused stops the worker (:func:`app.outputs.confirmed`)."""
+        sent, self.unconfirmed = self.unconfirmed, []
+        await outputs.confirmed(sent, f"the {self.what} checkpoints")
 
     def maybe_checkpoint(self, partition: int) -> bool:
         """Checkpoint the partition's state if ``every`` events went into it since the last time
@@ -312,7 +325,8 @@ class AsyncCheckpointedStates(Generic[T]):
     the positions of that moment, so operations the state is given while the checkpoint is being
     written belong to the next one. ``pending(state)`` counts what went into the state since its
     last checkpoint; ``on_checkpoint(partition, state)`` runs once a checkpoint is written and the
-    broker has confirmed its changelog record (a checkpoint that fails never calls it), and
+    broker has confirmed its changelog record (a checkpoint that fails never calls it; one that
+    returns an awaitable is awaited, and the checkpoint ends with it), and
     ``forget(state)`` when the partition is given up. Besides every ``every`` events, a checkpoint
     is due once ``every_s`` seconds (of ``clock``) have passed since the partition's last one (or
     its opening) with something unsaved: events taken in, or positions moved past (transactions
@@ -467,7 +481,9 @@ class AsyncCheckpointedStates(Generic[T]):
         if partition in self.states:
             self._saved_positions[partition] = positions
         if self.on_checkpoint is not None:
-            self.on_checkpoint(partition, state)
+            done = self.on_checkpoint(partition, state)
+            if inspect.isawaitable(done):  # say, the deletions it makes, until the broker confirms them
+                await done
 
     def unsaved(self, partition: int) -> bool:
         """Whether the partition's state took in events, or moved past positions, since its last

@@ -1,6 +1,8 @@
 """Labels and transactions interleaved with extreme times, values and keys (Hypothesis stateful):
-every label whose transaction is waiting is learned exactly once, nothing else is learned, and
-label learning never stalls (each step's waits are bounded)."""
+every label whose transaction is waiting is learned exactly once, a label that comes before its
+transaction (however far ahead) is parked and learned exactly once when that transaction is scored
+(unless it expired from the park first), nothing else is learned, and label learning never stalls
+(each step's waits are bounded)."""
 from __future__ import annotations
 
 import asyncio
@@ -24,6 +26,7 @@ IDS = [f"tx-{i}" for i in range(12)] + ["ghost-1", "ghost-2"]
 SKEW_S = 30 * 24 * 3600.0
 TTL_S = 7 * 24 * 3600.0  # the scorer's default: a transaction this much older than the latest expires
 WAIT_S = 0.05  # the bounds of a label's wait, small so that the machine runs fast
+PARKED_MAX = 4  # small, so that the count bound of the parked labels is reached
 
 
 async def local_host():
@@ -41,7 +44,7 @@ class LabelsAndTransactions(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.scorer = Scorer(local_host, ChangelogTable(), ChangelogTable(),
                              model_factory=configured.model_factory(settings, kind="lr"), record=Transaction,
-                             label_wait_idle_s=WAIT_S, max_event_time_skew_s=SKEW_S)
+                             label_wait_idle_s=WAIT_S, max_event_time_skew_s=SKEW_S, parked_max=PARKED_MAX)
         self.offsets = {"transactions": 0, "labels": 0}
         self.clock = BASE
         self.sent: set[str] = set()
@@ -50,6 +53,8 @@ class LabelsAndTransactions(RuleBasedStateMachine):
         self.watermark = -math.inf
         self.times: dict[str, float] = {}
         self.arrivals: list[str] = []
+        self.parked: dict[str, float] = {}  # parked labels (their event time), earliest parked first
+        self.expired: set[str] = set()  # expired from the pending table
 
     def teardown(self) -> None:
         self.loop.close()
@@ -78,14 +83,26 @@ class LabelsAndTransactions(RuleBasedStateMachine):
         self.sent.add(tx_id)
         state = self.scorer.partitions[0]
         self.watermark = max(self.watermark, event_time) if isinstance(result, dict) else self.watermark
-        if isinstance(result, dict):
+        if isinstance(result, dict) and tx_id in self.parked:  # its label came first: learned now, once
+            del self.parked[tx_id]
+            self.learned[tx_id] = self.learned.get(tx_id, 0) + 1
+        elif isinstance(result, dict):
             self.waiting.add(tx_id)
             self.arrivals.append(tx_id)
             self.times[tx_id] = event_time
         # after each batch the pending index expires in arrival order: the oldest, while too old
         while self.arrivals and (self.arrivals[0] not in self.waiting
                                  or self.times[self.arrivals[0]] < self.watermark - TTL_S):
-            self.waiting.discard(self.arrivals.pop(0))
+            gone = self.arrivals.pop(0)
+            if gone in self.waiting:
+                self.waiting.discard(gone)
+                self.expired.add(gone)
+        # ...then the parked labels: the earliest parked beyond the count bound, and the too old
+        while len(self.parked) > PARKED_MAX:
+            del self.parked[next(iter(self.parked))]
+        for parked_id, parked_time in list(self.parked.items()):
+            if parked_time < self.watermark - TTL_S:
+                del self.parked[parked_id]
         if isinstance(result, dict):
             assert (tx_id.encode() in state.pending) == (tx_id in self.waiting)
         else:  # refused: too far ahead (of the wall clock here: 1e9 s)
@@ -109,7 +126,7 @@ class LabelsAndTransactions(RuleBasedStateMachine):
             started = time.monotonic()
             await self.scorer.wait_for_transaction(0, tx_id.encode(), event_time, deadline=started + WAIT_S)
             assert time.monotonic() - started < WAIT_S + 1.0  # never stalls
-            outcome, op = await self.scorer.plan_label(tx_id.encode(), value, 0, offset)
+            outcome, op = await self.scorer.plan_label(tx_id.encode(), value, 0, offset, event_time=event_time)
             assert await self.scorer.learn([(0, op, None)] if op else []) == []
             return outcome
 
@@ -118,8 +135,14 @@ class LabelsAndTransactions(RuleBasedStateMachine):
             assert outcome == "learned"
             self.waiting.discard(tx_id)
             self.learned[tx_id] = self.learned.get(tx_id, 0) + 1
-        else:
-            assert outcome in ("unknown", "expired")
+        elif tx_id in self.expired:
+            assert outcome == "expired"
+        elif event_time >= self.watermark - TTL_S:  # its transaction may still come: parked (again)
+            assert outcome == "parked"
+            self.parked.pop(tx_id, None)
+            self.parked[tx_id] = event_time
+        else:  # it would be expired already
+            assert outcome == "unknown"
 
     @invariant()
     def each_label_learned_at_most_once(self):
@@ -128,6 +151,7 @@ class LabelsAndTransactions(RuleBasedStateMachine):
         if state is not None:
             assert state.learner.events_learned == len(self.learned)
             assert {key.decode() for key in state.pending._ids} == self.waiting
+            assert {key.decode() for key in state.parked._ids} == set(self.parked)
 
 
 LabelsAndTransactions.TestCase.settings = hsettings(max_examples=60, stateful_step_count=30, deadline=None)
