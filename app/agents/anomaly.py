@@ -2,8 +2,8 @@
 ``anomalies`` (the transactions whose Half-Space-Trees score passes the threshold).
 
 A batch's anomalies are confirmed by the broker before its events are acknowledged (Faust
-acknowledges the events of ``take_events`` when the loop body returns); one that is refused stops
-the worker (:mod:`app.outputs`)."""
+acknowledges the events of ``take_events`` when the loop body returns), and so are the detectors'
+checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
 from __future__ import annotations
 
 from app import metrics, outputs
@@ -33,5 +33,6 @@ def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, withi
             if counts_input:
                 metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
             detectors.after_batch({event.message.partition for event in batch})
+            await detectors.confirm()  # the checkpoints it wrote
 
     return detect_anomalies

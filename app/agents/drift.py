@@ -2,8 +2,8 @@
 (ADWIN over input features, the score stream and the error stream) -> ``drift-alerts``.
 
 A batch's alerts are confirmed by the broker before its events are acknowledged (Faust acknowledges
-the events of ``take_events`` when the loop body returns); one that is refused stops the worker
-(:mod:`app.outputs`)."""
+the events of ``take_events`` when the loop body returns), and so are the monitors' checkpoints
+written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
 from __future__ import annotations
 
 from app import metrics, outputs
@@ -35,6 +35,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
             async for events in stream.take_events(batch_size, within=within_s):
                 await publish(await watch.observe_transactions(events, challengers))
                 watch.transactions_done({event.message.partition for event in events}, challengers)
+                await watch.confirm()  # the checkpoints it wrote
 
         agents.append(monitor_transactions)
 
@@ -46,6 +47,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
             async for events in stream.take_events(batch_size, within=within_s):
                 await publish(await watch.observe_scores(events))
                 watch.scores_done({event.value.partition for event in events})
+                await watch.confirm()
                 metrics.EVENTS_IN.labels(topic=topic_in).inc(len(events))
 
         agents.append(monitor_scores_)

@@ -2,7 +2,8 @@
 
 :class:`AnomalyDetectors` keeps one :class:`~app.anomaly.AnomalyDetector` per input partition in a
 :class:`~app.state.checkpointed.CheckpointedStates` (restored before the partition's first event,
-checkpointed every ``every`` events, on revocation and on shutdown). For each transaction,
+checkpointed every ``every`` events, on revocation and on shutdown; :meth:`AnomalyDetectors.confirm`
+waits for the broker's confirmation of the checkpoints written). For each transaction,
 :meth:`AnomalyDetectors.process` scores it, learns it unless the restored detector learned it
 before a crash (then it is judged again, not learned twice), and returns the
 :class:`~app.records.Anomaly` to send when the score passes the threshold. ``window_features(tx,
@@ -82,11 +83,17 @@ class AnomalyDetectors:
                 metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
                 self.states.maybe_checkpoint(partition)
 
+    async def confirm(self) -> None:
+        """Wait for the broker to confirm the checkpoints written (a refused one stops the worker)."""
+        await self.states.confirm()
+
     async def revoked(self, lost: dict[str, set[int]]) -> None:
         self.states.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
+        await self.states.confirm()
 
     async def close(self) -> None:
         self.states.checkpoint_and_forget(self.states.partitions())
+        await self.states.confirm()
 
     def _opened(self, partition: int, detector: AnomalyDetector) -> None:
         metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)

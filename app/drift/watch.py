@@ -258,16 +258,24 @@ class DriftWatch:
         return outcome.action
 
     # --- partitions -----------------------------------------------------------------------------
+    async def confirm(self) -> None:
+        """Wait for the broker to confirm the checkpoints written (monitors and challengers); a
+        refused one stops the worker (:func:`app.outputs.confirmed`)."""
+        for states in (self.feature_monitors, self.score_monitors, self.challengers):
+            await states.confirm()
+
     async def revoked(self, lost: dict[str, set[int]]) -> None:
         """Checkpoint and forget the monitors of partitions this worker loses."""
         self.feature_monitors.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
         self.challengers.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
         self.score_monitors.checkpoint_and_forget(lost.get(self.scores_topic, ()))
+        await self.confirm()
 
     async def close(self) -> None:
         """Checkpoint every monitor (a clean shutdown)."""
         for states in (self.feature_monitors, self.score_monitors, self.challengers):
             states.checkpoint_and_forget(states.partitions())
+        await self.confirm()
         log.info("checkpointed the drift monitors on shutdown")
 
 
