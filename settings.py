@@ -157,6 +157,13 @@ TERMINAL_WINDOW_DAYS = _env("TERMINAL_WINDOW_DAYS", [1, 7, 30])
 TERMINAL_DELAY_S = _env("TERMINAL_DELAY_S", 604_800)
 CARD_PANE_S = _env("CARD_PANE_S", 3_600)
 TERMINAL_PANE_S = _env("TERMINAL_PANE_S", 86_400)
+# Where the worker keeps them (app/scoring/windows.py): card windows in a table partitioned like the
+# transactions (a card's transactions share a key: docs/architecture.md, "Keys"); terminal windows in a
+# table written from the labels the scorer learns, which go through TERMINAL_LABELS_TOPIC keyed by
+# terminal id (empty: <APP_ID>-terminal-labels, created by the worker), and read whole by every worker.
+CARD_WINDOWS_TABLE = _env("CARD_WINDOWS_TABLE", "card-windows")
+TERMINAL_WINDOWS_TABLE = _env("TERMINAL_WINDOWS_TABLE", "terminal-windows")
+TERMINAL_LABELS_TOPIC = _env("TERMINAL_LABELS_TOPIC", "")
 # The anomaly agent's hopping windows on event time, per card id (or one global key when a transaction
 # has none). Size and step are whole seconds (Faust's hopping windows step by int(step)); size/step
 # windows contain each event time. A window closes once the newest event time is `expires` past its end.

@@ -79,6 +79,18 @@ STATE_REJECTED = Counter("fraud_state_rejected_total",
 CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last model checkpoint.", ["partition"],
                          registry=REGISTRY)
 
+# --- window features ------------------------------------------------------------------------------
+WINDOW_IDS_MISSING = Counter("fraud_window_features_missing_total",
+                             "Transactions scored without a card's or a terminal's window features (the record "
+                             "has no such id), per id.", ["id"], registry=REGISTRY)
+WINDOW_KEYS = Gauge("fraud_window_keys", "Keys with window state: the cards of each partition of this worker, and "
+                    "the terminals of this worker's copy of the terminal table (partition \"all\").",
+                    ["table", "partition"], registry=REGISTRY)
+WINDOW_KEYS_EXPIRED = Counter("fraud_window_keys_expired_total", "Cards and terminals deleted from their table "
+                              "once all their windows were past.", ["table"], registry=REGISTRY)
+TERMINAL_LABELS = Counter("fraud_terminal_labels_total", "Labels applied to their terminal's windows (applied), "
+                          "or received again and left out (duplicate).", ["outcome"], registry=REGISTRY)
+
 # --- anomaly and drift ---------------------------------------------------------------------------
 ANOMALIES = Counter("fraud_anomalies_total", "Transactions flagged as anomalies.", registry=REGISTRY)
 ANOMALY_SCORE = Histogram("fraud_anomaly_score", "Anomaly scores given.",

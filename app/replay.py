@@ -11,8 +11,12 @@ The dataset's ``Time`` (seconds from the first row) becomes the event time, coun
 (from 2018-04-01). With ``--labels delayed`` the transactions go out without ``Class`` and each
 label follows on ``labels`` after the chosen number of events, seconds, or days of event time
 (``--label-delay-days``: the label goes out once a transaction that much later in event time has
-been sent; 7 days by default for the simulator, the Handbook's feedback delay). Keys are the
-transaction ids, so transactions and labels are co-partitioned.
+been sent; 7 days by default for the simulator, the Handbook's feedback delay).
+
+Keys: a transaction is keyed by its card id when it has one (the simulator's rows), else by its
+transaction id, and its label by the same key: a card's transactions meet in one partition (its
+window features live there) and each label reaches its transaction's partition (see
+:func:`message_key` and docs/architecture.md, "Keys").
 """
 from __future__ import annotations
 
@@ -61,6 +65,16 @@ def transaction_id(prefix: str, index: int) -> str:
     'tx-000000042'
     """
     return f"{prefix}-{index:09d}"
+
+
+def message_key(value: Mapping) -> bytes:
+    """The Kafka key of a transaction value, and of its label: its card id when it has one, else
+    its transaction id.
+
+    >>> message_key({"transaction_id": "tx-1", "card_id": "cust-7"}), message_key({"transaction_id": "tx-2"})
+    (b'cust-7', b'tx-2')
+    """
+    return (value.get("card_id") or value["transaction_id"]).encode()
 
 
 def to_transaction(row: Mapping, tid: str, time_base: float, with_label: bool) -> dict:
@@ -125,7 +139,7 @@ async def replay(
                                 **kafka_client_options(settings))
     await producer.start()
     stats = ReplayStats()
-    pending: collections.deque[tuple[float, str, int, float]] = collections.deque()
+    pending: collections.deque[tuple[float, str, int, float, bytes]] = collections.deque()
     bar = None
     if progress:
         from tqdm import tqdm
@@ -141,10 +155,10 @@ async def replay(
             return now_event_time - event_time >= label_delay_event_s
         return time.perf_counter() - sent_at >= label_delay_s
 
-    async def send_label(tid: str, label: int, event_time: float) -> None:
+    async def send_label(tid: str, label: int, event_time: float, key: bytes) -> None:
         label_time = event_time + label_delay_event_s if label_delay_event_s and not label_delay_events else time.time()
         value = label_codec.dumps({"transaction_id": tid, "label": label, "event_time": event_time, "label_time": label_time})
-        futures.append(await producer.send(labels_topic, value=value, key=tid.encode()))
+        futures.append(await producer.send(labels_topic, value=value, key=key))
         stats.labels += 1
 
     try:
@@ -152,7 +166,8 @@ async def replay(
             index = start_index + offset
             tid = transaction_id(id_prefix, index)
             value = to_transaction(row, tid, base, with_label=(labels == "in-event"))
-            futures.append(await producer.send(transactions_topic, value=tx_codec.dumps(value), key=tid.encode()))
+            key = message_key(value)
+            futures.append(await producer.send(transactions_topic, value=tx_codec.dumps(value), key=key))
             stats.transactions += 1
             stats.frauds += int(row.get("Class") or 0)
             stats.first_id = stats.first_id or tid
@@ -160,10 +175,10 @@ async def replay(
             if keep_ids:
                 stats.ids.append(tid)
             if labels == "delayed":
-                pending.append((time.perf_counter(), tid, int(row["Class"]), value["event_time"]))
+                pending.append((time.perf_counter(), tid, int(row["Class"]), value["event_time"], key))
                 while pending and due(pending[0][0], pending[0][3], value["event_time"]):
-                    _, ltid, label, etime = pending.popleft()
-                    await send_label(ltid, label, etime)
+                    _, ltid, label, etime, lkey = pending.popleft()
+                    await send_label(ltid, label, etime, lkey)
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
                 futures.clear()
@@ -178,8 +193,8 @@ async def replay(
                 wait = label_delay_s - (time.perf_counter() - pending[0][0])
                 if wait > 0:
                     await asyncio.sleep(wait)
-            _, ltid, label, etime = pending.popleft()
-            await send_label(ltid, label, etime)
+            _, ltid, label, etime, lkey = pending.popleft()
+            await send_label(ltid, label, etime, lkey)
         await asyncio.gather(*futures)
         await producer.flush()
     finally:

@@ -20,14 +20,17 @@ from app.agents import anomaly as anomaly_agents
 from app.agents import drift as drift_agents
 from app.agents import lifecycle
 from app.agents import scoring as scoring_agents
+from app.agents import terminals as terminal_agents
 from app.anomaly.partitions import AnomalyDetectors
 from app.drift.watch import DriftWatch
 from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.records.transaction import model_features
 from app.scoring import Scorer
+from app.scoring.windows import ScoringWindows, TerminalLabels
 from app.serialization.avro import validate_label, validate_transaction
 from app.state.read_back import read_back
+from app.state.table_view import TableView
 from app.state.signing import Signer, state_signer
 from app.topics import Topics
 
@@ -63,6 +66,10 @@ def build(app, s) -> Service:
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S)
+        windows = service.scorer.windows
+        if windows is not None:
+            terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
+                                     batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
     if "anomaly" in s.AGENTS:
         service.anomaly = anomaly_detectors(app, s, topics, signer=signer)
@@ -120,7 +127,69 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
-        parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None)
+        parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
+        windows=scoring_windows(app, s))
+
+
+def scoring_windows(app, s) -> ScoringWindows | None:
+    """The scorer's window features of settings ``s`` (None when ``WINDOW_FEATURES`` is off):
+    :func:`~app.configured.transaction_features`, the card table (``CARD_WINDOWS_TABLE``, partitioned
+    like the transactions), the terminal table (``TERMINAL_WINDOWS_TABLE``, partitioned like the
+    terminal labels, written by the terminal-labels agent) with the copy of it every worker follows
+    (:class:`~app.state.table_view.TableView`), and the terminal-labels topic
+    (``TERMINAL_LABELS_TOPIC``, by default ``<APP_ID>-terminal-labels``) on ``app``. A warm-start
+    model trained on other features than these refuses to be served."""
+    features = configured.transaction_features(s)
+    check_warm_start_features(s, features)
+    if not s.WINDOW_FEATURES:
+        return None
+    cards = app.Table(s.CARD_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
+                      partitions=s.TOPIC_PARTITIONS, help="Window panes per card id (JSON), in its transactions' partition.")
+    terminals = app.Table(s.TERMINAL_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
+                          partitions=s.TOPIC_PARTITIONS,
+                          help="Window panes per terminal id from the labels received (JSON), in its labels' partition.")
+    view = TableView(terminals.changelog_topic.get_topic_name(), **configured.read_back_options(s))
+    topic = app.topic(s.TERMINAL_LABELS_TOPIC or f"{s.APP_ID}-terminal-labels", key_type=bytes, value_type=bytes,
+                      key_serializer="raw", value_serializer="raw", partitions=s.TOPIC_PARTITIONS, internal=True)
+    windows = ScoringWindows(features, cards, view, send_label=lambda key, value: topic.send_soon(key=key, value=value))
+    windows.topic, windows.writer_table = topic, terminals
+
+    @app.task
+    async def follow_terminal_windows() -> None:
+        """Keep this worker's copy of the whole terminal table current."""
+        await view.run()
+
+    metrics.WINDOW_KEYS.labels(table="terminals", partition="all").set_function(lambda: len(view.data))
+    return windows
+
+
+def check_warm_start_features(s, features) -> None:
+    """Refuse (``ValueError``) to serve the warm-start model ``WARM_START_PATH`` with other input
+    than it learned: its ``meta["model_input"]`` (written by the Spark warm start:
+    :func:`app.backfill.warm_start.model_input_meta`) names its raw fields and window features and
+    their parameters, which must be ``MODEL_FEATURES`` and, with ``WINDOW_FEATURES``, ``features``'
+    (none without). A model from a build that recorded only ``meta["warm_start"]["window_features"]``
+    is refused when that is true (those windows are not the scorer's)."""
+    path = s.WARM_START_PATH
+    if not path:
+        return
+    from app.learning import OnlineLearner
+
+    meta = OnlineLearner.load(path).meta or {}
+    served = {"raw": list(s.MODEL_FEATURES), "window_features": list(features.names) if s.WINDOW_FEATURES else [],
+              "window_params": features.params() if s.WINDOW_FEATURES else None}
+    learned = meta.get("model_input")
+    if learned is not None:
+        differ = [key for key, value in served.items() if learned.get(key) != value]
+        if differ:
+            raise ValueError(
+                f"the warm-start model {path} learned other input than this worker would serve it ({', '.join(differ)}): "
+                f"it learned {({key: learned.get(key) for key in differ})}, the worker would serve "
+                f"{({key: served[key] for key in differ})}; set FRAUD_MODEL_FEATURES, FRAUD_WINDOW_FEATURES and the "
+                f"window settings as when it was trained, or train it again")
+    elif (meta.get("warm_start") or {}).get("window_features"):
+        raise ValueError(f"the warm-start model {path} learned window features this worker does not compute "
+                         f"(it was trained by an earlier build): train it again")
 
 
 def model_process_exited(error: Exception) -> None:

@@ -86,7 +86,7 @@ class ScoreSender:
                        after: asyncio.Future | None = None) -> None:
         producer, dumps, topic_out = self.app.producer, self.dumps, self.topic_out
         futures, writes, touched, flagged = [], [], set(), 0
-        async for chunk in scorer.scored(chunks, writes=writes):  # the pending features' changelog records
+        async for chunk in scorer.scored(chunks, writes=writes):  # changelog records (pending, cards), terminal labels
             for item, score in chunk:
                 if isinstance(score, Exception):  # one bad event must not stop the partition
                     log.error("scoring failed at topic %s partition %s offset %s: %s",
@@ -106,7 +106,7 @@ class ScoreSender:
                 touched.add(item.partition)
         # the broker's confirmation of this batch's sends; one that failed stops the worker (app.outputs)
         await outputs.confirmed(futures, topic_out)
-        await outputs.confirmed(writes, "the pending features' changelog")
+        await outputs.confirmed(writes, "the scorer's changelogs (pending features, card windows) and terminal labels")
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
         if ack:
@@ -121,9 +121,10 @@ class ScoreSender:
 
 async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 10.0) -> None:
     """Plan each label of ``batch`` (after its partition's catch-up), learn them, dead-letter the
-    ones that failed."""
+    ones that failed; the terminal labels sent meanwhile are confirmed before the batch returns
+    (and is acknowledged)."""
     planned: list[tuple[int, tuple, object]] = []
-    writes: list = []  # the futures of the parked labels' changelog records
+    writes: list = []
     touched: set[int] = set()
     deadline = time.monotonic() + label_wait_max_s  # the whole batch waits at most this long for transactions
     for event in batch:
@@ -152,7 +153,7 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
     for event, error in await scorer.learn(planned):
         if event is not None:
             await topics.dead_letters.send(processing_failed(error), event.message)
-    await outputs.confirmed(writes, "the parked labels' changelog")  # before a checkpoint covers them
+    await outputs.confirmed(writes, "the parked labels' changelog and the terminal labels")
     scorer.after_labels(touched)
     metrics.EVENTS_IN.labels(topic=topics.labels.get_topic_name()).inc(len(batch))
 

@@ -29,6 +29,11 @@ first event). Labels learned after the last
 checkpoint keep their pending features (and parked labels learned after it stay parked) until the
 next one for the same reason.
 
+With ``windows`` (a :class:`~app.scoring.windows.ScoringWindows`), the model input is the
+transaction's raw features with its card's and terminal's window features and calendar flags: the
+card's windows take each transaction once (their changelog records are confirmed with the scores),
+and each label the scorer learns is sent to its terminal's windows.
+
 The operations go to the model host in chunks of ``model_chunk`` transactions, all submitted at
 once: the caller sends the scores of one chunk while the host works on the next. The host applies
 operations in the order they were submitted, so a partition's transactions are predicted, then
@@ -100,6 +105,7 @@ class _Planned(NamedTuple):
     events_learned: int
     fresh: bool  # not learned before a restart: learn it (in-event label) or keep it pending
     state: PartitionScorer
+    written: Any = None  # the future of its card windows' changelog record
     parked: int | None = None  # the parked label it is learned with
 
 
@@ -138,7 +144,7 @@ class Scorer:
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
                  record: Callable[..., Any] | None = None, signer: Signer | None = None,
                  explanations: bool = False, parked=None, parked_max: int = 100_000,
-                 parked_ttl_s: float | None = None) -> None:
+                 parked_ttl_s: float | None = None, windows: Any = None) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -162,6 +168,7 @@ class Scorer:
         self.gc_freeze = gc_freeze
         self.record = record  # Transaction: makes a read-back value dict a record
         self.explanations = explanations
+        self.windows = windows  # app.scoring.windows.ScoringWindows, or None: raw features only
         self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
         self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
             checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
@@ -210,6 +217,8 @@ class Scorer:
             log.info("partition %s: restored %r from its checkpoint (positions %s)", partition, learner, positions)
         elif self.warm_start_path:
             log.info("partition %s: warm start from %s: %r", partition, self.warm_start_path, learner)
+        if self.windows is not None:
+            self.windows.opened(partition)
         state = PartitionScorer(partition, learner, pending_max=self.pending_max, pending_ttl_s=self.pending_ttl_s,
                                 expired_remembered=self.pending_expired_remembered,
                                 prequential_window=self.prequential_window, threshold=self.threshold,
@@ -290,6 +299,8 @@ class Scorer:
 
     def _forget(self, state: PartitionScorer) -> None:
         self.checkpointed_at.pop(state.partition, None)
+        if self.windows is not None:
+            self.windows.forget(state.partition)
         state.learner.drop()
 
     def _freeze(self) -> None:
@@ -375,9 +386,16 @@ class Scorer:
                 if refused is not None:
                     plans.append(_Unscorable(item, refused))
                     continue
+                written = None
+                if self.windows is not None:  # the card's one update (none for an offset it has taken in)
+                    try:
+                        x, written = self.windows.transaction(item.tx, x, item.partition, item.offset)
+                    except Exception as exc:
+                        plans.append(_Unscorable(item, exc))
+                        continue
                 parked = self._parked_label(state, item.key) if fresh and item.tx.Class is None else None
                 learner = state.learner
-                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, parked=parked))
+                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, written, parked=parked))
                 label = item.tx.Class if parked is None else parked
                 ops.append(learner.step(x, label if fresh else None, explain=self.explanations))
                 if fresh:
@@ -432,9 +450,10 @@ class Scorer:
     async def scored(self, chunks, writes: list | None = None) -> AsyncIterator[list[tuple[Item, dict | Exception]]]:
         """For each chunk of :meth:`submit`, once the model host has scored it: its (item, score
         dict or exception); a learned item counts in the prequential metrics, an unlabelled one
-        waits in the pending table. The futures of the pending table's changelog records go to
-        ``writes``: the caller confirms them with the scores, before the batch is acknowledged (a
-        lost one would leave its label nothing to learn)."""
+        waits in the pending table. The futures of the pending table's and the card windows'
+        changelog records, and of the terminal labels sent, go to ``writes``: the caller confirms
+        them with the scores, before the batch is acknowledged (a lost one would leave its label
+        nothing to learn, or its windows short of an event)."""
         for plans, future in chunks:
             results = iter(await future) if future is not None else iter(())
             out, late = [], []  # late: transactions whose label was parked while they were with the model host
@@ -442,6 +461,8 @@ class Scorer:
                 if isinstance(plan, _Unscorable):
                     out.append((plan.item, plan.error))
                     continue
+                if plan.written is not None and writes is not None:
+                    writes.append(plan.written)
                 result = next(results)
                 if isinstance(result, OpFailed):
                     if plan.fresh and (plan.item.tx.Class is not None or plan.parked is not None):
@@ -475,9 +496,14 @@ class Scorer:
                 self._unparked(plan, parked, probability, writes)
             elif tx.Class is not None:
                 state.learned_in_event(tx.Class, probability, tx.event_time)
+                if self.windows is not None:
+                    sent = self.windows.label(tx.terminal_id, tx.event_time, tx.Class, f"t:{item.partition}", item.offset)
+                    if writes is not None and sent is not None:
+                        writes.append(sent)
             else:
+                terminal_id = tx.terminal_id if self.windows is not None else None
                 written = put(self.pending_table, item.partition, item.key,
-                              encode_pending(plan.x, probability, tx.event_time, item.partition))
+                              encode_pending(plan.x, probability, tx.event_time, item.partition, terminal_id))
                 if writes is not None and written is not None:
                     writes.append(written)
                 state.waiting(item.key, tx.event_time)
@@ -505,6 +531,12 @@ class Scorer:
         """A transaction learned with the label parked for it; the parked label is deleted once
         a checkpoint covers this learning."""
         tx = plan.item.tx
+        if self.windows is not None:  # the label goes to its terminal's windows, in transaction order as
+            # an in-event label does (a parked label's own offset may be behind those of later labels)
+            sent = self.windows.label(tx.terminal_id, tx.event_time, label, f"t:{plan.item.partition}",
+                                      plan.item.offset)
+            if writes is not None and sent is not None:
+                writes.append(sent)
         plan.state.unparked(plan.item.key, label, probability, tx.event_time)
         metrics.LABELS_PARKED.labels(event="learned").inc()
 
@@ -524,6 +556,10 @@ class Scorer:
                 delete(self.parked_table, partition, key)
             if expired:
                 metrics.LABELS_PARKED.labels(event="expired").inc(len(expired))
+            if self.windows is not None:
+                if state.pending.watermark > float("-inf"):
+                    self.windows.expire(partition, state.pending.watermark)  # idle cards: tombstones
+                metrics.WINDOW_KEYS.labels(table="cards", partition=str(partition)).set(self.windows.card_count(partition))
             self.states.maybe_checkpoint(partition)
             _partition_gauges(state)
 
@@ -590,7 +626,9 @@ class Scorer:
         parked (given its transaction's ``event_time``, unless that is ``parked_ttl_s`` behind the
         partition's): learned when the transaction comes (:meth:`submit`); the future of its
         changelog record goes to ``writes``, for the caller to confirm before the label is
-        acknowledged."""
+        acknowledged. With windows, a learned label is sent to its
+        transaction's terminal; the future of the send goes to ``writes`` (for the caller to
+        confirm before the label is acknowledged)."""
         state = await self.states.get(partition)
         op = None
         if self.states.seen(partition, self.labels_topic, offset):
@@ -606,6 +644,10 @@ class Scorer:
                 op = state.learner.learn(entry.x, label)
                 state.labelled(key, label, entry.probability)
                 outcome = "learned"
+                if self.windows is not None:
+                    sent = self.windows.label(entry.terminal_id, entry.event_time, label, f"l:{partition}", offset)
+                    if writes is not None and sent is not None:
+                        writes.append(sent)
         elif state.pending.was_expired(key):
             outcome = "expired"
         elif event_time is not None and event_time >= state.pending.watermark - self.parked_ttl_s and self.parked_max:

@@ -1,7 +1,9 @@
 """Transactions waiting for their label: their stored form and a bounded, expiring index.
 
 A pending entry keeps what learning needs when the label comes: the features the model saw, the
-probability it gave (for the prequential metrics), the event time and the source partition. It is
+probability it gave (for the prequential metrics), the event time, the source partition and, when
+the transaction has one, its terminal id (a learned label goes to its terminal's windows:
+:mod:`app.scoring.windows`; entries written without it, by earlier versions, still decode). It is
 stored as ``PND1`` and JSON (floats round-trip exactly, ints stay ints): data that is read back
 from the table's changelog, so decoding it can never run code (as unpickling could). Anything else
 (entries pickled by earlier versions among them) is refused with :class:`PendingFormatError`.
@@ -13,7 +15,9 @@ real label, as a forged transaction on the input topic could; it cannot make the
 >>> blob
 b'PND1[{"V1":0.5,"Amount":9.99},0.25,100.0,2]'
 >>> decode_pending(blob)
-PendingFeatures(x={'V1': 0.5, 'Amount': 9.99}, probability=0.25, event_time=100.0, partition=2)
+PendingFeatures(x={'V1': 0.5, 'Amount': 9.99}, probability=0.25, event_time=100.0, partition=2, terminal_id=None)
+>>> decode_pending(encode_pending({"Amount": 1.0}, 0.5, 100.0, 0, terminal_id="term-7")).terminal_id
+'term-7'
 >>> import pickle
 >>> decode_pending(pickle.dumps(({"V1": 0.5}, 0.25, 100.0, 2)))  # a pickle: refused, not unpickled
 Traceback (most recent call last):
@@ -26,7 +30,7 @@ import collections
 import json
 from typing import NamedTuple
 
-_MAGIC = b"PND1"  # then the JSON of [x, probability, event_time, partition]
+_MAGIC = b"PND1"  # then the JSON of [x, probability, event_time, partition] or [..., partition, terminal_id]
 
 
 class PendingFormatError(ValueError):
@@ -38,12 +42,15 @@ class PendingFeatures(NamedTuple):
     probability: float
     event_time: float
     partition: int
+    terminal_id: str | None = None
 
 
-def encode_pending(x: dict, probability: float, event_time: float, partition: int) -> bytes:
+def encode_pending(x: dict, probability: float, event_time: float, partition: int,
+                   terminal_id: str | None = None) -> bytes:
     """The table value of a pending transaction (floats round-trip exactly, NaN and infinities
-    included). ``x`` maps feature names to numbers (or None)."""
-    return _MAGIC + json.dumps([x, probability, event_time, partition], separators=(",", ":")).encode()
+    included). ``x`` maps feature names to numbers (or None); ``terminal_id`` is stored when given."""
+    fields = [x, probability, event_time, partition] + ([terminal_id] if terminal_id else [])
+    return _MAGIC + json.dumps(fields, separators=(",", ":")).encode()
 
 
 def decode_pending(blob: bytes) -> PendingFeatures:
@@ -52,13 +59,15 @@ def decode_pending(blob: bytes) -> PendingFeatures:
     if not blob.startswith(_MAGIC):
         raise PendingFormatError("not pending features (bad header)")
     try:
-        x, probability, event_time, partition = json.loads(blob[len(_MAGIC):])
+        x, probability, event_time, partition, *rest = json.loads(blob[len(_MAGIC):])
     except (ValueError, TypeError) as exc:
         raise PendingFormatError(f"unreadable pending features: {exc}") from exc
+    terminal_id = rest[0] if len(rest) == 1 else None
     if not (isinstance(x, dict) and all(value is None or _is_number(value) for value in x.values())
-            and _is_number(probability) and _is_number(event_time) and type(partition) is int):
+            and _is_number(probability) and _is_number(event_time) and type(partition) is int
+            and len(rest) <= 1 and (terminal_id is None or isinstance(terminal_id, str))):
         raise PendingFormatError("pending features of the wrong shape")
-    return PendingFeatures(x, probability, event_time, partition)
+    return PendingFeatures(x, probability, event_time, partition, terminal_id)
 
 
 def _is_number(value) -> bool:
