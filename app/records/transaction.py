@@ -1,6 +1,7 @@
 """A card transaction, as the replay producer or a real producer sends it, and the model's input."""
 
 import functools
+import operator
 import typing
 from collections.abc import Mapping, Sequence
 
@@ -136,15 +137,30 @@ def model_features(record: "Transaction | Mapping[str, typing.Any]", names: Sequ
 
     >>> model_features({"Amount": 12.5, "V1": -1.0, "event_time": 0.0}, ["Amount", "V1"])
     {'Amount': 12.5, 'V1': -1.0}
+    >>> model_features({"Amount": 12.5, "V1": None}, ["Amount", "V1", "V2"])   # None and missing: left out
+    {'Amount': 12.5}
     >>> model_features({"Amount": 3.0}, ["Class"])
     Traceback (most recent call last):
     ...
     ValueError: Class cannot be a model feature (it carries the label or the clock)
     """
     values = record if isinstance(record, Mapping) else record.__dict__
+    names = _checked(tuple(names))
+    if len(names) > 1:  # every field there and set (the usual case): picked in one call
+        try:
+            picked = _getter(names)(values)
+        except KeyError:
+            picked = None
+        if picked is not None and None not in picked:
+            return dict(zip(names, picked))
     out: dict[str, float] = {}
-    for name in _checked(tuple(names)):
+    for name in names:
         value = values.get(name)
         if value is not None:
             out[name] = value
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _getter(names: tuple[str, ...]) -> "typing.Callable[[Mapping], tuple]":
+    return operator.itemgetter(*names)

@@ -45,7 +45,7 @@ from schema_registry.client import SchemaRegistryClient
 from schema_registry.client.errors import ClientError
 
 from app.serialization.errors import DecodeError
-from app.serialization.flat import flat_reader
+from app.serialization.flat import flat_reader, flat_writer
 from app.serialization.registry import register_schema
 
 MAGIC_BYTE = 0
@@ -80,6 +80,7 @@ class ConfluentAvroCodec(Codec):
         self.register_retries = register_retries
         self.compatibility = compatibility
         self._reader_schema = fastavro.parse_schema(self.record_schema)
+        self._write_flat = flat_writer(self._reader_schema)  # app.serialization.flat; None: fastavro writes
         self._writer_id: int | None = None
         self._readers: dict[int, Any] = {}
         self._resolve_to: dict[int, Any] = {}  # per writer schema id: the reader schema, None when the same
@@ -104,6 +105,10 @@ class ConfluentAvroCodec(Codec):
     def _dumps(self, obj: Any) -> bytes:
         if hasattr(obj, "to_representation"):
             obj = obj.to_representation()
+        if self._write_flat is not None:
+            body = self._write_flat(obj)
+            if body is not None:
+                return _HEADER.pack(MAGIC_BYTE, self.schema_id) + body
         out = io.BytesIO()
         out.write(_HEADER.pack(MAGIC_BYTE, self.schema_id))
         fastavro.schemaless_writer(out, self._reader_schema, obj)

@@ -1,11 +1,15 @@
-"""A quick reader of flat Avro records: fields of ``double``, ``long``, ``int`` or ``string``, or
-unions of ``null`` with one of them (the transaction's schema).
+"""A quick reader and writer of flat Avro records: fields of ``double``, ``long``, ``int`` or
+``string`` (and ``boolean``, written only), or unions of ``null`` with one of them (the
+transaction's schema; the score's, whose two other unions are written when they are null).
 
-fastavro's ``schemaless_reader`` sets up a decoder and walks the schema for every record; for a
-flat record this reader does the same work in a few Python steps, and reads a run of ``double``
-fields (the transaction's 30) with one :meth:`struct.Struct.unpack_from`. It reads only well-formed
-bodies the same way fastavro does; a body it cannot read raises, and the caller then lets fastavro
-read it, so that what is wrong with it is reported as fastavro reports it.
+fastavro's ``schemaless_reader`` and ``schemaless_writer`` set up a decoder or encoder and walk the
+schema for every record; for a flat record these do the same work in a few Python steps, and the
+reader takes a run of ``double`` fields (the transaction's 30) with one
+:meth:`struct.Struct.unpack_from`. The reader reads only well-formed bodies the same way fastavro
+does: a body it cannot read raises, and the caller then lets fastavro read it, so that what is wrong
+with it is reported as fastavro reports it. The writer writes the bytes fastavro writes for values
+of the field's own type, and gives None for any other record (a value of another type, a missing
+field, a non-null value of a union it does not write): fastavro writes those.
 
 >>> import io, fastavro
 >>> schema = fastavro.parse_schema({"type": "record", "name": "T", "fields": [
@@ -19,6 +23,11 @@ read it, so that what is wrong with it is reported as fastavro reports it.
 >>> flat_reader(fastavro.parse_schema({"type": "record", "name": "A", "fields": [
 ...     {"name": "xs", "type": {"type": "array", "items": "double"}}]})) is None   # not flat
 True
+>>> write = flat_writer(schema)
+>>> write({"id": "tx-1", "t": 1.5, "x": -2.0, "label": 1}) == out.getvalue()
+True
+>>> write({"id": "tx-1", "t": 1.5, "x": -2.0, "label": "1"}) is None   # not a long: fastavro's to write
+True
 """
 from __future__ import annotations
 
@@ -26,6 +35,9 @@ import struct
 from typing import Any, Callable
 
 _KINDS = {"double": "double", "long": "long", "int": "long", "string": "string"}
+_WRITTEN = {**_KINDS, "boolean": "boolean"}
+_DOUBLE = struct.Struct("<d")
+_UNION_INDEX = (b"\x00", b"\x02")  # the zig-zag varints of 0 and 1
 
 Reader = Callable[[bytes, int], tuple[dict, int]]
 
@@ -112,3 +124,65 @@ def flat_reader(schema: dict[str, Any]) -> Reader | None:
         return out, pos
 
     return read
+
+
+def _put_long(out: bytearray, n: int) -> None:
+    if not -(1 << 63) <= n < 1 << 63:
+        raise OverflowError(f"{n} does not fit a long")
+    n = (n << 1) ^ (n >> 63)
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def flat_writer(schema: dict[str, Any]) -> Callable[[dict], bytes | None] | None:
+    """``write(record) -> body`` for records of the parsed ``schema`` (None for a record it leaves
+    to fastavro), or None when a field is neither flat nor a union of ``null`` with anything."""
+    if schema.get("type") != "record":
+        return None
+    steps = []
+    for field in schema["fields"]:
+        kind, null_index = field["type"], None
+        if isinstance(kind, list):
+            if len(kind) != 2 or "null" not in kind:
+                return None
+            null_index = kind.index("null")
+            kind = kind[1 - null_index]
+            kind = _WRITTEN.get(kind) if isinstance(kind, str) else None  # None: written when null only
+        elif isinstance(kind, str) and kind in _WRITTEN:
+            kind = _WRITTEN[kind]
+        else:
+            return None
+        steps.append((field["name"], kind, null_index))
+
+    def write(record: dict) -> bytes | None:
+        out = bytearray()
+        try:
+            for name, kind, null_index in steps:
+                value = record[name]
+                if null_index is not None:
+                    if value is None:
+                        out += _UNION_INDEX[null_index]
+                        continue
+                    if kind is None:
+                        return None
+                    out += _UNION_INDEX[1 - null_index]
+                cls = value.__class__
+                if kind == "double" and (cls is float or cls is int):
+                    out += _DOUBLE.pack(value)
+                elif kind == "long" and cls is int:
+                    _put_long(out, value)
+                elif kind == "string" and cls is str:
+                    encoded = value.encode()
+                    _put_long(out, len(encoded))
+                    out += encoded
+                elif kind == "boolean" and cls is bool:
+                    out.append(1 if value else 0)
+                else:
+                    return None
+        except (KeyError, OverflowError, UnicodeEncodeError):
+            return None
+        return bytes(out)
+
+    return write

@@ -12,7 +12,7 @@ from hypothesis import given, settings, strategies as st
 from app.records import Transaction
 from app.serialization import ConfluentAvroCodec, DecodeError
 from app.serialization.avro import validate_transaction
-from app.serialization.flat import flat_reader
+from app.serialization.flat import flat_reader, flat_writer
 from tests.serialization.test_avro_codec import MemoryRegistry, tx_value
 
 SCHEMA = fastavro.parse_schema(Transaction.avro_schema_to_python())
@@ -90,3 +90,65 @@ def test_a_record_with_nested_types_has_no_quick_reader():
     from app.records import Score
 
     assert flat_reader(fastavro.parse_schema(Score.avro_schema_to_python())) is None
+
+
+SCORE = None
+
+
+def _score_schema():
+    global SCORE
+    if SCORE is None:
+        from app.records import Score
+
+        SCORE = fastavro.parse_schema(Score.avro_schema_to_python())
+    return SCORE
+
+
+def _fastavro_bytes(schema, value) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema, value)
+    return out.getvalue()
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+longs = st.integers(min_value=-(1 << 63), max_value=(1 << 63) - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60), finite, finite, st.booleans(), st.text(max_size=20), longs, st.none() | finite,
+       st.none() | longs, longs | st.integers(min_value=-5, max_value=5), st.integers(min_value=-1, max_value=10**9))
+def test_a_score_is_written_as_fastavro_writes_it(tx_id, when, probability, decision, version, learned,
+                                                  anomaly, label, partition, offset):
+    schema = _score_schema()
+    score = {"transaction_id": tx_id, "event_time": when, "fraud_probability": probability, "decision": decision,
+             "threshold": 0.5, "model_version": version, "events_learned": learned, "processing_time": when,
+             "anomaly_score": anomaly, "label": label, "partition": partition, "offset": offset,
+             "members": None, "top_features": None}
+    assert flat_writer(schema)(score) == _fastavro_bytes(schema, score)
+
+
+def test_a_score_with_explanations_is_left_to_fastavro():
+    from app.serialization.flat import flat_writer as writer
+
+    score = {"transaction_id": "t", "event_time": 1.0, "fraud_probability": 0.2, "decision": False,
+             "threshold": 0.5, "model_version": "arf-g0", "events_learned": 3, "processing_time": 2.0,
+             "anomaly_score": None, "label": None, "partition": 0, "offset": 7,
+             "members": {"arf": 0.1}, "top_features": None}
+    write = writer(_score_schema())
+    assert write(score) is None
+    assert write({**score, "members": None, "events_learned": 3.0}) is None      # not a long
+    assert write({k: v for k, v in score.items() if k != "label"}) is None       # a field missing
+
+
+def test_the_codec_writes_what_fastavro_writes():
+    from app.records import Score
+
+    codec = ConfluentAvroCodec(MemoryRegistry(), "scores", Score.avro_schema_to_python())
+    header = struct.pack(">bI", 0, codec.schema_id)
+    plain = {"transaction_id": "t", "event_time": 1.0, "fraud_probability": 0.2, "decision": True,
+             "threshold": 0.5, "model_version": "arf-g0", "events_learned": 3, "processing_time": 2.0,
+             "anomaly_score": None, "label": 1, "partition": 0, "offset": 7, "members": None, "top_features": None}
+    explained = {**plain, "members": {"arf": 0.1, "lr": 0.3},
+                 "top_features": [{"name": "V14", "contribution": -1.5}]}
+    for score in (plain, explained):
+        assert codec.dumps(score) == header + _fastavro_bytes(_score_schema(), score)
