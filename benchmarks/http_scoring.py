@@ -19,14 +19,22 @@ In one run:
    answer; ``stream_eps_during`` the stream's scores per second whose processing time falls
    within that span.
 
-The machine is shared: the 1-minute load average is printed with the figures. Last line:
-``p50_ms p99_ms rps model_us stream_eps_during``, then ``max_ms errors model_p99_us requests rate
-stream_rate train_rows kind trees load``.
+The machine is shared: the 1-minute load average is printed with the figures (``load``, the
+higher of before and after the requests), and so is the CPU each process had while the requests
+were sent and answered, in cores: the worker (``worker_cores``: its event loop serves the requests
+and the stream), its model process (``model_cores``), this process, which sends the requests and
+the stream (``client_cores``), and the whole machine (``busy_cores``, of ``cores``). With
+``busy_cores`` near ``cores``, each process waits for a core in turn, and a request waits so four
+times (it goes from the client to the worker, to the model process and back, and to the client).
+Last line: ``p50_ms p99_ms rps model_us stream_eps_during``, then ``max_ms errors model_p99_us
+requests rate stream_rate train_rows kind trees load worker_cores model_cores client_cores
+busy_cores cores``.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -92,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     from app.records import FEATURE_NAMES, Score
     from app.replay import to_transaction, transaction_id
     from app.testing.baseline import plain_loop
-    from app.testing.cpu import load_average
+    from app.testing.cpu import cpu_seconds, load_average
     from app.testing.kafka import delete_topics, read, wait_written
     from app.testing.replay import ReplayThread, replay
     from app.testing.stack import local_stack
     from app.testing.worker import start_worker
+    from benchmarks.scoring import cpu_times, model_process_of
 
     params = configured.model_params(settings)
     if args.kind:
@@ -141,7 +150,14 @@ def main(argv: list[str] | None = None) -> int:
             bodies = [to_transaction(row, transaction_id("req", i), now, with_label=False)
                       for i, row in enumerate(request_rows)]
             load_before = load_average()
+            # (no model process: MODEL_PROCESS off); this process sends the requests and the stream
+            processes = [worker.proc.pid, model_process_of(worker), os.getpid()]
+            cpu_before = [cpu_seconds(pid) if pid else 0.0 for pid in processes]
+            machine_before = cpu_times()
             results = asyncio.run(post_at_rate(worker.url + "/score", bodies, args.rate))
+            wall, busy, _ = (b - a for a, b in zip(machine_before, cpu_times()))
+            worker_cores, model_cores, client_cores = ((cpu_seconds(pid) - before) / wall if pid else 0.0
+                                                       for pid, before in zip(processes, cpu_before))
             load = max(load_before, load_average())
             stream.result(timeout_s=duration_s + 120)
             expect = len(train) + stream_n
@@ -160,11 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     stream_eps = sum(first_sent <= t <= last_answer for t in live) / (last_answer - first_sent)
     p50, p99 = float(np.percentile(latencies_ms, 50)), float(np.percentile(latencies_ms, 99))
     print(f"[http] {len(ok)} answers of {len(results)} at {rps:.0f}/s: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
-          f"max {latencies_ms.max():.1f} ms; the stream scored {stream_eps:.0f} events/s meanwhile; load {load:.2f}")
+          f"max {latencies_ms.max():.1f} ms; the stream scored {stream_eps:.0f} events/s meanwhile; load {load:.2f}; "
+          f"the worker had {worker_cores:.2f} of a core, its model process {model_cores:.2f}, this client "
+          f"{client_cores:.2f}, the machine {busy / wall:.2f} of {os.cpu_count()} cores busy")
     print(key_values(p50_ms=p50, p99_ms=p99, rps=rps, model_us=model_us, stream_eps_during=stream_eps,
                      max_ms=float(latencies_ms.max()), errors=errors, model_p99_us=model_p99_us,
                      requests=len(results), rate=args.rate, stream_rate=args.stream_rate, train_rows=len(train),
-                     kind=params["kind"], trees=params["trees"], load=load))
+                     kind=params["kind"], trees=params["trees"], load=load, worker_cores=worker_cores,
+                     model_cores=model_cores, client_cores=client_cores, busy_cores=busy / wall,
+                     cores=os.cpu_count()))
     return 0 if errors == 0 else 1
 
 
