@@ -119,3 +119,34 @@ def test_warm_started_worker_scores_better_than_a_cold_one(make_worker, names, t
     warm_auc, cold_auc = pr_auc(names.scores), pr_auc(cold_scores)
     print(f"prequential PR-AUC over the first {len(upcoming)} events: warm worker {warm_auc:.3f}, cold {cold_auc:.3f}")
     assert warm_auc > cold_auc + 0.05, (warm_auc, cold_auc)
+
+
+def test_model_window_features_of_the_replayed_simulator_equal_the_stream_driver(stack, names):
+    """The simulator replayed to the topic (keyed by card, ids in the records), read back by Spark's
+    Kafka source: the model's window features equal :class:`app.features.StreamFeatures` over the
+    rows in event-time order, labels received 7 days later, to 1e-9."""
+    import math
+
+    from app.backfill.features import transaction_feature_columns, transaction_features
+    from app.backfill.session import build_session
+    from app.backfill.sources import read_kafka
+    from app.data.simulator import SimulatorConfig, simulate
+    from app.features import StreamFeatures, TransactionFeatures
+
+    rows = list(simulate(SimulatorConfig(n_customers=60, n_terminals=100, n_days=40), seed=9).rows())
+    sent = replay(names, rows, keep_ids=True)
+    assert sent.transactions == len(rows)
+    tf = TransactionFeatures()
+    expected = {tid: x for tid, (_, x) in zip(sent.ids, StreamFeatures(tf).run(rows, label_delay=7 * 86_400))}
+    spark = build_session("local[2]", app_name="fraud-backfill-it", driver_memory="1g",
+                          extra_conf={"spark.sql.shuffle.partitions": "4"})
+    try:
+        frame = read_kafka(spark, names.transactions, broker=BROKER, registry_url=REGISTRY)
+        got = {r["transaction_id"]: r.asDict() for r in transaction_features(frame, features=tf).collect()}
+    finally:
+        spark.stop()
+    assert set(got) == set(expected)
+    bad = [(tid, n, expected[tid][n], got[tid][n]) for tid in expected for n in transaction_feature_columns(tf)
+           if not math.isclose(got[tid][n], expected[tid][n], rel_tol=1e-12, abs_tol=1e-9)]
+    assert not bad, bad[:5]
+    assert max(x["TERMINAL_ID_RISK_30DAY_WINDOW"] for x in expected.values()) > 0
