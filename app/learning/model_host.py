@@ -113,7 +113,8 @@ class LocalHost:
     def __init__(self, on_new_model: Callable[[], object] | None = None) -> None:
         self.learners = LearnerSet(on_new_model)
 
-    def submit(self, ops: list[tuple]) -> asyncio.Future:
+    def submit(self, ops: list[tuple], lane: int | None = None) -> asyncio.Future:
+        """``ops`` applied now (``lane`` changes nothing here: every list is applied when submitted)."""
         future = asyncio.get_running_loop().create_future()
         future.set_result(self.learners.apply(ops))
         return future
@@ -166,16 +167,21 @@ class ProcessHost:
         log.info("model process started (pid %s)", process.pid)
         return cls(process, on_exit, spill_dir, timeout_s)
 
-    def submit(self, ops: list[tuple]) -> asyncio.Future:
-        """Send ``ops``; the future of their results (it fails with :class:`ModelHostError` if the
-        process dies first)."""
+    def submit(self, ops: list[tuple], lane: int | None = None) -> asyncio.Future:
+        """Send ``ops`` in ``lane`` (by default :func:`lane_of`; :data:`STREAM` keeps a read-only
+        list in submission order: a predict that sees every operation sent before it); the future of
+        their results (it fails with :class:`ModelHostError` if the process dies first)."""
+        if lane is None:
+            lane = lane_of(ops)
+        elif lane == URGENT and lane_of(ops) != URGENT:
+            raise ValueError("only a list of read-only operations can be urgent")
         future = asyncio.get_running_loop().create_future()
         if self._error is not None:
             future.set_exception(self._error)
             return future
         body = pickle.dumps(ops, protocol=_PROTOCOL)
         self._next_id += 1
-        self.process.stdin.write(_REQUEST.pack(len(body), self._next_id, lane_of(ops)) + body)
+        self.process.stdin.write(_REQUEST.pack(len(body), self._next_id, lane) + body)
         self._waiting[self._next_id] = (future, time.monotonic())
         return future
 

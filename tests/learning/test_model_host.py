@@ -316,6 +316,23 @@ def test_a_model_process_answers_a_predict_between_two_operations_of_a_stream_li
     assert results == local.apply(ops)
 
 
+def test_a_predict_sent_in_the_stream_lane_sees_every_list_sent_before_it():
+    from app.learning.model_host import STREAM, URGENT
+
+    async def run():
+        host = await ProcessHost.start()
+        await host.submit([("open", "k", None, LR, "")])
+        for i in range(20):
+            host.submit([("step", "k", {"V1": float(j)}, j % 2) for j in range(50)])
+        (_, _, _, events_learned), = await host.submit([("predict", "k", {"V1": 1.0})], lane=STREAM)
+        with pytest.raises(ValueError, match="read-only"):
+            host.submit([("step", "k", {"V1": 1.0}, 1)], lane=URGENT)
+        await host.close()
+        return events_learned
+
+    assert asyncio.run(run()) == 20 * 50
+
+
 def test_local_host_applies_a_predict_in_submission_order():
     async def run():
         host = LocalHost()
