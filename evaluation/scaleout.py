@@ -5,11 +5,12 @@
     python -m evaluation.scaleout --study staleness --every 100,1000,10000,1000ms --rate 1000
     python -m evaluation.scaleout --study sampling --sample 0.5,0.2,0.1
     python -m evaluation.scaleout --study order --order-partitions 8 --window 4000
+    python -m evaluation.scaleout --study local --local-partitions 8 --local-every 1000
     python -m evaluation.scaleout --rows 20000 --trees 3    # a quick look
 
 Offline and in one process: the ULB rows in file (event-time) order, each labelled in its event, the
 service's model (:func:`app.learning.pipeline.model_factory` with the configured parameters), exact
-prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Four studies:
+prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Five studies:
 
 * ``partitions`` - today's design: ``N`` partitions, each row on the partition of its transaction id
   (the producer's keyed partitioner, :func:`partition_of`), one model per partition that predicts
@@ -27,6 +28,9 @@ prequential metrics (:func:`app.learning.evaluation.exact_metrics`). Four studie
   ``--order-partitions`` partitions would (:func:`interleaved`: each partition in order, the
   partitions one after the other within windows of ``--window`` rows), not in file order. What one
   worker holding all partitions learns, against the plain loop.
+* ``local`` - scorers whose replica also learns some of its own partition's examples (the frauds,
+  or all) between two snapshots, every ``--local-every`` rows, over ``--local-partitions``
+  partitions (:func:`run_local`): how much of the staleness cost that recovers, for what CPU.
 * ``sampling`` - negative subsampling: the learner learns every fraud and a share ``r`` of the
   genuine rows (:func:`keep_for_learning`: chosen by a hash of the transaction id, so a replay after
   a failover makes the same choices) and predicts every row. The model then believes frauds are
@@ -381,6 +385,57 @@ def run_staleness(rows: Rows, factory: Callable, schedules: Sequence[SnapshotSch
     return {"learner": metrics_of(rows.y, p_learner), "schedules": runs, "rate": rate}
 
 
+LOCAL_MODES = ("none", "frauds", "all")
+
+
+def learns_locally(mode: str, label: int) -> bool:
+    """Whether a scorer's replica learns its own partition's example in local ``mode``: ``none``
+    (the replica is the snapshot), ``frauds`` (the frauds only) or ``all``.
+
+    >>> [learns_locally(m, y) for m in LOCAL_MODES for y in (0, 1)]
+    [False, False, False, True, True, True]
+    """
+    if mode not in LOCAL_MODES:
+        raise ValueError(f"unknown local mode {mode!r} (known: {', '.join(LOCAL_MODES)})")
+    return mode == "all" or (mode == "frauds" and bool(label))
+
+
+def run_local(rows: Rows, factory: Callable, partitions: int, every: int, modes: Sequence[str],
+              progress_every: int = 0) -> dict:
+    """Scorers that learn between snapshots: one learner learns every row in order and publishes a
+    snapshot every ``every`` rows; the scorer of each of ``partitions`` partitions predicts its rows
+    with its replica, which, in each of ``modes`` (:func:`learns_locally`), also learns some of its
+    own partition's examples until the next snapshot replaces it. Per mode: the metrics and the CPU
+    per row a scorer spends learning."""
+    for mode in modes:
+        learns_locally(mode, 0)
+    learner = factory()
+    owner = [partition_of(transaction_id(i), partitions) for i in range(len(rows))]
+    fresh = pickle.dumps(learner, protocol=pickle.HIGHEST_PROTOCOL)
+    replicas = [[pickle.loads(fresh) for _ in range(partitions)] for _ in modes]
+    p = np.empty((len(modes), len(rows)))
+    local_s = [0.0] * len(modes)
+    clock = time.process_time
+    tick = Progress(f"local K={every}", len(rows), progress_every)
+    for i, x, y in rows.events():
+        k = owner[i]
+        for m, mode in enumerate(modes):
+            replica = replicas[m][k]
+            p[m, i] = replica.predict_proba_one(x).get(1, 0.0)
+            if learns_locally(mode, y):
+                t0 = clock()
+                replica.learn_one(x, y)
+                local_s[m] += clock() - t0
+        learner.learn_one(x, y)
+        if (i + 1) % every == 0:
+            fresh = pickle.dumps(learner, protocol=pickle.HIGHEST_PROTOCOL)
+            replicas = [[pickle.loads(fresh) for _ in range(partitions)] for _ in modes]
+        tick(i + 1)
+    return {"partitions": partitions, "every": every,
+            "modes": [{"mode": mode, **metrics_of(rows.y, p[m]), "local_learn_ms": 1000 * local_s[m] / len(rows)}
+                      for m, mode in enumerate(modes)]}
+
+
 def run_sampling(rows: Rows, factory: Callable, rate: float, progress_every: int = 0) -> dict:
     """Negative subsampling at ``rate``: the model predicts every row (before learning it), learns the
     kept ones. Metrics of the raw and of the corrected probabilities; the learner's CPU per row of the
@@ -430,7 +485,7 @@ def _floats(text: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.scaleout", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--study", choices=("all", "partitions", "staleness", "order", "sampling"), default="all")
+    ap.add_argument("--study", choices=("all", "partitions", "staleness", "order", "local", "sampling"), default="all")
     ap.add_argument("--rows", type=int, default=None, help="first ULB rows (default: all 284,807)")
     ap.add_argument("--csv", default=None, help="a copy of creditcard.csv (default: the verified cache)")
     ap.add_argument("--kind", default=None, help="model kind (default: the setting, arf+lr)")
@@ -443,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--order-partitions", type=int, default=8, help="partitions feeding the learner (order study)")
     ap.add_argument("--window", type=int, default=4000,
                     help="rows within which the partitions' rows are taken one partition after the other")
+    ap.add_argument("--local-partitions", type=int, default=8, help="partitions of the local study")
+    ap.add_argument("--local-every", type=int, default=1000, help="snapshot every this many rows (local study)")
+    ap.add_argument("--local-modes", default="none,frauds,all", help="what the replicas learn (local study)")
     ap.add_argument("--sample", default="0.5,0.2,0.1", help="shares of genuine examples learned")
     ap.add_argument("--progress", type=int, default=20_000, help="a progress line every this many rows (0: none)")
     args = ap.parse_args(argv)
@@ -509,6 +567,19 @@ def main(argv: list[str] | None = None) -> int:
               f"within {args.window} rows (a row moves at most {moved} places)")
         print(_table(["pr_auc", "roc_auc", "precision", "recall"],
                      [[r["pr_auc"], r["roc_auc"], r["precision"], r["recall"]]]), flush=True)
+
+    if args.study in ("all", "local"):
+        modes = [m.strip() for m in args.local_modes.split(",") if m.strip()]
+        r = run_local(rows, factory, args.local_partitions, args.local_every, modes, args.progress)
+        lines = []
+        for m in r["modes"]:
+            lines.append([m["mode"], m["pr_auc"], m["roc_auc"], m["precision"], m["recall"], m["local_learn_ms"]])
+            figures[f"pr_auc_local_{m['mode']}"] = round(m["pr_auc"], 4)
+            figures[f"roc_auc_local_{m['mode']}"] = round(m["roc_auc"], 4)
+            figures[f"local_learn_ms_{m['mode']}"] = round(m["local_learn_ms"], 4)
+        print(f"\nscorers learning between snapshots ({args.local_partitions} partitions, a snapshot every "
+              f"{args.local_every} rows; a scorer's CPU ms per row spent learning)")
+        print(_table(["replica learns", "pr_auc", "roc_auc", "precision", "recall", "learn_ms"], lines), flush=True)
 
     if args.study in ("all", "sampling"):
         lines = []

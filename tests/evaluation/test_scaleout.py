@@ -141,3 +141,21 @@ def test_interleaving_keeps_each_partitions_order_within_windows():
         mine = [i for i, o in zip(order.tolist(), owner) if o == k]
         assert mine == sorted(mine)
     assert interleaved(n, 1, window).tolist() == list(range(n))
+
+
+def test_local_learning_none_is_the_snapshot_and_all_with_one_partition_is_the_loop(synthetic):
+    from evaluation.scaleout import learns_locally, run_local
+
+    _, rows = synthetic
+    factory = model_factory(kind="arf+lr", trees=2)
+    one = run_local(rows, factory, 1, 100, ["none", "all"])
+    snap = run_staleness(rows, factory, [SnapshotSchedule(every_events=100)], rate=1000.0)["schedules"][0]
+    none, everything = one["modes"]
+    assert none["pr_auc"] == snap["pr_auc"] and none["roc_auc"] == snap["roc_auc"]
+    assert none["local_learn_ms"] == 0
+    loop = run_partitions(rows, factory, 1)
+    assert everything["pr_auc"] == loop["pr_auc"] and everything["roc_auc"] == loop["roc_auc"]
+    frauds = run_local(rows, factory, 4, 100, ["frauds"])["modes"][0]
+    assert 0 < frauds["local_learn_ms"]
+    with pytest.raises(ValueError):
+        learns_locally("some", 1)
