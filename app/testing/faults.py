@@ -37,7 +37,9 @@ from app.testing.worker import Worker, assert_healthy
 # instead of Faust's default 60 s, so failover and restart finish inside a test's time.
 FAST_GROUP = {"FRAUD_BROKER_SESSION_TIMEOUT_S": "10"}
 # The fault scenarios are about delivery, not model quality: the fast model keeps the runs short.
-WORKER_ENV = {**FAST_GROUP, "FRAUD_MODEL_KIND": "lr"}
+# the synthetic rows carry card ids: window features off, so that the probes' scores compare with a
+# plain loop on the raw fields (app.testing.baseline.plain_loop)
+WORKER_ENV = {**FAST_GROUP, "FRAUD_MODEL_KIND": "lr", "FRAUD_WINDOW_FEATURES": "0"}
 
 
 class WorkerStalled(TimeoutError):
