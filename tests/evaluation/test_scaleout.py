@@ -159,3 +159,15 @@ def test_local_learning_none_is_the_snapshot_and_all_with_one_partition_is_the_l
     assert 0 < frauds["local_learn_ms"]
     with pytest.raises(ValueError):
         learns_locally("some", 1)
+
+
+def test_a_sampled_learner_snapshotting_every_example_is_the_sampling_study(synthetic):
+    _, rows = synthetic
+    factory = model_factory(kind="lr")
+    r = run_staleness(rows, factory, [SnapshotSchedule(every_events=1), SnapshotSchedule(every_events=50)],
+                      rate=1000.0, sample_rate=0.2)
+    sampled = run_sampling(rows, factory, 0.2)
+    every, fifty = r["schedules"]
+    for key in ("pr_auc", "roc_auc", "precision", "recall"):
+        assert r["learner"][key] == sampled[key] == every[key] or math.isnan(sampled[key])
+    assert fifty["snapshots"] == len(rows) // 50 and fifty["staleness_max"] == 49  # counts every example received
