@@ -24,6 +24,7 @@ setup(
     extras_require={
         "spark": ["pyspark==4.1.1", "pandas>=2.2,<3", "pyarrow>=15"],
         "report": ["matplotlib==3.11.2", "pandas>=2.2,<3", "pyarrow>=15"],
+        "profile": ["py-spy==0.4.3"],
         "dev": [
             "pytest==9.2.0",
             "pytest-asyncio==1.5.0",

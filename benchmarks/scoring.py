@@ -27,7 +27,9 @@ process's user+system time from the first replayed row to the last score), whose
 ``cpu_ratio`` says what the framework costs per event regardless of how busy the machine is. The
 model process bounds the flat-out rate: its CPU per event (``service_model_cpu_ms``, against the
 loop's ``1000 / loop_cpu_eps``) and the share of a core it had from the start of the replay to the
-last score (``service_model_cores``; below 1, it waited for work or for a core) say which way a low ``ratio`` went. In
+last score (``service_model_cores``; below 1, it waited for work or for a core) say which way a low ``ratio`` went
+(``worker_us_per_event``: the worker's CPU per event flat out; ``model_overhead``: how much more CPU
+per event the model process spends than the loop, 0.1 for 10% more: unpickling, pickling, the pipe). In
 the measured latency phase, the CPU time per event of the worker and of its model process
 (``latency_worker_cpu_ms``, ``latency_model_cpu_ms``; compare with the loop's ``1000 / loop_cpu_eps``)
 says how much the small batches of a fixed rate cost beyond the flat-out ones, and
@@ -275,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         service_pr_auc=service_pr, loop_pr_auc=loop_pr, service_roc_auc=service_roc, loop_roc_auc=loop_roc,
         max_abs_diff=max_diff, max_eps_trained=max_eps, checkpoint_ms=checkpoint_ms, checkpoint_mb=checkpoint_mb, latency_rate=rate, loop_cpu_eps=loop["cpu_eps"], service_cpu_eps=service_cpu_eps,
         cpu_ratio=service_cpu_eps / loop["cpu_eps"], service_model_cpu_ms=service_model_cpu_ms,
+        worker_us_per_event=1e6 / service_cpu_eps,
+        model_overhead=service_model_cpu_ms * loop["cpu_eps"] / 1000.0 - 1.0,
         service_model_cores=service_model_cores,
         **{f"latency_{name}_cpu_ms": ms for name, ms in cpu_ms.items()},
         latency_busy_cores=busy / wall, latency_steal_cores=stolen / wall,
