@@ -14,7 +14,9 @@ there (no full queue: nothing to wait for) is done, with no task made; one that 
 on as before, its remaining steps in a task given to ``wait_first`` with the flow's event, so a
 rebalance still cuts it short. Everything else in the loop (the read offsets, the gaps of
 acknowledged topics, the commit every ``commit_every`` acknowledgements, a turn of the event loop
-every 100 messages) is Faust's. :func:`finish` runs the remaining steps exactly as a task would run
+every 100 messages) is Faust's. The hand-off (the conductor putting the event on the channels'
+queues) sets no context variable, so running its first step in the fetch loop's context instead of a
+task's copy of it changes nothing. :func:`finish` runs the remaining steps exactly as a task would run
 the whole coroutine: it waits for what each step waited for and resumes the coroutine with its
 outcome, cancellation included.
 
