@@ -10,8 +10,17 @@
    (``Amount``) alone. Exact ROC-AUC, average precision and Card Precision@100 over the test weeks
    (the Handbook's four from 2018-08-08 when the stream covers them, else its last four; known
    compromised cards left out) and over the whole stream; events/s of each loop.
-2. **Service** (:func:`run_service`): not measured by this script yet; its keys (``service_eps``,
-   ``ratio``, ``windows_cost_ratio``) are printed as ``nan`` and the script says so.
+2. **Service** (:func:`run_service`): a real worker (``faust -A app worker``, scoring only, the
+   settings' partitions and model) on the local stack, fresh topics, once with ``WINDOW_FEATURES``
+   on and once off (same run, one after the other); the rows replayed by card id (:mod:`app.replay`),
+   flat out or at ``--service-rate`` events/s, without ``Class``, each label on the labels topic once
+   a transaction ``--label-delay-days`` later in event time has been sent. The same metrics of the
+   service's scores; its events/s from the scores' processing times (first to last). Flat out, the
+   labels' consumer runs ahead of the scorer: a label that comes before its transaction is scored is
+   parked and learned with it, with no delay at all, so the service's metrics are then better than
+   the Handbook's protocol allows; the script counts those labels (``service_early_labels``). A rate
+   below the service's capacity keeps each label behind its transaction (but then the events/s are
+   the rate's). ``--no-service`` leaves the service out (its keys are then ``nan``).
 
 Configurations (``--config``): ``small`` (:data:`app.data.simulator.SMALL`: 500 customers, 1,000
 terminals, 60 days, same rules) and ``published`` (the Handbook's: about 1.75 million transactions).
@@ -31,6 +40,9 @@ import argparse
 import json
 import math
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -72,10 +84,61 @@ def state_bytes(states: dict) -> float:
     return float(np.mean([len(json.dumps(v, separators=(",", ":"))) for v in states.values()]))
 
 
-def run_service(*_args, **_kwargs) -> dict | None:
-    """The service part (``faust -A app worker`` on the local stack): not part of this script yet.
-    Returns ``None``; :func:`main` prints its figures as ``nan``."""
-    return None
+def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool,
+                timeout_s: float = 3600.0, rate: float = 0.0) -> dict:
+    """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
+    "scores"}``, or ``{"error": ...}`` when its scores did not all come."""
+    from app.records import Score
+    from app.replay import transaction_id
+    from app.testing.kafka import delete_topics, read, wait_written
+    from app.testing.replay import replay
+    from app.testing.stack import local_stack
+    from app.testing.worker import start_worker
+
+    name = "windows" if with_windows else "raw"
+    rows = list(sim.rows())
+    n = len(rows)
+    env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": kind, "FRAUD_ARF_TREES": str(trees),
+           "FRAUD_MODEL_FEATURES": "Amount", "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0"}
+    with local_stack(), tempfile.TemporaryDirectory(prefix="bench-windows-") as tmp:
+        worker = start_worker("benchwin", Path(tmp) / "w", env)
+        try:
+            names = worker.names
+            worker.wait_assigned()
+            started = time.perf_counter()
+            sent = replay(names, rows, labels="delayed", label_delay_event_s=label_delay_s, rate=rate)
+            print(f"[service {name}] replayed {sent.transactions:,} transactions and {sent.labels:,} labels in "
+                  f"{sent.elapsed_s:.1f}s; waiting for the scores", flush=True)
+            exited = lambda: worker.proc.poll() is not None  # noqa: E731
+            wait_written(names.scores, n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
+            scores = read(names.scores, Score, expect=n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
+            by_id: dict[str, dict] = {}
+            for _, value, _, _ in scores:
+                by_id.setdefault(value["transaction_id"], value)
+            if len(by_id) < n:
+                print(f"[service {name}] only {len(by_id)} of {n} scores came:\n{worker.log_tail()}", flush=True)
+                return {"error": f"{len(by_id)} of {n} scores"}
+            ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
+            times = np.array([s["processing_time"] for s in ordered])
+            eps = (n - 1) / (times.max() - times.min())
+            missing = {id_: worker.metric("fraud_window_features_missing_total", id=id_) for id_ in ("card", "terminal")}
+            early = worker.metric("fraud_parked_labels_total", event="learned")
+            print(f"[service {name}] {n:,} scores in {time.perf_counter() - started:.0f}s, {eps:.0f} ev/s "
+                  f"(first to last score); without card / terminal features: {missing['card']:.0f} / "
+                  f"{missing['terminal']:.0f}; labels learned with their transaction, having come before it was "
+                  f"scored (no delay): {early:.0f}", flush=True)
+        finally:
+            worker.stop()
+            delete_topics(worker.names)
+    service = ev.Scores(np.array([r["event_time"] for r in rows], dtype=np.float64),
+                        np.array([r["card_id"] for r in rows], dtype=object),
+                        np.array([int(r["Class"]) for r in rows], dtype=np.int8),
+                        np.array([s["fraud_probability"] for s in ordered], dtype=np.float64))
+    metrics = ev.evaluate(service, label_delay=label_delay_s)
+    t, w = metrics["test"], metrics["stream"]
+    print(f"[service {name}] test weeks: ROC-AUC {t['roc_auc']:.4f} AP {t['ap']:.4f} CP@100 {t['cp100']:.4f}; "
+          f"whole stream: ROC-AUC {w['roc_auc']:.4f} AP {w['ap']:.4f} CP@100 {w['cp100']:.4f}", flush=True)
+    return {"eps": eps, "metrics": metrics, "scores": service, "early_labels": early}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--label-delay-days", type=float, default=7.0, help="labels come this long after their transaction")
+    p.add_argument("--no-service", action="store_true", help="the plain loops only (no Kafka)")
+    p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
+    p.add_argument("--service-rate", type=float, default=0.0,
+                   help="replay to the service at this many events/s (0: flat out)")
     args = p.parse_args(argv)
     kind = args.kind or settings.MODEL_KIND
     trees = args.trees or settings.ARF_TREES
@@ -103,10 +170,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
           f"terminals, {terminal_b:.0f} bytes each; 10 million cards: {card_b * 1e7 / 1e9:.1f} GB", flush=True)
 
-    service = run_service()
-    if service is None:
-        print("[service] not measured by this script: service_eps, ratio and windows_cost_ratio are nan", flush=True)
-        service = {}
+    service = {}
+    if args.no_service:
+        print("[service] not run (--no-service): service_eps, ratio and windows_cost_ratio are nan", flush=True)
+    else:
+        runs = {on_off: run_service(sim, kind, trees, delay, with_windows=on_off, timeout_s=args.timeout_s,
+                                    rate=args.service_rate)
+                for on_off in (True, False)}
+        if any("error" in run for run in runs.values()):
+            return 1
+        service = {"service_eps": runs[True]["eps"], "windows_cost_ratio": runs[True]["eps"] / runs[False]["eps"]}
+        st, so = runs[True]["metrics"], runs[False]["metrics"]
+        diff = float(np.max(np.abs(runs[True]["scores"].p - on.p)))
+        print(f"[service] windows on: {runs[True]['eps']:.0f} ev/s, off: {runs[False]['eps']:.0f} ev/s (ratio "
+              f"{service['windows_cost_ratio']:.2f}); max |p_service - p_loop| with windows {diff:.3g} (the loop learns "
+              f"each label {args.label_delay_days:g} days after its transaction; the service when its consumer takes it, "
+              f"or with its transaction when it came first: {runs[True]['early_labels']:.0f} labels)", flush=True)
+        service.update(service_ap_windows=st["test"]["ap"], service_ap_raw=so["test"]["ap"],
+                       service_roc_windows=st["test"]["roc_auc"], service_roc_raw=so["test"]["roc_auc"],
+                       service_cp100_windows=st["test"]["cp100"], service_cp100_raw=so["test"]["cp100"],
+                       service_stream_ap_windows=st["stream"]["ap"], service_stream_ap_raw=so["stream"]["ap"],
+                       service_raw_eps=runs[False]["eps"], service_early_labels=runs[True]["early_labels"],
+                       service_rate=args.service_rate)
     service_eps = service.get("service_eps", math.nan)
     t_on, t_off, s_on, s_off = on_metrics["test"], off_metrics["test"], on_metrics["stream"], off_metrics["stream"]
     print(key_values(
@@ -117,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         stream_roc_raw=s_off["roc_auc"], stream_cp100_windows=s_on["cp100"], stream_cp100_raw=s_off["cp100"],
         loop_raw_eps=off.eps, loop_windows_cost_ratio=on.eps / off.eps, card_state_bytes=card_b,
         terminal_state_bytes=terminal_b, transactions=len(sim), frauds=sim.frauds, config=args.config, kind=kind,
-        trees=trees, label_delay_days=args.label_delay_days))
+        trees=trees, label_delay_days=args.label_delay_days,
+        **{key: value for key, value in service.items() if key not in ("service_eps", "windows_cost_ratio")}))
     return 0
 
 
