@@ -41,15 +41,21 @@ def test_known_compromised_cards_leave_the_week_they_were_known_before():
     # card a: fraud on day 0, label received day 7: known before the week (day 14) -> left out
     # card b: fraud on day 10, label received day 17: inside the week -> kept
     # card c: genuine only -> kept
-    rows = [("a", 1, 0), ("b", 1, 10), ("a", 0, 15), ("a", 1, 16), ("b", 1, 15), ("c", 0, 15), ("c", 0, 16)]
+    # card d: fraud on day -1, before the Handbook's training week (days 0-6): known for "week" only
+    rows = [("d", 1, -1), ("a", 1, 0), ("b", 1, 10), ("a", 0, 15), ("a", 1, 16), ("b", 1, 15), ("c", 0, 15),
+            ("c", 0, 16), ("d", 0, 15)]
     scores = ev.Scores(event_time=np.array([t0 + d * DAY for _, _, d in rows]),
                        card=np.array([c for c, _, _ in rows], dtype=object), y=np.array([y for _, y, _ in rows], dtype=np.int8),
-                       p=np.array([0.1, 0.9, 0.2, 0.3, 0.8, 0.4, 0.05]))
+                       p=np.array([0.5, 0.1, 0.9, 0.2, 0.3, 0.8, 0.4, 0.05, 0.6]))
     m = ev.evaluate(scores, label_delay=7 * DAY, k=1, weeks=weeks)
     week = m["weeks"][0]
-    assert week["left_out"] == 2 and week["transactions"] == 3 and week["frauds"] == 1
+    assert week["left_out"] == 3 and week["transactions"] == 3 and week["frauds"] == 1
     assert week["roc_auc"] == 1.0 and week["ap"] == 1.0  # b (0.8) above c (0.4, 0.05)
     assert m["stream"]["transactions"] == len(rows)
+    week = ev.evaluate(scores, label_delay=7 * DAY, k=1, weeks=weeks, known="handbook")["weeks"][0]
+    assert week["left_out"] == 2 and week["transactions"] == 4 and week["frauds"] == 1
+    with pytest.raises(ValueError):
+        ev.evaluate(scores, weeks=weeks, known="all")
 
 
 def test_weeks_of_test_fall_back_to_the_last_four():
