@@ -10,7 +10,7 @@ input only) and learned, with those same features, when its label comes; a recei
 feeds its terminal's windows. The scores are those of a service whose model sees the same events in
 the same order.
 
-:func:`evaluate` scores them as the issue and the Handbook do (chapter 3 for the features, chapters
+:func:`evaluate` scores them as the Handbook does (chapter 3 for the features, chapters
 4-5 for the metrics):
 
 * over each **test week** (by default the four from 2018-08-08 to 2018-09-04 when the stream covers
