@@ -54,7 +54,8 @@ from app.testing.figures import key_values
 from evaluation import windows as ev
 
 
-def run_loop(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool) -> tuple:
+def run_loop(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool,
+             known: str = "week") -> tuple:
     """One plain prequential loop (windows on or off): ``(scores, metrics)``."""
     factory = configured.model_factory(settings, kind=kind, trees=trees)
     features = configured.transaction_features(settings) if with_windows else None
@@ -65,7 +66,7 @@ def run_loop(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: fl
 
     scores = ev.prequential(sim.rows(), OnlineLearner(factory), features, raw_names=("Amount",),
                             label_delay=label_delay_s, progress=progress)
-    metrics = ev.evaluate(scores, label_delay=label_delay_s)
+    metrics = ev.evaluate(scores, label_delay=label_delay_s, known=known)
     for week in metrics["weeks"]:
         print(f"[loop {name}] week {ev.week_label(week['start'])}: ROC-AUC {week['roc_auc']:.4f} "
               f"AP {week['ap']:.4f} CP@100 {week['cp100']:.4f} ({week['transactions']:,} transactions, "
@@ -85,7 +86,7 @@ def state_bytes(states: dict) -> float:
 
 
 def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool,
-                timeout_s: float = 3600.0, rate: float = 0.0) -> dict:
+                timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week") -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
     "scores"}``, or ``{"error": ...}`` when its scores did not all come."""
     from app.records import Score
@@ -134,7 +135,7 @@ def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s:
                         np.array([r["card_id"] for r in rows], dtype=object),
                         np.array([int(r["Class"]) for r in rows], dtype=np.int8),
                         np.array([s["fraud_probability"] for s in ordered], dtype=np.float64))
-    metrics = ev.evaluate(service, label_delay=label_delay_s)
+    metrics = ev.evaluate(service, label_delay=label_delay_s, known=known)
     t, w = metrics["test"], metrics["stream"]
     print(f"[service {name}] test weeks: ROC-AUC {t['roc_auc']:.4f} AP {t['ap']:.4f} CP@100 {t['cp100']:.4f}; "
           f"whole stream: ROC-AUC {w['roc_auc']:.4f} AP {w['ap']:.4f} CP@100 {w['cp100']:.4f}", flush=True)
@@ -149,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--label-delay-days", type=float, default=7.0, help="labels come this long after their transaction")
+    p.add_argument("--known", choices=("week", "handbook"), default="week",
+                   help="the cards a test week leaves out: a fraud label received before the week (week, default) "
+                        "or the Handbook's rule (handbook; see evaluation.windows)")
     p.add_argument("--no-service", action="store_true", help="the plain loops only (no Kafka)")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
     p.add_argument("--service-rate", type=float, default=0.0,
@@ -163,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[setup] model {kind} (trees {trees}); window features {configured.transaction_features(settings)!r}; "
           f"labels {args.label_delay_days:g} days late", flush=True)
 
-    on, on_metrics = run_loop(sim, kind, trees, delay, with_windows=True)
-    off, off_metrics = run_loop(sim, kind, trees, delay, with_windows=False)
+    on, on_metrics = run_loop(sim, kind, trees, delay, with_windows=True, known=args.known)
+    off, off_metrics = run_loop(sim, kind, trees, delay, with_windows=False, known=args.known)
     driver = on.stats["driver"]
     card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
     print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
@@ -175,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         print("[service] not run (--no-service): service_eps, ratio and windows_cost_ratio are nan", flush=True)
     else:
         runs = {on_off: run_service(sim, kind, trees, delay, with_windows=on_off, timeout_s=args.timeout_s,
-                                    rate=args.service_rate)
+                                    rate=args.service_rate, known=args.known)
                 for on_off in (True, False)}
         if any("error" in run for run in runs.values()):
             return 1
