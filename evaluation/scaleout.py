@@ -1,6 +1,6 @@
 """What scaling out costs the model: partitions, snapshot staleness and negative subsampling.
 
-    python -m evaluation.scaleout                            # every study, full ULB file (~25 min)
+    python -m evaluation.scaleout                            # every study, full ULB file (over an hour)
     python -m evaluation.scaleout --study partitions --partitions 1,8
     python -m evaluation.scaleout --study staleness --every 100,1000,10000,1000ms --rate 1000
     python -m evaluation.scaleout --study staleness --every 100,1000 --staleness-sample 0.1
