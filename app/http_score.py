@@ -14,9 +14,13 @@ answer::
 ``members`` are the probabilities of the blend's members (the forest, the regression, the weighted
 regression: :func:`~app.learning.pipeline.build_model`), null when the model is not a blend.
 
-The model is that of the partition the transaction id maps to with Kafka's default partitioner
-(murmur2 of the key bytes, modulo the partition count of the transactions topic: where a producer
-keyed by the transaction id sends it, and so the model that learns it). When another worker owns
+The model is that of the partition the transaction's key maps to with Kafka's default partitioner
+(murmur2 of the key bytes, modulo the partition count of the transactions topic). The key is the one
+producers use (:func:`app.replay.message_key`: the card id, else the transaction id), so it is where
+the card's transactions go and the model that learns them; with window features on
+(``WINDOW_FEATURES``) the input has the windows that partition holds, the transaction added, as the
+stream would compute them, and nothing is stored (:meth:`app.scoring.windows.ScoringWindows.preview`).
+When another worker owns
 that partition the request is forwarded to it (its URL is the one Faust's assignor publishes for
 the partition: ``app.router.external_topics_metadata()``) and its answer is returned; a forwarded
 request is never forwarded again. Faust's own ``topic_route`` does not fit: it takes the key from
@@ -60,6 +64,7 @@ from faust.web import View
 from app.learning.learner_set import OpFailed
 from app.records import Transaction
 from app.records.transaction import TransactionValue
+from app.replay import message_key
 from app.serialization.avro import validate_transaction
 from app.serialization.errors import DecodeError
 
@@ -210,7 +215,10 @@ async def predict(scorer, partition: int, value: dict) -> dict:
     state = scorer.partitions.get(partition)
     if state is None:
         raise Unavailable(f"the model of partition {partition} is not open yet")
-    x = scorer.features(TransactionValue({**_defaults(), **value}))
+    tx = TransactionValue({**_defaults(), **value})
+    x = scorer.features(tx)
+    if scorer.windows is not None:  # the windows the stream's model learns with, the transaction added
+        x = scorer.windows.preview(tx, x, partition)
     host = await scorer.host()
     result, = await host.submit([("predict", partition, x)])
     if isinstance(result, OpFailed):
@@ -230,7 +238,7 @@ def register(app, scorer, topic: str, *, retry_after_s: int, not_ready: Callable
     """Put ``POST /score`` on ``app``. ``not_ready()`` says what keeps this worker from scoring
     (a rebalance, tables not recovered: :func:`app.http.readiness_missing`); ``assigned()`` gives
     the partitions of ``topic`` assigned here; ``avro_loads()`` gives the transactions topic's
-    decoder (made on the first Avro body); ``partition_of(key)`` the partition of a transaction id
+    decoder (made on the first Avro body); ``partition_of(key)`` the partition of a message key
     (by default the consumer's: Kafka's default partitioner over the topic's partitions, None while
     the topic's metadata is unknown)."""
     if partition_of is None:
@@ -270,7 +278,7 @@ def register(app, scorer, topic: str, *, retry_after_s: int, not_ready: Callable
             except Unavailable as exc:
                 return unavailable(self, str(exc))
             try:
-                partition = partition_of(value["transaction_id"].encode())
+                partition = partition_of(message_key(value))
             except Exception as exc:  # the consumer not started yet
                 log.debug("no partition for %r", value["transaction_id"], exc_info=True)
                 return unavailable(self, f"the partitions of {topic} are not known yet ({type(exc).__name__})")

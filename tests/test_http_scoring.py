@@ -222,3 +222,48 @@ async def test_a_partition_owned_by_another_worker_is_scored_there():
         response = await front_web.post("/score", json=tx)
         assert response.status == 503 and response.headers["Retry-After"] == str(RETRY_AFTER_S)
         assert "did not answer" in (await response.json())["error"]
+
+
+@pytest.mark.asyncio
+async def test_a_card_s_transaction_is_scored_by_its_card_s_partition_with_its_windows_and_nothing_stored():
+    """The partition is the one the card id maps to (the key producers use), and the model's input
+    has the card's windows with the transaction added, as the stream would compute them; the
+    card's windows are left as they were."""
+    import settings
+    from app import configured
+    from app.scoring.windows import ScoringWindows
+
+    cards = ChangelogTable()
+    windows = ScoringWindows(configured.transaction_features(settings), cards, ChangelogTable(),
+                             send_label=lambda key, value: None)
+    hosts: list = []
+
+    async def host():
+        hosts.append(LocalHost())
+        return hosts[-1]
+
+    scorer = Scorer(host, ChangelogTable(), ChangelogTable(), model_factory=model_factory(kind="lr"),
+                    features=lambda tx: {"Amount": tx.Amount}, record=Transaction, windows=windows,
+                    checkpoint_every=1_000_000, pending_ttl_s=1e9)
+    keys: list[bytes] = []
+    app = faust.App(f"score-{uuid.uuid4().hex[:8]}", broker="memory://", store="memory://")
+    topics = types.SimpleNamespace(transactions=SentRecords(TOPIC), codec=avro_codec)
+    http.register(app, Service(topics, scorer=scorer), retry_after_s=RETRY_AFTER_S,
+                  partition_of=lambda key: keys.append(key) or 1)
+    assign(app, [1])
+    earlier = [Transaction(**{**transaction(i, 0), "card_id": "card-7"}) for i in range(3)]
+    async for _ in scorer.scored(await scorer.submit([Item(tx, tx.transaction_id.encode(), 1, i)
+                                                      for i, tx in enumerate(earlier)])):
+        pass
+    written = len(cards.written)
+    tx = {**transaction(10), "card_id": "card-7"}
+    async with web_client(app) as web:
+        response = await web.post("/score", json=tx)
+        assert response.status == 200, await response.text()
+        got = await response.json()
+    assert keys == [b"card-7"]
+    x = windows.preview(Transaction(**tx), {"Amount": tx["Amount"]}, 1)
+    assert x["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 4.0  # the three before it and itself
+    assert got["fraud_probability"] == hosts[0].learners.learners[1].predict_proba(x)
+    assert len(cards.written) == written  # nothing stored
+    assert windows.preview(Transaction(**tx), {"Amount": tx["Amount"]}, 1) == x

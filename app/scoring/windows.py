@@ -144,20 +144,36 @@ class ScoringWindows:
             metrics.WINDOW_IDS_MISSING.labels(id="terminal").inc()
         if not (has_card or has_terminal):
             return raw, None
+        x, card_key, card_state, new_card = self._inputs(tx, raw, partition, offset)
+        if new_card is None or new_card is card_state:  # no card, or read again after a crash: nothing new
+            return x, None
+        cards = self._cards[partition]
+        cards[card_key] = new_card
+        cards.move_to_end(card_key)
+        return x, put(self.card_table, partition, card_key, encode_card(partition, new_card))
+
+    def preview(self, tx, raw: dict, partition: int) -> dict:
+        """The model input ``tx`` would get if it came now on ``partition`` (its card's windows with
+        it added), changing nothing: what a synchronous score (``POST /score``) predicts with, so
+        that it sees the features the stream's model learns from."""
+        if not (has_id(tx.card_id) or has_id(tx.terminal_id)):
+            return raw
+        return self._inputs(tx, raw, partition, None)[0]
+
+    def _inputs(self, tx, raw: dict, partition: int, offset: int | None) -> tuple[dict, bytes | None, Any, Any]:
+        """``tx``'s model input, its card's key, the card's state and its state with ``tx`` added
+        (the pure features': nothing is stored here)."""
         cards = self._cards.get(partition)
         if cards is None:
             self.opened(partition)
             cards = self._cards[partition]
-        card_key = card_id.encode() if has_card else None
-        card_state = cards.get(card_key) if has_card else None
-        terminal_state = self.terminal(terminal_id) if has_terminal else None
+        card_id, terminal_id = tx.card_id, tx.terminal_id
+        card_key = card_id.encode() if has_id(card_id) else None
+        card_state = cards.get(card_key) if card_key is not None else None
+        terminal_state = self.terminal(terminal_id) if has_id(terminal_id) else None
         x, new_card = self.features.for_transaction(raw, card_state, terminal_state, offset, event_time=tx.event_time,
                                                     card_id=card_id, terminal_id=terminal_id, amount=tx.Amount)
-        if new_card is None or new_card is card_state:  # no card, or read again after a crash: nothing new
-            return x, None
-        cards[card_key] = new_card
-        cards.move_to_end(card_key)
-        return x, put(self.card_table, partition, card_key, encode_card(partition, new_card))
+        return x, card_key, card_state, new_card
 
     def terminal(self, terminal_id: str) -> dict | None:
         """The terminal's state as this worker's copy of the terminal table holds it."""
