@@ -368,10 +368,10 @@ def check_caught_up(run: Run) -> None:
 
 
 def check_label_waits(run: Run) -> None:
-    # labels that waited for their transaction: never longer than the batch's bound, found or gone past
+    # labels that waited for their transaction: never longer than the batch's bound (then parked), found or gone past
     result = run.prometheus.query("fraud_label_waits_total")
     outcomes = {r["metric"]["outcome"]: float(r["value"][1]) for r in result}
-    assert set(outcomes) <= {"found", "passed", "ahead", "idle"}, outcomes
+    assert set(outcomes) <= {"found", "passed", "ahead", "idle", "timeout"}, outcomes
     assert sum(outcomes.values()) <= run.labels
 
 
@@ -383,6 +383,47 @@ def check_read_back_short(run: Run) -> None:
 def check_state_rejected(run: Run) -> None:
     # every checkpoint the worker reads is one it signed: none is refused
     assert not run.q("sum(fraud_state_rejected_total)")
+
+
+def check_parked_labels(run: Run) -> None:
+    # a label parked (it came before its transaction) is counted once as such among the labels, and
+    # learned or expired at most once; none is left parked once every transaction has come
+    parked = run.q('sum(fraud_parked_labels_total{event="parked"})') or 0
+    assert parked == (run.q('sum(fraud_labels_total{outcome="parked"})') or 0)
+    done = (run.q('sum(fraud_parked_labels_total{event="learned"})') or 0) \
+        + (run.q('sum(fraud_parked_labels_total{event="expired"})') or 0)
+    assert done <= parked
+
+
+def check_labels_parked(run: Run) -> None:
+    # every transaction has come: no label is still parked
+    assert wait_for(lambda: not run.q("sum(fraud_labels_parked)"), 20), run.q("sum(fraud_labels_parked)")
+
+
+def _replayed_cards() -> int:
+    return len({row["card_id"] for row in generate(ROWS, seed=11, drift_at=[ROWS // 2], mean_gap_s=1.0 / RATE)})
+
+
+def check_window_features_missing(run: Run) -> None:
+    # the synthetic rows carry card ids and no terminal ids: every transaction lacks the terminal's windows only
+    assert run.q('sum(fraud_window_features_missing_total{id="terminal"})') == run.transactions
+    assert not run.q('sum(fraud_window_features_missing_total{id="card"})')
+
+
+def check_window_keys(run: Run) -> None:
+    # one card table entry per card replayed, no terminal (the rows have none)
+    assert run.q('sum(fraud_window_keys{table="cards"})') == _replayed_cards()
+    assert not run.q('sum(fraud_window_keys{table="terminals"})')
+
+
+def check_window_keys_expired(run: Run) -> None:
+    # the replay spans a few seconds of event time: no card's 30-day windows are past
+    assert not run.q("sum(fraud_window_keys_expired_total)")
+
+
+def check_terminal_labels(run: Run) -> None:
+    # no transaction has a terminal id, so no learned label goes to a terminal's windows
+    assert not run.q("sum(fraud_terminal_labels_total)")
 
 
 def check_drift_alerts(run: Run) -> None:
@@ -420,6 +461,12 @@ CHECKS = {
     "fraud_label_waits_total": check_label_waits,
     "fraud_read_back_short_total": check_read_back_short,
     "fraud_state_rejected_total": check_state_rejected,
+    "fraud_parked_labels_total": check_parked_labels,
+    "fraud_labels_parked": check_labels_parked,
+    "fraud_window_features_missing_total": check_window_features_missing,
+    "fraud_window_keys": check_window_keys,
+    "fraud_window_keys_expired_total": check_window_keys_expired,
+    "fraud_terminal_labels_total": check_terminal_labels,
 }
 
 
