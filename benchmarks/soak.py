@@ -2,6 +2,8 @@
 
     python -m benchmarks.soak                                # 2,000,000 events, the configured model
     python -m benchmarks.soak --events 500000 --kind lr --agents scoring   # shorter: the scorer alone, a cheap model
+    python -m benchmarks.soak --kind lr --agents scoring --event-gap-s 3 --warmup-events 1000000
+                                  # past the card windows' 30 days: their state stops growing
 
 A real worker (``faust -A app worker``, its model process beside it) on fresh topics takes
 ``--events`` synthetic transactions (:mod:`app.data.synthetic`, 0.17% fraud), replayed in chunks of
@@ -23,7 +25,7 @@ the service in the worker's.
 
 Last line: ``events warmup_events elapsed_s eps worker_rss_warmup_mb worker_rss_end_mb
 worker_rss_max_mb worker_growth_mb_per_million model_rss_warmup_mb model_rss_end_mb model_rss_max_mb
-model_growth_mb_per_million kind agents``.
+model_growth_mb_per_million event_gap_s kind agents``.
 """
 from __future__ import annotations
 
@@ -73,18 +75,19 @@ def model_pid(worker) -> int | None:
 
 
 def produce(names, events: int, chunk: int, delayed_every: int, label_delay: int, seed: int,
-            consumed, failures: list[BaseException]) -> None:
+            consumed, failures: list[BaseException], event_gap_s: float = 0.6) -> None:
     """Replay ``events`` synthetic rows to the worker's topics, chunk by chunk, each once the worker
     has ``consumed()`` all but one chunk of those before it."""
     from app.data.synthetic import generate
 
     try:
-        sent, start_time, base = 0, 0.0, time.time() - 30 * 24 * 3600.0
+        sent, start_time = 0, 0.0
+        base = time.time() - events * event_gap_s  # the last events come at about the wall clock
         for number in range(0, (events + chunk - 1) // chunk):
             while sent - consumed() > chunk:
                 time.sleep(0.2)
             rows = generate(min(chunk, events - sent), seed=seed + number, start_time=start_time,
-                            n_cards=10_000)
+                            n_cards=10_000, mean_gap_s=event_gap_s)
             delayed = delayed_every > 0 and number % delayed_every == delayed_every - 1
             replay(names, rows, time_base=base, id_prefix="soak", start_index=sent,
                    labels="delayed" if delayed else "in-event", label_delay_events=label_delay if delayed else 0)
@@ -111,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trees", type=int, default=settings.ARF_TREES, help="forest size (FRAUD_ARF_TREES)")
     parser.add_argument("--agents", default=",".join(settings.AGENTS), help="the worker's agents (FRAUD_AGENTS)")
     parser.add_argument("--timeout-s", type=float, default=4 * 3600.0, help="give up after this long")
+    parser.add_argument("--event-gap-s", type=float, default=0.6,
+                        help="mean event-time seconds between transactions (how fast the card windows fill)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     warmup = args.warmup_events or min(200_000, args.events // 10)
@@ -129,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
                 return worker.metric("fraud_events_in_total", topic=names.transactions)
 
             producer = threading.Thread(target=produce, name="soak-replay", daemon=True, args=(
-                names, args.events, args.chunk, args.delayed_every, args.label_delay, args.seed, consumed, failures))
+                names, args.events, args.chunk, args.delayed_every, args.label_delay, args.seed, consumed, failures,
+                args.event_gap_s))
             started = time.monotonic()
             producer.start()
             model = model_pid(worker)
@@ -138,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             worker_max = model_max = 0.0
             print(f"worker pid {worker_pid}, model process pid {model}; {args.events} events, warm-up {warmup}",
                   flush=True)
-            print(f"{'elapsed_s':>9} {'consumed':>10} {'worker_mb':>10} {'model_mb':>9}", flush=True)
+            print(f"{'elapsed_s':>9} {'consumed':>10} {'worker_mb':>10} {'model_mb':>9} {'window_keys':>11}", flush=True)
             while True:
                 time.sleep(args.interval_s)
                 if failures:
@@ -149,7 +155,8 @@ def main(argv: list[str] | None = None) -> None:
                 count = consumed()
                 worker_rss, model_rss = rss_mb(worker_pid), rss_mb(model)
                 worker_max, model_max = max(worker_max, worker_rss), max(model_max, model_rss)
-                print(f"{time.monotonic() - started:9.0f} {count:10.0f} {worker_rss:10.1f} {model_rss:9.1f}",
+                keys = worker.metric("fraud_window_keys")
+                print(f"{time.monotonic() - started:9.0f} {count:10.0f} {worker_rss:10.1f} {model_rss:9.1f} {keys:11.0f}",
                       flush=True)
                 if warm is None and count >= warmup:
                     warm = (count, worker_rss, model_rss)
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                 worker_growth_mb_per_million=(worker_rss - warm[1]) / million,
                 model_rss_warmup_mb=warm[2], model_rss_end_mb=model_rss, model_rss_max_mb=model_max,
                 model_growth_mb_per_million=(model_rss - warm[2]) / million,
-                kind=args.kind, agents="+".join(agents)), flush=True)
+                event_gap_s=args.event_gap_s, kind=args.kind, agents="+".join(agents)), flush=True)
         finally:
             worker.stop()
             delete_topics(names)
