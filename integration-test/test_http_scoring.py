@@ -10,7 +10,7 @@ import httpx
 from app.data.synthetic import generate
 from app.http_score import key_partition
 from app.records import Score, Transaction
-from app.replay import to_transaction, transaction_id
+from app.replay import message_key, to_transaction, transaction_id
 from app.serialization import ConfluentAvroCodec, make_registry_client
 from app.testing.kafka import read
 from app.testing.replay import replay
@@ -72,7 +72,7 @@ def test_score_by_the_owner_of_the_partition_without_learning(make_worker, names
             got = answers[0].json()
             assert all(a.json() == got for a in answers[1:]), [a.json() for a in answers]  # one model answers
             partition = got["partition"]
-            assert partition == stream_partition[tid] == key_partition(tid.encode(), PARTITIONS)
+            assert partition == stream_partition[tid] == key_partition(message_key(value), PARTITIONS)
             assert got["transaction_id"] == tid and got["events_learned"] == before[partition]
             assert got["model_version"] == "arf3+lr-g0" and len(got["members"]) == 3
             assert 0.0 <= got["fraud_probability"] <= 1.0
