@@ -64,16 +64,32 @@ def _string(data: bytes, pos: int) -> tuple[str, int]:
     return data[pos:end].decode(), end
 
 
+def _null_union(kind: Any) -> tuple[Any, int | None] | None:
+    """A field's type as ``(type, index of null)``: ``(kind, None)`` for a type that is not a union,
+    ``(the other branch, index of null)`` for a union of ``null`` with one type, and None for any
+    other union (the reader and the writer leave those to fastavro).
+
+    >>> _null_union("double"), _null_union(["null", "long"]), _null_union(["string", "null"])
+    (('double', None), ('long', 0), ('string', 1))
+    >>> _null_union(["null", "long", "string"]) is None
+    True
+    """
+    if not isinstance(kind, list):
+        return kind, None
+    if len(kind) != 2 or "null" not in kind:
+        return None
+    null_index = kind.index("null")
+    return kind[1 - null_index], null_index
+
+
 def _steps(fields: list[dict]) -> list[tuple] | None:
     """The reading steps of a record's fields, or None if one is not flat."""
     steps: list[tuple] = []
     for field in fields:
-        kind, null_index = field["type"], None
-        if isinstance(kind, list):
-            if len(kind) != 2 or "null" not in kind:
-                return None
-            null_index = kind.index("null")
-            kind = kind[1 - null_index]
+        branches = _null_union(field["type"])
+        if branches is None:
+            return None
+        kind, null_index = branches
         if not isinstance(kind, str) or kind not in _KINDS:
             return None
         kind = _KINDS[kind]
@@ -143,12 +159,11 @@ def flat_writer(schema: dict[str, Any]) -> Callable[[dict], bytes | None] | None
         return None
     steps = []
     for field in schema["fields"]:
-        kind, null_index = field["type"], None
-        if isinstance(kind, list):
-            if len(kind) != 2 or "null" not in kind:
-                return None
-            null_index = kind.index("null")
-            kind = kind[1 - null_index]
+        branches = _null_union(field["type"])
+        if branches is None:
+            return None
+        kind, null_index = branches
+        if null_index is not None:
             kind = _WRITTEN.get(kind) if isinstance(kind, str) else None  # None: written when null only
         elif isinstance(kind, str) and kind in _WRITTEN:
             kind = _WRITTEN[kind]
