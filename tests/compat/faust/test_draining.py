@@ -21,22 +21,41 @@ async def _put(queue: asyncio.Queue, item, log: list):
     return item
 
 
-def test_a_hand_off_with_room_completes_in_its_first_step():
-    async def go():
-        queue, log = asyncio.Queue(maxsize=2), []
-        first = run_first_step(_put(queue, "a", log))
-        return first.done, log, queue.qsize()
+@pytest.fixture
+def hand_off():
+    """``hand_off(coro) -> (first step, task)``, in a running loop: ``coro``'s first step run in
+    place and, as the fetch loop does when that step waits, the rest in a task running
+    :func:`finish` (None when the first step finished ``coro``)."""
+    def start(coro) -> tuple:
+        first = run_first_step(coro)
+        return first, None if first.done else asyncio.ensure_future(finish(coro, first.yielded))
+    return start
 
-    assert asyncio.run(go()) == (True, ["put a"], 1)
 
-
-def test_a_waiting_hand_off_finishes_in_a_task_once_there_is_room():
-    async def go():
+@pytest.fixture
+def put_to_a_full_queue(hand_off):
+    """``put_to_a_full_queue() -> (queue, log, first step, task)``, in a running loop: the hand-off
+    of ``"b"`` to a queue of one that already holds ``"a"``, so that it waits for room."""
+    def start() -> tuple:
         queue, log = asyncio.Queue(maxsize=1), []
         queue.put_nowait("a")
-        hand_off = _put(queue, "b", log)
-        first = run_first_step(hand_off)
-        task = asyncio.ensure_future(finish(hand_off, first.yielded))
+        first, task = hand_off(_put(queue, "b", log))
+        return queue, log, first, task
+    return start
+
+
+def test_a_hand_off_with_room_completes_in_its_first_step(hand_off):
+    async def go():
+        queue, log = asyncio.Queue(maxsize=2), []
+        first, task = hand_off(_put(queue, "a", log))
+        return first.done, task, log, queue.qsize()
+
+    assert asyncio.run(go()) == (True, None, ["put a"], 1)
+
+
+def test_a_waiting_hand_off_finishes_in_a_task_once_there_is_room(put_to_a_full_queue):
+    async def go():
+        queue, log, first, task = put_to_a_full_queue()
         for _ in range(3):
             await asyncio.sleep(0)
         waited = (first.done, task.done(), list(log))
@@ -46,13 +65,9 @@ def test_a_waiting_hand_off_finishes_in_a_task_once_there_is_room():
     assert asyncio.run(go()) == ((False, False, []), "b", ["put b"], "b")
 
 
-def test_cancelling_the_task_cancels_the_wait_inside_the_hand_off():
+def test_cancelling_the_task_cancels_the_wait_inside_the_hand_off(put_to_a_full_queue):
     async def go():
-        queue, log = asyncio.Queue(maxsize=1), []
-        queue.put_nowait("a")
-        hand_off = _put(queue, "b", log)
-        first = run_first_step(hand_off)
-        task = asyncio.ensure_future(finish(hand_off, first.yielded))
+        queue, log, first, task = put_to_a_full_queue()
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -62,8 +77,8 @@ def test_cancelling_the_task_cancels_the_wait_inside_the_hand_off():
     assert asyncio.run(go()) == (["cancelled inside"], True, 1)
 
 
-def test_an_error_of_what_the_hand_off_waits_for_is_raised_inside_it():
-    async def hand_off(future, log):
+def test_an_error_of_what_the_hand_off_waits_for_is_raised_inside_it(hand_off):
+    async def waits_for(future, log):
         try:
             await future
         except KeyError as exc:
@@ -72,9 +87,7 @@ def test_an_error_of_what_the_hand_off_waits_for_is_raised_inside_it():
 
     async def go():
         future, log = asyncio.get_running_loop().create_future(), []
-        coro = hand_off(future, log)
-        first = run_first_step(coro)
-        task = asyncio.ensure_future(finish(coro, first.yielded))
+        _, task = hand_off(waits_for(future, log))
         future.set_exception(KeyError("k"))
         return await task, log
 
@@ -82,7 +95,7 @@ def test_an_error_of_what_the_hand_off_waits_for_is_raised_inside_it():
 
 
 def test_a_hand_off_that_yields_the_loop_several_times_runs_to_its_end():
-    async def hand_off(log):
+    async def turns(log):
         for i in range(3):
             await asyncio.sleep(0)  # a bare turn of the event loop
             log.append(i)
@@ -91,7 +104,7 @@ def test_a_hand_off_that_yields_the_loop_several_times_runs_to_its_end():
 
     async def go():
         log = []
-        coro = hand_off(log)
+        coro = turns(log)
         first = run_first_step(coro)
         return await finish(coro, first.yielded), log
 
@@ -99,11 +112,11 @@ def test_a_hand_off_that_yields_the_loop_several_times_runs_to_its_end():
 
 
 def test_an_error_in_the_first_step_propagates():
-    async def hand_off():
+    async def fails():
         raise ValueError("bad message")
 
     with pytest.raises(ValueError, match="bad message"):
-        run_first_step(hand_off())
+        run_first_step(fails())
 
 
 def test_install_patches_faust_s_fetch_loop():
