@@ -182,7 +182,10 @@ ANOMALY_THRESHOLD = _env("ANOMALY_THRESHOLD", 0.8)  # the fixed threshold (score
 ANOMALY_QUANTILE = _env("ANOMALY_QUANTILE", 0.995)  # flag scores above this rolling quantile...
 ANOMALY_QUANTILE_WINDOW = _env("ANOMALY_QUANTILE_WINDOW", 10_000)  # ...of this many recent scores
 ANOMALY_WARMUP = _env("ANOMALY_WARMUP", 1000)  # events learned before anything is flagged
-ANOMALY_WINDOW_FEATURES = _env("ANOMALY_WINDOW_FEATURES", False)  # the detector also sees the window features
+# The detector also sees the scorer's window features (app/features), its card windows in a table of its
+# own, the terminal windows those the scorer's labels feed (with WINDOW_FEATURES).
+ANOMALY_WINDOW_FEATURES = _env("ANOMALY_WINDOW_FEATURES", False)
+ANOMALY_CARD_WINDOWS_TABLE = _env("ANOMALY_CARD_WINDOWS_TABLE", "anomaly-card-windows")
 ANOMALY_CHECKPOINT_TABLE = _env("ANOMALY_CHECKPOINT_TABLE", "anomaly-checkpoints")  # detector per partition
 ANOMALY_CHECKPOINT_EVERY_EVENTS = _env("ANOMALY_CHECKPOINT_EVERY_EVENTS", 10_000)  # and on revocation and shutdown
 

@@ -72,7 +72,9 @@ def build(app, s) -> Service:
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
     if "anomaly" in s.AGENTS:
-        service.anomaly = anomaly_detectors(app, s, topics, signer=signer)
+        scorer_windows = service.scorer.windows if service.scorer is not None else None
+        service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
+                                            terminals=scorer_windows.terminal_table if scorer_windows else None)
         service.agents.append(anomaly_agents.register(
             app, topics, service.anomaly, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
             counts_input="scoring" not in s.AGENTS))
@@ -145,14 +147,22 @@ def scoring_windows(app, s) -> ScoringWindows | None:
         return None
     cards = app.Table(s.CARD_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
                       partitions=s.TOPIC_PARTITIONS, help="Window panes per card id (JSON), in its transactions' partition.")
-    terminals = app.Table(s.TERMINAL_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
-                          partitions=s.TOPIC_PARTITIONS,
-                          help="Window panes per terminal id from the labels received (JSON), in its labels' partition.")
-    view = TableView(terminals.changelog_topic.get_topic_name(), **configured.read_back_options(s))
+    terminals, view = terminal_windows(app, s)
     topic = app.topic(s.TERMINAL_LABELS_TOPIC or f"{s.APP_ID}-terminal-labels", key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", partitions=s.TOPIC_PARTITIONS, internal=True)
     windows = ScoringWindows(features, cards, view, send_label=lambda key, value: topic.send_soon(key=key, value=value))
     windows.topic, windows.writer_table = topic, terminals
+    return windows
+
+
+def terminal_windows(app, s) -> tuple[Any, TableView]:
+    """The terminal table (``TERMINAL_WINDOWS_TABLE``, partitioned like the terminal labels, written
+    by the terminal-labels agent) on ``app``, and the copy of it this worker follows
+    (:class:`~app.state.table_view.TableView`)."""
+    terminals = app.Table(s.TERMINAL_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
+                          partitions=s.TOPIC_PARTITIONS,
+                          help="Window panes per terminal id from the labels received (JSON), in its labels' partition.")
+    view = TableView(terminals.changelog_topic.get_topic_name(), **configured.read_back_options(s))
 
     @app.task
     async def follow_terminal_windows() -> None:
@@ -160,7 +170,7 @@ def scoring_windows(app, s) -> ScoringWindows | None:
         await view.run()
 
     metrics.WINDOW_KEYS.labels(table="terminals", partition="all").set_function(lambda: len(view.data))
-    return windows
+    return terminals, view
 
 
 def check_warm_start_features(s, features) -> None:
@@ -202,19 +212,27 @@ def model_process_exited(error: Exception) -> None:
     os._exit(MODEL_PROCESS_LOST_EXIT_CODE)
 
 
-def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None) -> AnomalyDetectors:
-    """Each partition's Half-Space-Trees detector of settings ``s``, with its table on ``app``."""
+def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None, terminals: Any = None) -> AnomalyDetectors:
+    """Each partition's Half-Space-Trees detector of settings ``s``, with its table on ``app``; with
+    ``ANOMALY_WINDOW_FEATURES``, the window features with its own card table
+    (``ANOMALY_CARD_WINDOWS_TABLE``) and ``terminals``, the scorer's copy of the terminal table when
+    the scorer runs in this worker (else one of its own)."""
     table = configured.checkpoint_table(s, app, s.ANOMALY_CHECKPOINT_TABLE,
                                         help="Anomaly detector checkpoint per source partition.")
-    windows = (configured.window_tables(s, app, prefix=f"{s.WINDOW_TABLE_PREFIX}-anomaly")
-               if s.ANOMALY_WINDOW_FEATURES else None)
+    windows = None
+    if s.ANOMALY_WINDOW_FEATURES:
+        cards = app.Table(s.ANOMALY_CARD_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
+                          partitions=s.TOPIC_PARTITIONS,
+                          help="The anomaly detectors' window panes per card id (JSON), in its transactions' partition.")
+        if terminals is None:
+            terminals = terminal_windows(app, s)[1]
+        windows = ScoringWindows(configured.transaction_features(s), cards, terminals, send_label=None)
 
     catch_up = configured.values_reader(s, s.TRANSACTIONS_TOPIC,
                                         topics.record_decoder(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction))
     return AnomalyDetectors(
         table, lambda: configured.anomaly_detector(s), every=s.ANOMALY_CHECKPOINT_EVERY_EVENTS, catch_up=catch_up,
-        window_features=(lambda tx, event: windows.update(tx.card_id, tx.event_time, tx.Amount, event=event))
-        if windows is not None else None,
+        windows=windows,
         transactions_topic=s.TRANSACTIONS_TOPIC, signer=signer)
 
 

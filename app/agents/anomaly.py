@@ -25,7 +25,7 @@ def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, withi
             for event in batch:
                 message = event.message
                 await detectors.ready(message.partition, message.offset)
-                anomaly = detectors.process(event.value, message.partition, message.offset, event)
+                anomaly = detectors.process(event.value, message.partition, message.offset)
                 if anomaly is not None:
                     sent.append(await topics.anomalies.send(key=anomaly.transaction_id.encode(), value=anomaly))
             await outputs.confirmed(sent, topic_out)
@@ -33,6 +33,6 @@ def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, withi
             if counts_input:
                 metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
             detectors.after_batch({event.message.partition for event in batch})
-            await detectors.confirm()  # the checkpoints it wrote
+            await detectors.confirm()  # the card windows and checkpoints it wrote
 
     return detect_anomalies

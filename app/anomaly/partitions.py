@@ -6,9 +6,16 @@ checkpointed every ``every`` events, on revocation and on shutdown; :meth:`Anoma
 waits for the broker's confirmation of the checkpoints written). For each transaction,
 :meth:`AnomalyDetectors.process` scores it, learns it unless the restored detector learned it
 before a crash (then it is judged again, not learned twice), and returns the
-:class:`~app.records.Anomaly` to send when the score passes the threshold. ``window_features(tx,
-event)``, when given, adds the transaction's window features to the detector's input (those of
-read-back events are gone, so no catch-up then).
+:class:`~app.records.Anomaly` to send when the score passes the threshold.
+
+``windows``, when given, adds the transaction's window features to the detector's input: the same
+features as the scorer's (:class:`~app.features.transaction.TransactionFeatures`, per card and per
+terminal, and the calendar flags), the cards' windows kept in the detectors' own card table (a
+:class:`~app.scoring.windows.ScoringWindows`), so that what the detector sees does not depend on
+whether the scorer has taken a transaction in before it. A card's update is idempotent by offset,
+its changelog record is confirmed with the batch's anomalies (:meth:`AnomalyDetectors.confirm`),
+and a partition's idle cards are deleted after each batch. No catch-up then: the features of
+events read back after a crash are not the ones they had.
 
 >>> import types
 >>> from app.anomaly import AnomalyDetector, FixedThreshold
@@ -26,7 +33,7 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator, Callable
 
-from app import metrics
+from app import metrics, outputs
 from app.anomaly.detector import AnomalyDetector
 from app.records import Anomaly
 from app.state.checkpointed import CheckpointedStates
@@ -36,31 +43,37 @@ from app.state.signing import Signer
 class AnomalyDetectors:
     """Each partition's detector made by ``new``, checkpointed to ``table`` every ``every``
     events; after a crash it learns what ``catch_up(partition, start, end)`` reads back. ``signer``
-    signs the checkpoints and verifies them before one is loaded."""
+    signs the checkpoints and verifies them before one is loaded. ``windows``: the window features
+    (see the module's docstring), or None for the transaction's own fields only."""
 
     def __init__(self, table, new: Callable[[], AnomalyDetector], *, every: int,
                  catch_up: Callable[[int, int, int], AsyncIterator[Any]] | None = None,
-                 window_features: Callable[[Any, Any], dict] | None = None,
-                 transactions_topic: str = "transactions", signer: Signer | None = None) -> None:
-        self.window_features = window_features
+                 windows: Any = None, transactions_topic: str = "transactions", signer: Signer | None = None) -> None:
+        self.windows = windows
         self.transactions_topic = transactions_topic
+        self._writes: list = []  # the card windows' changelog records not confirmed yet
+        self._latest: dict[int, float] = {}  # per partition, the latest event time seen (for expiry)
         self.states: CheckpointedStates[AnomalyDetector] = CheckpointedStates(
             table, "anomaly detector", new=new, dump=AnomalyDetector.to_checkpoint,
             load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen, every=every,
             on_checkpoint=self._checkpointed, on_open=self._opened,
-            catch_up=None if window_features else catch_up, feed=self._learn_again, on_caught_up=self._caught_up,
+            catch_up=None if windows is not None else catch_up, feed=self._learn_again, on_caught_up=self._caught_up,
             signer=signer)
 
     async def ready(self, partition: int, offset: int) -> AnomalyDetector:
         """The partition's detector, restored and caught up, for the transaction at ``offset``."""
         return await self.states.ready(partition, offset)
 
-    def process(self, tx, partition: int, offset: int, event: Any = None) -> Anomaly | None:
+    def process(self, tx, partition: int, offset: int) -> Anomaly | None:
         """Score, then learn ``tx`` (the partition's detector must be :meth:`ready`); its
         anomaly if flagged."""
         x = tx.features()
-        if self.window_features is not None:
-            x.update(self.window_features(tx, event))
+        if self.windows is not None:
+            x, written = self.windows.transaction(tx, x, partition, offset)
+            if written is not None:
+                self._writes.append(written)
+            latest = self._latest.get(partition)
+            self._latest[partition] = tx.event_time if latest is None else max(latest, tx.event_time)
         detector = self.states.get(partition)
         if self.states.seen(partition, offset):  # learned before a crash: judged again, not learned twice
             verdict = detector.judge(x)
@@ -76,24 +89,34 @@ class AnomalyDetectors:
                        model_version=detector.version, processing_time=time.time())
 
     def after_batch(self, partitions) -> None:
-        """Refresh the gauges and checkpoint when due."""
+        """Refresh the gauges, delete idle cards' windows and checkpoint when due."""
         for partition in partitions:
             detector = self.states.states.get(partition)
             if detector is not None:  # (revoked meanwhile: checkpointed then)
+                if self.windows is not None and partition in self._latest:
+                    self._writes += self.windows.expire(partition, self._latest[partition])
                 metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
                 self.states.maybe_checkpoint(partition)
 
     async def confirm(self) -> None:
-        """Wait for the broker to confirm the checkpoints written (a refused one stops the worker)."""
+        """Wait for the broker to confirm the card windows' records and the checkpoints written (a
+        refused one stops the worker)."""
+        writes, self._writes = self._writes, []
+        await outputs.confirmed(writes, "the anomaly card windows' changelog")
         await self.states.confirm()
 
     async def revoked(self, lost: dict[str, set[int]]) -> None:
-        self.states.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
-        await self.states.confirm()
+        lost_partitions = lost.get(self.transactions_topic, ())
+        self.states.checkpoint_and_forget(lost_partitions)
+        await self.confirm()
+        for partition in lost_partitions:
+            self._latest.pop(partition, None)
+            if self.windows is not None:
+                self.windows.forget(partition)
 
     async def close(self) -> None:
         self.states.checkpoint_and_forget(self.states.partitions())
-        await self.states.confirm()
+        await self.confirm()
 
     def _opened(self, partition: int, detector: AnomalyDetector) -> None:
         metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
