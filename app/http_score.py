@@ -30,7 +30,10 @@ The prediction is a ``("predict", partition, x)`` operation of the model host
 (:mod:`app.learning.learner_set`). It learns nothing (learning stays on the stream), so a model
 process applies it ahead of the stream's operations waiting there (:mod:`app.learning.model_host`):
 it sees the model as of the stream operations applied before it, and the answer's
-``model_version`` and ``events_learned`` are that model's.
+``model_version`` and ``events_learned`` are that model's. In central learning the model is the
+worker's replica (``("predict", ("replica",), x)``): the answer carries the replica's snapshot version
+and its probability corrected for the snapshot's sample rate, as a stream score does
+(:mod:`app.scoring.replica`).
 
 Errors: 400 with ``{"error": reason}`` for a body that is not a valid transaction; 503 with
 ``Retry-After`` while the worker is not ready (a rebalance, tables recovering, the partition's model
@@ -220,10 +223,13 @@ async def predict(scorer, partition: int, value: dict) -> dict:
     if scorer.windows is not None:  # the windows the stream's model learns with, the transaction added
         x = scorer.windows.preview(tx, x, partition)
     host = await scorer.host()
-    result, = await host.submit([("predict", partition, x)])
+    result, = await host.submit([("predict", scorer.model_key(partition), x)])
     if isinstance(result, OpFailed):
         raise RuntimeError(result.message)
     probability, members, version, events_learned = result
+    if scorer.replica is not None:  # central learning: the replica's snapshot, its probability corrected
+        replica = scorer.replica
+        probability, version, events_learned = replica.correct(probability), replica.version, replica.events_learned
     return {
         "transaction_id": value["transaction_id"], "fraud_probability": probability,
         "decision": probability >= scorer.threshold, "threshold": scorer.threshold,

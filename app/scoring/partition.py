@@ -7,7 +7,8 @@ A :class:`PartitionScorer` is plain per-key state (no Kafka, no Faust): the part
 :class:`~app.state.parked.ParkedIndex` of its labels that came before their transaction, and the
 pending entries and parked labels learned since its last checkpoint (deleted once that checkpoint
 is written: a crash before it brings their labels, or their transactions, again, and they must
-still find their features, or their label).
+still find their features, or their label). Without model checkpoints (``checkpointed=False``:
+central learning, where the scorer deletes them as soon as their example is sent) none are kept.
 
 >>> import asyncio
 >>> from app.learning.model_host import LocalHost
@@ -40,11 +41,12 @@ class PartitionScorer:
     def __init__(self, partition: int, learner: HostedLearner, *, pending_max: int = 100_000,
                  pending_ttl_s: float = 7 * 24 * 3600.0, expired_remembered: int = 200_000,
                  prequential_window: int = 10_000, threshold: float = 0.5, parked_max: int = 100_000,
-                 parked_ttl_s: float = 7 * 24 * 3600.0) -> None:
+                 parked_ttl_s: float = 7 * 24 * 3600.0, checkpointed: bool = True) -> None:
         self.partition = partition
         self.learner = learner
         self.pending = PendingIndex(pending_max, pending_ttl_s, expired_remembered)
         self.evaluator = PrequentialEvaluator(prequential_window, threshold)
+        self.checkpointed_learning = checkpointed  # keep what was learned until a checkpoint covers it
         self.labelled_since_checkpoint: list[bytes] = []
         self.parked = ParkedIndex(parked_max, parked_ttl_s)
         self.unparked_since_checkpoint: list[bytes] = []  # parked labels learned with their transaction
@@ -73,14 +75,16 @@ class PartitionScorer:
         """A waiting transaction's label came and is being learned."""
         self.evaluator.update(label, probability)
         self.pending.discard(key)
-        self.labelled_since_checkpoint.append(key)
+        if self.checkpointed_learning:
+            self.labelled_since_checkpoint.append(key)
 
     def unparked(self, key: bytes, label: int, probability: float, event_time: float) -> None:
         """A transaction whose label was parked was just scored and is being learned with it."""
         self.evaluator.update(label, probability)
         self.pending.see(event_time)
         self.parked.pop(key)
-        self.unparked_since_checkpoint.append(key)
+        if self.checkpointed_learning:
+            self.unparked_since_checkpoint.append(key)
 
     async def checkpoint(self) -> bytes:
         """The learner's checkpoint as of now; the labelled entries and parked labels learned so

@@ -34,6 +34,17 @@ transaction's raw features with its card's and terminal's window features and ca
 card's windows take each transaction once (their changelog records are confirmed with the scores),
 and each label the scorer learns is sent to its terminal's windows.
 
+Central learning (``replica``, a :class:`~app.scoring.replica.Replica`; ``LEARNING_MODE =
+"central"``): every partition predicts with the worker's replica of the central model and learns
+nothing. Each label the scorer meets with its transaction's features (in the event, parked, or late
+through the pending index) becomes an :class:`~app.learning.examples.Example` sent with
+``send_example(key, value)`` (to the examples topic, keyed by transaction id), its source position
+that of the message whose processing produced it, its send confirmed with the batch's scores. The
+replica is refreshed to the newest snapshot between two batches (:meth:`Scorer.submit`); a score's
+probability is corrected for the snapshot's sample rate before the threshold. There are no model
+checkpoints and no catch-up (:class:`~app.scoring.replica.UncheckpointedStates` says why); a pending
+entry or parked label goes as soon as its example is sent.
+
 The operations go to the model host in chunks of ``model_chunk`` transactions, all submitted at
 once: the caller sends the scores of one chunk while the host works on the next. The host applies
 operations in the order they were submitted, so a partition's transactions are predicted, then
@@ -67,9 +78,11 @@ from typing import Any, AsyncIterator, Awaitable, Callable, NamedTuple
 
 from app import gc_tuning, metrics, outputs
 from app.learning import OnlineLearner
+from app.learning import examples as example_codec
 from app.learning.hosted_learner import HostedLearner
 from app.learning.learner_set import OpFailed
 from app.scoring.partition import PartitionScorer
+from app.scoring.replica import Replica, UncheckpointedStates, correct
 from app.serialization.errors import DecodeError
 from app.state.changelog import delete, get, put
 from app.state.checkpointed import AsyncCheckpointedStates
@@ -107,6 +120,8 @@ class _Planned(NamedTuple):
     state: PartitionScorer
     written: Any = None  # the future of its card windows' changelog record
     parked: int | None = None  # the parked label it is learned with
+    example: Any = None  # central learning: the future of its example's send
+    sample_rate: float = 1.0  # central learning: the rate of the snapshot that predicts it
 
 
 class _Unscorable(NamedTuple):
@@ -130,6 +145,8 @@ class Scorer:
     ``parked`` is the changelog-backed table of labels parked until their transaction comes (an
     in-memory one when not given), at most ``parked_max`` per partition, each kept until its
     transaction's event time is ``parked_ttl_s`` (default: ``pending_ttl_s``) behind the partition's.
+    With ``replica`` (central learning: see the module's docstring), ``send_example(key, value)``
+    sends an encoded example and returns the future of its confirmation.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -144,7 +161,8 @@ class Scorer:
                  read_back: Callable[[str, int, int, int], AsyncIterator[tuple[int, Any]]] | None = None,
                  record: Callable[..., Any] | None = None, signer: Signer | None = None,
                  explanations: bool = False, parked=None, parked_max: int = 100_000,
-                 parked_ttl_s: float | None = None, windows: Any = None) -> None:
+                 parked_ttl_s: float | None = None, windows: Any = None, replica: Replica | None = None,
+                 send_example: Callable[[bytes, bytes], Any] | None = None) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -170,10 +188,19 @@ class Scorer:
         self.explanations = explanations
         self.windows = windows  # app.scoring.windows.ScoringWindows, or None: raw features only
         self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
-        self.states: AsyncCheckpointedStates[PartitionScorer] = AsyncCheckpointedStates(
-            checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
-            every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget,
-            signer=signer, every_s=checkpoint_every_s)
+        self.replica = replica
+        self.send_example = send_example
+        if replica is not None and send_example is None:
+            raise ValueError("central learning needs send_example: where the labelled examples go")
+        self._in_flight: dict[bytes, int] = {}  # central learning: transactions submitted, not yet scored
+        if replica is None:
+            self.states: AsyncCheckpointedStates[PartitionScorer] | UncheckpointedStates[PartitionScorer] = \
+                AsyncCheckpointedStates(
+                    checkpoints, "model", open=self._open, dump=self._dump, pending=lambda state: state.unsaved,
+                    every=checkpoint_every, read_back=read_back, on_checkpoint=self._checkpointed, forget=self._forget,
+                    signer=signer, every_s=checkpoint_every_s)
+        else:
+            self.states = UncheckpointedStates(self._open, forget=self._forget)
         self._refused_pending: set[bytes] = set()
 
     # --- the model host and the partitions ------------------------------------------------------
@@ -197,8 +224,15 @@ class Scorer:
 
     @property
     def learners(self) -> dict[int, HostedLearner]:
-        """The live learner of each partition (what a drift mitigation resets or replaces)."""
+        """The live learner of each partition (what a drift mitigation resets or replaces); none in
+        central learning (the partitions share a replica of a model learned elsewhere)."""
+        if self.replica is not None:
+            return {}
         return {partition: state.learner for partition, state in self.states.states.items()}
+
+    def model_key(self, partition: int):
+        """The model host's key of the model that scores ``partition``."""
+        return self.replica.key if self.replica is not None else partition
 
     def replace_learner(self, partition: int, learner: OnlineLearner) -> None:
         """Make ``learner`` the live model of ``partition`` (its stream positions stay)."""
@@ -209,20 +243,25 @@ class Scorer:
 
     async def _open(self, partition: int, blob: bytes | None, positions: dict[str, int]) -> PartitionScorer:
         host = await self.host()
-        learner = await HostedLearner.open(host, partition, blob, self.model_factory, self.warm_start_path)
-        if not positions and learner.meta.get(LEGACY_OFFSETS):
-            positions.update(learner.meta[LEGACY_OFFSETS])
-        learner.meta = {}
-        if learner.restored:
-            log.info("partition %s: restored %r from its checkpoint (positions %s)", partition, learner, positions)
-        elif self.warm_start_path:
-            log.info("partition %s: warm start from %s: %r", partition, self.warm_start_path, learner)
+        if self.replica is not None:
+            learner = await self.replica.opened(host)
+            log.info("partition %s: scored by the model replica %s", partition, learner.version)
+        else:
+            learner = await HostedLearner.open(host, partition, blob, self.model_factory, self.warm_start_path)
+            if not positions and learner.meta.get(LEGACY_OFFSETS):
+                positions.update(learner.meta[LEGACY_OFFSETS])
+            learner.meta = {}
+            if learner.restored:
+                log.info("partition %s: restored %r from its checkpoint (positions %s)", partition, learner, positions)
+            elif self.warm_start_path:
+                log.info("partition %s: warm start from %s: %r", partition, self.warm_start_path, learner)
         if self.windows is not None:
             self.windows.opened(partition)
         state = PartitionScorer(partition, learner, pending_max=self.pending_max, pending_ttl_s=self.pending_ttl_s,
                                 expired_remembered=self.pending_expired_remembered,
                                 prequential_window=self.prequential_window, threshold=self.threshold,
-                                parked_max=self.parked_max, parked_ttl_s=self.parked_ttl_s)
+                                parked_max=self.parked_max, parked_ttl_s=self.parked_ttl_s,
+                                checkpointed=self.replica is None)
         self._rebuild_pending(state)
         self._rebuild_parked(state)
         _versions_changed(partition, learner, None)
@@ -315,7 +354,8 @@ class Scorer:
     async def close(self) -> None:
         """Checkpoint every partition (a clean shutdown), then stop the model host."""
         await self.states.checkpoint_and_forget(self.states.partitions())
-        log.info("checkpointed the models on shutdown")
+        if self.replica is None:
+            log.info("checkpointed the models on shutdown")
         if self._host is not None:
             host, self._host, self._host_starting = self._host, None, None
             await host.close()
@@ -370,7 +410,9 @@ class Scorer:
         host = await self.host()
         for partition in {item.partition for item in items}:
             await self.states.get(partition)
-        topic, states = self.transactions_topic, self.states
+        if self.replica is not None:
+            await self._refresh_replica(host)
+        topic, states, replica = self.transactions_topic, self.states, self.replica
         chunks = []
         for start in range(0, len(items), self.model_chunk):
             plans, ops = [], []
@@ -395,13 +437,40 @@ class Scorer:
                         continue
                 parked = self._parked_label(state, item.key) if fresh and item.tx.Class is None else None
                 learner = state.learner
-                plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, written, parked=parked))
                 label = item.tx.Class if parked is None else parked
+                if replica is None:
+                    plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, written,
+                                          parked=parked))
+                else:  # the example now, in the partition's order (the learner skips any behind its position)
+                    example = None if label is None else self._example(
+                        item.tx.transaction_id, item.tx.event_time, x, label, (topic, item.partition, item.offset))
+                    plans.append(_Planned(item, x, replica.version, replica.events_learned, fresh, state, written,
+                                          parked=parked, example=example, sample_rate=replica.sample_rate))
+                    self._in_flight[item.key] = self._in_flight.get(item.key, 0) + 1
                 ops.append(learner.step(x, label if fresh else None, explain=self.explanations))
                 if fresh:
                     states.advance(item.partition, topic, item.offset)
             chunks.append((plans, host.submit(ops) if ops else None))
         return chunks
+
+    async def _refresh_replica(self, host) -> None:
+        """Central learning: load the newest snapshot into the replica (between two batches)."""
+        old = self.replica.version
+        if await self.replica.refresh(host):
+            for partition in self.partitions:
+                _versions_changed(partition, self.replica, old)
+
+    def _example(self, transaction_id: str, event_time: float, x: dict, label: int, source: tuple):
+        """Central learning: send a labelled example; the future of its confirmation."""
+        example = example_codec.Example(transaction_id, event_time, x, int(label), source)
+        return self.send_example(example.key, example_codec.encode(example))
+
+    def _scored_in_flight(self, key: bytes) -> None:
+        left = self._in_flight.get(key, 0) - 1
+        if left > 0:
+            self._in_flight[key] = left
+        else:
+            self._in_flight.pop(key, None)
 
     def _parked_label(self, state: PartitionScorer, key: bytes) -> int | None:
         """The label parked for the transaction ``key``, if any."""
@@ -463,14 +532,22 @@ class Scorer:
                     continue
                 if plan.written is not None and writes is not None:
                     writes.append(plan.written)
+                if plan.example is not None and writes is not None:
+                    writes.append(plan.example)
                 result = next(results)
+                if self.replica is not None:
+                    self._scored_in_flight(plan.item.key)
+                    if plan.sample_rate != 1.0 and not isinstance(result, OpFailed):
+                        result = ((correct(result[0], plan.sample_rate),) + tuple(result[1:])
+                                  if type(result) is tuple else correct(result, plan.sample_rate))
                 if isinstance(result, OpFailed):
                     if plan.fresh and (plan.item.tx.Class is not None or plan.parked is not None):
                         plan.state.learner.unlearned()
                     out.append((plan.item, ScoringFailed(result.message)))
                     continue
-                out.append((plan.item, self._score(plan, *result, writes=writes, late=late) if type(result) is tuple
-                            else self._score(plan, result, writes=writes, late=late)))
+                late_or_none = late if self.replica is None else None  # central: no label is parked meanwhile
+                out.append((plan.item, self._score(plan, *result, writes=writes, late=late_or_none)
+                            if type(result) is tuple else self._score(plan, result, writes=writes, late=late_or_none)))
             if late:
                 await self._learn_late(late)
             yield out
@@ -538,6 +615,10 @@ class Scorer:
             if writes is not None and sent is not None:
                 writes.append(sent)
         plan.state.unparked(plan.item.key, label, probability, tx.event_time)
+        if self.replica is not None:  # its example is sent: no checkpoint to wait for
+            deleted = delete(self.parked_table, plan.item.partition, plan.item.key)
+            if writes is not None and deleted is not None:
+                writes.append(deleted)
         metrics.LABELS_PARKED.labels(event="learned").inc()
 
     def after_batch(self, partitions) -> None:
@@ -628,9 +709,14 @@ class Scorer:
         changelog record goes to ``writes``, for the caller to confirm before the label is
         acknowledged. With windows, a learned label is sent to its
         transaction's terminal; the future of the send goes to ``writes`` (for the caller to
-        confirm before the label is acknowledged)."""
+        confirm before the label is acknowledged). In central learning "learned" means its example
+        was sent (its future, and its pending entry's deletion, go to ``writes``; no operation); a
+        label whose transaction is with the model host waits until it is scored, so that its example
+        follows the examples of the labels before it."""
         state = await self.states.get(partition)
         op = None
+        while key in self._in_flight:  # central: its transaction is with the model host; its features come
+            await asyncio.sleep(0.005)
         if self.states.seen(partition, self.labels_topic, offset):
             outcome = "duplicate"
         elif key in state.pending:
@@ -641,7 +727,14 @@ class Scorer:
                 state.pending.discard(key)
                 outcome = "unknown"
             else:
-                op = state.learner.learn(entry.x, label)
+                if self.replica is None:
+                    op = state.learner.learn(entry.x, label)
+                else:  # central: its example, then the entry goes (no checkpoint to wait for)
+                    sent = [self._example(key.decode(), entry.event_time, entry.x, label,
+                                          (self.labels_topic, partition, offset)),
+                            delete(self.pending_table, partition, key)]
+                    if writes is not None:
+                        writes.extend(future for future in sent if future is not None)
                 state.labelled(key, label, entry.probability)
                 outcome = "learned"
                 if self.windows is not None:
