@@ -61,25 +61,13 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, T
 from app import metrics
 from app.learning.learner import OnlineLearner
 from app.learning.learner_set import OpFailed
+from app.learning.subsampling import correct
 
 log = logging.getLogger(__name__)
 
 REPLICA_KEY = ("replica",)  # the replica's key in the model host (the central learner's is ("central",))
 
 T = TypeVar("T")
-
-
-def correct(probability: float, rate: float) -> float:
-    """The probability of a model that learned a share ``rate`` of the genuine examples (and every
-    fraud), corrected for it: ``p / (p + (1 - p) / rate)``; unchanged when ``rate`` is 1.
-
-    >>> correct(0.5, 1.0), round(correct(0.5, 0.1), 4), correct(1.0, 0.1), correct(0.0, 0.1)
-    (0.5, 0.0909, 1.0, 0.0)
-    """
-    if rate >= 1.0:
-        return probability
-    denominator = probability + (1.0 - probability) / rate
-    return probability / denominator if denominator > 0.0 else 0.0
 
 
 class Replica:
@@ -129,7 +117,8 @@ class Replica:
         return self.snapshot is not None
 
     def correct(self, probability: float) -> float:
-        """``probability`` corrected for the held snapshot's sample rate (:func:`correct`)."""
+        """``probability`` corrected for the held snapshot's sample rate
+        (:func:`app.learning.subsampling.correct`)."""
         return correct(probability, self.sample_rate)
 
     # --- the model host -------------------------------------------------------------------------

@@ -81,8 +81,9 @@ from app.learning import OnlineLearner
 from app.learning import examples as example_codec
 from app.learning.hosted_learner import HostedLearner
 from app.learning.learner_set import OpFailed
+from app.learning.subsampling import correct
 from app.scoring.partition import PartitionScorer
-from app.scoring.replica import Replica, UncheckpointedStates, correct
+from app.scoring.replica import Replica, UncheckpointedStates
 from app.serialization.errors import DecodeError
 from app.state.changelog import delete, get, put
 from app.state.checkpointed import AsyncCheckpointedStates

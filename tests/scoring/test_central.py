@@ -14,9 +14,10 @@ from app import configured, metrics
 from app.learning import OnlineLearner
 from app.learning.examples import decode
 from app.learning.model_host import LocalHost
+from app.learning.subsampling import correct
 from app.records import Transaction
 from app.scoring import Item, Scorer
-from app.scoring.replica import REPLICA_KEY, Replica, correct
+from app.scoring.replica import REPLICA_KEY, Replica
 from app.state.pending import decode_pending
 from tests.fakes import ChangelogTable
 
