@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -35,10 +33,8 @@ from app.data.synthetic import generate
 from app.records import FEATURE_NAMES
 from app.testing.cpu import load_average
 from app.testing.figures import key_values
-from app.testing.kafka import delete_topics
-from app.testing.names import Names
-from app.testing.stack import BROKER, REGISTRY, local_stack
-from app.testing.worker import Worker
+from app.testing.run import fresh_run
+from app.testing.stack import BROKER, REGISTRY
 
 
 def features(row: dict) -> dict[str, float]:
@@ -63,17 +59,16 @@ def river_loop(rows: list[dict]) -> dict:
     }
 
 
-def agent_run(rows: list[dict], workdir: Path) -> dict:
+def agent_run(rows: list[dict]) -> dict:
     from app.replay import replay
 
-    names = Names("bench-anomaly")
-    started = time.perf_counter()
-    sent = asyncio.run(replay(rows, broker=BROKER, registry_url=REGISTRY, transactions_topic=names.transactions,
-                              labels_topic=names.labels, progress=False, time_base=time.time()))
-    replay_s = time.perf_counter() - started
-    worker = Worker(names, workdir, {"FRAUD_AGENTS": "anomaly"})
-    worker.start(timeout_s=120)
-    try:
+    with fresh_run("bench-anomaly") as run:
+        names = run.names
+        started = time.perf_counter()
+        sent = asyncio.run(replay(rows, broker=BROKER, registry_url=REGISTRY, transactions_topic=names.transactions,
+                                  labels_topic=names.labels, progress=False, time_base=time.time()))
+        replay_s = time.perf_counter() - started
+        worker = run.start_worker({"FRAUD_AGENTS": "anomaly"}, wait_assigned=False, timeout_s=120)
         t0, n = time.perf_counter(), sent.transactions
         deadline = t0 + max(600.0, n / 200)
         while (seen := worker.metric("fraud_events_in_total", topic=names.transactions)) < n:
@@ -82,9 +77,6 @@ def agent_run(rows: list[dict], workdir: Path) -> dict:
             time.sleep(0.25)
         elapsed = time.perf_counter() - t0
         flags = worker.metric("fraud_anomalies_total")
-    finally:
-        worker.stop()
-        delete_topics(names)
     return {"agent_eps": n / elapsed, "agent_flagged": int(flags), "replay_eps": n / replay_s}
 
 
@@ -151,8 +143,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{loop['loop_eps']:.0f} ev/s", flush=True)
     figures = {k: loop[k] for k in ("roc_auc", "pr_auc", "flagged_precision", "flagged_recall")}
     if not args.no_agent:
-        with local_stack(), tempfile.TemporaryDirectory() as tmp:
-            agent = agent_run(rows, Path(tmp))
+        agent = agent_run(rows)
         print(f"anomaly agent (Faust, real broker): {agent['agent_eps']:.0f} ev/s, flagged {agent['agent_flagged']} "
               f"(loop: {loop['flagged']}); replay {agent['replay_eps']:.0f} ev/s; load average {load_average():.2f}",
               flush=True)

@@ -23,19 +23,17 @@ import gc
 import math
 import os
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from app.testing.cpu import cpu_seconds, jit_cpu_seconds
 from app.testing.figures import key_values
-from app.testing.kafka import delete_topics, read, wait_written
+from app.testing.kafka import read, wait_written
 from app.testing.latency import send_and_score_times
 from app.testing.replay import replay
-from app.testing.stack import broker_pid, local_stack, stack_running
-from app.testing.worker import start_worker
+from app.testing.run import fresh_run
+from app.testing.stack import broker_pid, stack_running
 
 VARIANTS = {"c1": None, "c2": ""}  # KAFKA_JIT_OPTS: None = the stack's default (C1 only), "" = none
 
@@ -47,35 +45,30 @@ def measure(variant: str, rows: list[dict], args) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_JIT_OPTS"}
     if VARIANTS[variant] is not None:
         env["KAFKA_JIT_OPTS"] = VARIANTS[variant]
-    with local_stack(env), tempfile.TemporaryDirectory(prefix="broker-jit-") as tmp:
-        worker = start_worker(f"jit{variant}", Path(tmp) / "worker", {"FRAUD_AGENTS": "scoring"})
-        try:
-            worker.wait_assigned()
-            train, warm, m = rows[:args.train_rows], rows[:args.warmup_rows], rows[:args.rows]
-            replay(worker.names, train, labels="in-event")
-            wait_written(worker.names.scores, len(train), timeout_s=600, idle_s=30.0)
-            replay(worker.names, warm, labels="in-event", rate=args.rate, id_prefix="warm", linger_ms=0)
-            wait_written(worker.names.scores, len(train) + len(warm), timeout_s=300, idle_s=10.0)
-            broker = broker_pid()
-            gc.collect()
-            gc.freeze()  # the rows held here: a full collection would delay the replay
-            cpu0, jit0, started = cpu_seconds(broker), jit_cpu_seconds(broker), time.monotonic()
-            replay(worker.names, m, labels="in-event", rate=args.rate, id_prefix="lat", linger_ms=0)
-            wall = time.monotonic() - started
-            gc.unfreeze()
-            expect = len(train) + len(warm) + len(m)
-            wait_written(worker.names.scores, expect, timeout_s=300, idle_s=10.0)
-            broker_ms = 1000.0 * (cpu_seconds(broker) - cpu0) / len(m)
-            jit_cores = (jit_cpu_seconds(broker) - jit0) / wall
-            scores = read(worker.names.scores, Score, expect=expect, timeout_s=300, idle_s=10.0)
-            timed = send_and_score_times(scores, worker.names.transactions, "lat-", len(m))
-            latencies = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
-            if not len(latencies):
-                raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
-                                 f"{worker.log_tail()}")
-        finally:
-            worker.stop()
-            delete_topics(worker.names)
+    with fresh_run(f"jit{variant}", stack_env=env) as run:
+        worker = run.start_worker({"FRAUD_AGENTS": "scoring"})
+        train, warm, m = rows[:args.train_rows], rows[:args.warmup_rows], rows[:args.rows]
+        replay(worker.names, train, labels="in-event")
+        wait_written(worker.names.scores, len(train), timeout_s=600, idle_s=30.0)
+        replay(worker.names, warm, labels="in-event", rate=args.rate, id_prefix="warm", linger_ms=0)
+        wait_written(worker.names.scores, len(train) + len(warm), timeout_s=300, idle_s=10.0)
+        broker = broker_pid()
+        gc.collect()
+        gc.freeze()  # the rows held here: a full collection would delay the replay
+        cpu0, jit0, started = cpu_seconds(broker), jit_cpu_seconds(broker), time.monotonic()
+        replay(worker.names, m, labels="in-event", rate=args.rate, id_prefix="lat", linger_ms=0)
+        wall = time.monotonic() - started
+        gc.unfreeze()
+        expect = len(train) + len(warm) + len(m)
+        wait_written(worker.names.scores, expect, timeout_s=300, idle_s=10.0)
+        broker_ms = 1000.0 * (cpu_seconds(broker) - cpu0) / len(m)
+        jit_cores = (jit_cpu_seconds(broker) - jit0) / wall
+        scores = read(worker.names.scores, Score, expect=expect, timeout_s=300, idle_s=10.0)
+        timed = send_and_score_times(scores, worker.names.transactions, "lat-", len(m))
+        latencies = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
+        if not len(latencies):
+            raise SystemExit(f"[{variant}] no measured transaction got a score; the worker's log ends:\n"
+                             f"{worker.log_tail()}")
     if len(latencies) < len(m):
         print(f"[{variant}] {len(m) - len(latencies)} of {len(m)} transactions got no score")
     return {"p50_ms": float(np.percentile(latencies, 50)), "p99_ms": float(np.percentile(latencies, 99)),

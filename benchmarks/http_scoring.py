@@ -35,9 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -101,10 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     from app.replay import to_transaction, transaction_id
     from app.testing.baseline import plain_loop
     from app.testing.cpu import cpu_seconds, load_average
-    from app.testing.kafka import delete_topics, read, wait_written
+    from app.testing.kafka import read, wait_written
     from app.testing.replay import ReplayThread, replay
-    from app.testing.stack import local_stack
-    from app.testing.worker import start_worker
+    from app.testing.run import fresh_run
     from benchmarks.scoring import cpu_times, model_process_of
 
     params = configured.model_params(settings)
@@ -121,51 +118,46 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.stream_rate:g}/s model={params}", flush=True)
 
     env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": params["kind"], "FRAUD_ARF_TREES": str(params["trees"])}
-    with local_stack(), tempfile.TemporaryDirectory(prefix="bench-http-scoring-") as tmp:
-        worker = start_worker("benchhttp", Path(tmp) / "w", env)
-        try:
-            names = worker.names
-            worker.wait_assigned()
-            worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
-            sent = replay(names, train, labels="in-event")
-            wait_written(names.scores, len(train), timeout_s=1800, idle_s=60.0, stop_if=worker_exited)
-            print(f"[train] the worker learned {sent.transactions} rows", flush=True)
+    with fresh_run("benchhttp") as run:
+        worker = run.start_worker(env)
+        names = worker.names
+        worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
+        sent = replay(names, train, labels="in-event")
+        wait_written(names.scores, len(train), timeout_s=1800, idle_s=60.0, stop_if=worker_exited)
+        print(f"[train] the worker learned {sent.transactions} rows", flush=True)
 
-            loop = plain_loop(train, params)
-            model = loop["model"]
-            xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in request_rows]
-            model_ns = []
-            for x in xs:
-                started = time.perf_counter_ns()
-                model.predict_proba_one(x)
-                model_ns.append(time.perf_counter_ns() - started)
-            model_us = float(np.median(model_ns)) / 1000
-            model_p99_us = float(np.percentile(model_ns, 99)) / 1000
-            print(f"[model] predict_proba_one in this process: median {model_us:.0f} us, p99 {model_p99_us:.0f} us")
+        loop = plain_loop(train, params)
+        model = loop["model"]
+        xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in request_rows]
+        model_ns = []
+        for x in xs:
+            started = time.perf_counter_ns()
+            model.predict_proba_one(x)
+            model_ns.append(time.perf_counter_ns() - started)
+        model_us = float(np.median(model_ns)) / 1000
+        model_p99_us = float(np.percentile(model_ns, 99)) / 1000
+        print(f"[model] predict_proba_one in this process: median {model_us:.0f} us, p99 {model_p99_us:.0f} us")
 
-            stream = ReplayThread(names, later[:stream_n], labels="in-event", id_prefix="live", rate=args.stream_rate)
-            stream.start()
-            time.sleep(5.0)  # the stream flows before the first request
-            now = time.time()
-            bodies = [to_transaction(row, transaction_id("req", i), now, with_label=False)
-                      for i, row in enumerate(request_rows)]
-            load_before = load_average()
-            # (no model process: MODEL_PROCESS off); this process sends the requests and the stream
-            processes = [worker.proc.pid, model_process_of(worker), os.getpid()]
-            cpu_before = [cpu_seconds(pid) if pid else 0.0 for pid in processes]
-            machine_before = cpu_times()
-            results = asyncio.run(post_at_rate(worker.url + "/score", bodies, args.rate))
-            wall, busy, _ = (b - a for a, b in zip(machine_before, cpu_times()))
-            worker_cores, model_cores, client_cores = ((cpu_seconds(pid) - before) / wall if pid else 0.0
-                                                       for pid, before in zip(processes, cpu_before))
-            load = max(load_before, load_average())
-            stream.result(timeout_s=duration_s + 120)
-            expect = len(train) + stream_n
-            wait_written(names.scores, expect, timeout_s=600, idle_s=60.0, stop_if=worker_exited)
-            scores = read(names.scores, Score, expect=expect, timeout_s=600, idle_s=30.0, stop_if=worker_exited)
-        finally:
-            worker.stop()
-            delete_topics(worker.names)
+        stream = ReplayThread(names, later[:stream_n], labels="in-event", id_prefix="live", rate=args.stream_rate)
+        stream.start()
+        time.sleep(5.0)  # the stream flows before the first request
+        now = time.time()
+        bodies = [to_transaction(row, transaction_id("req", i), now, with_label=False)
+                  for i, row in enumerate(request_rows)]
+        load_before = load_average()
+        # (no model process: MODEL_PROCESS off); this process sends the requests and the stream
+        processes = [worker.proc.pid, model_process_of(worker), os.getpid()]
+        cpu_before = [cpu_seconds(pid) if pid else 0.0 for pid in processes]
+        machine_before = cpu_times()
+        results = asyncio.run(post_at_rate(worker.url + "/score", bodies, args.rate))
+        wall, busy, _ = (b - a for a, b in zip(machine_before, cpu_times()))
+        worker_cores, model_cores, client_cores = ((cpu_seconds(pid) - before) / wall if pid else 0.0
+                                                   for pid, before in zip(processes, cpu_before))
+        load = max(load_before, load_average())
+        stream.result(timeout_s=duration_s + 120)
+        expect = len(train) + stream_n
+        wait_written(names.scores, expect, timeout_s=600, idle_s=60.0, stop_if=worker_exited)
+        scores = read(names.scores, Score, expect=expect, timeout_s=600, idle_s=30.0, stop_if=worker_exited)
 
     ok = [(s, a) for s, a, status in results if status == 200]
     errors = len(results) - len(ok)

@@ -41,11 +41,9 @@ from pathlib import Path
 
 from app.testing.cpu import load_average
 from app.testing.figures import key_values
-from app.testing.kafka import delete_topics
-from app.testing.names import Names
 from app.testing.replay import replay
-from app.testing.stack import BROKER, local_stack
-from app.testing.worker import Worker
+from app.testing.run import fresh_run
+from app.testing.stack import BROKER
 
 #: (stage, pattern): a frame (``function (path:line)``, as py-spy writes it) that matches the
 #: pattern puts its sample in the stage; the first matching pattern of the innermost matching frame wins.
@@ -215,23 +213,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.skip_rows + args.profile_rows > args.rows:
         p.error("--skip-rows + --profile-rows must not exceed --rows")
 
-    import asyncio
-
-    import settings
-    from app.admin import ensure_topics
     from benchmarks.scoring import model_process_of, rows_of
 
     rows = rows_of(args.rows)
-    names = Names("profile")
     env = {"FRAUD_AGENTS": args.agents, "FRAUD_MODEL_KIND": args.kind, "FRAUD_ARF_TREES": str(args.trees),
            **dict(kv.split("=", 1) for kv in args.env)}
     raw = args.raw or Path(tempfile.mkdtemp(prefix="profile-worker-"))
     raw.mkdir(parents=True, exist_ok=True)
-    with local_stack(), tempfile.TemporaryDirectory(prefix="profile-worker-") as tmp:
-        asyncio.run(ensure_topics(BROKER, names.topics(), settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS))
+    with fresh_run("profile") as run:
+        names = run.names
+        run.create_topics()
         sent = replay(names, rows, labels="in-event")
         print(f"[profile] {sent.transactions} rows written in {sent.elapsed_s:.1f}s; starting the worker", flush=True)
-        worker = Worker(names, Path(tmp) / "w", env).start()
+        worker = run.start_worker(env, wait_assigned=False)
         scores_written = Counter(names.scores)
         try:
             model_pid = model_process_of(worker, wait_s=30.0)
@@ -261,8 +255,6 @@ def main(argv: list[str] | None = None) -> int:
             stacks = {name: sampler.stop() for name, sampler in samplers.items()}
         finally:
             scores_written.close()
-            worker.stop()
-            delete_topics(names)
 
     figures: dict[str, object] = {}
     for name, samples in stacks.items():

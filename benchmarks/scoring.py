@@ -46,7 +46,6 @@ import argparse
 import gc
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,11 +54,11 @@ import numpy as np
 from app.testing.baseline import plain_loop
 from app.testing.cpu import cpu_seconds, jit_cpu_seconds, load_average
 from app.testing.figures import key_values
-from app.testing.kafka import delete_topics, read, wait_written
+from app.testing.kafka import read, wait_written
 from app.testing.latency import send_and_score_times
 from app.testing.replay import replay
-from app.testing.stack import broker_pid, local_stack
-from app.testing.worker import start_worker
+from app.testing.run import fresh_run
+from app.testing.stack import broker_pid
 
 
 def rows_of(n: int | None) -> list[dict]:
@@ -150,127 +149,122 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. the service, flat out
     env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": params["kind"], "FRAUD_ARF_TREES": str(params["trees"])}
-    with local_stack(), tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
-        worker = start_worker("benchscore", Path(tmp) / "w", env)
-        try:
-            names = worker.names
-            worker.wait_assigned()
-            print(f"[service] load before: {load_average():.2f}", flush=True)
-            # the same process all run long: if it dies, the worker exits and the run ends
-            model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
-            cpu_before = cpu_seconds(worker.proc.pid)
-            model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
-            replay_started = time.time()  # the clock of the scores' processing times
-            sent = replay(names, rows, labels="in-event")
-            print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
-            worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
-            wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
-            model_cpu_s = cpu_seconds(model_pid) - model_cpu_before if model_pid else math.nan
-            scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
-            service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
-            by_id: dict[str, dict] = {}
-            for _, value, _, _ in scores:
-                by_id.setdefault(value["transaction_id"], value)
-            if len(by_id) < n:
-                print(f"[service] only {len(by_id)} of {n} scores arrived:\n{worker.log_tail()}")
-                return 1
-            from app.replay import transaction_id
+    with fresh_run("benchscore") as run:
+        worker = run.start_worker(env)
+        names = worker.names
+        print(f"[service] load before: {load_average():.2f}", flush=True)
+        # the same process all run long: if it dies, the worker exits and the run ends
+        model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
+        cpu_before = cpu_seconds(worker.proc.pid)
+        model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
+        replay_started = time.time()  # the clock of the scores' processing times
+        sent = replay(names, rows, labels="in-event")
+        print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
+        worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
+        wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+        model_cpu_s = cpu_seconds(model_pid) - model_cpu_before if model_pid else math.nan
+        scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+        service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
+        by_id: dict[str, dict] = {}
+        for _, value, _, _ in scores:
+            by_id.setdefault(value["transaction_id"], value)
+        if len(by_id) < n:
+            print(f"[service] only {len(by_id)} of {n} scores arrived:\n{worker.log_tail()}")
+            return 1
+        from app.replay import transaction_id
 
-            ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
-            times = np.array([s["processing_time"] for s in ordered])
-            service_eps = (n - 1) / (times.max() - times.min())
-            service_p = np.array([s["fraud_probability"] for s in ordered])
-            service_roc, service_pr = exact(loop["y"], service_p)
-            max_diff = float(np.max(np.abs(service_p - loop["p"])))
-            print(f"[service] {service_eps:.0f} ev/s ({service_cpu_eps:.0f} per CPU second of the worker), ROC-AUC {service_roc:.4f}, PR-AUC {service_pr:.4f}, "
-                  f"max |p_service - p_loop| = {max_diff:.3g}; load after {load_average():.2f}")
-            # the model process is what bounds the flat-out rate: its CPU per event against the loop's,
-            # and how much of a core it had from the start of the replay to the last score (the same
-            # span as its CPU time, which includes opening the learner; 1.0: it never waited)
-            service_model_cpu_ms = 1000.0 * model_cpu_s / n
-            service_model_cores = model_cpu_s / (times.max() - replay_started)
-            print(f"[service] the model process: {service_model_cpu_ms:.3f} ms of CPU per event (the loop "
-                  f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the start of the replay "
-                  f"to the last score")
+        ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
+        times = np.array([s["processing_time"] for s in ordered])
+        service_eps = (n - 1) / (times.max() - times.min())
+        service_p = np.array([s["fraud_probability"] for s in ordered])
+        service_roc, service_pr = exact(loop["y"], service_p)
+        max_diff = float(np.max(np.abs(service_p - loop["p"])))
+        print(f"[service] {service_eps:.0f} ev/s ({service_cpu_eps:.0f} per CPU second of the worker), ROC-AUC {service_roc:.4f}, PR-AUC {service_pr:.4f}, "
+              f"max |p_service - p_loop| = {max_diff:.3g}; load after {load_average():.2f}")
+        # the model process is what bounds the flat-out rate: its CPU per event against the loop's,
+        # and how much of a core it had from the start of the replay to the last score (the same
+        # span as its CPU time, which includes opening the learner; 1.0: it never waited)
+        service_model_cpu_ms = 1000.0 * model_cpu_s / n
+        service_model_cores = model_cpu_s / (times.max() - replay_started)
+        print(f"[service] the model process: {service_model_cpu_ms:.3f} ms of CPU per event (the loop "
+              f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the start of the replay "
+              f"to the last score")
 
-            # 3. the trained model's maximum now (a bigger forest is slower than the average), then
-            # latency at a fixed fraction of it
-            m = min(args.latency_rows, n)
-            replay(names, rows[:m], labels="in-event", id_prefix="max")
-            wait_written(names.scores, n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
-            burst = read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
-            burst_scores = [v["processing_time"] for _, v, _, _ in burst if v["transaction_id"].startswith("max-")]
-            if worker_exited() or len(burst_scores) < m:  # (m >= 2: checked with the arguments)
-                print(f"[latency] {len(burst_scores)} of the {m} flat-out rows were scored "
-                      f"({'the worker exited' if worker_exited() else 'no more came'}):\n{worker.log_tail()}")
-                return 1
-            max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
-            rate = args.rate_fraction * max_eps
-            print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
-                  f"load before: {load_average():.2f}", flush=True)
-            # a warm-up at that rate first: one-record produce requests, sent one by one, take other
-            # paths through the broker than the batches before; a fresh broker JIT-compiles them
-            # (with the JVM's optimizing compiler, which the local stack leaves out by default, its C2
-            # thread was busy for 0.2-0.6 of a core in bursts: benchmarks/broker_jit.py)
-            broker = broker_pid()
-            w = min(args.warmup_rows, n)
-            warmup_jit_cores = math.nan
-            if w:
-                jit_before, warm_started = (jit_cpu_seconds(broker) if broker else 0.0), time.monotonic()
-                replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
-                if broker:
-                    warmup_jit_cores = (jit_cpu_seconds(broker) - jit_before) / (time.monotonic() - warm_started)
-                wait_written(names.scores, n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
-                if worker_exited():
-                    print(f"[latency] the worker exited during the warm-up:\n{worker.log_tail()}")
-                    return 1
-            # the rows and scores this process holds are hundreds of thousands of objects: a full
-            # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
-            # service (the send time is stamped before it)
-            gc.collect()
-            gc.freeze()
-            pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {}),
-                    **({"broker": broker} if broker else {})}
-            cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
-            jit_at_start = jit_cpu_seconds(broker) if broker else math.nan
-            machine_at_start = cpu_times()
-            replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
-            gc.unfreeze()
-            wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
-            jit_cores = (jit_cpu_seconds(broker) - jit_at_start) / wall if broker else math.nan
-            # the last transactions may still be scored: reading every score now would take this
-            # process's CPU from the service while it does (end offsets only until all are written)
-            wait_written(names.scores, n + 2 * m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
-            # CPU per event at this rate: small batches cost more per event than the flat-out ones
-            cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()}
-            later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
-                         stop_if=worker_exited)
+        # 3. the trained model's maximum now (a bigger forest is slower than the average), then
+        # latency at a fixed fraction of it
+        m = min(args.latency_rows, n)
+        replay(names, rows[:m], labels="in-event", id_prefix="max")
+        wait_written(names.scores, n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+        burst = read(names.scores, Score, expect=n + m, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+        burst_scores = [v["processing_time"] for _, v, _, _ in burst if v["transaction_id"].startswith("max-")]
+        if worker_exited() or len(burst_scores) < m:  # (m >= 2: checked with the arguments)
+            print(f"[latency] {len(burst_scores)} of the {m} flat-out rows were scored "
+                  f"({'the worker exited' if worker_exited() else 'no more came'}):\n{worker.log_tail()}")
+            return 1
+        max_eps = (len(burst_scores) - 1) / (max(burst_scores) - min(burst_scores))
+        rate = args.rate_fraction * max_eps
+        print(f"[latency] the trained model scores {max_eps:.0f} ev/s flat out; {m} rows at {rate:.0f} ev/s; "
+              f"load before: {load_average():.2f}", flush=True)
+        # a warm-up at that rate first: one-record produce requests, sent one by one, take other
+        # paths through the broker than the batches before; a fresh broker JIT-compiles them
+        # (with the JVM's optimizing compiler, which the local stack leaves out by default, its C2
+        # thread was busy for 0.2-0.6 of a core in bursts: benchmarks/broker_jit.py)
+        broker = broker_pid()
+        w = min(args.warmup_rows, n)
+        warmup_jit_cores = math.nan
+        if w:
+            jit_before, warm_started = (jit_cpu_seconds(broker) if broker else 0.0), time.monotonic()
+            replay(names, rows[:w], labels="in-event", rate=rate, id_prefix="warm", linger_ms=0)
+            if broker:
+                warmup_jit_cores = (jit_cpu_seconds(broker) - jit_before) / (time.monotonic() - warm_started)
+            wait_written(names.scores, n + m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
             if worker_exited():
-                print(f"[latency] the worker exited:\n{worker.log_tail()}")
+                print(f"[latency] the worker exited during the warm-up:\n{worker.log_tail()}")
                 return 1
-            timed = send_and_score_times(later, names.transactions, "lat-", m)
-            latencies_ms = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
-            if args.latency_csv:
-                with open(args.latency_csv, "w") as out:
-                    out.write("transaction_id,sent_s,scored_s,latency_ms\n")
-                    for (t, sent, scored), latency_ms in zip(timed, latencies_ms):
-                        out.write(f"{t},{sent:.6f},{scored:.6f},{latency_ms:.3f}\n")
-                print(f"[latency] per-transaction times in {args.latency_csv}")
-            p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
-            print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
-                  f"max {latencies_ms.max():.1f} ms; CPU per event: "
-                  + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
-                  + f"; the machine {busy / wall:.2f} cores busy while replaying ({stolen / wall:.2f} stolen), the "
-                  f"broker's JIT compiler {jit_cores:.3f} (in the warm-up {warmup_jit_cores:.3f}); "
-                  f"load after {load_average():.2f}")
-            checkpoints = worker.metric("fraud_checkpoint_seconds_count")
-            checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
-            checkpoint_mb = worker.metric("fraud_checkpoint_bytes") / 1e6
-            print(f"[worker] {checkpoints:.0f} checkpoints, {checkpoint_ms:.0f} ms each on average, the last "
-                  f"{checkpoint_mb:.1f} MB")
-        finally:
-            worker.stop()
-            delete_topics(worker.names)
+        # the rows and scores this process holds are hundreds of thousands of objects: a full
+        # collection of them pauses the producer for 100+ ms, a delay of the replay, not of the
+        # service (the send time is stamped before it)
+        gc.collect()
+        gc.freeze()
+        pids = {"worker": worker.proc.pid, **({"model": model_pid} if model_pid else {}),
+                **({"broker": broker} if broker else {})}
+        cpu_at_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        jit_at_start = jit_cpu_seconds(broker) if broker else math.nan
+        machine_at_start = cpu_times()
+        replay(names, rows[:m], labels="in-event", rate=rate, id_prefix="lat", linger_ms=0)
+        gc.unfreeze()
+        wall, busy, stolen = (b - a for a, b in zip(machine_at_start, cpu_times()))
+        jit_cores = (jit_cpu_seconds(broker) - jit_at_start) / wall if broker else math.nan
+        # the last transactions may still be scored: reading every score now would take this
+        # process's CPU from the service while it does (end offsets only until all are written)
+        wait_written(names.scores, n + 2 * m + w, timeout_s=300, idle_s=10.0, stop_if=worker_exited)
+        # CPU per event at this rate: small batches cost more per event than the flat-out ones
+        cpu_ms = {name: 1000.0 * (cpu_seconds(pid) - cpu_at_start[name]) / m for name, pid in pids.items()}
+        later = read(names.scores, Score, expect=n + 2 * m + w, timeout_s=300, idle_s=10.0,
+                     stop_if=worker_exited)
+        if worker_exited():
+            print(f"[latency] the worker exited:\n{worker.log_tail()}")
+            return 1
+        timed = send_and_score_times(later, names.transactions, "lat-", m)
+        latencies_ms = np.array([(scored - sent) * 1000.0 for _, sent, scored in timed])
+        if args.latency_csv:
+            with open(args.latency_csv, "w") as out:
+                out.write("transaction_id,sent_s,scored_s,latency_ms\n")
+                for (t, sent, scored), latency_ms in zip(timed, latencies_ms):
+                    out.write(f"{t},{sent:.6f},{scored:.6f},{latency_ms:.3f}\n")
+            print(f"[latency] per-transaction times in {args.latency_csv}")
+        p50, p99 = (float(np.percentile(latencies_ms, q)) for q in (50, 99)) if len(latencies_ms) else (math.nan,) * 2
+        print(f"[latency] {len(latencies_ms)} scores: p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+              f"max {latencies_ms.max():.1f} ms; CPU per event: "
+              + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu_ms.items())
+              + f"; the machine {busy / wall:.2f} cores busy while replaying ({stolen / wall:.2f} stolen), the "
+              f"broker's JIT compiler {jit_cores:.3f} (in the warm-up {warmup_jit_cores:.3f}); "
+              f"load after {load_average():.2f}")
+        checkpoints = worker.metric("fraud_checkpoint_seconds_count")
+        checkpoint_ms = 1000.0 * worker.metric("fraud_checkpoint_seconds_sum") / max(checkpoints, 1)
+        checkpoint_mb = worker.metric("fraud_checkpoint_bytes") / 1e6
+        print(f"[worker] {checkpoints:.0f} checkpoints, {checkpoint_ms:.0f} ms each on average, the last "
+              f"{checkpoint_mb:.1f} MB")
 
     figures = dict(
         loop_eps=loop["eps"], service_eps=service_eps, ratio=service_eps / loop["eps"], p50_ms=p50, p99_ms=p99,

@@ -32,16 +32,13 @@ from __future__ import annotations
 import argparse
 import re
 import signal
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from app.testing.figures import key_values
-from app.testing.kafka import delete_topics
 from app.testing.replay import replay
-from app.testing.stack import local_stack
-from app.testing.worker import start_worker
+from app.testing.run import fresh_run
 
 import settings
 
@@ -122,61 +119,57 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)  # a run stopped early still stops its worker and deletes its topics
     agents = [agent for agent in args.agents.split(",") if agent]
 
-    with local_stack(), tempfile.TemporaryDirectory(prefix="soak-") as workdir:
+    with fresh_run("soak") as run:
         env = {"FRAUD_MODEL_KIND": args.kind, "FRAUD_ARF_TREES": str(args.trees),
                "FRAUD_AGENTS": ",".join(agents)}
-        worker = start_worker("soak", Path(workdir), env)
+        worker = run.start_worker(env, wait_assigned=False)
         names = worker.names
-        try:
-            failures: list[BaseException] = []
+        failures: list[BaseException] = []
 
-            def consumed() -> float:
-                return worker.metric("fraud_events_in_total", topic=names.transactions)
+        def consumed() -> float:
+            return worker.metric("fraud_events_in_total", topic=names.transactions)
 
-            producer = threading.Thread(target=produce, name="soak-replay", daemon=True, args=(
-                names, args.events, args.chunk, args.delayed_every, args.label_delay, args.seed, consumed, failures,
-                args.event_gap_s))
-            started = time.monotonic()
-            producer.start()
-            model = model_pid(worker)
-            worker_pid = worker.proc.pid
-            warm: tuple[float, float, float] | None = None  # consumed, worker rss, model rss
-            worker_max = model_max = 0.0
-            print(f"worker pid {worker_pid}, model process pid {model}; {args.events} events, warm-up {warmup}",
+        producer = threading.Thread(target=produce, name="soak-replay", daemon=True, args=(
+            names, args.events, args.chunk, args.delayed_every, args.label_delay, args.seed, consumed, failures,
+            args.event_gap_s))
+        started = time.monotonic()
+        producer.start()
+        model = model_pid(worker)
+        worker_pid = worker.proc.pid
+        warm: tuple[float, float, float] | None = None  # consumed, worker rss, model rss
+        worker_max = model_max = 0.0
+        print(f"worker pid {worker_pid}, model process pid {model}; {args.events} events, warm-up {warmup}",
+              flush=True)
+        print(f"{'elapsed_s':>9} {'consumed':>10} {'worker_mb':>10} {'model_mb':>9} {'window_keys':>11}", flush=True)
+        while True:
+            time.sleep(args.interval_s)
+            if failures:
+                raise failures[0]
+            if not worker.alive():
+                raise RuntimeError(f"the worker died:\n{worker.log_tail()}")
+            model = model or model_pid(worker)
+            count = consumed()
+            worker_rss, model_rss = rss_mb(worker_pid), rss_mb(model)
+            worker_max, model_max = max(worker_max, worker_rss), max(model_max, model_rss)
+            keys = worker.metric("fraud_window_keys")
+            print(f"{time.monotonic() - started:9.0f} {count:10.0f} {worker_rss:10.1f} {model_rss:9.1f} {keys:11.0f}",
                   flush=True)
-            print(f"{'elapsed_s':>9} {'consumed':>10} {'worker_mb':>10} {'model_mb':>9} {'window_keys':>11}", flush=True)
-            while True:
-                time.sleep(args.interval_s)
-                if failures:
-                    raise failures[0]
-                if not worker.alive():
-                    raise RuntimeError(f"the worker died:\n{worker.log_tail()}")
-                model = model or model_pid(worker)
-                count = consumed()
-                worker_rss, model_rss = rss_mb(worker_pid), rss_mb(model)
-                worker_max, model_max = max(worker_max, worker_rss), max(model_max, model_rss)
-                keys = worker.metric("fraud_window_keys")
-                print(f"{time.monotonic() - started:9.0f} {count:10.0f} {worker_rss:10.1f} {model_rss:9.1f} {keys:11.0f}",
-                      flush=True)
-                if warm is None and count >= warmup:
-                    warm = (count, worker_rss, model_rss)
-                if count >= args.events:
-                    break
-                if time.monotonic() - started > args.timeout_s:
-                    raise TimeoutError(f"consumed {count:.0f} of {args.events} in {args.timeout_s:.0f} s")
-            elapsed = time.monotonic() - started
-            assert warm is not None
-            million = max(1.0, count - warm[0]) / 1e6
-            print(key_values(
-                events=int(count), warmup_events=int(warm[0]), elapsed_s=elapsed, eps=count / elapsed,
-                worker_rss_warmup_mb=warm[1], worker_rss_end_mb=worker_rss, worker_rss_max_mb=worker_max,
-                worker_growth_mb_per_million=(worker_rss - warm[1]) / million,
-                model_rss_warmup_mb=warm[2], model_rss_end_mb=model_rss, model_rss_max_mb=model_max,
-                model_growth_mb_per_million=(model_rss - warm[2]) / million,
-                event_gap_s=args.event_gap_s, kind=args.kind, agents="+".join(agents)), flush=True)
-        finally:
-            worker.stop()
-            delete_topics(names)
+            if warm is None and count >= warmup:
+                warm = (count, worker_rss, model_rss)
+            if count >= args.events:
+                break
+            if time.monotonic() - started > args.timeout_s:
+                raise TimeoutError(f"consumed {count:.0f} of {args.events} in {args.timeout_s:.0f} s")
+        elapsed = time.monotonic() - started
+        assert warm is not None
+        million = max(1.0, count - warm[0]) / 1e6
+        print(key_values(
+            events=int(count), warmup_events=int(warm[0]), elapsed_s=elapsed, eps=count / elapsed,
+            worker_rss_warmup_mb=warm[1], worker_rss_end_mb=worker_rss, worker_rss_max_mb=worker_max,
+            worker_growth_mb_per_million=(worker_rss - warm[1]) / million,
+            model_rss_warmup_mb=warm[2], model_rss_end_mb=model_rss, model_rss_max_mb=model_max,
+            model_growth_mb_per_million=(model_rss - warm[2]) / million,
+            event_gap_s=args.event_gap_s, kind=args.kind, agents="+".join(agents)), flush=True)
 
 
 def _stop(signum, frame) -> None:

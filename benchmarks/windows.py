@@ -40,9 +40,7 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -91,46 +89,40 @@ def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s:
     "scores"}``, or ``{"error": ...}`` when its scores did not all come."""
     from app.records import Score
     from app.replay import transaction_id
-    from app.testing.kafka import delete_topics, read, wait_written
+    from app.testing.kafka import read, wait_written
     from app.testing.replay import replay
-    from app.testing.stack import local_stack
-    from app.testing.worker import start_worker
+    from app.testing.run import fresh_run
 
     name = "windows" if with_windows else "raw"
     rows = list(sim.rows())
     n = len(rows)
     env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": kind, "FRAUD_ARF_TREES": str(trees),
            "FRAUD_MODEL_FEATURES": "Amount", "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0"}
-    with local_stack(), tempfile.TemporaryDirectory(prefix="bench-windows-") as tmp:
-        worker = start_worker("benchwin", Path(tmp) / "w", env)
-        try:
-            names = worker.names
-            worker.wait_assigned()
-            started = time.perf_counter()
-            sent = replay(names, rows, labels="delayed", label_delay_event_s=label_delay_s, rate=rate)
-            print(f"[service {name}] replayed {sent.transactions:,} transactions and {sent.labels:,} labels in "
-                  f"{sent.elapsed_s:.1f}s; waiting for the scores", flush=True)
-            exited = lambda: worker.proc.poll() is not None  # noqa: E731
-            wait_written(names.scores, n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
-            scores = read(names.scores, Score, expect=n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
-            by_id: dict[str, dict] = {}
-            for _, value, _, _ in scores:
-                by_id.setdefault(value["transaction_id"], value)
-            if len(by_id) < n:
-                print(f"[service {name}] only {len(by_id)} of {n} scores came:\n{worker.log_tail()}", flush=True)
-                return {"error": f"{len(by_id)} of {n} scores"}
-            ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
-            times = np.array([s["processing_time"] for s in ordered])
-            eps = (n - 1) / (times.max() - times.min())
-            missing = {id_: worker.metric("fraud_window_features_missing_total", id=id_) for id_ in ("card", "terminal")}
-            early = worker.metric("fraud_parked_labels_total", event="learned")
-            print(f"[service {name}] {n:,} scores in {time.perf_counter() - started:.0f}s, {eps:.0f} ev/s "
-                  f"(first to last score); without card / terminal features: {missing['card']:.0f} / "
-                  f"{missing['terminal']:.0f}; labels learned with their transaction, having come before it was "
-                  f"scored (no delay): {early:.0f}", flush=True)
-        finally:
-            worker.stop()
-            delete_topics(worker.names)
+    with fresh_run("benchwin") as run:
+        worker = run.start_worker(env)
+        names = worker.names
+        started = time.perf_counter()
+        sent = replay(names, rows, labels="delayed", label_delay_event_s=label_delay_s, rate=rate)
+        print(f"[service {name}] replayed {sent.transactions:,} transactions and {sent.labels:,} labels in "
+              f"{sent.elapsed_s:.1f}s; waiting for the scores", flush=True)
+        exited = lambda: worker.proc.poll() is not None  # noqa: E731
+        wait_written(names.scores, n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
+        scores = read(names.scores, Score, expect=n, timeout_s=timeout_s, idle_s=60.0, stop_if=exited)
+        by_id: dict[str, dict] = {}
+        for _, value, _, _ in scores:
+            by_id.setdefault(value["transaction_id"], value)
+        if len(by_id) < n:
+            print(f"[service {name}] only {len(by_id)} of {n} scores came:\n{worker.log_tail()}", flush=True)
+            return {"error": f"{len(by_id)} of {n} scores"}
+        ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
+        times = np.array([s["processing_time"] for s in ordered])
+        eps = (n - 1) / (times.max() - times.min())
+        missing = {id_: worker.metric("fraud_window_features_missing_total", id=id_) for id_ in ("card", "terminal")}
+        early = worker.metric("fraud_parked_labels_total", event="learned")
+        print(f"[service {name}] {n:,} scores in {time.perf_counter() - started:.0f}s, {eps:.0f} ev/s "
+              f"(first to last score); without card / terminal features: {missing['card']:.0f} / "
+              f"{missing['terminal']:.0f}; labels learned with their transaction, having come before it was "
+              f"scored (no delay): {early:.0f}", flush=True)
     service = ev.Scores(np.array([r["event_time"] for r in rows], dtype=np.float64),
                         np.array([r["card_id"] for r in rows], dtype=object),
                         np.array([int(r["Class"]) for r in rows], dtype=np.int8),

@@ -10,6 +10,7 @@ imported by the service itself. One concept per module:
   a block; a :class:`~app.testing.stack.PrivateStack` on its own folder and ports for faults.
 * :mod:`app.testing.names` — one test's own topic names and app id.
 * :mod:`app.testing.worker` — ``faust -A app worker`` on those topics, and checks on it.
+* :mod:`app.testing.run` — a benchmark's run: the stack up, fresh topics, workers, all undone at the end.
 * :mod:`app.testing.kafka` — read, produce raw bytes, committed and end offsets, delete topics.
 * :mod:`app.testing.replay` — replay rows to a test's topics, in this thread or in the background.
 * :mod:`app.testing.collector` — read an output topic live in a background thread.

@@ -21,12 +21,6 @@ class Worker(WorkerProcess):
         self.names = names
 
 
-def start_worker(tag: str, workdir: Path, extra_env: dict[str, str] | None = None) -> Worker:
-    """A started worker on fresh topics named after ``tag`` (``worker.names`` holds them); the caller
-    stops it, then deletes the topics (``delete_topics(worker.names)``)."""
-    return Worker(Names(tag), workdir, extra_env).start()
-
-
 def wait_for(worker: WorkerProcess, condition, timeout_s: float, what: str, interval_s: float = 0.5) -> None:
     """Poll ``condition`` until it holds; after ``timeout_s`` fail the test with ``what`` and the
     tail of the worker's log (what the worker was doing is the first thing to read)."""
