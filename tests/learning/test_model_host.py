@@ -171,6 +171,32 @@ def test_a_model_process_gives_large_results_in_order_and_removes_its_folder_whe
     assert probability == 0.5 and left == [] and not folder_exists
 
 
+def test_lists_and_results_larger_than_a_read_cross_the_pipe_whole_in_small_reads():
+    from app.learning.model_host import _READ_BYTES, _SPILL_BYTES
+
+    pad = "x" * (_SPILL_BYTES // 2)  # more than two reads' worth, less than a spilled result
+    wide = {f"V{i}": float(i) for i in range(3 * _READ_BYTES // 16)}  # a list of about 3 reads
+
+    async def run():
+        host = await ProcessHost.start()
+        pipe_read_bytes = host.process._transport.get_pipe_transport(1).max_size
+        await host.submit([("open", "k", None, LR, "")])
+        first = host.submit([("step", "k", wide, 1)])
+        big = host.submit([("checkpoint", "k", {"pad": pad})])
+        after = host.submit([("step", "k", wide, None)])
+        (p1,), (blob,), (p2,) = await first, await big, await after
+        spilled = os.listdir(host.spill_dir)
+        await host.close()
+        return pipe_read_bytes, p1, blob, p2, spilled
+
+    pipe_read_bytes, p1, blob, p2, spilled = asyncio.run(run())
+    from app.learning import OnlineLearner
+
+    assert len(pickle.dumps(wide)) > 2 * _READ_BYTES and pipe_read_bytes == _READ_BYTES
+    assert OnlineLearner.from_checkpoint(blob).meta == {"pad": pad} and spilled == []
+    assert p1 == 0.5 and p2 > 0.5  # learned the wide event as fraud before predicting it again
+
+
 def test_a_model_process_whose_owner_is_killed_removes_its_folder():
     async def run():
         host = await ProcessHost.start()
