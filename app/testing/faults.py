@@ -106,11 +106,15 @@ def first_score_after(scores: list[dict], t: float, partitions: set[int] | None 
 
 
 def finish(fault: str, names: Names, worker: Worker, scores: Collector, sent_ids: list[str], since: float | None,
-           recovery_from: str, *, quiet_s: float = 3.0, partitions: set[int] | None = None,
-           recovery_s: float | None = None, broker: str = BROKER, **notes: Any) -> FaultResult:
-    """The end of every scenario, once every id is scored: let late duplicates arrive, check the
-    worker, measure the recovery (first score after ``since``, unless ``recovery_s`` is given), tally
-    and count the dead letters."""
+           recovery_from: str, *, wait_s: float | None = None, waiting_for: str = "every transaction scored",
+           quiet_s: float = 3.0, partitions: set[int] | None = None, recovery_s: float | None = None,
+           broker: str = BROKER, **notes: Any) -> FaultResult:
+    """The end of every scenario: with ``wait_s``, wait until every id is scored (``waiting_for``
+    names the wait in its timeout, which fails the scenario; without ``wait_s`` the scenario has
+    waited in its own way); then let late duplicates arrive, check the worker, measure the recovery
+    (first score after ``since``, unless ``recovery_s`` is given), tally and count the dead letters."""
+    if wait_s is not None:
+        wait_until(lambda: scores.covers(sent_ids), wait_s, waiting_for)
     settle(scores, quiet_s=quiet_s)
     assert_healthy(worker)
     if recovery_s is None:
@@ -137,8 +141,8 @@ def no_fault(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultResult:
         with Collector(names.scores, Score) as scores:
             started = time.time()
             sent = replay(names, _rows(n, 10), rate=rate, id_prefix="nf", keep_ids=True)
-            wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored")
-            return finish("none (baseline)", names, worker, scores, sent.ids, started, "the first send", quiet_s=2.0)
+            return finish("none (baseline)", names, worker, scores, sent.ids, started, "the first send", wait_s=120,
+                          quiet_s=2.0)
     finally:
         worker.stop()
         delete_topics(names)
@@ -163,8 +167,8 @@ def kill_and_restart(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultR
             workers.append(second)
             second.start(120)
             sent = producer.result()
-            wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the restart")
-            return finish("kill -9 + restart", names, second, scores, sent.ids, killed_at, "the kill")
+            return finish("kill -9 + restart", names, second, scores, sent.ids, killed_at, "the kill", wait_s=180,
+                          waiting_for="every transaction scored after the restart")
     finally:
         for w in workers:
             w.stop()
@@ -197,8 +201,8 @@ def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultRes
             back_at = time.time()
             second = replay(names, rows[half:], broker=stack.broker, id_prefix="br", start_index=half, keep_ids=True)
             ids = first.ids + second.ids
-            wait_until(lambda: scores.covers(ids), 180, "every transaction scored after the broker came back")
-            return finish("broker stop/start", names, worker, scores, ids, back_at, "the broker's restart",
+            return finish("broker stop/start", names, worker, scores, ids, back_at, "the broker's restart", wait_s=180,
+                          waiting_for="every transaction scored after the broker came back",
                           broker=stack.broker, down_s=down_s, scored_before_stop=scored_before)
     finally:
         if worker is not None:
@@ -230,10 +234,9 @@ def registry_down_at_start(folder: Path, n: int = 1000, down_s: float = 4.0) -> 
         ready_s = time.monotonic() - up_at
         with Collector(names.scores, Score) as scores:
             sent = replay(names, _rows(n, 13), id_prefix="rs", keep_ids=True)
-            wait_until(lambda: scores.covers(sent.ids), 120, "every transaction scored")
             line = next(x for x in worker.log_text().splitlines() if "not reachable" in x)
             return finish("registry down at start", names, worker, scores, sent.ids, None,
-                          "the registry's return (to worker ready)", quiet_s=2.0, recovery_s=ready_s,
+                          "the registry's return (to worker ready)", wait_s=120, quiet_s=2.0, recovery_s=ready_s,
                           retries=retries, log_line=line.strip())
     finally:
         worker.stop()
@@ -435,9 +438,9 @@ def refused_record(folder: Path, n: int = 200) -> FaultResult:
         restarted_at = time.time()
         worker.start(120)
         with Collector(names.scores, Score) as scores:
-            wait_until(lambda: scores.covers(sent.ids), 180, "every transaction scored after the restart")
             return finish("refused record, restart", names, worker, scores, sent.ids, restarted_at,
-                          "the restart", quiet_s=2.0, exit_code=code)
+                          "the restart", wait_s=180, waiting_for="every transaction scored after the restart",
+                          quiet_s=2.0, exit_code=code)
     finally:
         worker.stop()
         delete_topics(names)
