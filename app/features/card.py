@@ -17,6 +17,13 @@ few transactions a day, a few dozen panes (a pane per day would make the 1-day w
 1 to 2 days long; a pane per minute would bring it closer still, but a card used every minute of a
 busy hour then holds up to 60 panes for that hour).
 
+Amount ratios (``amount_ratios=True``, off by default: not among the Handbook's features):
+``CUSTOMER_ID_AMOUNT_OVER_AVG_<k>DAY_WINDOW``, the transaction's amount over the card's mean amount
+in the ``k``-day window (which includes it; 0 when that mean is 0). No new state: they are read from
+the same panes. A tree splits a count or a mean at fixed values, the same for every card; a ratio
+puts one threshold on "much more than this card usually spends", whatever the card's usual amount
+(the Handbook simulator's compromised cards spend five times their usual amounts).
+
 Replays: a caller that passes each event's source ``offset`` (Kafka offsets of one partition only
 grow, and a card's events are in one partition) makes updates idempotent: an event at or before
 the offset the state last applied is not added again, and its features are read from the state as
@@ -36,6 +43,9 @@ count any later events of the card the table had taken in).
 True
 >>> state
 {'offset': 1, 'panes': [[0, 1, 10.0], [48, 1, 30.0]]}
+>>> ratios = CardWindows(days=(7,), amount_ratios=True)
+>>> ratios.update(state, event_time=2 * 86400.0 + 60, amount=100.0, offset=2)[1]   # 100 over the mean 140 / 3
+{'CUSTOMER_ID_NB_TX_7DAY_WINDOW': 3.0, 'CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW': 46.666666666666664, 'CUSTOMER_ID_AMOUNT_OVER_AVG_7DAY_WINDOW': 2.142857142857143}
 """
 from __future__ import annotations
 
@@ -51,20 +61,24 @@ DAY_S = 86_400
 
 class CardWindows:
     """Per-card transaction count and mean amount over windows of ``days`` days, from panes
-    ``hop_s`` seconds wide (a whole number of them in every window)."""
+    ``hop_s`` seconds wide (a whole number of them in every window); with ``amount_ratios``, the
+    amount over each window's mean too."""
 
-    def __init__(self, days: Sequence[int] = (1, 7, 30), hop_s: int = 3_600):
+    def __init__(self, days: Sequence[int] = (1, 7, 30), hop_s: int = 3_600, amount_ratios: bool = False):
         if not days:
             raise ValueError("need at least one window")
         self.days = tuple(int(k) for k in days)
         self.hop_s = int(hop_s)
+        self.amount_ratios = bool(amount_ratios)
         self.widths = tuple(P.panes_in(k * DAY_S, self.hop_s) for k in self.days)
         self.retention = max(self.widths)  # panes a state keeps behind its newest one
         self.names = tuple(name for k in self.days for name in (
             f"CUSTOMER_ID_NB_TX_{k}DAY_WINDOW", f"CUSTOMER_ID_AVG_AMOUNT_{k}DAY_WINDOW"))
+        if self.amount_ratios:
+            self.names += tuple(f"CUSTOMER_ID_AMOUNT_OVER_AVG_{k}DAY_WINDOW" for k in self.days)
 
     def __repr__(self) -> str:
-        return f"CardWindows(days={self.days}, hop_s={self.hop_s})"
+        return f"CardWindows(days={self.days}, hop_s={self.hop_s}, amount_ratios={self.amount_ratios})"
 
     def update(self, state: dict | None, event_time: float, amount: float,
                offset: int | None = None) -> tuple[dict, dict[str, float]]:
@@ -73,15 +87,17 @@ class CardWindows:
         state = state or {"offset": None, "panes": []}
         last = state.get("offset")
         if offset is not None and last is not None and offset <= last:
-            return state, self.features(state, event_time)
+            return state, self.features(state, event_time, amount)
         pane = P.pane_of(event_time, self.hop_s)
         panes = P.add(state["panes"], pane, (1, amount))
         panes = P.drop_before(panes, max(pane, panes[-1][0]) - self.retention + 1)
         new = {"offset": last if offset is None else offset, "panes": panes}
-        return new, self.features(new, event_time)
+        return new, self.features(new, event_time, amount)
 
-    def features(self, state: dict | None, event_time: float) -> dict[str, float]:
-        """The windows ending with ``event_time``'s pane, read from ``state`` (nothing added)."""
+    def features(self, state: dict | None, event_time: float, amount: float | None = None) -> dict[str, float]:
+        """The windows ending with ``event_time``'s pane, read from ``state`` (nothing added); with
+        :attr:`amount_ratios`, ``amount`` over each window's mean (0 when the mean is 0; ``amount``
+        is then required)."""
         panes = state["panes"] if state else []
         pane = P.pane_of(event_time, self.hop_s)
         out: dict[str, float] = {}
@@ -89,6 +105,12 @@ class CardWindows:
             n, total = P.window_sum(panes, pane - width + 1, pane, 2)
             out[f"CUSTOMER_ID_NB_TX_{k}DAY_WINDOW"] = float(n)
             out[f"CUSTOMER_ID_AVG_AMOUNT_{k}DAY_WINDOW"] = total / n if n else 0.0
+        if self.amount_ratios:
+            if amount is None:
+                raise ValueError("amount_ratios needs the transaction's amount")
+            for k in self.days:
+                mean = out[f"CUSTOMER_ID_AVG_AMOUNT_{k}DAY_WINDOW"]
+                out[f"CUSTOMER_ID_AMOUNT_OVER_AVG_{k}DAY_WINDOW"] = amount / mean if mean else 0.0
         return out
 
     def expired(self, state: dict | None, now: float) -> bool:

@@ -49,7 +49,8 @@ def has_id(value: Any) -> bool:
 
 
 class TransactionFeatures:
-    """Per-card windows (``card_days``, panes of ``card_hop_s``), per-terminal windows from labels
+    """Per-card windows (``card_days``, panes of ``card_hop_s``; with ``amount_ratios``, also the
+    transaction's amount over each window's mean amount), per-terminal windows from labels
     (``terminal_days`` ending ``terminal_delay_s`` before the transaction, panes of
     ``terminal_hop_s``) and, when ``calendar``, the weekend and night flags (night: hour <
     ``night_until_hour``, UTC). See :mod:`app.features.card`, :mod:`app.features.terminal` and
@@ -57,8 +58,8 @@ class TransactionFeatures:
 
     def __init__(self, card_days: Sequence[int] = (1, 7, 30), terminal_days: Sequence[int] = (1, 7, 30),
                  terminal_delay_s: float = DELAY_S, card_hop_s: int = 3_600, terminal_hop_s: int = 86_400,
-                 calendar: bool = True, night_until_hour: int = 6):
-        self.cards = CardWindows(card_days, card_hop_s)
+                 calendar: bool = True, night_until_hour: int = 6, amount_ratios: bool = False):
+        self.cards = CardWindows(card_days, card_hop_s, amount_ratios)
         self.terminals = TerminalWindows(terminal_days, terminal_delay_s, terminal_hop_s)
         self.calendar = bool(calendar)
         self.night_until_hour = int(night_until_hour)
@@ -70,18 +71,22 @@ class TransactionFeatures:
         return (f"TransactionFeatures(card_days={self.cards.days}, terminal_days={self.terminals.days}, "
                 f"terminal_delay_s={self.terminals.delay_s:g}, card_hop_s={self.cards.hop_s}, "
                 f"terminal_hop_s={self.terminals.hop_s}, calendar={self.calendar}, "
-                f"night_until_hour={self.night_until_hour})")
+                f"night_until_hour={self.night_until_hour}, amount_ratios={self.cards.amount_ratios})")
 
     def params(self) -> dict:
-        """The constructor's arguments (JSON-able): e.g. to record in a model's meta.
+        """The constructor's arguments (JSON-able): e.g. to record in a model's meta (``amount_ratios``
+        only when on, so the parameters of the Handbook's features read the same with or without it).
 
         >>> TransactionFeatures(**TransactionFeatures(card_days=(2,)).params()).cards.days
         (2,)
+        >>> "amount_ratios" in TransactionFeatures().params(), TransactionFeatures(amount_ratios=True).params()["amount_ratios"]
+        (False, True)
         """
         return {"card_days": list(self.cards.days), "terminal_days": list(self.terminals.days),
                 "terminal_delay_s": self.terminals.delay_s, "card_hop_s": self.cards.hop_s,
                 "terminal_hop_s": self.terminals.hop_s, "calendar": self.calendar,
-                "night_until_hour": self.night_until_hour}
+                "night_until_hour": self.night_until_hour,
+                **({"amount_ratios": True} if self.cards.amount_ratios else {})}
 
     # --- the parts, each usable alone (the Spark jobs compute cards and terminals in separate groups)
     def card(self, state: dict | None, event_time: float, amount: float,

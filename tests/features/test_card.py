@@ -73,3 +73,31 @@ def test_windows_must_be_whole_panes():
         CardWindows(days=(1,), hop_s=7000)
     with pytest.raises(ValueError):
         CardWindows(days=())
+
+
+def test_amount_ratios_are_the_amount_over_each_window_mean():
+    cards = CardWindows(days=(1, 7), hop_s=3600, amount_ratios=True)
+    assert cards.names[-2:] == ("CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW", "CUSTOMER_ID_AMOUNT_OVER_AVG_7DAY_WINDOW")
+    state, f = cards.update(None, 0.0, 10.0)
+    assert f["CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW"] == 1.0  # the window includes the transaction
+    state, f = cards.update(state, 2 * DAY, 50.0)
+    # 1 day: only this one (mean 50); 7 days: mean (10 + 50) / 2 = 30
+    assert f["CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW"] == 1.0
+    assert f["CUSTOMER_ID_AMOUNT_OVER_AVG_7DAY_WINDOW"] == pytest.approx(50 / 30, rel=1e-15)
+    _, again = cards.update(state, 2 * DAY, 50.0, offset=None)
+    assert again["CUSTOMER_ID_NB_TX_7DAY_WINDOW"] == 3.0  # no offset: added again
+    _, zero = cards.update(None, 0.0, 0.0)
+    assert zero["CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW"] == 0.0  # a zero mean gives 0, not a division error
+    with pytest.raises(ValueError):
+        cards.features(state, 2 * DAY)  # the ratios need the amount
+    assert set(CardWindows(days=(1,)).update(None, 0.0, 5.0)[1]) == {
+        "CUSTOMER_ID_NB_TX_1DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"}  # off by default
+
+
+def test_amount_ratios_of_a_replayed_offset_use_the_state_as_it_is():
+    cards = CardWindows(days=(1,), hop_s=3600, amount_ratios=True)
+    state, first = cards.update(None, 100.0, 5.0, offset=1)
+    state, second = cards.update(state, 200.0, 15.0, offset=2)
+    assert second["CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW"] == 1.5  # 15 over the mean 10
+    same, again = cards.update(state, 100.0, 5.0, offset=1)  # read again after a crash
+    assert same is state and again["CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW"] == 0.5  # 5 over the mean 10

@@ -48,3 +48,20 @@ def test_params_round_trip():
                              terminal_hop_s=3600, calendar=False, night_until_hour=5)
     again = TransactionFeatures(**tf.params())
     assert again.names == tf.names and again.params() == tf.params()
+
+
+def test_amount_ratios_come_with_the_card_features_and_their_parameters():
+    tf = TransactionFeatures(card_days=(1, 30), amount_ratios=True)
+    assert tf.names[:6] == ("CUSTOMER_ID_NB_TX_1DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW",
+                            "CUSTOMER_ID_NB_TX_30DAY_WINDOW", "CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW",
+                            "CUSTOMER_ID_AMOUNT_OVER_AVG_1DAY_WINDOW", "CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW")
+    card, _ = tf.card(None, 1e9, 10.0)
+    x, _ = tf.for_transaction({"Amount": 40.0}, card, None, event_time=1e9 + 60, card_id="c", terminal_id="t")
+    assert list(x) == ["Amount", *tf.names]
+    assert x["CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW"] == 40.0 / 25.0
+    x, _ = tf.for_transaction({"Amount": 40.0}, card, None, event_time=1e9 + 60, card_id="", terminal_id="t")
+    assert not any(n.startswith("CUSTOMER_ID") for n in x)  # no card: no ratios either
+    again = TransactionFeatures(**tf.params())
+    assert again.names == tf.names and again.params() == tf.params()
+    assert TransactionFeatures().params() == {k: v for k, v in tf.params().items() if k != "amount_ratios"} | {
+        "card_days": [1, 7, 30]}
