@@ -85,12 +85,16 @@ class Scores:
 
 def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures | None = None, *,
                 raw_names: tuple[str, ...] = ("Amount",), label_delay: float = LABEL_DELAY_S,
-                progress: Callable[[int, float], None] | None = None, progress_every: int = 100_000) -> Scores:
+                negatives: float = 1.0, progress: Callable[[int, float], None] | None = None,
+                progress_every: int = 100_000) -> Scores:
     """Score then (``label_delay`` later) learn each of ``rows`` (dicts in event-time order with
     ``event_time``, ``card_id``, ``terminal_id``, ``Amount``, ``Class`` and the ``raw_names``
     fields) with ``learner`` (an :class:`~app.learning.OnlineLearner` or anything with
     ``predict_proba(x)`` and ``learn(x, y)``), on ``raw_names`` plus the window features of
-    ``features`` (none when it is ``None``). ``progress(n, elapsed_s)`` is called every
+    ``features`` (none when it is ``None``). ``negatives`` below 1 learns every fraud and only that
+    share of the genuine transactions (negative subsampling, chosen by a hash of the transaction's
+    position: :func:`evaluation.scaleout.keep_for_learning`); every transaction is still scored and
+    its label still feeds its terminal's windows. ``progress(n, elapsed_s)`` is called every
     ``progress_every`` transactions.
 
     >>> from app.data.simulator import SimulatorConfig, simulate
@@ -100,7 +104,12 @@ def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures 
     >>> s = prequential(rows, OnlineLearner(functools.partial(build_model, kind="lr")), TransactionFeatures())
     >>> len(s.p) == len(rows), s.stats["learned"] == sum(1 for r in rows if r["Class"] is not None)
     (True, True)
+    >>> s = prequential(rows, OnlineLearner(functools.partial(build_model, kind="lr")), negatives=0.0)
+    >>> s.stats["learned"] == sum(1 for r in rows if r["Class"] == 1)
+    True
     """
+    from evaluation.scaleout import keep_for_learning
+
     driver = StreamFeatures(features, raw_names) if features is not None else None
     times, cards, ys, ps = [], [], [], []
     pending: dict[int, dict] = {}
@@ -118,12 +127,14 @@ def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures 
             cards.append(row.get("card_id"))
             ys.append(-1 if row.get("Class") is None else int(row["Class"]))
             if row.get("Class") is not None:
-                pending[id(row)] = x  # the row stays alive until its label comes: its id is unique meanwhile
+                pending[id(row)] = (i, x)  # the row stays alive until its label comes: its id is unique meanwhile
             if progress is not None and (i + 1) % progress_every == 0:
                 progress(i + 1, time.perf_counter() - started)
         else:
-            learner.learn(pending.pop(id(row)), int(row["Class"]))
-            learned += 1
+            i, x = pending.pop(id(row))
+            if negatives >= 1.0 or keep_for_learning(f"tx-{i}", int(row["Class"]), negatives):
+                learner.learn(x, int(row["Class"]))
+                learned += 1
             if driver is not None:
                 driver.label(row.get("terminal_id"), row["event_time"], row["Class"])
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
