@@ -47,23 +47,25 @@ import numpy as np
 import settings
 from app import configured
 from app.data import simulator
+from app.features import TransactionFeatures
 from app.learning import OnlineLearner
 from app.testing.figures import key_values
 from evaluation import windows as ev
 
 
-def run_loop(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool,
-             known: str = "week") -> tuple:
-    """One plain prequential loop (windows on or off): ``(scores, metrics)``."""
-    factory = configured.model_factory(settings, kind=kind, trees=trees)
-    features = configured.transaction_features(settings) if with_windows else None
-    name = "windows" if with_windows else "raw"
+def run_loop(sim: simulator.Simulation, model: dict, label_delay_s: float, features: TransactionFeatures | None,
+             known: str = "week", negatives: float = 1.0, name: str | None = None) -> tuple:
+    """One plain prequential loop: ``(scores, metrics)`` of the model of ``model`` (the settings'
+    with these :func:`app.configured.model_params` replaced) on ``Amount`` plus ``features`` (the
+    raw input alone when ``None``), learning a share ``negatives`` of the genuine transactions."""
+    factory = configured.model_factory(settings, **model)
+    name = name or ("windows" if features is not None else "raw")
 
     def progress(n: int, elapsed: float) -> None:
         print(f"[loop {name}] {n:,}/{len(sim):,} transactions, {n / elapsed:.0f} ev/s", flush=True)
 
     scores = ev.prequential(sim.rows(), OnlineLearner(factory), features, raw_names=("Amount",),
-                            label_delay=label_delay_s, progress=progress)
+                            label_delay=label_delay_s, negatives=negatives, progress=progress)
     metrics = ev.evaluate(scores, label_delay=label_delay_s, known=known)
     for week in metrics["weeks"]:
         print(f"[loop {name}] week {ev.week_label(week['start'])}: ROC-AUC {week['roc_auc']:.4f} "
@@ -76,6 +78,42 @@ def run_loop(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: fl
     return scores, metrics
 
 
+#: The settings of :func:`app.configured.model_params`' keys (what a worker is given in its environment).
+MODEL_SETTINGS = {"kind": "MODEL_KIND", "trees": "ARF_TREES", "seed": "SEED", "arf_weight": "ARF_WEIGHT",
+                  "grace_period": "ARF_GRACE_PERIOD", "max_features": "ARF_MAX_FEATURES", "lambda_value": "ARF_LAMBDA",
+                  "lr_learning_rate": "LR_LEARNING_RATE", "lr_positive_weight": "LR_POSITIVE_WEIGHT"}
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """The model's parameters given on the command line (the others are the settings'), with
+    ``kind`` and ``trees`` always there.
+
+    >>> p = argparse.ArgumentParser(); add_model_options(p)
+    >>> model_options(p.parse_args(["--kind", "arf", "--grace-period", "20", "--max-features", "5"]))["max_features"]
+    5
+    """
+    given = {"kind": args.kind or settings.MODEL_KIND, "trees": args.trees or settings.ARF_TREES,
+             "seed": args.model_seed, "arf_weight": args.arf_weight, "grace_period": args.grace_period,
+             "max_features": args.max_features, "lambda_value": args.arf_lambda,
+             "lr_positive_weight": args.lr_positive_weight}
+    if given["max_features"] is not None and str(given["max_features"]).isdigit():
+        given["max_features"] = int(given["max_features"])
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The options of the model (defaults: the settings)."""
+    p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
+    p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
+    p.add_argument("--grace-period", type=int, default=None, help="ARF grace period (default: the setting)")
+    p.add_argument("--max-features", default=None, help="ARF features per split: sqrt, log2 or a number")
+    p.add_argument("--arf-lambda", type=int, default=None, help="ARF Poisson lambda of online bagging")
+    p.add_argument("--arf-weight", type=float, default=None, help="arf+lr: the forest's share of the probability")
+    p.add_argument("--lr-positive-weight", type=float, default=None,
+                   help="arf+lr: the weight of frauds in the second regression (1: none)")
+    p.add_argument("--model-seed", type=int, default=None, help="the forest's seed (default: the setting)")
+
+
 def state_bytes(states: dict) -> float:
     """Mean size of the states as compact JSON (what a table's value holds)."""
     if not states:
@@ -83,7 +121,7 @@ def state_bytes(states: dict) -> float:
     return float(np.mean([len(json.dumps(v, separators=(",", ":"))) for v in states.values()]))
 
 
-def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s: float, with_windows: bool,
+def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, with_windows: bool,
                 timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week") -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
     "scores"}``, or ``{"error": ...}`` when its scores did not all come."""
@@ -96,8 +134,9 @@ def run_service(sim: simulator.Simulation, kind: str, trees: int, label_delay_s:
     name = "windows" if with_windows else "raw"
     rows = list(sim.rows())
     n = len(rows)
-    env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": kind, "FRAUD_ARF_TREES": str(trees),
-           "FRAUD_MODEL_FEATURES": "Amount", "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0"}
+    env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_FEATURES": "Amount",
+           "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0",
+           **{f"FRAUD_{MODEL_SETTINGS[key]}": str(value) for key, value in model.items()}}
     with fresh_run("benchwin") as run:
         worker = run.start_worker(env)
         names = worker.names
@@ -139,8 +178,16 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", choices=sorted(simulator.CONFIGS), default="small", help="simulator configuration")
     p.add_argument("--seed", type=int, default=0, help="simulator seed")
-    p.add_argument("--kind", default=None, help="model kind: arf, lr, arf+lr (default: the setting)")
-    p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
+    add_model_options(p)
+    p.add_argument("--amount-ratios", action="store_true",
+                   help="add the card windows' amount ratios (the amount over each window's mean amount) to the "
+                        "window features")
+    p.add_argument("--negatives", type=float, default=1.0,
+                   help="the loops learn every fraud and this share of the genuine transactions (default 1: all); "
+                        "the service learns every label, so below 1 needs --no-service")
+    p.add_argument("--lr-baseline", action="store_true",
+                   help="also the plain loop of the logistic regression (lr, every label learned) on the window "
+                        "features (and, with --amount-ratios, once more with the ratios)")
     p.add_argument("--label-delay-days", type=float, default=7.0, help="labels come this long after their transaction")
     p.add_argument("--known", choices=("week", "handbook"), default="week",
                    help="the cards a test week leaves out: a fraud label received before the week (week, default) "
@@ -150,17 +197,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service-rate", type=float, default=0.0,
                    help="replay to the service at this many events/s (0: flat out)")
     args = p.parse_args(argv)
-    kind = args.kind or settings.MODEL_KIND
-    trees = args.trees or settings.ARF_TREES
+    if args.negatives < 1.0 and not args.no_service:
+        p.error("--negatives below 1 is for the plain loops: add --no-service")
+    if args.amount_ratios and not args.no_service:
+        p.error("the worker's window features have no amount ratios: --amount-ratios needs --no-service")
+    model = model_options(args)
+    kind, trees = model["kind"], model["trees"]
     delay = args.label_delay_days * ev.DAY_S
+    features = configured.transaction_features(settings)
+    if args.amount_ratios:
+        features = TransactionFeatures(**{**features.params(), "amount_ratios": True})
 
     sim = simulator.load(simulator.CONFIGS[args.config], seed=args.seed)
     print(simulator.format_summary(simulator.summary(sim)), flush=True)
-    print(f"[setup] model {kind} (trees {trees}); window features {configured.transaction_features(settings)!r}; "
-          f"labels {args.label_delay_days:g} days late", flush=True)
+    print(f"[setup] model {model} (the rest: the settings); window features {features!r}; "
+          f"labels {args.label_delay_days:g} days late; genuine transactions learned: {args.negatives:g}", flush=True)
 
-    on, on_metrics = run_loop(sim, kind, trees, delay, with_windows=True, known=args.known)
-    off, off_metrics = run_loop(sim, kind, trees, delay, with_windows=False, known=args.known)
+    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives)
+    off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives)
+    baseline = {}
+    if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
+        plain = configured.transaction_features(settings)
+        for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
+            if lr_features is not None:
+                _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix)
+                baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
+                                 f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
     driver = on.stats["driver"]
     card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
     print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
@@ -170,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_service:
         print("[service] not run (--no-service): service_eps, ratio and windows_cost_ratio are nan", flush=True)
     else:
-        runs = {on_off: run_service(sim, kind, trees, delay, with_windows=on_off, timeout_s=args.timeout_s,
+        runs = {on_off: run_service(sim, model, delay, with_windows=on_off, timeout_s=args.timeout_s,
                                     rate=args.service_rate, known=args.known)
                 for on_off in (True, False)}
         if any("error" in run for run in runs.values()):
@@ -198,7 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         stream_roc_raw=s_off["roc_auc"], stream_cp100_windows=s_on["cp100"], stream_cp100_raw=s_off["cp100"],
         loop_raw_eps=off.eps, loop_windows_cost_ratio=on.eps / off.eps, card_state_bytes=card_b,
         terminal_state_bytes=terminal_b, transactions=len(sim), frauds=sim.frauds, config=args.config, kind=kind,
-        trees=trees, label_delay_days=args.label_delay_days,
+        trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives,
+        amount_ratios=int(args.amount_ratios), **{key: value for key, value in model.items() if key not in ("kind", "trees")},
+        **baseline,
         **{key: value for key, value in service.items() if key not in ("service_eps", "windows_cost_ratio")}))
     return 0
 
