@@ -144,6 +144,19 @@ MODEL_HOST_TIMEOUT_S = _env("MODEL_HOST_TIMEOUT_S", 30.0)
 # confirmation) while the next batch is taken: a batch's scores go out without waiting for those.
 SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
 
+# --- central learning (docs/scaleout.md) ----------------------------------------------------------
+# "partition": one model per partition predicts and learns its events. "central": scorers on every
+# partition predict with a replica of one model; labelled examples go, in order, to one learner (on the
+# worker that owns EXAMPLES_TOPIC's only partition), which publishes snapshots of its model.
+LEARNING_MODE = _env("LEARNING_MODE", "partition")
+EXAMPLES_TOPIC = _env("EXAMPLES_TOPIC", "examples")  # one partition: the learner's order
+SNAPSHOTS_TOPIC = _env("SNAPSHOTS_TOPIC", "model-snapshots")  # compacted, one partition, signed snapshots
+SNAPSHOT_EVERY = _env("SNAPSHOT_EVERY", 1000)  # the learner writes a snapshot every this many examples received...
+SNAPSHOT_EVERY_S = _env("SNAPSHOT_EVERY_S", 1.0)  # ...or once this long has passed with something learned
+# The share of genuine (label 0) examples the learner learns (every fraud is learned), chosen by a hash
+# of the transaction id; scorers correct the probabilities for it. 1.0: learn every example.
+LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 1.0)
+
 # --- windows and anomaly detection -----------------------------------------------------------------
 # The model's window features (app.features, the Handbook's baseline): per card, transactions and mean
 # amount over CARD_WINDOW_DAYS ending at the transaction; per terminal, from the labels received,

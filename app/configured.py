@@ -39,7 +39,7 @@ from app.windows import HoppingWindows, WindowFeatures
 
 __all__ = [
     "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
-    "hopping_windows", "mitigation", "model_factory", "model_params", "pending_index",
+    "hopping_windows", "learner_book", "mitigation", "model_factory", "model_params", "pending_index",
     "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "transaction_features",
     "values_reader", "window_features", "window_params", "window_tables",
 ]
@@ -68,6 +68,21 @@ def prequential_evaluator(s: Any) -> PrequentialEvaluator:
     """The scorer's metrics: over the last ``PREQUENTIAL_WINDOW`` labelled events, decisions at
     ``DECISION_THRESHOLD``."""
     return PrequentialEvaluator(s.PREQUENTIAL_WINDOW, s.DECISION_THRESHOLD)
+
+
+def learner_book(s: Any) -> "LearnerBook":
+    """The central learner's bookkeeping (``LEARNING_MODE = "central"``): ``LEARN_SAMPLE_RATE`` of
+    the genuine examples learned, a snapshot every ``SNAPSHOT_EVERY`` examples or ``SNAPSHOT_EVERY_S``
+    seconds (0: no time bound), its record over ``PREQUENTIAL_WINDOW`` examples at ``DECISION_THRESHOLD``.
+
+    >>> import settings
+    >>> learner_book(settings).every == settings.SNAPSHOT_EVERY
+    True
+    """
+    from app.learning.central import LearnerBook
+
+    return LearnerBook(sample_rate=s.LEARN_SAMPLE_RATE, every=s.SNAPSHOT_EVERY, every_s=s.SNAPSHOT_EVERY_S or None,
+                       window=s.PREQUENTIAL_WINDOW, threshold=s.DECISION_THRESHOLD)
 
 
 def pending_index(s: Any) -> PendingIndex:

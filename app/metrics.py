@@ -79,6 +79,23 @@ STATE_REJECTED = Counter("fraud_state_rejected_total",
 CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last model checkpoint.", ["partition"],
                          registry=REGISTRY)
 
+# --- central learning (LEARNING_MODE=central) -----------------------------------------------------
+LEARNER_EXAMPLES = Counter("fraud_learner_examples_total",
+                           "Examples the central learner read, by what it did with them: learn (predicted, then "
+                           "learned), duplicate (a source position already taken in), subsampled (a genuine "
+                           "example negative subsampling leaves out), unreadable.", ["decision"], registry=REGISTRY)
+LEARNER_RECEIVED = Gauge("fraud_learner_examples_received",
+                         "Examples the central model has taken in (learned or subsampled): its version's count.",
+                         registry=REGISTRY)
+LEARNER_LAG = Gauge("fraud_learner_lag", "Examples between the last one the central learner took in and the end "
+                    "of the examples topic, as of its last batch.", registry=REGISTRY)
+SNAPSHOTS = Counter("fraud_snapshots_total", "Model snapshots the central learner wrote (confirmed by the broker).",
+                    registry=REGISTRY)
+SNAPSHOT_SECONDS = Histogram("fraud_snapshot_seconds", "From asking the model host for the central model's "
+                             "checkpoint to the broker's confirmation of its snapshot.",
+                             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=REGISTRY)
+SNAPSHOT_BYTES = Gauge("fraud_snapshot_bytes", "Size of the last model snapshot written.", registry=REGISTRY)
+
 # --- window features ------------------------------------------------------------------------------
 WINDOW_IDS_MISSING = Counter("fraud_window_features_missing_total",
                              "Transactions scored without a card's or a terminal's window features (the record "

@@ -18,11 +18,13 @@ from typing import Any
 from app import commits, configured, gc_tuning, http, metrics, observability
 from app.agents import anomaly as anomaly_agents
 from app.agents import drift as drift_agents
+from app.agents import learner as learner_agents
 from app.agents import lifecycle
 from app.agents import scoring as scoring_agents
 from app.agents import terminals as terminal_agents
 from app.anomaly.partitions import AnomalyDetectors
 from app.drift.watch import DriftWatch
+from app.learning.central_learner import CentralLearner
 from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.records.transaction import model_features
@@ -48,6 +50,7 @@ class Service:
     scorer: Scorer | None = None
     anomaly: AnomalyDetectors | None = None
     drift: DriftWatch | None = None
+    learner: CentralLearner | None = None
     agents: list[Any] = field(default_factory=list)
 
 
@@ -71,6 +74,9 @@ def build(app, s) -> Service:
             terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
+    if s.LEARNING_MODE == "central":  # first among the owners: its last snapshot needs the model host
+        service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer)
+        owners.insert(0, service.learner)
     if "anomaly" in s.AGENTS:
         scorer_windows = service.scorer.windows if service.scorer is not None else None
         service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
@@ -131,6 +137,58 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
         parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
         windows=scoring_windows(app, s))
+
+
+def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralLearner:
+    """The central learner of settings ``s`` (``LEARNING_MODE = "central"``) and its agent on ``app``:
+    it reads ``EXAMPLES_TOPIC`` (one partition: the worker that owns it learns), learns in ``host()``
+    (the scorer's model host; without one, a host of its own), and writes snapshots signed by
+    ``signer`` to ``SNAPSHOTS_TOPIC`` (one partition, compacted, messages up to
+    ``CHECKPOINT_MAX_BYTES``), where it also finds the newest one when it takes over."""
+    from app.state.last_records import last_records
+
+    signer = signer or state_signer(s.STATE_KEY)
+    options = configured.read_back_options(s)
+    # internal: Faust creates it (one partition) before the worker subscribes to it
+    examples = app.topic(s.EXAMPLES_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=1, internal=True)
+    if (app.conf.producer_max_request_size or 0) < s.CHECKPOINT_MAX_BYTES:
+        app.conf.producer_max_request_size = s.CHECKPOINT_MAX_BYTES
+    snapshots_topic = app.topic(s.SNAPSHOTS_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
+                                value_serializer="raw", partitions=1, compacting=True, internal=True,
+                                config={"max.message.bytes": str(s.CHECKPOINT_MAX_BYTES), "segment.ms": "600000"})
+    declared = []
+
+    async def publish(key: bytes, value: bytes):
+        if not declared:
+            await snapshots_topic.maybe_declare()
+            declared.append(True)
+        return await app.producer.send(s.SNAPSHOTS_TOPIC, key, value, 0, None, None)
+
+    async def last_snapshots() -> list[bytes]:
+        records = await last_records(s.SNAPSHOTS_TOPIC, 0, count=5, **options)
+        return [value for _, value, _ in records if value is not None]
+
+    async def read(start: int, end: int):
+        async for _, value, offset in read_back(s.EXAMPLES_TOPIC, 0, start, end, lambda blob: blob, **options):
+            yield offset, value
+
+    if host is None:
+        own_host = []
+
+        async def host():
+            if not own_host:
+                own_host.append(await start_host(not s.MODEL_PROCESS, gc_freeze=s.GC_FREEZE,
+                                                 on_exit=model_process_exited, timeout_s=s.MODEL_HOST_TIMEOUT_S))
+            return own_host[0]
+
+    learner = CentralLearner(host, lambda: configured.learner_book(s), configured.model_factory(s), signer=signer,
+                             last_snapshots=last_snapshots, read_back=read, publish=publish,
+                             warm_start_path=s.WARM_START_PATH, topic=s.EXAMPLES_TOPIC)
+    learner_agents.register(app, examples, learner, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
+                            snapshot_check_s=min(1.0, s.SNAPSHOT_EVERY_S or 1.0),
+                            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S)
+    return learner
 
 
 def scoring_windows(app, s) -> ScoringWindows | None:

@@ -109,6 +109,12 @@ class LearnerBook:
         self.counts[decision] += 1
         return decision
 
+    def passed(self, offset: int) -> None:
+        """The example at ``offset`` of the examples topic could not be read: it is passed over (its
+        offset counts as taken in, nothing else moves)."""
+        if offset > self.examples_offset:
+            self.examples_offset = offset
+
     def unlearned(self) -> None:
         """The model could not learn an example :meth:`take` said to learn (the model host refused
         it): it is not counted as learned."""
