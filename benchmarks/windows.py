@@ -122,9 +122,18 @@ def state_bytes(states: dict) -> float:
 
 
 def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, with_windows: bool,
-                timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week") -> dict:
+                timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week",
+                pending_ttl_s: float | None = None) -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
-    "scores"}``, or ``{"error": ...}`` when its scores did not all come."""
+    "scores", "labels"}``, or ``{"error": ...}`` when its scores did not all come. ``pending_ttl_s``:
+    the worker's ``PENDING_TTL_S`` (default: the setting); ``labels``: the labels' outcomes counted
+    by the worker (``fraud_labels_total``) when the last score came.
+
+    The replay sends a label right after the first transaction at least ``label_delay_s`` later in
+    event time, so when the scorer takes that transaction first, the label's transaction is already
+    more than ``label_delay_s`` behind the partition's event time: with ``PENDING_TTL_S`` equal to
+    the delay, its pending features have expired and the label is neither learned nor given to its
+    terminal's windows (outcome ``expired``). A TTL longer than the delay keeps them."""
     from app.records import Score
     from app.replay import transaction_id
     from app.testing.kafka import read, wait_written
@@ -137,6 +146,8 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_FEATURES": "Amount",
            "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0",
            **{f"FRAUD_{MODEL_SETTINGS[key]}": str(value) for key, value in model.items()}}
+    if pending_ttl_s is not None:
+        env["FRAUD_PENDING_TTL_S"] = str(pending_ttl_s)
     with fresh_run("benchwin") as run:
         worker = run.start_worker(env)
         names = worker.names
@@ -158,10 +169,13 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
         eps = (n - 1) / (times.max() - times.min())
         missing = {id_: worker.metric("fraud_window_features_missing_total", id=id_) for id_ in ("card", "terminal")}
         early = worker.metric("fraud_parked_labels_total", event="learned")
+        labels = {outcome: worker.metric("fraud_labels_total", outcome=outcome)
+                  for outcome in ("learned", "expired", "parked", "unknown", "duplicate")}
         print(f"[service {name}] {n:,} scores in {time.perf_counter() - started:.0f}s, {eps:.0f} ev/s "
               f"(first to last score); without card / terminal features: {missing['card']:.0f} / "
               f"{missing['terminal']:.0f}; labels learned with their transaction, having come before it was "
-              f"scored (no delay): {early:.0f}", flush=True)
+              f"scored (no delay): {early:.0f}; labels by outcome: "
+              f"{', '.join(f'{k} {v:.0f}' for k, v in labels.items())}", flush=True)
     service = ev.Scores(np.array([r["event_time"] for r in rows], dtype=np.float64),
                         np.array([r["card_id"] for r in rows], dtype=object),
                         np.array([int(r["Class"]) for r in rows], dtype=np.int8),
@@ -170,7 +184,7 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     t, w = metrics["test"], metrics["stream"]
     print(f"[service {name}] test weeks: ROC-AUC {t['roc_auc']:.4f} AP {t['ap']:.4f} CP@100 {t['cp100']:.4f}; "
           f"whole stream: ROC-AUC {w['roc_auc']:.4f} AP {w['ap']:.4f} CP@100 {w['cp100']:.4f}", flush=True)
-    return {"eps": eps, "metrics": metrics, "scores": service, "early_labels": early}
+    return {"eps": eps, "metrics": metrics, "scores": service, "early_labels": early, "labels": labels}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
     p.add_argument("--service-rate", type=float, default=0.0,
                    help="replay to the service at this many events/s (0: flat out)")
+    p.add_argument("--pending-ttl-days", type=float, default=None,
+                   help="the worker's PENDING_TTL_S in days (default: the setting, 7 days: as long as the labels' "
+                        "delay, so a label the scorer takes after the transaction that made it due finds its "
+                        "features expired; 8 keeps them)")
     args = p.parse_args(argv)
     if args.negatives < 1.0 and not args.no_service:
         p.error("--negatives below 1 is for the plain loops: add --no-service")
@@ -232,8 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_service:
         print("[service] not run (--no-service): service_eps, ratio and windows_cost_ratio are nan", flush=True)
     else:
+        ttl = None if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S
         runs = {on_off: run_service(sim, model, delay, with_windows=on_off, timeout_s=args.timeout_s,
-                                    rate=args.service_rate, known=args.known)
+                                    rate=args.service_rate, known=args.known, pending_ttl_s=ttl)
                 for on_off in (True, False)}
         if any("error" in run for run in runs.values()):
             return 1
@@ -249,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
                        service_cp100_windows=st["test"]["cp100"], service_cp100_raw=so["test"]["cp100"],
                        service_stream_ap_windows=st["stream"]["ap"], service_stream_ap_raw=so["stream"]["ap"],
                        service_raw_eps=runs[False]["eps"], service_early_labels=runs[True]["early_labels"],
-                       service_rate=args.service_rate)
+                       service_rate=args.service_rate, service_pending_ttl_days=args.pending_ttl_days,
+                       service_labels_expired=runs[True]["labels"]["expired"],
+                       service_labels_learned=runs[True]["labels"]["learned"])
     service_eps = service.get("service_eps", math.nan)
     t_on, t_off, s_on, s_off = on_metrics["test"], off_metrics["test"], on_metrics["stream"], off_metrics["stream"]
     print(key_values(
