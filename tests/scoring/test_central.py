@@ -292,3 +292,22 @@ def test_a_snapshot_the_model_host_cannot_load_is_refused_and_the_replica_stays(
 def test_central_learning_needs_somewhere_to_send_the_examples():
     with pytest.raises(ValueError, match="send_example"):
         Scorer(LocalHost, ChangelogTable(), ChangelogTable(), model_factory=factory(), replica=Replica(factory()))
+
+
+def test_post_score_predicts_with_the_replica_as_the_stream_does():
+    from app import http_score
+
+    central = Central()
+    learner = trained()
+    tx = transaction(5)
+    value = {"transaction_id": "tx-5", "event_time": tx.event_time, "Amount": tx.Amount,
+             **{f"V{j}": getattr(tx, f"V{j}") for j in range(1, 29)}}
+
+    async def run():
+        central.snapshots.append(snapshot(learner, received=40, rate=0.5))
+        stream, _ = await central.score([item(4)])
+        return stream[0], await http_score.predict(central.scorer, 0, value)
+
+    stream, answer = asyncio.run(run())
+    assert answer["model_version"] == stream["model_version"] == "lr-g1@40" and answer["events_learned"] == 40
+    assert answer["fraud_probability"] == pytest.approx(correct(learner.predict_proba(tx.features()), 0.5))
