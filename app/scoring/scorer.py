@@ -39,7 +39,10 @@ Central learning (``replica``, a :class:`~app.scoring.replica.Replica`; ``LEARNI
 nothing. Each label the scorer meets with its transaction's features (in the event, parked, or late
 through the pending index) becomes an :class:`~app.learning.examples.Example` sent with
 ``send_example(key, value)`` (to the examples topic, keyed by transaction id), its source position
-that of the message whose processing produced it, its send confirmed with the batch's scores. The
+that of the message whose processing produced it, its send confirmed with the batch's scores. A
+transaction's example is sent when it is planned (:meth:`Scorer.submit`, in each partition's order,
+which is the order the learner needs: it skips an example behind the source position it has
+learned), so one whose prediction then fails is dead-lettered with its example sent. The
 replica is refreshed to the newest snapshot between two batches (:meth:`Scorer.submit`); a score's
 probability is corrected for the snapshot's sample rate before the threshold. There are no model
 checkpoints and no catch-up (:class:`~app.scoring.replica.UncheckpointedStates` says why); a pending
