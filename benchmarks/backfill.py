@@ -1,22 +1,26 @@
-"""Spark backfill on the full ULB file: rows/s of each job, parity with the stream's window code,
-and a warm-started model against a cold one on the events after the warm-start point.
+"""Spark backfill: rows/s of each job, parity of the features job with the stream's feature code on
+the Handbook's simulator, and a warm-started model against a cold one on the ULB file.
 
     .venv/bin/python benchmarks/backfill.py                 # configured model (settings.MODEL_KIND)
-    .venv/bin/python benchmarks/backfill.py --model-kind lr --master local[2]
+    .venv/bin/python benchmarks/backfill.py --model-kind lr --master local[2] --simulator published
 
-1. features   - window features of every row (Spark), vs the same code in one plain Python pass
-               (same run baseline); parity = every feature of every row equal (the ULB file has no
-               card ids: one global key), and the same on synthetic rows with card ids.
-2. warm-start - the model learns every row before the last ``--eval`` rows, in event order.
-3. scores     - that checkpoint scores every row (mapInPandas), vs a plain predict loop.
+1. features   - the model's window features of every transaction of the simulator's ``--simulator``
+               configuration (``small``: about 55,000 rows; ``published``: about 1.75 million), labels
+               received 7 days after their transaction (Spark), vs the same code in one plain Python
+               pass (:class:`app.features.StreamFeatures`, same run baseline); parity = every feature
+               of every row equal to 1e-9.
+2. warm-start - the model learns every ULB row before the last ``--eval`` rows, in event order.
+3. scores     - that checkpoint scores every ULB row (mapInPandas), vs a plain predict loop.
 4. warm vs cold - prequential (predict, then learn) over the ``--eval`` rows after the warm-start
                point: exact PR-AUC and ROC-AUC of the warm-started and of a fresh model.
 
-The stack is not needed (the jobs read the file). Last line: key=value pairs.
+The ULB file has no card or terminal ids, so steps 2-4 run without window features. The stack is
+not needed (the jobs read files). Last line: key=value pairs.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import shutil
 import sys
 import tempfile
@@ -27,27 +31,50 @@ import pyarrow.parquet as pq
 
 import settings
 from app import configured
-from app.backfill.features import feature_columns
+from app.backfill.features import LABEL_DELAY_S
 from app.backfill.jobs import run_features, run_scores, run_warm_start
 from app.backfill.scores import model_input_columns
 from app.backfill.session import build_session
 from app.data import ensure_creditcard_csv, iter_rows
-from app.data.synthetic import generate, write_csv
+from app.data.simulator import CONFIGS, load
+from app.features import StreamFeatures
 from app.learning import OnlineLearner
 from app.learning.evaluation import exact_metrics
+from app.records import FEATURE_NAMES
 
 
-def plain_features(rows, time_base=0.0):
-    wf = configured.window_features(settings)
+def write_simulator_csv(rows: list[dict], path: Path) -> None:
+    """Simulator rows as a CSV the file source reads (``V1..V28`` zero), ids ``sim-<index>``."""
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["transaction_id", "event_time", *FEATURE_NAMES, "Class", "card_id", "terminal_id"])
+        zeros = [0.0] * (len(FEATURE_NAMES) - 1)
+        for r in rows:
+            w.writerow([f"sim-{r['transaction_index']:09d}", r["event_time"], *zeros, r["Amount"], r["Class"],
+                        r["card_id"], r["terminal_id"]])
+
+
+def plain_features(rows: list[dict]) -> tuple[list[dict], float]:
+    """The stream's features of ``rows`` (event-time order) in one plain pass, and its seconds."""
+    sf = StreamFeatures(configured.transaction_features(settings))
     started = time.perf_counter()
-    out = [wf.update(r.get("card_id") or None, time_base + float(r["Time"]), float(r["Amount"])) for r in rows]
+    out = [x for _, x in sf.run(rows, label_delay=LABEL_DELAY_S)]
     return out, time.perf_counter() - started
 
 
 def same(expected: list[dict], table: list[dict], names: list[str]) -> bool:
+    """Every feature of every row equal to 1e-9 (a feature the stream leaves out is null in ``table``)."""
     if len(expected) != len(table):
         return False
-    return all(abs(e[n] - t[n]) <= 1e-9 * max(1.0, abs(e[n])) for e, t in zip(expected, table) for n in names)
+    for e, t in zip(expected, table):
+        for n in names:
+            want, have = e.get(n), t[n]
+            if want is None or have is None:
+                if want is not have:
+                    return False
+            elif abs(want - have) > 1e-9 * max(1.0, abs(want)):
+                return False
+    return True
 
 
 def prequential(learner, rows, columns):
@@ -67,6 +94,7 @@ def main() -> int:
     ap.add_argument("--model-kind", default=None, help="override MODEL_KIND")
     ap.add_argument("--eval", type=int, default=10_000, help="events after the warm-start point")
     ap.add_argument("--baseline-rows", type=int, default=20_000, help="rows of the plain learn/predict loops")
+    ap.add_argument("--simulator", choices=sorted(CONFIGS), default="small", help="the features job's data")
     args = ap.parse_args()
 
     csv_path = ensure_creditcard_csv()
@@ -78,21 +106,19 @@ def main() -> int:
     spark = build_session(args.master, app_name="fraud-backfill-benchmark")
     work = Path(tempfile.mkdtemp(prefix="backfill-bench-"))
     try:
-        # 1. features + parity
-        feats = run_features(spark, str(csv_path), str(work / "features"))
-        expected, plain_s = plain_features(rows)
-        names = feature_columns()
+        # 1. features + parity, on the simulator (card and terminal ids, labels)
+        sim_rows = list(load(CONFIGS[args.simulator], 0).rows())
+        write_simulator_csv(sim_rows, work / "simulator.csv")
+        feats = run_features(spark, str(work / "simulator.csv"), str(work / "features"))
+        expected, plain_s = plain_features(sim_rows)
+        names = list(configured.transaction_features(settings).names)
         table = pq.read_table(work / "features", columns=["transaction_id", *names]).to_pylist()
-        parity_ulb = same(expected, table, names)
-        synth = generate(20_000, seed=1, velocity_fraud=True, fraud_rate=0.01, n_cards=200)
-        write_csv(synth, work / "synthetic.csv")
-        run_features(spark, str(work / "synthetic.csv"), str(work / "synthetic-features"))
-        synth_table = pq.read_table(work / "synthetic-features", columns=names).to_pylist()
-        parity_cards = same(plain_features(synth)[0], synth_table, names)
-        parity = parity_ulb and parity_cards
-        print(f"features:   {feats['rows']} rows in {feats['seconds']:.1f}s = {feats['rows_s']:.0f} rows/s "
-              f"(plain Python pass of the same code: {n / plain_s:.0f} rows/s, ratio {feats['rows_s'] * plain_s / n:.2f}); "
-              f"parity ULB={parity_ulb} synthetic-with-cards={parity_cards}")
+        parity = same(expected, table, names) and [r["transaction_id"] for r in table] == [
+            f"sim-{r['transaction_index']:09d}" for r in sim_rows]
+        m = len(sim_rows)
+        print(f"features:   {feats['rows']} simulator rows ({args.simulator}) in {feats['seconds']:.1f}s = "
+              f"{feats['rows_s']:.0f} rows/s (plain Python pass of the same code: {m / plain_s:.0f} rows/s, "
+              f"ratio {feats['rows_s'] * plain_s / m:.2f}); parity={parity}")
 
         # 2. warm start on everything before the last --eval rows
         split_index = n - args.eval

@@ -1,9 +1,10 @@
 """The Spark backfill against the real stack: the features job reads a topic the replay producer
-wrote (Confluent Avro, schema from the registry), computes the stream's window features, writes
-Parquet and publishes them; warm-start and scores read the same topic."""
+wrote (Confluent Avro, schema from the registry), computes the model's window features as the
+stream does, writes Parquet and publishes them; warm-start and scores read the same topic."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -13,7 +14,6 @@ pytest.importorskip("pyspark")
 
 import pyarrow.parquet as pq  # noqa: E402
 
-from app.backfill.features import feature_columns  # noqa: E402
 from app.data.synthetic import generate  # noqa: E402
 from app.learning import OnlineLearner  # noqa: E402
 from app.process import ROOT  # noqa: E402
@@ -21,10 +21,8 @@ from app.serialization import ConfluentAvroCodec, make_registry_client  # noqa: 
 from app.testing.kafka import read  # noqa: E402
 from app.testing.replay import replay  # noqa: E402
 from app.testing.stack import BROKER, REGISTRY  # noqa: E402
-from app.windows import WindowFeatures  # noqa: E402
 
 TIME_BASE = 1_700_000_000.0
-WINDOWS = ["--size", "60", "--step", "20", "--expires", "300"]
 
 
 def backfill(*args: str, timeout: float = 300) -> dict:
@@ -33,39 +31,6 @@ def backfill(*args: str, timeout: float = 300) -> dict:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def test_features_job_reads_the_replayed_topic(stack, names, tmp_path):
-    rows = generate(3000, seed=5, velocity_fraud=True, fraud_rate=0.02, n_cards=100)
-    sent = replay(names, rows, time_base=TIME_BASE, keep_ids=True)
-    assert sent.transactions == len(rows)
-    features_topic = f"{names.prefix}.window-features"
-    out = tmp_path / "features"
-    result = backfill("features", "--source", "kafka", "--topic", names.transactions, "--output", str(out),
-                      "--publish", features_topic, *WINDOWS)
-    assert result["rows"] == len(rows)
-
-    # the same numbers as the stream's window code over the same events
-    wf = WindowFeatures(size=60, step=20, expires=300)
-    expected = {tid: wf.update(r["card_id"], TIME_BASE + r["Time"], r["Amount"]) for tid, r in zip(sent.ids, rows)}
-    table = pq.read_table(out).to_pylist()
-    assert [r["transaction_id"] for r in table] == sent.ids  # written in event order
-    names_ = feature_columns(60, 20)
-    for record in table:
-        want = expected[record["transaction_id"]]
-        assert [record[n] for n in names_] == pytest.approx([want[n] for n in names_], rel=1e-12)
-    assert max(r["win2_count"] for r in table) >= 5  # bursts are in there
-
-    # published as Confluent Avro under <topic>-value, keyed by transaction id
-    client = make_registry_client(REGISTRY)
-    schema = client.get_by_id(result["schema_id"]).raw_schema
-    codec = ConfluentAvroCodec(client, features_topic, schema)
-    published = read(features_topic, None, expect=len(rows), timeout_s=60)
-    assert len(published) == len(rows)
-    key, value, _, _ = published[0]
-    decoded = codec.loads(value)
-    assert key.decode() == decoded["transaction_id"]
-    assert decoded["win0_count"] == pytest.approx(expected[decoded["transaction_id"]]["win0_count"])
 
 
 def test_warm_start_and_scores_read_the_topic(stack, names, tmp_path):
@@ -121,32 +86,45 @@ def test_warm_started_worker_scores_better_than_a_cold_one(make_worker, names, t
     assert warm_auc > cold_auc + 0.05, (warm_auc, cold_auc)
 
 
-def test_model_window_features_of_the_replayed_simulator_equal_the_stream_driver(stack, names):
+def test_features_job_on_the_replayed_simulator_equals_the_stream_driver(stack, names, tmp_path):
     """The simulator replayed to the topic (keyed by card, ids in the records), read back by Spark's
-    Kafka source: the model's window features equal :class:`app.features.StreamFeatures` over the
-    rows in event-time order, labels received 7 days later, to 1e-9."""
-    import math
-
-    from app.backfill.features import transaction_feature_columns, transaction_features
-    from app.backfill.session import build_session
-    from app.backfill.sources import read_kafka
+    Kafka source in the features job: the model's window features in the Parquet output and on the
+    published topic equal :class:`app.features.StreamFeatures` over the rows in event-time order,
+    labels received 7 days later, to 1e-9."""
+    import settings
+    from app import configured
     from app.data.simulator import SimulatorConfig, simulate
-    from app.features import StreamFeatures, TransactionFeatures
+    from app.features import StreamFeatures
 
     rows = list(simulate(SimulatorConfig(n_customers=60, n_terminals=100, n_days=40), seed=9).rows())
     sent = replay(names, rows, keep_ids=True)
     assert sent.transactions == len(rows)
-    tf = TransactionFeatures()
+    tf = configured.transaction_features(settings)
     expected = {tid: x for tid, (_, x) in zip(sent.ids, StreamFeatures(tf).run(rows, label_delay=7 * 86_400))}
-    spark = build_session("local[2]", app_name="fraud-backfill-it", driver_memory="1g",
-                          extra_conf={"spark.sql.shuffle.partitions": "4"})
-    try:
-        frame = read_kafka(spark, names.transactions, broker=BROKER, registry_url=REGISTRY)
-        got = {r["transaction_id"]: r.asDict() for r in transaction_features(frame, features=tf).collect()}
-    finally:
-        spark.stop()
-    assert set(got) == set(expected)
-    bad = [(tid, n, expected[tid][n], got[tid][n]) for tid in expected for n in transaction_feature_columns(tf)
+    features_topic = f"{names.prefix}.window-features"
+    out = tmp_path / "features"
+    result = backfill("features", "--source", "kafka", "--topic", names.transactions, "--output", str(out),
+                      "--publish", features_topic)
+    assert result["rows"] == len(rows)
+
+    table = pq.read_table(out).to_pylist()
+    assert [r["transaction_id"] for r in table] == sent.ids  # written in event-time order
+    got = {r["transaction_id"]: r for r in table}
+    bad = [(tid, n, expected[tid][n], got[tid][n]) for tid in expected for n in tf.names
            if not math.isclose(got[tid][n], expected[tid][n], rel_tol=1e-12, abs_tol=1e-9)]
     assert not bad, bad[:5]
     assert max(x["TERMINAL_ID_RISK_30DAY_WINDOW"] for x in expected.values()) > 0
+    assert max(x["CUSTOMER_ID_NB_TX_7DAY_WINDOW"] for x in expected.values()) >= 10
+
+    # published as Confluent Avro under <topic>-value, keyed by transaction id
+    client = make_registry_client(REGISTRY)
+    schema = client.get_by_id(result["schema_id"]).raw_schema
+    assert [f["name"] for f in schema["fields"]][-len(tf.names):] == list(tf.names)
+    codec = ConfluentAvroCodec(client, features_topic, schema)
+    published = read(features_topic, None, expect=len(rows), timeout_s=60)
+    assert len(published) == len(rows)
+    for key, value, _, _ in published:
+        decoded = codec.loads(value)
+        tid = decoded["transaction_id"]
+        assert key.decode() == tid
+        assert [decoded[n] for n in tf.names] == pytest.approx([expected[tid][n] for n in tf.names], rel=1e-12)

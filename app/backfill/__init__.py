@@ -1,7 +1,7 @@
 """Spark batch jobs over history, consistent with the stream (``python -m app.backfill ...``).
 
-* ``features`` - the stream's hopping-window features (:mod:`app.backfill.features`), to Parquet
-  and optionally to a topic.
+* ``features`` - the model's window features, as the scorer computes them
+  (:mod:`app.backfill.features`), to Parquet and/or a topic.
 * ``scores`` - batch scores by a model checkpoint (:mod:`app.backfill.scores`).
 * ``warm-start`` - the stream's model trained on history in event order, as a checkpoint the
   worker loads at start (``WARM_START_PATH``; :mod:`app.backfill.warm_start`).

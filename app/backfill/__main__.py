@@ -2,13 +2,20 @@
 
     python -m app.backfill features --source kafka --output runs/features
     python -m app.backfill features --source kafka --starting-offsets earliest --publish window-features
-    python -m app.backfill features --source ulb --output runs/ulb-features
+    python -m app.backfill features --source history.csv --output runs/history-features
     python -m app.backfill warm-start --source ulb --until-event-time 150000 --output runs/warm.ckpt
     python -m app.backfill scores --source kafka --checkpoint runs/warm.ckpt --output runs/scores
     python -m app.backfill features --master spark://127.0.0.1:7077 --source data.parquet --output out
 
 ``--source`` is ``kafka`` (the transactions topic, default), ``ulb`` (the real ULB file) or a CSV /
 Parquet path. The master is ``settings.SPARK_MASTER`` (``local[*]``) unless ``--master`` says otherwise.
+
+The window features are the scorer's (``app.features``), as the settings configure them
+(``CARD_WINDOW_DAYS``, ``TERMINAL_WINDOW_DAYS``, ``TERMINAL_DELAY_S``, ``CARD_PANE_S``,
+``TERMINAL_PANE_S``), computed in event-time order (ties by source position; there is no other
+order to choose: what the stream computes for a topic written in event-time order), each label
+taken as received ``--label-delay-s`` after its transaction. A transaction without a card id (a
+terminal id) gets no card (terminal) features: null in the output.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ import json
 import sys
 
 import settings
-from app.backfill.features import LABEL_DELAY_S, ORDERS
+from app.backfill.features import LABEL_DELAY_S
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,17 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-base", type=float, default=0.0, help="files: event_time = time base + Time")
     s.add_argument("--id-prefix", default="tx", help="files: transaction ids <prefix>-<row index>")
     s.add_argument("--limit", type=int, default=None, help="files: only the first N rows")
-    w = common.add_argument_group("windows")
-    w.add_argument("--order", choices=ORDERS, default="event-time",
-                   help="event-time (default) or arrival (source order, late events as the stream sees them)")
-    w.add_argument("--size", type=float, default=None, help=f"window size s (default {settings.WINDOW_SIZE_S})")
-    w.add_argument("--step", type=float, default=None, help=f"window step s (default {settings.WINDOW_STEP_S})")
-    w.add_argument("--expires", type=float, default=None, help=f"expiry s (default {settings.WINDOW_EXPIRES_S})")
+    w = common.add_argument_group("window features")
+    w.add_argument("--label-delay-s", type=float, default=LABEL_DELAY_S,
+                   help="a label is taken as received this long after its transaction "
+                        f"(default {LABEL_DELAY_S:g}: 7 days); the windows are the settings' (CARD_WINDOW_DAYS, ...)")
 
     p = argparse.ArgumentParser(prog="python -m app.backfill", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     jobs = p.add_subparsers(dest="job", required=True)
-    f = jobs.add_parser("features", parents=[common], help="hopping-window features of history")
+    f = jobs.add_parser("features", parents=[common], help="the model's window features of history",
+                        description="Each transaction of the source with the model's window features the scorer "
+                                    "would compute for it, in event-time order (ties by source position), labels "
+                                    "received --label-delay-s after their transaction; the windows are the "
+                                    "settings' (CARD_WINDOW_DAYS, TERMINAL_WINDOW_DAYS, TERMINAL_DELAY_S, "
+                                    "CARD_PANE_S, TERMINAL_PANE_S). To Parquet (--output, sorted) and/or a topic "
+                                    "(--publish, Confluent Avro keyed by transaction id).")
     f.add_argument("--output", help="Parquet folder")
     f.add_argument("--publish", nargs="?", const=settings.BACKFILL_FEATURES_TOPIC, default=None, metavar="TOPIC",
                    help=f"also send them to a topic (default {settings.BACKFILL_FEATURES_TOPIC})")
@@ -63,9 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (sc, ws):
         sub.add_argument("--window-features", action=argparse.BooleanOptionalAction, default=None,
                          help=f"add the window features to the model input (default {settings.WINDOW_FEATURES})")
-        sub.add_argument("--label-delay-s", type=float, default=LABEL_DELAY_S,
-                         help="window features: a label is taken as received this long after its transaction "
-                              f"(default {LABEL_DELAY_S:g}: 7 days)")
     return p
 
 
@@ -79,16 +87,15 @@ def main(argv: list[str] | None = None) -> int:
 
     source_options = {k: getattr(args, k) for k in ("topic", "starting_offsets", "ending_offsets", "starting_timestamp",
                                                      "ending_timestamp", "time_base", "id_prefix", "limit")}
-    window_options = {k: getattr(args, k) for k in ("size", "step", "expires") if getattr(args, k) is not None}
-    common = dict(order=args.order, source_options=source_options, broker=args.broker, registry_url=args.registry)
+    common = dict(source_options=source_options, label_delay=args.label_delay_s, broker=args.broker,
+                  registry_url=args.registry)
     spark = build_session(args.master, app_name=f"fraud-backfill-{args.job}", driver_memory=args.driver_memory)
     try:
         if args.job == "features":
-            result = run_features(spark, args.source, args.output, publish_topic=args.publish,
-                                  window_options=window_options, **common)
+            result = run_features(spark, args.source, args.output, publish_topic=args.publish, **common)
         elif args.job == "scores":
             result = run_scores(spark, args.source, args.checkpoint, args.output, window_features=args.window_features,
-                                threshold=args.threshold, label_delay=args.label_delay_s, **common)
+                                threshold=args.threshold, **common)
         else:
             from app import configured
             from app.learning import OnlineLearner
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             learner = OnlineLearner(configured.model_factory(settings, **overrides))
             result = run_warm_start(spark, args.source, args.output, learner=learner,
                                     window_features=args.window_features, until_event_time=args.until_event_time,
-                                    label_delay=args.label_delay_s, **common)
+                                    **common)
             result.pop("learner")
     except ValueError as exc:
         print(f"backfill: {exc}", file=sys.stderr)

@@ -1,106 +1,29 @@
-"""The stream's features, computed in batch by Spark with the stream's own pure functions.
+"""The model's window features of history, computed by Spark with the stream's own pure functions.
 
-Two kinds (both per key, grouped with ``applyInPandas``, each group running the stream's code):
+:func:`transaction_features` adds to each transaction what the scorer computes for it
+(:class:`app.features.TransactionFeatures` as the settings configure it: per-card windows,
+per-terminal windows from the labels received, calendar flags), each kind per key in its own
+groups (``applyInPandas``), each group running the stream's code over its events in event-time
+order (ties by source position: :data:`EVENT_TIME_ORDER`). A label is taken as received
+``label_delay`` after its transaction (:data:`LABEL_DELAY_S`, 7 days, by default).
 
-* :func:`transaction_features` - the model's window features (:mod:`app.features`, the Handbook's
-  baseline; the scorer's ``WINDOW_FEATURES``), see its doc;
-* :func:`window_features` - the anomaly agent's short hopping windows (:mod:`app.windows`), below.
+There is one order, event time: the result is that of one pass over the events sorted by event
+time, which is what the stream computes when it meets them in that order (a topic the replay
+producer wrote). Events that reached the stream out of event-time order are computed here as if
+they had come in order.
 
-For :func:`window_features`, the transactions are grouped by window key (the card id, or
-the global key for a transaction without one) and each group runs the stream's own
-:class:`app.windows.WindowFeatures` over its events in order (``applyInPandas``). A key's features
-depend only on its own earlier events and on how far event time has advanced, so the groups are
-independent and the result equals one sequential pass over all events in the same order:
-
-* ``order="event-time"`` (default): events by event time, ties by source position. Event time then
-  never goes back, so no window is ever expired when read: exactly what the stream computes for a
-  topic written in event-time order (the replay producer's).
-* ``order="arrival"``: events in source order (Kafka record timestamp, partition, offset; a file's
-  row order), late events included. The stream's watermark is the greatest event time seen so far
-  *over all keys*; it is computed as a running maximum over the whole history (a window without
-  partitions: one task) and handed to each key's pass, so late events skip expired windows exactly
-  as in the stream.
-
->>> feature_columns(60, 20)[:2], feature_columns(60, 20)[-1], len(feature_columns(60, 20))
-(['win0_count', 'win0_amount_sum'], 'seconds_since_previous', 13)
 >>> transaction_feature_columns()[:1], len(transaction_feature_columns())
 (['CUSTOMER_ID_NB_TX_1DAY_WINDOW'], 14)
+>>> EVENT_TIME_ORDER
+['event_time', 'source_timestamp', 'source_partition', 'source_offset']
 """
 from __future__ import annotations
 
 import settings
 from app import configured
-from app.windows.features import feature_names
 
-ORDERS = ("event-time", "arrival")
-ARRIVAL_ORDER = ["source_timestamp", "source_partition", "source_offset"]
-EVENT_TIME_ORDER = ["event_time", *ARRIVAL_ORDER]
-
-
-def window_params(size=None, step=None, expires=None, gap_cap=None, global_key=None) -> dict:
-    """The window parameters, defaulting to the ``WINDOW_*`` settings the worker uses
-    (:func:`app.configured.window_params`)."""
-    given = {"size": size, "step": step, "expires": expires, "gap_cap": gap_cap, "global_key": global_key}
-    params = {name: default if given[name] is None else given[name]
-              for name, default in configured.window_params(settings).items()}
-    return {name: value if name == "global_key" else float(value) for name, value in params.items()}
-
-
-def feature_columns(size=None, step=None) -> list[str]:
-    """The feature column names for windows of ``size`` seconds every ``step`` seconds."""
-    params = window_params(size, step)
-    return feature_names(int(params["size"] // params["step"]))
-
-
-def _features_of_key(params: dict, order: list[str], arrival: bool, columns: list[str]):
-    """The pandas function run per window key (picklable: it imports inside)."""
-
-    def run(pdf):
-        import pandas as pd
-
-        from app.windows.features import WindowFeatures
-
-        pdf = pdf.sort_values(order, kind="mergesort").reset_index(drop=True)
-        wf = WindowFeatures(**params)
-        cards = pdf["card_id"].where(pdf["card_id"].notna(), None).tolist()
-        times = pdf["event_time"].astype(float).tolist()
-        amounts = pdf["Amount"].astype(float).tolist()
-        marks = pdf["_watermark"].tolist() if arrival else None
-        rows = []
-        for i, (card, t, amount) in enumerate(zip(cards, times, amounts)):
-            if marks is not None and marks[i] > wf.watermark:
-                wf.watermark = marks[i]  # how far the whole stream had advanced when this event came
-            rows.append(wf.update(card, t, amount))
-        feats = pd.DataFrame.from_records(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
-        out = pd.concat([pdf.drop(columns=[c for c in ("_window_key", "_watermark") if c in pdf]), feats], axis=1)
-        return out
-
-    return run
-
-
-def window_features(frame, *, order: str = "event-time", size=None, step=None, expires=None, gap_cap=None,
-                    global_key=None):
-    """``frame`` (transactions, see :mod:`app.backfill.sources`) with the window feature columns added."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    params = window_params(size, step, expires, gap_cap, global_key)
-    columns = feature_names(int(params["size"] // params["step"]))
-    arrival = order == "arrival"
-    keyed = frame.withColumn(
-        "_window_key", F.coalesce(F.when(F.col("card_id") != "", F.col("card_id")), F.lit(params["global_key"])))
-    if arrival:
-        so_far = Window.orderBy(*ARRIVAL_ORDER).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-        keyed = keyed.withColumn("_watermark", F.max("event_time").over(so_far))
-    schema = T.StructType(list(frame.schema.fields) + [T.StructField(c, T.DoubleType(), False) for c in columns])
-    run = _features_of_key(params, ARRIVAL_ORDER if arrival else EVENT_TIME_ORDER, arrival, columns)
-    return keyed.groupBy("_window_key").applyInPandas(run, schema=schema)
-
-
-# --- the model's window features (app.features) ----------------------------------------------------
+#: The order the features are computed in: event time, ties by position in the source.
+EVENT_TIME_ORDER = ["event_time", "source_timestamp", "source_partition", "source_offset"]
 #: The Handbook's feedback delay: in batch, a label is taken as received this long after its transaction.
 LABEL_DELAY_S = 7 * 86_400
 #: What identifies a transaction of a source (its position): the parts are joined back on it.

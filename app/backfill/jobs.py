@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pyspark import StorageLevel
 
-from app.backfill.features import EVENT_TIME_ORDER, LABEL_DELAY_S, window_features
+from app.backfill.features import EVENT_TIME_ORDER, LABEL_DELAY_S, transaction_features
 from app.backfill.scores import batch_scores
 from app.backfill.sinks import publish, write_parquet
 from app.backfill.sources import read_source
@@ -17,40 +17,44 @@ from app.backfill.warm_start import warm_start
 
 
 def run_features(spark, source: str, output: str | None, *, publish_topic: str | None = None,
-                 order: str = "event-time", source_options: dict | None = None, window_options: dict | None = None,
+                 source_options: dict | None = None, label_delay: float = LABEL_DELAY_S, features=None,
                  broker: str | None = None, registry_url: str | None = None) -> dict:
-    """Window features of the history in ``source``, to Parquet (sorted) and/or a topic."""
+    """The model's window features of the history in ``source`` (each transaction with the columns
+    of :func:`~app.backfill.features.transaction_features`: ``features``, default the configured
+    ones, labels received ``label_delay`` after their transaction), to Parquet (sorted in event-time
+    order) and/or a topic."""
     if not output and not publish_topic:
         raise ValueError("give an output folder, a topic to publish to, or both")
     started = time.perf_counter()
     frame = read_source(spark, source, broker=broker, registry_url=registry_url, **(source_options or {}))
     # computed once: sorting samples its input first, which would otherwise run the window pass twice
-    computed = window_features(frame, order=order, **(window_options or {})).persist(StorageLevel.MEMORY_AND_DISK)
-    features = computed.orderBy(*EVENT_TIME_ORDER)
+    computed = transaction_features(frame, features=features, label_delay=label_delay)
+    computed = computed.persist(StorageLevel.MEMORY_AND_DISK)
+    result = computed.orderBy(*EVENT_TIME_ORDER)
     rows = None
     if output:
-        write_parquet(features, output)
+        write_parquet(result, output)
         computed.unpersist()
-        features = spark.read.parquet(output)
-        rows = features.count()
+        result = spark.read.parquet(output)
+        rows = result.count()
     schema_id = None
     if publish_topic:
-        schema_id = publish(features, publish_topic, broker=broker, registry_url=registry_url)
-        rows = rows if rows is not None else features.count()
+        schema_id = publish(result, publish_topic, broker=broker, registry_url=registry_url)
+        rows = rows if rows is not None else result.count()
     computed.unpersist()
     seconds = time.perf_counter() - started
     return {"job": "features", "rows": rows, "seconds": seconds, "rows_s": rows / seconds if seconds else 0.0,
-            "output": output, "topic": publish_topic, "schema_id": schema_id}
+            "output": output, "topic": publish_topic, "schema_id": schema_id, "label_delay_s": float(label_delay)}
 
 
 def run_scores(spark, source: str, checkpoint: str, output: str, *, window_features: bool | None = None,
-               threshold: float | None = None, order: str = "event-time", source_options: dict | None = None,
+               threshold: float | None = None, source_options: dict | None = None,
                label_delay: float = LABEL_DELAY_S, broker: str | None = None, registry_url: str | None = None) -> dict:
     """Scores of the history in ``source`` by the checkpoint file, to Parquet."""
     started = time.perf_counter()
     frame = read_source(spark, source, broker=broker, registry_url=registry_url, **(source_options or {}))
     scores = batch_scores(frame, Path(checkpoint).read_bytes(), window_features=window_features, threshold=threshold,
-                          order=order, label_delay=label_delay)
+                          label_delay=label_delay)
     write_parquet(scores, output)
     rows = spark.read.parquet(output).count()
     seconds = time.perf_counter() - started
@@ -59,14 +63,14 @@ def run_scores(spark, source: str, checkpoint: str, output: str, *, window_featu
 
 
 def run_warm_start(spark, source: str, output: str, *, learner=None, window_features: bool | None = None,
-                   until_event_time: float | None = None, order: str = "event-time",
-                   source_options: dict | None = None, label_delay: float = LABEL_DELAY_S,
-                   broker: str | None = None, registry_url: str | None = None) -> dict:
+                   until_event_time: float | None = None, source_options: dict | None = None,
+                   label_delay: float = LABEL_DELAY_S, broker: str | None = None,
+                   registry_url: str | None = None) -> dict:
     """Train the configured model (or ``learner``) on the history in ``source``; write its checkpoint."""
     started = time.perf_counter()
     frame = read_source(spark, source, broker=broker, registry_url=registry_url, **(source_options or {}))
     learner, stats = warm_start(frame, learner=learner, window_features=window_features,
-                                until_event_time=until_event_time, order=order, label_delay=label_delay)
+                                until_event_time=until_event_time, label_delay=label_delay)
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     learner.save(output)
     seconds = time.perf_counter() - started

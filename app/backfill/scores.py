@@ -68,7 +68,7 @@ def _score_batches(checkpoint, columns: list[str], threshold: float):
 
 
 def batch_scores(frame, checkpoint: bytes, *, window_features: bool | None = None, threshold: float | None = None,
-                 order: str = "event-time", label_delay: float | None = None):
+                 label_delay: float | None = None):
     """Scores of every transaction in ``frame`` by the model in ``checkpoint`` (see the module doc);
     window features as :func:`app.backfill.warm_start.training_selection` computes them."""
     from pyspark.sql import types as T
@@ -79,8 +79,6 @@ def batch_scores(frame, checkpoint: bytes, *, window_features: bool | None = Non
 
     OnlineLearner.from_checkpoint(checkpoint)  # refuse a bad file on the driver, before any task runs
     use_windows = settings.WINDOW_FEATURES if window_features is None else window_features
-    if use_windows and order != "event-time":
-        raise ValueError("the model's window features are computed in event-time order (order='event-time')")
     threshold = settings.DECISION_THRESHOLD if threshold is None else float(threshold)
     windows = window_columns(use_windows)
     if use_windows:

@@ -63,7 +63,7 @@ def model_input_meta(use_windows: bool, label_delay: float = LABEL_DELAY_S) -> d
 
 
 def training_selection(frame, *, window_features: bool | None = None, until_event_time: float | None = None,
-                       order: str = "event-time", label_delay: float = LABEL_DELAY_S):
+                       label_delay: float = LABEL_DELAY_S):
     """The labelled transactions with the model's input columns and ``Class``, not yet sorted
     (persisted when it holds window features, so that sorting does not compute them twice).
 
@@ -76,8 +76,6 @@ def training_selection(frame, *, window_features: bool | None = None, until_even
     from app.backfill.features import transaction_features
 
     use_windows = settings.WINDOW_FEATURES if window_features is None else window_features
-    if use_windows and order != "event-time":
-        raise ValueError("the model's window features are computed in event-time order (order='event-time')")
     windows = window_columns(use_windows)
     if use_windows:
         frame = transaction_features(frame, label_delay=label_delay)
@@ -116,14 +114,14 @@ def ordered_rows(training) -> Iterator:
 
 
 def warm_start(frame, *, learner=None, window_features: bool | None = None, until_event_time: float | None = None,
-               order: str = "event-time", label_delay: float = LABEL_DELAY_S):
+               label_delay: float = LABEL_DELAY_S):
     """Train ``learner`` (default: a fresh one of the configured model) on ``frame``; return it and stats."""
     from app.learning import OnlineLearner
 
     use_windows = settings.WINDOW_FEATURES if window_features is None else window_features
     learner = learner or OnlineLearner(configured.model_factory(settings))
     selected = training_selection(frame, window_features=use_windows, until_event_time=until_event_time,
-                                  order=order, label_delay=label_delay)
+                                  label_delay=label_delay)
     try:
         stats = learn_in_order(learner, ordered_rows(selected.orderBy(*EVENT_TIME_ORDER)),
                                model_input_columns(window_columns(use_windows)))

@@ -1,71 +1,69 @@
-"""Parity: Spark's window features equal the stream's (:class:`app.windows.WindowFeatures`, one
-sequential pass in the order the stream meets the events), on synthetic data with card ids."""
+"""The ``features`` job: each transaction of a source with the model's window features the scorer
+computes for it (:class:`app.features.StreamFeatures` over the rows in event-time order, labels
+received ``label_delay`` after them), written to Parquet in event-time order, the source read in
+another order."""
 from __future__ import annotations
 
+import math
 import random
 
+import pyarrow.parquet as pq
 import pytest
 
-from app.backfill.features import feature_columns, window_features
-from app.backfill.sources import read_files
-from app.data.synthetic import generate, write_csv
-from app.windows import WindowFeatures
+import settings
+from app import configured
+from app.backfill.jobs import run_features
+from app.backfill.sources import COLUMNS
+from app.features import StreamFeatures
+from tests.backfill.conftest import transaction_id, write_csv
 
-WINDOWS = dict(size=60, step=20, expires=300, gap_cap=3600.0, global_key="*")
-
-
-def stream_features(rows: list[dict]) -> dict[str, dict[str, float]]:
-    """What the stream computes: one WindowFeatures over the rows in the given order."""
-    wf = WindowFeatures(**WINDOWS)
-    return {f"tx-{r['_index']:09d}": wf.update(r["card_id"] or None, float(r["Time"]), float(r["Amount"]))
-            for r in rows}
+DELAY = 10 * 86_400  # longer than TERMINAL_DELAY_S: some labels of a terminal's windows are not yet received
 
 
-def spark_features(spark, rows, tmp_path, order):
-    path = tmp_path / f"{order}.csv"
-    write_csv(rows, path)
-    frame = window_features(read_files(spark, path), order=order, **WINDOWS)
-    return {r["transaction_id"]: r.asDict() for r in frame.collect()}
+def stream_features(rows: list[dict], label_delay: float) -> dict[str, dict]:
+    tf = configured.transaction_features(settings)
+    return {transaction_id(row): x for row, x in StreamFeatures(tf).run(rows, label_delay=label_delay)}
 
 
-@pytest.fixture(scope="module")
-def rows():
-    data = generate(4000, seed=7, velocity_fraud=True, fraud_rate=0.02, n_cards=100)
-    for i, row in enumerate(data):
-        if i % 97 == 0:
-            row["card_id"] = ""  # no card: the global key's windows
-    return data
+def differing(expected: dict[str, dict], got: dict[str, dict], names: list[str]) -> list[tuple]:
+    """The (id, feature, expected, got) that differ beyond 1e-9 (None where the stream leaves one out)."""
+    out = []
+    for tid, x in expected.items():
+        for name in names:
+            want, have = x.get(name), got[tid][name]
+            if want is None or have is None:
+                if want is not have:
+                    out.append((tid, name, want, have))
+            elif not math.isclose(have, want, rel_tol=1e-12, abs_tol=1e-9):
+                out.append((tid, name, want, have))
+    return out
 
 
-def assert_same(expected, got):
+def test_the_job_writes_the_stream_features_in_event_time_order(spark, simulator_rows, tmp_path):
+    shuffled = list(simulator_rows)
+    random.Random(2).shuffle(shuffled)  # the file is not in event-time order: the job sorts
+    path = tmp_path / "shuffled.csv"
+    write_csv(shuffled, path)
+    result = run_features(spark, str(path), str(tmp_path / "features"), label_delay=DELAY)
+    assert result["rows"] == len(shuffled) and result["label_delay_s"] == DELAY and result["schema_id"] is None
+
+    table = pq.read_table(tmp_path / "features").to_pylist()
+    names = list(configured.transaction_features(settings).names)
+    assert list(table[0]) == [*COLUMNS, *names]
+    # ties in event time are broken by the position in the file, as the job's order does
+    in_order = sorted(enumerate(shuffled), key=lambda item: (item[1]["event_time"], item[0]))
+    assert [r["transaction_id"] for r in table] == [transaction_id(row) for _, row in in_order]
+    expected = stream_features([row for _, row in in_order], DELAY)
+    got = {r["transaction_id"]: r for r in table}
     assert set(got) == set(expected)
-    names = feature_columns(WINDOWS["size"], WINDOWS["step"])
-    mismatches = [(tid, name, expected[tid][name], got[tid][name]) for tid in expected for name in names
-                  if got[tid][name] != pytest.approx(expected[tid][name], rel=1e-12, abs=1e-9)]
-    assert not mismatches, mismatches[:5]
+    bad = differing(expected, got, names)
+    assert not bad, bad[:5]
+    # the label delay is the job's: with the default 7 days some terminal figures differ
+    assert differing(stream_features([row for _, row in in_order], 7 * 86_400), got, names)
+    assert sum(got[transaction_id(r)]["TERMINAL_ID_NB_TX_1DAY_WINDOW"] is None for r in shuffled) == \
+        sum(r["terminal_id"] == "" for r in shuffled) > 0
 
 
-def test_event_time_order_matches_the_stream(spark, rows, tmp_path):
-    indexed = [{**r, "_index": i} for i, r in enumerate(rows)]
-    expected = stream_features(indexed)
-    got = spark_features(spark, rows, tmp_path, "event-time")
-    assert_same(expected, got)
-    # the data exercises the windows: bursts fill them, first transactions get the gap cap
-    assert max(f["win2_count"] for f in got.values()) >= 5
-    assert sum(f["seconds_since_previous"] == 3600.0 for f in got.values()) >= 100
-
-
-def test_arrival_order_with_late_events_matches_the_stream(spark, rows, tmp_path):
-    late = list(rows)
-    rng = random.Random(3)
-    for _ in range(150):  # move events up to ~1,000 positions (about 10 minutes) later
-        i = rng.randrange(len(late) - 1000)
-        late.insert(i + rng.randrange(1, 1000), late.pop(i))
-    indexed = [{**r, "_index": i} for i, r in enumerate(late)]  # ids follow file order, as replay gives them
-    wf_check = WindowFeatures(**WINDOWS)
-    for r in indexed:
-        wf_check.update(r["card_id"] or None, float(r["Time"]), float(r["Amount"]))
-    assert wf_check.late_updates_dropped > 0  # some late events do meet expired windows
-    expected = stream_features(indexed)
-    got = spark_features(spark, late, tmp_path, "arrival")
-    assert_same(expected, got)
+def test_the_job_needs_somewhere_to_write(spark):
+    with pytest.raises(ValueError, match="output folder"):
+        run_features(spark, "unused.csv", None)

@@ -3,51 +3,22 @@ over the rows in event-time order, labels received 7 days after their transactio
 Handbook's simulator, with transactions lacking ids or labels mixed in."""
 from __future__ import annotations
 
-import csv
 import math
-
-import pytest
 
 from app.backfill.features import transaction_feature_columns, transaction_features
 from app.backfill.sources import read_files
-from app.data.simulator import SimulatorConfig, simulate
 from app.features import StreamFeatures, TransactionFeatures
-from app.records import FEATURE_NAMES
+from tests.backfill.conftest import transaction_id, write_csv
 
 DELAY = 7 * 86_400
 
 
-@pytest.fixture(scope="module")
-def rows():
-    sim = simulate(SimulatorConfig(n_customers=80, n_terminals=120, n_days=50), seed=4)
-    out = []
-    for row in sim.rows():
-        i = row["transaction_index"]
-        if i % 53 == 0:
-            row["card_id"] = ""  # no card: no card features
-        if i % 71 == 0:
-            row["terminal_id"] = ""  # no terminal: no terminal features
-        if i % 31 == 0:
-            row["Class"] = None  # never labelled: nothing for its terminal
-        out.append(row)
-    return out
-
-
-def write(rows, path):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["transaction_id", "event_time", *FEATURE_NAMES, "Class", "card_id", "terminal_id"])
-        for r in rows:
-            w.writerow([f"tx-{r['transaction_index']:09d}", r["event_time"], *([0.0] * 28), r["Amount"],
-                        "" if r["Class"] is None else r["Class"], r["card_id"], r["terminal_id"]])
-
-
-def test_spark_equals_the_stream_driver(spark, rows, tmp_path):
+def test_spark_equals_the_stream_driver(spark, simulator_rows, tmp_path):
+    rows = simulator_rows
     tf = TransactionFeatures()
-    expected = {f"tx-{row['transaction_index']:09d}": x
-                for row, x in StreamFeatures(tf).run(rows, label_delay=DELAY)}
+    expected = {transaction_id(row): x for row, x in StreamFeatures(tf).run(rows, label_delay=DELAY)}
     path = tmp_path / "sim.csv"
-    write(rows, path)
+    write_csv(rows, path)
     got = {r["transaction_id"]: r.asDict() for r in transaction_features(read_files(spark, path), features=tf,
                                                                            label_delay=DELAY).collect()}
     assert set(got) == set(expected)
@@ -78,12 +49,13 @@ class Recorder:
         self.seen.append((x, y))
 
 
-def test_warm_start_learns_the_stream_features_and_records_them(spark, rows, tmp_path):
+def test_warm_start_learns_the_stream_features_and_records_them(spark, simulator_rows, tmp_path):
     import settings
     from app.backfill.warm_start import warm_start
 
+    rows = simulator_rows
     path = tmp_path / "sim.csv"
-    write(rows, path)
+    write_csv(rows, path)
     frame = read_files(spark, path)
     learner, stats = warm_start(frame, learner=Recorder(), window_features=True, label_delay=DELAY)
     tf = TransactionFeatures()
