@@ -177,15 +177,6 @@ TERMINAL_PANE_S = _env("TERMINAL_PANE_S", 86_400)
 CARD_WINDOWS_TABLE = _env("CARD_WINDOWS_TABLE", "card-windows")
 TERMINAL_WINDOWS_TABLE = _env("TERMINAL_WINDOWS_TABLE", "terminal-windows")
 TERMINAL_LABELS_TOPIC = _env("TERMINAL_LABELS_TOPIC", "")
-# The anomaly agent's hopping windows on event time, per card id (or one global key when a transaction
-# has none). Size and step are whole seconds (Faust's hopping windows step by int(step)); size/step
-# windows contain each event time. A window closes once the newest event time is `expires` past its end.
-WINDOW_SIZE_S = _env("WINDOW_SIZE_S", 60)
-WINDOW_STEP_S = _env("WINDOW_STEP_S", 20)
-WINDOW_EXPIRES_S = _env("WINDOW_EXPIRES_S", 300)
-WINDOW_GAP_CAP_S = _env("WINDOW_GAP_CAP_S", 3600.0)  # seconds-since-previous is capped here (and = cap for a first)
-WINDOW_GLOBAL_KEY = _env("WINDOW_GLOBAL_KEY", "*")  # the window key of transactions without a card id
-WINDOW_TABLE_PREFIX = _env("WINDOW_TABLE_PREFIX", "window")  # Faust table names: <prefix>-aggregates, -last-seen
 # Anomaly agent: MinMaxScaler | HalfSpaceTrees, score then learn per event.
 ANOMALY_TREES = _env("ANOMALY_TREES", 10)
 ANOMALY_HEIGHT = _env("ANOMALY_HEIGHT", 8)  # height 15 builds ~520 MB and takes ~12 s on its first event

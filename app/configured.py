@@ -1,6 +1,6 @@
 """The service's objects as the settings configure them: where settings become objects.
 
-The pure layer (:mod:`app.anomaly`, :mod:`app.drift`, :mod:`app.features`, :mod:`app.learning`, :mod:`app.windows`,
+The pure layer (:mod:`app.anomaly`, :mod:`app.drift`, :mod:`app.features`, :mod:`app.learning`,
 :mod:`app.state`) takes its parameters through constructors and never reads :mod:`settings`. Each
 function here takes a settings object ``s`` -- the :mod:`settings` module, or anything with the same
 attributes -- and returns one configured object or factory, so the worker's composition step, the
@@ -35,13 +35,12 @@ from app.drift.monitor import DriftMonitor
 from app.features import TransactionFeatures
 from app.learning import PrequentialEvaluator, pipeline
 from app.state.pending import PendingIndex
-from app.windows import HoppingWindows, WindowFeatures
 
 __all__ = [
     "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
-    "hopping_windows", "learner_book", "mitigation", "model_factory", "model_params", "pending_index",
+    "learner_book", "mitigation", "model_factory", "model_params", "pending_index",
     "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "transaction_features",
-    "values_reader", "window_features", "window_params", "window_tables",
+    "values_reader",
 ]
 
 
@@ -146,33 +145,6 @@ def mitigation(s: Any, slots: Callable[[Any], ChallengerSlot] | None = None) -> 
 
 
 # --- windows --------------------------------------------------------------------------------------
-def hopping_windows(s: Any) -> HoppingWindows:
-    """``WINDOW_SIZE_S`` every ``WINDOW_STEP_S``, expiring ``WINDOW_EXPIRES_S`` after closing."""
-    return HoppingWindows(s.WINDOW_SIZE_S, s.WINDOW_STEP_S, s.WINDOW_EXPIRES_S)
-
-
-def window_params(s: Any) -> dict:
-    """The keyword arguments of :class:`~app.windows.WindowFeatures` (``WINDOW_SIZE_S``,
-    ``WINDOW_STEP_S``, ``WINDOW_EXPIRES_S``, ``WINDOW_GAP_CAP_S``, ``WINDOW_GLOBAL_KEY``)."""
-    return {"size": s.WINDOW_SIZE_S, "step": s.WINDOW_STEP_S, "expires": s.WINDOW_EXPIRES_S,
-            "gap_cap": s.WINDOW_GAP_CAP_S, "global_key": s.WINDOW_GLOBAL_KEY}
-
-
-def window_features(s: Any) -> WindowFeatures:
-    """Fresh in-memory window features with :func:`window_params`."""
-    return WindowFeatures(**window_params(s))
-
-
-def window_tables(s: Any, app: Any, prefix: str | None = None) -> Any:
-    """The worker's :class:`~app.windows.tables.WindowTables` in the Faust ``app``: tables named
-    ``<prefix>-...`` (default ``WINDOW_TABLE_PREFIX``) with ``TOPIC_PARTITIONS`` partitions,
-    :func:`window_params` windows."""
-    from app.windows.tables import WindowTables  # imports Faust
-
-    return WindowTables(app, prefix=s.WINDOW_TABLE_PREFIX if prefix is None else prefix,
-                        partitions=s.TOPIC_PARTITIONS, **window_params(s))
-
-
 def transaction_features(s: Any) -> TransactionFeatures:
     """The model's window features (:class:`~app.features.TransactionFeatures`): ``CARD_WINDOW_DAYS``
     on ``CARD_PANE_S`` panes, ``TERMINAL_WINDOW_DAYS`` ending ``TERMINAL_DELAY_S`` before the

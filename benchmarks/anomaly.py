@@ -10,9 +10,11 @@
    replayed onto fresh topics first, then a worker (``FRAUD_AGENTS=anomaly``) is started and timed
    from ready until it has consumed every transaction. Its flag count is checked against the loop's.
 3. Ablation: prequential PR-AUC (and ROC-AUC) of a scorer (``app.learning.build_model``, predict
-   then learn with the label in the event) with and without :class:`app.windows.WindowFeatures`, on
-   the velocity-fraud synthetic stream and on ULB (which has no card ids: its windows count the
-   whole stream).
+   then learn with the label in the event) with and without the model's window features
+   (:class:`app.features.StreamFeatures`, the scorer's feature function as the settings configure
+   it; each label reaches its terminal's windows as it is learned), on the velocity-fraud synthetic
+   stream (card ids: card windows and calendar flags) and on the Handbook's simulator (``small``:
+   card and terminal ids). Not on ULB: without ids its input is the same with the features on.
 
 The last line holds the key figures as ``key=value`` pairs.
 """
@@ -29,7 +31,9 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 import settings
 from app import configured
 from app.data import ensure_creditcard_csv, iter_rows
+from app.data.simulator import CONFIGS, load
 from app.data.synthetic import generate
+from app.features import StreamFeatures
 from app.records import FEATURE_NAMES
 from app.testing.cpu import load_average
 from app.testing.figures import key_values
@@ -80,7 +84,9 @@ def agent_run(rows: list[dict]) -> dict:
     return {"agent_eps": n / elapsed, "agent_flagged": int(flags), "replay_eps": n / replay_s}
 
 
-def prequential(rows: list[dict], kind: str, trees: int, windows: bool) -> dict:
+def prequential(rows: list[dict], kind: str, trees: int, windows: bool, raw: tuple[str, ...]) -> dict:
+    """Predict then learn each row (``event_time``, ``Amount``, ``Class``, the ``raw`` fields, and
+    ``card_id`` / ``terminal_id`` when it has them), with the window features when ``windows``."""
     try:
         from app.learning import build_model
 
@@ -90,27 +96,28 @@ def prequential(rows: list[dict], kind: str, trees: int, windows: bool) -> dict:
 
         model = (forest.ARFClassifier(n_models=trees, seed=settings.SEED) if kind == "arf"
                  else preprocessing.StandardScaler() | linear_model.LogisticRegression())
-    wf = configured.window_features(settings)
+    sf = StreamFeatures(configured.transaction_features(settings), raw)
     probabilities = np.empty(len(rows))
     started = time.perf_counter()
     for i, row in enumerate(rows):
-        x = features(row)
-        if windows:
-            x.update(wf.update(row.get("card_id"), float(row["Time"]), float(row["Amount"])))
+        x = sf.transaction(row) if windows else {name: float(row[name]) for name in raw}
         probabilities[i] = model.predict_proba_one(x).get(1, 0.0)
-        model.learn_one(x, int(row["Class"]))
+        y = int(row["Class"])
+        model.learn_one(x, y)
+        if windows:
+            sf.label(row.get("terminal_id"), row["event_time"], y)
     elapsed = time.perf_counter() - started
     y = np.array([int(r["Class"]) for r in rows])
     return {"pr_auc": average_precision_score(y, probabilities), "roc_auc": roc_auc_score(y, probabilities),
             "eps": len(rows) / elapsed}
 
 
-def ablation(name: str, rows: list[dict], models: list[tuple[str, int]]) -> dict[str, float]:
+def ablation(name: str, rows: list[dict], models: list[tuple[str, int]], raw: tuple[str, ...]) -> dict[str, float]:
     out = {}
     for kind, trees in models:
         label = f"{kind}{trees}" if kind == "arf" else kind
-        base = prequential(rows, kind, trees, windows=False)
-        win = prequential(rows, kind, trees, windows=True)
+        base = prequential(rows, kind, trees, windows=False, raw=raw)
+        win = prequential(rows, kind, trees, windows=True, raw=raw)
         print(f"ablation {name:9s} {label:5s}: PR-AUC {base['pr_auc']:.4f} -> {win['pr_auc']:.4f} with windows "
               f"(ROC-AUC {base['roc_auc']:.4f} -> {win['roc_auc']:.4f}; {base['eps']:.0f} -> {win['eps']:.0f} ev/s)",
               flush=True)
@@ -126,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic-rows", type=int, default=200_000)
     parser.add_argument("--no-agent", action="store_true", help="skip the Faust run")
     parser.add_argument("--no-ablation", action="store_true")
-    parser.add_argument("--ulb-ablation-models", default="lr,arf3")
+    parser.add_argument("--simulator", choices=sorted(CONFIGS), default="small", help="the ablation's simulator")
+    parser.add_argument("--simulator-ablation-models", default="lr,arf3")
     parser.add_argument("--synthetic-ablation-models", default="lr,arf3")
     args = parser.parse_args(argv)
 
@@ -153,11 +161,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         figures.update(loop_eps=loop["loop_eps"])
     if not args.no_ablation:
-        synthetic = generate(args.synthetic_rows, seed=7, velocity_fraud=True)
+        synthetic = [{**r, "event_time": float(r["Time"])}
+                     for r in generate(args.synthetic_rows, seed=7, velocity_fraud=True)]
         print(f"velocity synthetic: {len(synthetic):,} rows, {sum(r['Class'] for r in synthetic)} frauds "
-              f"(half bursts); windows {settings.WINDOW_SIZE_S}/{settings.WINDOW_STEP_S} s", flush=True)
-        figures.update(ablation("synthetic", synthetic, models(args.synthetic_ablation_models)))
-        figures.update(ablation("ulb", rows, models(args.ulb_ablation_models)))
+              f"(half bursts); {len(configured.transaction_features(settings).names)} window features", flush=True)
+        figures.update(ablation("synthetic", synthetic, models(args.synthetic_ablation_models), FEATURE_NAMES))
+        simulated = list(load(CONFIGS[args.simulator], 0).rows())
+        print(f"simulator ({args.simulator}): {len(simulated):,} rows, {sum(r['Class'] for r in simulated)} frauds",
+              flush=True)
+        figures.update(ablation("simulator", simulated, models(args.simulator_ablation_models), ("Amount",)))
     print(key_values(**figures))
     return 0
 

@@ -20,8 +20,6 @@ from app.drift.monitor import DriftMonitor
 from app.features import TransactionFeatures
 from app.learning import PrequentialEvaluator, build_model, pipeline
 from app.state import changelog, read_back
-from app.windows import WindowFeatures
-from app.windows.tables import WindowTables
 
 SETTINGS_FILE = Path(settings.__file__)
 
@@ -73,18 +71,6 @@ def test_drift_defaults_are_the_settings_defaults(defaults):
                                                    default_of(make_mitigation, "max_age"))
 
 
-def test_window_defaults_are_the_settings_defaults(defaults):
-    fresh, built = WindowFeatures(), configured.window_features(defaults)
-    assert (repr(fresh.windows), fresh.gap_cap, fresh.global_key) == (repr(built.windows), built.gap_cap,
-                                                                      built.global_key)
-    assert repr(configured.hopping_windows(defaults)) == repr(fresh.windows)
-    assert default_of(WindowTables, "prefix") == defaults.WINDOW_TABLE_PREFIX
-    assert default_of(WindowTables, "partitions") == default_of(changelog.checkpoint_table, "partitions") == \
-        defaults.TOPIC_PARTITIONS
-    for name, value in configured.window_params(defaults).items():
-        assert default_of(WindowTables, name) == value, name
-
-
 def test_state_and_metrics_defaults_are_the_settings_defaults(defaults):
     options = configured.read_back_options(defaults)
     assert default_of(read_back.read_back, "broker") == default_of(read_back.values_reader, "broker") == \
@@ -92,6 +78,7 @@ def test_state_and_metrics_defaults_are_the_settings_defaults(defaults):
     # no client options: aiokafka's own defaults, which are what the default settings ask for
     assert options["client_options"] == {"security_protocol": "PLAINTEXT"}
     assert default_of(PrequentialEvaluator, "window") == defaults.PREQUENTIAL_WINDOW
+    assert default_of(changelog.checkpoint_table, "partitions") == defaults.TOPIC_PARTITIONS
     assert default_of(PrequentialEvaluator, "threshold") == defaults.DECISION_THRESHOLD
 
 
@@ -131,22 +118,6 @@ def test_drift_objects_follow_the_settings():
                                               "DRIFT_CHALLENGER_MAX_AGE": 9}))
     assert (type(policy).__name__, policy.min_events, policy.max_age) == ("ChallengerMitigation", 5, 9)
     assert type(configured.mitigation(s)).__name__ == "NoMitigation"
-
-
-def test_window_objects_follow_the_settings():
-    s = changed(WINDOW_SIZE_S=10, WINDOW_STEP_S=5, WINDOW_EXPIRES_S=30, WINDOW_GAP_CAP_S=60.0,
-                WINDOW_GLOBAL_KEY="all", WINDOW_TABLE_PREFIX="w", TOPIC_PARTITIONS=4)
-    features = configured.window_features(s)
-    assert repr(features.windows) == "HoppingWindows(size=10, step=5, expires=30.0)"
-    assert features.update(None, 0.0, 1.0)["seconds_since_previous"] == 60.0 and features.aggregate(
-        "", features.windows.ranges(0.0)[0]) is not None  # no card id: the "all" key
-    app = mock.MagicMock()
-    tables = configured.window_tables(s, app)
-    assert [c.args[0] for c in app.Table.call_args_list] == ["w-aggregates", "w-last-seen"]
-    assert {c.kwargs["partitions"] for c in app.Table.call_args_list} == {4}
-    assert tables.windows.size == 10 and tables.global_key == "all"
-    configured.window_tables(s, app, prefix="w-anomaly")
-    assert app.Table.call_args_list[-1].args[0] == "w-anomaly-last-seen"
 
 
 def test_state_objects_follow_the_settings():
