@@ -29,9 +29,11 @@ from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.records.transaction import model_features
 from app.scoring import Scorer
+from app.scoring.replica import Replica
 from app.scoring.windows import ScoringWindows, TerminalLabels
 from app.serialization.avro import validate_label, validate_transaction
 from app.state.read_back import read_back
+from app.state.snapshot_follower import SnapshotFollower
 from app.state.table_view import TableView
 from app.state.signing import Signer, state_signer
 from app.topics import Topics
@@ -136,7 +138,30 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
         parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
-        windows=scoring_windows(app, s))
+        windows=scoring_windows(app, s), **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {}))
+
+
+def central_scoring(app, s, signer: Signer | None) -> dict:
+    """The scorer's part of central learning (``LEARNING_MODE = "central"``): the worker's model
+    :class:`~app.scoring.replica.Replica` (the warm start or a fresh model until the first snapshot),
+    kept at the newest snapshot of ``SNAPSHOTS_TOPIC`` that ``signer`` verifies by a
+    :class:`~app.state.snapshot_follower.SnapshotFollower` task, and where the examples go
+    (``EXAMPLES_TOPIC``); as keyword arguments of :class:`~app.scoring.Scorer`."""
+    from app.learning import snapshots
+
+    signer = signer or state_signer(s.STATE_KEY)
+    follower = SnapshotFollower(s.SNAPSHOTS_TOPIC, lambda blob: snapshots.decode(blob, signer),
+                                **configured.read_back_options(s))
+    replica = Replica(configured.model_factory(s), s.WARM_START_PATH, newest=lambda: follower.newest(replica.name))
+    examples = app.topic(s.EXAMPLES_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=1)
+
+    @app.task
+    async def follow_snapshots() -> None:
+        """Keep the newest model snapshot at hand for the replica."""
+        await follower.run()
+
+    return {"replica": replica, "send_example": lambda key, value: examples.send_soon(key=key, value=value)}
 
 
 def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralLearner:
@@ -159,13 +184,17 @@ def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralL
                                 config={"max.message.bytes": str(s.CHECKPOINT_MAX_BYTES), "segment.ms": "600000"})
     declared = []
 
-    async def publish(key: bytes, value: bytes):
+    async def declare() -> None:  # once, before the first read or write (a first start finds no topic)
         if not declared:
             await snapshots_topic.maybe_declare()
             declared.append(True)
+
+    async def publish(key: bytes, value: bytes):
+        await declare()
         return await app.producer.send(s.SNAPSHOTS_TOPIC, key, value, 0, None, None)
 
     async def last_snapshots() -> list[bytes]:
+        await declare()
         records = await last_records(s.SNAPSHOTS_TOPIC, 0, count=5, **options)
         return [value for _, value, _ in records if value is not None]
 
