@@ -42,6 +42,9 @@ class FraudApp(faust.App):
              settings.DRIFT_ALERTS_TOPIC, settings.DEAD_LETTERS_TOPIC],
             settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS,
         ))
+        if settings.LEARNING_MODE == "central":  # the examples topic has one partition: the learner's order
+            await wait_for_broker(lambda: ensure_topics(settings.KAFKA_BROKER, [settings.EXAMPLES_TOPIC], 1,
+                                                        settings.TOPIC_REPLICAS))
         check_co_partitioned(await partition_counts(
             settings.KAFKA_BROKER, [settings.TRANSACTIONS_TOPIC, settings.LABELS_TOPIC, settings.SCORES_TOPIC]))
         await super().on_start()
