@@ -57,3 +57,14 @@ def test_windows_must_be_whole_panes():
         P.panes_in(86400, 0)
     with pytest.raises(ValueError):
         P.panes_in(5000, 3600)
+
+
+def test_two_value_sums_are_the_general_sums_bit_for_bit():
+    rng = random.Random(5)
+    panes3, panes2 = [], []
+    for _ in range(200):
+        t, v = rng.uniform(0, 80_000), rng.uniform(0, 300)
+        panes3 = P.add(panes3, P.pane_of(t, 3600), (1, v, 0.5))
+        panes2 = P.add(panes2, P.pane_of(t, 3600), (1, v))
+    for first, last in [(0, 22), (3, 9), (10, 10), (15, 40), (-2, 0)]:
+        assert P.window_sum(panes2, first, last, 2) == P.window_sum(panes3, first, last, 3)[:2]
