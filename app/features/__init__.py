@@ -6,9 +6,8 @@
   from received labels: transactions and fraud ratio, 1/7/30 days ending a delay before.
 * :func:`calendar_features` - weekend and night flags (UTC).
 * :class:`TransactionFeatures` - the one feature function of a transaction, used by the scorer,
-  the Spark jobs and plain loops; :class:`StreamFeatures` drives it over dicts of states.
-
-(The 60-second per-card windows of the anomaly agent are :mod:`app.windows`, a separate concept.)
+  the anomaly agent (``ANOMALY_WINDOW_FEATURES``), the Spark jobs and plain loops;
+  :class:`StreamFeatures` drives it over dicts of states.
 """
 from app.features.calendar import calendar_features
 from app.features.card import CardWindows, card_features, card_update
