@@ -83,7 +83,8 @@ CHECKPOINT_BYTES = Gauge("fraud_checkpoint_bytes", "Size of the partition's last
 LEARNER_EXAMPLES = Counter("fraud_learner_examples_total",
                            "Examples the central learner read, by what it did with them: learn (predicted, then "
                            "learned), duplicate (a source position already taken in), subsampled (a genuine "
-                           "example negative subsampling leaves out), unreadable.", ["decision"], registry=REGISTRY)
+                           "example negative subsampling leaves out), unreadable (not an example), failed (the model "
+                           "host refused it).", ["decision"], registry=REGISTRY)
 LEARNER_RECEIVED = Gauge("fraud_learner_examples_received",
                          "Examples the central model has taken in (learned or subsampled): its version's count.",
                          registry=REGISTRY)
