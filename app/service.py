@@ -152,7 +152,8 @@ def central_scoring(app, s, signer: Signer | None) -> dict:
     signer = signer or state_signer(s.STATE_KEY)
     follower = SnapshotFollower(s.SNAPSHOTS_TOPIC, lambda blob: snapshots.decode(blob, signer),
                                 **configured.read_back_options(s))
-    replica = Replica(configured.model_factory(s), s.WARM_START_PATH, newest=lambda: follower.newest(replica.name))
+    replica = Replica(configured.model_factory(s), s.WARM_START_PATH, newest=lambda: follower.newest(replica.name),
+                      ready=lambda: follower.ready)
     examples = app.topic(s.EXAMPLES_TOPIC, key_type=bytes, value_type=bytes, key_serializer="raw",
                          value_serializer="raw", partitions=1)
 

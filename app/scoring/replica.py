@@ -8,7 +8,10 @@ predicts with it. Between two batches the scorer calls :meth:`Replica.refresh`: 
 snapshot has come (``newest()``, e.g. :meth:`app.state.snapshot_follower.SnapshotFollower.newest`), its
 model replaces the replica (the model host's ``put`` operation, awaited, so every prediction
 submitted after it uses the new model and a batch is predicted by one version). Before the first
-snapshot the replica is the warm start (``warm_start_path``) or a fresh model.
+snapshot the replica is the warm start (``warm_start_path``) or a fresh model; so that a worker that
+joins (or restarts) does not score with a fresh model while the learner's snapshot is there to read,
+the replica's opening waits until ``ready()`` (the follower has read the snapshots topic up to the
+end it found) or ``ready_timeout_s`` has passed.
 
 A score carries the replica's :attr:`Replica.version` (the snapshot's ``<model>-g<generation>@<examples
 received>``; ``<model>-g<generation>@0`` before any) and :attr:`Replica.events_learned` (the examples
@@ -56,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, TypeVar
 
 from app import metrics
@@ -76,17 +80,20 @@ class Replica:
     ``model_factory`` and ``warm_start_path`` make the model served before the first snapshot;
     ``newest()`` gives the newest verified snapshot seen (anything with ``version``, ``received``,
     ``sample_rate`` and ``model``, the bytes of an :class:`~app.learning.OnlineLearner` checkpoint), or
-    None."""
+    None; ``ready()`` says whether the snapshots have been read (see the module's docstring)."""
 
     key = REPLICA_KEY
     learned_since_checkpoint = 0  # a replica learns nothing
     meta: dict = {}
 
     def __init__(self, model_factory: Callable, warm_start_path: str = "",
-                 newest: Callable[[], Any] | None = None) -> None:
+                 newest: Callable[[], Any] | None = None, ready: Callable[[], bool] | None = None,
+                 ready_timeout_s: float = 30.0) -> None:
         self.factory = model_factory
         self.warm_start_path = warm_start_path
         self.newest = newest or (lambda: None)
+        self.ready = ready or (lambda: True)
+        self.ready_timeout_s = ready_timeout_s
         self.host: Any = None
         self.name = ""
         self.generation = 0
@@ -140,6 +147,13 @@ class Replica:
         info, = await host.submit([("open", self.key, None, self.factory, self.warm_start_path)])
         if isinstance(info, OpFailed):
             raise RuntimeError(f"the model replica could not be opened: {info.message}")
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not self.ready():
+            if time.monotonic() >= deadline:
+                log.warning("the snapshots were not read within %.0f s: scoring without them until they are",
+                            self.ready_timeout_s)
+                break
+            await asyncio.sleep(0.05)
         self.name, self.generation, self.host = info.name, info.generation, host
         log.info("model replica opened (%s) until the first snapshot", "warm start from " + self.warm_start_path
                  if self.warm_start_path else "a fresh model")

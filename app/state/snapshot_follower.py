@@ -8,7 +8,9 @@ kilobytes each and superseded), then each record as it comes, keeping the latest
 scorer asks :meth:`SnapshotFollower.newest` between two batches. A record is decoded (its
 signature verified, by ``decode``) once, when it is first asked for; one that does not decode is
 logged, counted in ``fraud_state_rejected_total{state="model snapshot"}`` and never served: the
-replica keeps the model it has until a snapshot that decodes comes.
+replica keeps the model it has until a snapshot that decodes comes. :attr:`SnapshotFollower.ready`
+turns true once the records the topic held at the start are read, or once the topic has not shown
+up for ``missing_wait_s`` (no learner has written a snapshot yet: there is nothing to wait for).
 
 >>> import types
 >>> def decode(blob):
@@ -44,8 +46,9 @@ class SnapshotFollower:
     (which raises for one it refuses) into an object with ``model_name`` and ``version``."""
 
     def __init__(self, topic: str, decode: Callable[[bytes], Any], *, broker: str,
-                 client_options: dict | None = None) -> None:
+                 client_options: dict | None = None, missing_wait_s: float = 5.0) -> None:
         self.topic, self.broker, self.client_options = topic, broker, client_options or {}
+        self.missing_wait_s = missing_wait_s
         self.decode = decode
         self.data: dict[bytes, bytes] = {}  # the latest record of each key
         self.ready = False  # read up to the end offsets found at start
@@ -81,7 +84,10 @@ class SnapshotFollower:
                                     auto_offset_reset="earliest", group_id=None, **self.client_options)
         await consumer.start()
         try:
-            tps = []
+            tps = await topic_partitions(consumer, self.topic, timeout_s=self.missing_wait_s)
+            if not tps and not self.ready:
+                log.info("no snapshot topic %s yet: the replica serves without a snapshot until one comes", self.topic)
+                self.ready = True
             while not tps:
                 tps = await topic_partitions(consumer, self.topic, timeout_s=30.0)
             consumer.assign(tps)

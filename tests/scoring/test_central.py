@@ -311,3 +311,32 @@ def test_post_score_predicts_with_the_replica_as_the_stream_does():
     stream, answer = asyncio.run(run())
     assert answer["model_version"] == stream["model_version"] == "lr-g1@40" and answer["events_learned"] == 40
     assert answer["fraud_probability"] == pytest.approx(correct(learner.predict_proba(tx.features()), 0.5))
+
+
+def test_the_replica_opens_once_the_snapshots_are_read_so_a_joining_worker_scores_with_the_learners_model():
+    central = Central()
+    learner = trained()
+    read = []
+    central.replica.ready = lambda: bool(read)
+
+    async def follower_reads_the_topic():
+        await asyncio.sleep(0.2)
+        central.snapshots.append(snapshot(learner, received=40))
+        read.append(True)
+
+    async def run():
+        reading = asyncio.ensure_future(follower_reads_the_topic())
+        scores, _ = await central.score([item(0)])
+        await reading
+        return scores
+
+    (score,) = asyncio.run(run())
+    assert score["model_version"] == "lr-g1@40"
+
+
+def test_a_replica_whose_snapshots_are_not_read_in_time_serves_its_own_model():
+    central = Central()
+    central.replica.ready, central.replica.ready_timeout_s = (lambda: False), 0.1
+
+    (score,), _ = asyncio.run(central.score([item(0)]))
+    assert score["model_version"] == "lr-g0@0"
