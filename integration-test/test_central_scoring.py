@@ -1,7 +1,8 @@
 """Central learning, the scorer's side, against a real worker (``LEARNING_MODE=central``): scores carry
 the version of the snapshot the replica holds, with probabilities corrected for its sample rate;
 each labelled transaction (label in the event, parked, or late) becomes one example on the examples
-topic, sent in source order, and only a restart sends some again, with the same source position."""
+topic, sent in source order, and only a restart sends some again, with the same source position; with
+one worker the learner learns as the plain loop, and two workers share the scoring and feed one learner."""
 from __future__ import annotations
 
 import collections
@@ -229,3 +230,42 @@ def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_work
     learned_at = [int(by_id[f"tx-{i}"]["model_version"].rsplit("@", 1)[1]) for i in range(rows_n)]
     assert all(n <= i for i, n in enumerate(learned_at))  # a replica never has learned a row not yet scored
     assert all(n > 0 for n in learned_at[half:])  # the second half: by the replica of a snapshot
+
+
+def test_two_workers_share_the_scoring_and_feed_one_learner(make_worker, names):
+    """Four partitions on two workers: both score (each with its replica, swapped to the learner's
+    snapshots), every labelled transaction reaches the one learner, which takes each in once."""
+    rows_n = 2000
+    env = {**central_env(names), "FRAUD_TOPIC_PARTITIONS": "4", "FRAUD_SNAPSHOT_EVERY": "200",
+           "FRAUD_SNAPSHOT_EVERY_S": "1", "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
+    first = make_worker(env, name="first")
+    second = make_worker(env, name="second")
+    rows = generate(rows_n, seed=8, fraud_rate=0.02)
+    stream = Stream(names, rows)
+    half = rows_n // 2
+    stream.transactions(range(half), labelled=lambda i: True)
+    wait_for(first, lambda: read(f"{names.prefix}.snapshots", timeout_s=2, idle_s=1), 180, "a first snapshot")
+    stream.transactions(range(half, rows_n), labelled=lambda i: True)
+
+    by_id = scores_by_id(names, rows_n, timeout_s=240)
+    assert len(by_id) == rows_n, first.log_tail() + second.log_tail()
+    for worker in (first, second):  # both scored
+        assert worker.metric("fraud_events_in_total", topic=names.transactions) > 0, worker.log_tail()
+    assert {s["partition"] for s in by_id.values()} == {0, 1, 2, 3}
+    learned_at = [int(by_id[f"tx-{i}"]["model_version"].rsplit("@", 1)[1]) for i in range(half, rows_n)]
+    assert sum(n > 0 for n in learned_at) > half // 2  # mostly by replicas of the learner's snapshots
+
+    found = examples(names, rows_n, timeout_s=60)
+    copies = collections.defaultdict(set)
+    for example in found:
+        copies[example.transaction_id].add(example.source)
+    assert set(copies) == {f"tx-{i}" for i in range(rows_n)}
+    assert all(len(sources) == 1 for sources in copies.values())  # a copy (a rebalance's) has its position
+
+    def last_snapshot():
+        records = read(f"{names.prefix}.snapshots", timeout_s=5, idle_s=1)
+        return decode_snapshot(records[-1][1], Signer(KEY)) if records else None
+
+    # the learner (on whichever worker owns the examples) took every transaction in once: its count
+    # leaves duplicates out, and a snapshot carries it over if the learner moved with the rebalance
+    wait_for(first, lambda: last_snapshot().received == rows_n, 120, "a snapshot of every transaction, once")
