@@ -54,10 +54,12 @@ from evaluation import windows as ev
 
 
 def run_loop(sim: simulator.Simulation, model: dict, label_delay_s: float, features: TransactionFeatures | None,
-             known: str = "week", negatives: float = 1.0, name: str | None = None) -> tuple:
+             known: str = "week", negatives: float = 1.0, name: str | None = None, order: str = "merged",
+             pending_ttl_s: float | None = None) -> tuple:
     """One plain prequential loop: ``(scores, metrics)`` of the model of ``model`` (the settings'
     with these :func:`app.configured.model_params` replaced) on ``Amount`` plus ``features`` (the
-    raw input alone when ``None``), learning a share ``negatives`` of the genuine transactions."""
+    raw input alone when ``None``), learning a share ``negatives`` of the genuine transactions; the
+    labels in ``order`` (:func:`evaluation.windows.prequential`), dropped ``pending_ttl_s`` behind."""
     factory = configured.model_factory(settings, **model)
     name = name or ("windows" if features is not None else "raw")
 
@@ -65,7 +67,8 @@ def run_loop(sim: simulator.Simulation, model: dict, label_delay_s: float, featu
         print(f"[loop {name}] {n:,}/{len(sim):,} transactions, {n / elapsed:.0f} ev/s", flush=True)
 
     scores = ev.prequential(sim.rows(), OnlineLearner(factory), features, raw_names=("Amount",),
-                            label_delay=label_delay_s, negatives=negatives, progress=progress)
+                            label_delay=label_delay_s, negatives=negatives, order=order, pending_ttl=pending_ttl_s,
+                            progress=progress)
     metrics = ev.evaluate(scores, label_delay=label_delay_s, known=known)
     for week in metrics["weeks"]:
         print(f"[loop {name}] week {ev.week_label(week['start'])}: ROC-AUC {week['roc_auc']:.4f} "
@@ -74,7 +77,8 @@ def run_loop(sim: simulator.Simulation, model: dict, label_delay_s: float, featu
     t, s = metrics["test"], metrics["stream"]
     print(f"[loop {name}] test weeks: ROC-AUC {t['roc_auc']:.4f} AP {t['ap']:.4f} CP@100 {t['cp100']:.4f}; "
           f"whole stream: ROC-AUC {s['roc_auc']:.4f} AP {s['ap']:.4f} CP@100 {s['cp100']:.4f}; "
-          f"{scores.eps:.0f} ev/s", flush=True)
+          f"{scores.eps:.0f} ev/s; labels learned {scores.stats['learned']:,}, expired {scores.stats['expired']:,}",
+          flush=True)
     return scores, metrics
 
 
@@ -210,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
     p.add_argument("--service-rate", type=float, default=0.0,
                    help="replay to the service at this many events/s (0: flat out)")
+    p.add_argument("--loop-order", choices=("merged", "replay"), default="merged",
+                   help="the loops take each label at its time (merged, default) or as the replay sends it, after the "
+                        "transaction that made it due, dropping it when its transaction is PENDING_TTL_S (or "
+                        "--pending-ttl-days) behind the newest (replay: what the service's scorer does)")
     p.add_argument("--pending-ttl-days", type=float, default=None,
                    help="the worker's PENDING_TTL_S in days (default: the setting, 7 days: as long as the labels' "
                         "delay, so a label the scorer takes after the transaction that made it due finds its "
@@ -231,14 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[setup] model {model} (the rest: the settings); window features {features!r}; "
           f"labels {args.label_delay_days:g} days late; genuine transactions learned: {args.negatives:g}", flush=True)
 
-    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives)
-    off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives)
+    order = {"order": args.loop_order, "pending_ttl_s": None if args.loop_order == "merged" else (
+        float(settings.PENDING_TTL_S) if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S)}
+    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives, **order)
+    off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
     baseline = {}
     if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
         plain = configured.transaction_features(settings)
         for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
             if lr_features is not None:
-                _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix)
+                _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
                 baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
                                  f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
     driver = on.stats["driver"]
@@ -268,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                        service_cp100_windows=st["test"]["cp100"], service_cp100_raw=so["test"]["cp100"],
                        service_stream_ap_windows=st["stream"]["ap"], service_stream_ap_raw=so["stream"]["ap"],
                        service_raw_eps=runs[False]["eps"], service_early_labels=runs[True]["early_labels"],
-                       service_rate=args.service_rate, service_pending_ttl_days=args.pending_ttl_days,
+                       service_rate=args.service_rate,
                        service_labels_expired=runs[True]["labels"]["expired"],
                        service_labels_learned=runs[True]["labels"]["learned"])
     service_eps = service.get("service_eps", math.nan)
@@ -281,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         stream_roc_raw=s_off["roc_auc"], stream_cp100_windows=s_on["cp100"], stream_cp100_raw=s_off["cp100"],
         loop_raw_eps=off.eps, loop_windows_cost_ratio=on.eps / off.eps, card_state_bytes=card_b,
         terminal_state_bytes=terminal_b, transactions=len(sim), frauds=sim.frauds, config=args.config, kind=kind,
-        trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives,
+        trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives, loop_order=args.loop_order,
+        loop_labels_expired=on.stats["expired"], pending_ttl_days=args.pending_ttl_days,
         amount_ratios=int(args.amount_ratios), **{key: value for key, value in model.items() if key not in ("kind", "trees")},
         **baseline,
         **{key: value for key, value in service.items() if key not in ("service_eps", "windows_cost_ratio")}))

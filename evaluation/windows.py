@@ -45,6 +45,7 @@ is removed from the later days; the span's value is the mean of its days.
 """
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
 import time
@@ -83,9 +84,31 @@ class Scores:
         return len(self.p) / self.seconds if self.seconds > 0 else math.nan
 
 
+def replayed(rows: Iterable[Mapping], label_delay: float, label_field: str = "Class"):
+    """``("transaction", row)`` and ``("label", row)`` in the order :mod:`app.replay` sends them with
+    labels ``label_delay`` of event time late: each label right *after* the first transaction at
+    least ``label_delay`` later than its own (where :func:`app.features.merged` puts it before that
+    transaction); the labels still due when the rows end, last.
+
+    >>> rows = [{"event_time": 0.0, "Class": 0}, {"event_time": 5.0, "Class": 1}, {"event_time": 12.0, "Class": 0}]
+    >>> [(kind, row["event_time"]) for kind, row in replayed(rows, label_delay=10)]
+    [('transaction', 0.0), ('transaction', 5.0), ('transaction', 12.0), ('label', 0.0), ('label', 5.0), ('label', 12.0)]
+    """
+    due: collections.deque = collections.deque()
+    for row in rows:
+        yield "transaction", row
+        if row.get(label_field) is not None:
+            due.append(row)
+        while due and row["event_time"] - due[0]["event_time"] >= label_delay:
+            yield "label", due.popleft()
+    while due:
+        yield "label", due.popleft()
+
+
 def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures | None = None, *,
                 raw_names: tuple[str, ...] = ("Amount",), label_delay: float = LABEL_DELAY_S,
-                negatives: float = 1.0, progress: Callable[[int, float], None] | None = None,
+                negatives: float = 1.0, order: str = "merged", pending_ttl: float | None = None,
+                progress: Callable[[int, float], None] | None = None,
                 progress_every: int = 100_000) -> Scores:
     """Score then (``label_delay`` later) learn each of ``rows`` (dicts in event-time order with
     ``event_time``, ``card_id``, ``terminal_id``, ``Amount``, ``Class`` and the ``raw_names``
@@ -97,6 +120,14 @@ def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures 
     its label still feeds its terminal's windows. ``progress(n, elapsed_s)`` is called every
     ``progress_every`` transactions.
 
+    ``order="replay"`` takes the labels in the order the replay sends them to a service
+    (:func:`replayed`: after the transaction that made them due) instead of
+    :func:`app.features.merged`'s; ``pending_ttl`` then does what the scorer's ``PENDING_TTL_S``
+    does: a label whose transaction is more than ``pending_ttl`` behind the newest transaction
+    scored is dropped (not learned, not given to its terminal's windows; counted in
+    ``stats["expired"]``). In the merged order no label is ever that late for a TTL of at least the
+    delay.
+
     >>> from app.data.simulator import SimulatorConfig, simulate
     >>> from app.learning import OnlineLearner, build_model
     >>> import functools
@@ -107,16 +138,27 @@ def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures 
     >>> s = prequential(rows, OnlineLearner(functools.partial(build_model, kind="lr")), negatives=0.0)
     >>> s.stats["learned"] == sum(1 for r in rows if r["Class"] == 1)
     True
+    >>> lr = functools.partial(build_model, kind="lr")
+    >>> s = prequential(rows, OnlineLearner(lr), label_delay=DAY_S, order="replay", pending_ttl=DAY_S)
+    >>> s.stats["expired"] > s.stats["learned"]  # only the labels sent after the last transaction are learned
+    True
+    >>> prequential(rows, OnlineLearner(lr), label_delay=DAY_S, order="replay", pending_ttl=2 * DAY_S).stats["expired"]
+    0
     """
     from evaluation.scaleout import keep_for_learning
 
+    if order not in ("merged", "replay"):
+        raise ValueError(f"order must be 'merged' or 'replay', got {order!r}")
+    events = merged(rows, label_delay) if order == "merged" else replayed(rows, label_delay)
     driver = StreamFeatures(features, raw_names) if features is not None else None
     times, cards, ys, ps = [], [], [], []
     pending: dict[int, dict] = {}
-    learned = 0
+    learned = expired = 0
+    newest = -math.inf
     started, cpu_started = time.perf_counter(), time.process_time()
-    for kind, row in merged(rows, label_delay):
+    for kind, row in events:
         if kind == "transaction":
+            newest = max(newest, row["event_time"])
             if driver is not None:
                 x = driver.transaction(row)
             else:
@@ -132,13 +174,16 @@ def prequential(rows: Iterable[Mapping], learner, features: TransactionFeatures 
                 progress(i + 1, time.perf_counter() - started)
         else:
             i, x = pending.pop(id(row))
+            if pending_ttl is not None and row["event_time"] < newest - pending_ttl:
+                expired += 1
+                continue
             if negatives >= 1.0 or keep_for_learning(f"tx-{i}", int(row["Class"]), negatives):
                 learner.learn(x, int(row["Class"]))
                 learned += 1
             if driver is not None:
                 driver.label(row.get("terminal_id"), row["event_time"], row["Class"])
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    stats = {"learned": learned}
+    stats = {"learned": learned, "expired": expired}
     if driver is not None:
         stats.update(without_card=driver.without_card, without_terminal=driver.without_terminal,
                      cards=len(driver.cards), terminals=len(driver.terminals))

@@ -92,4 +92,24 @@ def test_prequential_scores_before_the_label_and_learns_the_scored_features():
     assert predicted[2]["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 3.0 and predicted[2]["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == 2.0
     assert len(s.p) == 5 and s.stats["learned"] == 5
     raw = ev.prequential(rows, Recorder(), None, label_delay=0)
-    assert raw.stats == {"learned": 5}
+    assert raw.stats == {"learned": 5, "expired": 0}
+
+
+def test_replay_order_with_a_pending_ttl_as_long_as_the_delay_drops_the_labels_sent_during_the_stream():
+    # a transaction every hour and a second, labels 2 h late: the replay sends label i right after transaction i + 2
+    rows = [{"event_time": float(i * 3601), "card_id": "c", "terminal_id": "t", "Amount": 1.0, "Class": i % 2}
+            for i in range(6)]
+    kinds = [(kind, int(row["event_time"] // 3601)) for kind, row in ev.replayed(rows, label_delay=2 * 3600)]
+    assert kinds[:6] == [("transaction", 0), ("transaction", 1), ("transaction", 2), ("label", 0), ("transaction", 3),
+                         ("label", 1)]
+    tf = TransactionFeatures(calendar=False, terminal_days=(1,), terminal_delay_s=0)
+    rec = Recorder()
+    s = ev.prequential(rows, rec, tf, label_delay=2 * 3600, order="replay", pending_ttl=2 * 3600)
+    # labels 0-3 come after a transaction 2 h 2 s later: dropped, and not in the terminal's windows; 4 and 5
+    # come after the stream, when the newest transaction is less than 2 h ahead of them
+    assert (s.stats["learned"], s.stats["expired"]) == (2, 4)
+    assert all(x["TERMINAL_ID_NB_TX_1DAY_WINDOW"] == 0.0 for kind, x, *_ in rec.events if kind == "predict")
+    kept = ev.prequential(rows, Recorder(), tf, label_delay=2 * 3600, order="replay", pending_ttl=3 * 3600)
+    assert (kept.stats["learned"], kept.stats["expired"]) == (6, 0)
+    with pytest.raises(ValueError):
+        ev.prequential(rows, Recorder(), tf, order="arrival")
