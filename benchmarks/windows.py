@@ -25,14 +25,27 @@
 Configurations (``--config``): ``small`` (:data:`app.data.simulator.SMALL`: 500 customers, 1,000
 terminals, 60 days, same rules) and ``published`` (the Handbook's: about 1.75 million transactions).
 
+The model: the settings', with the options ``--kind --trees --grace-period --max-features
+--arf-lambda --arf-weight --lr-positive-weight --model-seed`` replacing some (the worker gets them
+as its settings). For the loops only: ``--amount-ratios`` (the card windows' amount ratios,
+:mod:`app.features.card`), ``--negatives r`` (learn every fraud and a share ``r`` of the genuine
+transactions), ``--lr-baseline`` (the regression's loop on the same windows, same run) and
+``--loop-order replay`` (the labels in the replay's order, after the transaction that made them
+due, dropped once their transaction is ``PENDING_TTL_S`` behind: what the service's scorer does;
+with the default TTL, equal to the labels' delay, every label sent during the stream is dropped).
+``--pending-ttl-days`` sets that TTL for the loops in replay order and for the worker.
+
 Last line: ``ap_windows ap_raw roc_windows roc_raw cp100_windows service_eps loop_eps ratio
 windows_cost_ratio`` (the ``ap_``, ``roc_``, ``cp100_`` figures over the test weeks; ``loop_eps``
 with windows; ``ratio`` = service / loop; ``windows_cost_ratio`` = the service's events/s with
 windows on / off), then ``cp100_raw stream_ap_windows stream_ap_raw stream_roc_windows
 stream_roc_raw stream_cp100_windows stream_cp100_raw loop_raw_eps loop_windows_cost_ratio
-card_state_bytes terminal_state_bytes transactions frauds config kind trees label_delay_days``
+card_state_bytes terminal_state_bytes transactions frauds config kind trees label_delay_days
+negatives loop_order loop_labels_expired pending_ttl_days amount_ratios`` and the model options given
 (``card_state_bytes`` / ``terminal_state_bytes``: the mean size of a card's / terminal's state as
-JSON at the end of the stream).
+JSON at the end of the stream); with ``--lr-baseline`` ``ap_lr roc_lr cp100_lr stream_ap_lr`` (and
+``*_lr_ratios`` with ``--amount-ratios``); with the service, its ``service_*`` keys, the labels it
+learned and dropped as expired among them (``service_labels_learned service_labels_expired``).
 """
 from __future__ import annotations
 
