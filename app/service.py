@@ -314,7 +314,8 @@ def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None, term
                           help="The anomaly detectors' window panes per card id (JSON), in its transactions' partition.")
         if terminals is None:
             terminals = terminal_windows(app, s)[1]
-        windows = ScoringWindows(configured.transaction_features(s), cards, terminals, send_label=None)
+        windows = ScoringWindows(configured.transaction_features(s), cards, terminals, send_label=None,
+                                 table="anomaly-cards", count_missing=False)
 
     catch_up = configured.values_reader(s, s.TRANSACTIONS_TOPIC,
                                         topics.record_decoder(s.TRANSACTIONS_TOPIC, Transaction, validate_transaction))

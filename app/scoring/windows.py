@@ -92,10 +92,16 @@ class ScoringWindows:
     ``send_changelog``), ``terminals`` this worker's copy of the whole terminal table (read only
     here: its ``data``);
     ``send_label(key, value)`` sends a terminal label and returns the future of its confirmation.
+    ``table`` names the card table in the metrics (``fraud_window_keys_expired_total{table}``);
+    ``count_missing``: count the transactions without ids (the scorer's windows do; a second user of
+    the same transactions, the anomaly agent's, does not count them again).
     """
 
-    def __init__(self, features: TransactionFeatures, cards, terminals, send_label: Callable[[bytes, bytes], Any]):
+    def __init__(self, features: TransactionFeatures, cards, terminals, send_label: Callable[[bytes, bytes], Any] | None,
+                 *, table: str = "cards", count_missing: bool = True):
         self.features = features
+        self.table = table
+        self.count_missing = count_missing
         self.names = features.names
         self.card_table = cards
         self.terminal_table = terminals
@@ -138,10 +144,11 @@ class ScoringWindows:
         ``fraud_window_features_missing_total``."""
         card_id, terminal_id = tx.card_id, tx.terminal_id
         has_card, has_terminal = has_id(card_id), has_id(terminal_id)
-        if not has_card:
-            metrics.WINDOW_IDS_MISSING.labels(id="card").inc()
-        if not has_terminal:
-            metrics.WINDOW_IDS_MISSING.labels(id="terminal").inc()
+        if self.count_missing:
+            if not has_card:
+                metrics.WINDOW_IDS_MISSING.labels(id="card").inc()
+            if not has_terminal:
+                metrics.WINDOW_IDS_MISSING.labels(id="terminal").inc()
         if not (has_card or has_terminal):
             return raw, None
         x, card_key, card_state, new_card = self._inputs(tx, raw, partition, offset)
@@ -199,7 +206,7 @@ class ScoringWindows:
                 break
             cards.popitem(last=False)
             out.append(delete(self.card_table, partition, key))
-            metrics.WINDOW_KEYS_EXPIRED.labels(table="cards").inc()
+            metrics.WINDOW_KEYS_EXPIRED.labels(table=self.table).inc()
         return out
 
     # --- labels ---------------------------------------------------------------------------------
