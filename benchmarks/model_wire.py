@@ -17,22 +17,32 @@ Two measurements, in this process, no Kafka:
    default) and 1 MB: µs per write and read. Asking 128 kB or more costs about 13 µs whatever the
    read gets (the buffer is allocated with ``mmap`` and freed each time).
 
+3. **The model process, fed in bulk or paced.** The first ``--pipe-rows`` ULB rows predicted then
+   learned by ARF with 3 trees in a plain loop in this process, then by a model process
+   (:class:`~app.learning.model_host.ProcessHost`) sent lists of ``--chunk`` ``step`` operations all
+   at once (it never waits for work), then one list every ``--pace-ms`` (it waits, asleep, between
+   lists, as behind a worker that is not flat out): the CPU per event of each and how many times the
+   model process went to sleep. Best of ``--rounds`` rounds, the three in turn.
+
 Compare the µs per operation with the model's own CPU per event (about 100-150 µs for ARF with 3
 trees on this machine: ``benchmarks.scoring``'s ``loop_cpu_eps``).
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import os
 import pickle
 import random
 import struct
 import sys
+import time
 import timeit
 from itertools import chain, repeat
 from operator import itemgetter
 
-from app.testing.cpu import load_average
+from app.testing.cpu import cpu_seconds, load_average
 from app.testing.figures import key_values
 
 _HEAD = struct.Struct("<BIHI")  # tag, operations, names, bytes of the names
@@ -111,11 +121,53 @@ def read_us(body: bytes, ask: int, n: int = 5000) -> float:
         os.close(w)
 
 
+def sleeps(pid: int) -> int:
+    """How many times process ``pid`` has gone to sleep waiting (its voluntary context switches)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("voluntary_ctxt_switches:"))
+
+
+def loop_us(xs: list[dict], ys: list[int], params: dict) -> float:
+    """CPU µs per event of predicting then learning each row in this process."""
+    from app.learning import OnlineLearner, build_model
+
+    learner = OnlineLearner(functools.partial(build_model, **params))
+    started = time.process_time()
+    for x, y in zip(xs, ys):
+        learner.predict_proba(x)
+        learner.learn(x, y)
+    return 1e6 * (time.process_time() - started) / len(xs)
+
+
+async def model_process_us(xs: list[dict], ys: list[int], params: dict, chunk: int, pace_s: float) -> tuple[float, int]:
+    """CPU µs per event of a model process sent the rows as lists of ``chunk`` steps, one list every
+    ``pace_s`` (0: all at once), and how many times it slept meanwhile."""
+    from app.learning import build_model
+    from app.learning.model_host import ProcessHost
+
+    host = await ProcessHost.start(gc_freeze=True)
+    try:
+        await host.submit([("open", 0, None, functools.partial(build_model, **params), "")])
+        pid = host.process.pid
+        cpu_before, sleeps_before = cpu_seconds(pid), sleeps(pid)
+        futures = []
+        for start in range(0, len(xs), chunk):
+            futures.append(host.submit([("step", 0, x, y) for x, y in zip(xs[start:start + chunk], ys[start:start + chunk])]))
+            await asyncio.sleep(pace_s)
+        await asyncio.gather(*futures)
+        return 1e6 * (cpu_seconds(pid) - cpu_before) / len(xs), sleeps(pid) - sleeps_before
+    finally:
+        await host.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.model_wire", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--chunk", type=int, default=10, help="operations per list (the scorer's MODEL_CHUNK)")
     p.add_argument("--features", type=int, default=29, help="float features per transaction (ULB: 29)")
+    p.add_argument("--pipe-rows", type=int, default=20000, help="ULB rows through the model process (0: none)")
+    p.add_argument("--pace-ms", type=float, default=4.0, help="one list every this many ms, paced")
+    p.add_argument("--rounds", type=int, default=2, help="rounds of the loop, bulk and paced runs")
     args = p.parse_args(argv)
     rng = random.Random(7)
     names = [f"V{i}" for i in range(1, args.features)] + ["Amount"]
@@ -148,11 +200,33 @@ def main(argv: list[str] | None = None) -> int:
     print("| read asks | µs per write and read of one list |\n| --- | --- |")
     for ask, us in reads.items():
         print(f"| {ask // 1024} kB | {us:.2f} |")
+    process: dict[str, float] = {}
+    if args.pipe_rows:
+        from app.data import ensure_creditcard_csv, iter_rows
+        from app.records import FEATURE_NAMES
+
+        rows = list(iter_rows(ensure_creditcard_csv(), limit=args.pipe_rows))
+        xs = [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
+        ys = [int(row["Class"]) for row in rows]
+        params = {"kind": "arf", "trees": 3}
+        print(f"| round | loop (µs per event) | model process, bulk | model process, a list every {args.pace_ms:g} ms |"
+              "\n| --- | --- | --- | --- |")
+        rounds = []
+        for round_ in range(1, args.rounds + 1):
+            loop = loop_us(xs, ys, params)
+            bulk, bulk_sleeps = asyncio.run(model_process_us(xs, ys, params, args.chunk, 0.0))
+            paced, paced_sleeps = asyncio.run(model_process_us(xs, ys, params, args.chunk, args.pace_ms / 1000.0))
+            print(f"| {round_} | {loop:.1f} | {bulk:.1f} ({bulk_sleeps} sleeps) | {paced:.1f} ({paced_sleeps} sleeps) |",
+                  flush=True)
+            rounds.append((loop, bulk, bulk_sleeps, paced, paced_sleeps))
+        process = dict(loop_us=min(r[0] for r in rounds), bulk_us=min(r[1] for r in rounds),
+                       paced_us=min(r[3] for r in rounds), paced_sleeps=min(r[4] for r in rounds))
     print(key_values(chunk=args.chunk, features=len(names), pickle_encode_us=per_op["pickle_encode"],
                      compact_encode_us=per_op["compact_encode"], pickle_decode_us=per_op["pickle_decode"],
                      compact_decode_us=per_op["compact_decode"], pickle_bytes=len(pickled), compact_bytes=len(compact),
                      results_us=results_us / args.chunk, read_64k_us=reads[1 << 16], read_256k_us=reads[1 << 18],
-                     read_1m_us=reads[1 << 20], load=round(load_average(), 2)))
+                     read_1m_us=reads[1 << 20], pipe_rows=args.pipe_rows, pace_ms=args.pace_ms, **process,
+                     load=round(load_average(), 2)))
     return 0
 
 
