@@ -14,7 +14,8 @@ In one run, on the ULB file in order with the labels in the events:
 2. **The service**, for each rate of ``--rates`` and for 1 and ``--workers`` workers: real workers
    (``faust -A app worker``, scoring only, ``LEARNING_MODE=central``, ``TOPIC_PARTITIONS`` =
    ``--partitions``) on fresh topics, the rows replayed flat out. From the scores: exact PR-AUC and
-   ROC-AUC of their (corrected) probabilities, events/s from the first score to the last, and the
+   ROC-AUC of their (corrected) probabilities, events/s from the first score to the last (the rows
+   are replayed flat out unless ``--rate`` is given), and the
    staleness of each score's model version: the examples the learner had taken in before this
    transaction's example that the snapshot behind the score lacked (its example's rank is taken as
    its score's rank in processing-time order: examples are written as their transactions are
@@ -119,7 +120,7 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
         print(f"{tag} {workers} worker(s) ready; load {load_average():.2f}", flush=True)
         cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         replay_started = time.monotonic()
-        sent = replay(names, rows, labels="in-event")
+        sent = replay(names, rows, labels="in-event", **({"rate": args.rate} if args.rate else {}))
         print(f"{tag} replayed {sent.transactions} rows in {sent.elapsed_s:.1f} s; waiting for the scores", flush=True)
         exited = lambda: any(not w.alive() for w in started)  # noqa: E731
         wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=120.0, stop_if=exited)
@@ -186,7 +187,9 @@ def learner_alone(run, names, n: int, rate: float, args) -> dict:
     if first is None or done is None:
         print(f"{tag} did not take in all {n} examples:\n{worker.log_tail(30)}")
         return {"learner_max_eps": math.nan, "learner_cpu_ms": math.nan}
-    eps = (n - at_first) / max(done - first, 1e-9)
+    # between the first poll that saw examples taken in and the one that saw them all (nan: too few rows
+    # to see the learner at work between two polls)
+    eps = (n - at_first) / (done - first) if at_first < n and done > first else math.nan
     cpu_ms = 1000.0 * sum(cpu_s.values()) / n
     print(f"{tag} {eps:.0f} examples/s, {cpu_ms:.3f} ms of CPU per example (worker "
           f"{1000 * cpu_s['worker'] / n:.3f}, model process {1000 * cpu_s.get('model', 0.0) / n:.3f}); "
@@ -209,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-baselines", action="store_true", help="skip the loops in this process")
     p.add_argument("--settle-s", type=float, default=8.0, help="wait after the workers start, before the replay")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
+    p.add_argument("--rate", type=float, default=None,
+                   help="replay at this many events/s (default: flat out, a backlog the scorers race through)")
     args = p.parse_args(argv)
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     if args.workers < 1 or not rates or any(not 0 < r <= 1 for r in rates):
@@ -261,12 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     N = args.workers
     head = rates[-1]
     one, many = results[head, 1], results[head, N]
-    line = dict(workers=N, pr_auc_1=one["pr_auc"], **{f"pr_auc_{N}": many["pr_auc"]},
-                pr_auc_loop=figures.get("pr_auc_loop", math.nan),
-                pr_auc_per_partition=figures.get("pr_auc_per_partition", math.nan),
-                eps_1=one["eps"], **{f"eps_{N}": many["eps"]}, scale=many["eps"] / one["eps"],
-                staleness_p50=many["staleness_p50"], learner_max_eps=one.get("learner_max_eps", math.nan),
-                rate=head)
+    line = {"workers": N, "pr_auc_1": one["pr_auc"], f"pr_auc_{N}": many["pr_auc"],
+            "pr_auc_loop": figures.get("pr_auc_loop", math.nan),
+            "pr_auc_per_partition": figures.get("pr_auc_per_partition", math.nan),
+            "eps_1": one["eps"], f"eps_{N}": many["eps"], "scale": many["eps"] / one["eps"],
+            "staleness_p50": many["staleness_p50"], "learner_max_eps": one.get("learner_max_eps", math.nan),
+            "rate": head}
     for rate in rates:
         suffix = f"_r{rate:g}"
         for workers in sorted({1, N}):
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
                 if key.startswith("cpu_ms_"):
                     line[f"{key}_{workers}{suffix}"] = value
     line.update({k: v for k, v in figures.items() if k not in line})
-    line.update(rows=n, kind=params["kind"], trees=params["trees"], partitions=args.partitions,
+    line.update(rows=n, replay_rate=args.rate or "max", kind=params["kind"], trees=params["trees"], partitions=args.partitions,
                 snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
                 load=round(load_average(), 2))
     print(key_values(**line))
