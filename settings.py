@@ -108,7 +108,9 @@ WARM_START_PATH = _env("WARM_START_PATH", "")  # a checkpoint file loaded when a
 # Delayed labels: features of unlabelled transactions wait in a changelog-backed table.
 PENDING_TABLE = _env("PENDING_TABLE", "pending-features")
 PENDING_MAX = _env("PENDING_MAX", 100_000)  # per partition; the oldest are expired beyond it
-PENDING_TTL_S = _env("PENDING_TTL_S", 7 * 24 * 3600.0)  # in event time: older transactions expire
+# In event time: older transactions expire. Keep it longer than the labels' delay: a label comes after
+# transactions up to that delay younger than its own, and one taken after them finds its features gone.
+PENDING_TTL_S = _env("PENDING_TTL_S", 8 * 24 * 3600.0)
 PENDING_EXPIRED_REMEMBERED = _env("PENDING_EXPIRED_REMEMBERED", 200_000)  # ids whose late label counts as expired
 LABEL_WAIT_IDLE_S = _env("LABEL_WAIT_IDLE_S", 5.0)  # a label ahead of its transaction waits while transactions flow
 LABEL_WAIT_MAX_S = _env("LABEL_WAIT_MAX_S", 1.0)  # ...but a batch of labels waits at most this long in all;

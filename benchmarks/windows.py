@@ -232,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                         "transaction that made it due, dropping it when its transaction is PENDING_TTL_S (or "
                         "--pending-ttl-days) behind the newest (replay: what the service's scorer does)")
     p.add_argument("--pending-ttl-days", type=float, default=None,
-                   help="the worker's PENDING_TTL_S in days (default: the setting, 7 days: as long as the labels' "
-                        "delay, so a label the scorer takes after the transaction that made it due finds its "
-                        "features expired; 8 keeps them)")
+                   help="the worker's PENDING_TTL_S in days (default: the setting, 8 days; 7, as long as the labels' "
+                        "delay, makes a label the scorer takes after the transaction that made it due find its "
+                        "features expired)")
     args = p.parse_args(argv)
     if args.negatives < 1.0 and not args.no_service:
         p.error("--negatives below 1 is for the plain loops: add --no-service")
