@@ -432,7 +432,22 @@ def check_drift_alerts(run: Run) -> None:
     assert run.q("sum(fraud_drift_alerts_total)") == run.drift_alerts_on_topic
 
 
+def check_central_learner_idle(query: str):
+    """The check of a central learner's metric: this run uses the default LEARNING_MODE ("partition"),
+    where no central learner runs, so the metric stays absent or zero (central learning's metrics are
+    checked against its integration tests' own counts: test_central_learner.py)."""
+    def check(run: Run) -> None:
+        assert not run.q(query), (query, run.q(query))
+    return check
+
+
 CHECKS = {
+    "fraud_learner_examples_total": check_central_learner_idle("sum(fraud_learner_examples_total)"),
+    "fraud_learner_examples_received": check_central_learner_idle("sum(fraud_learner_examples_received)"),
+    "fraud_learner_lag": check_central_learner_idle("sum(fraud_learner_lag)"),
+    "fraud_snapshots_total": check_central_learner_idle("sum(fraud_snapshots_total)"),
+    "fraud_snapshot_seconds": check_central_learner_idle("sum(fraud_snapshot_seconds_count)"),
+    "fraud_snapshot_bytes": check_central_learner_idle("sum(fraud_snapshot_bytes)"),
     "fraud_events_in_total": check_events_in,
     "fraud_events_out_total": check_events_out,
     "fraud_dead_letters_total": check_dead_letters,
