@@ -48,7 +48,6 @@ The machine is shared: CPU figures are process CPU time (``time.process_time``),
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import pickle
 import statistics
@@ -59,6 +58,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from app.learning import subsampling
 from app.learning.evaluation import exact_metrics
 
 THRESHOLD = 0.5
@@ -104,41 +104,10 @@ def interleaved(n: int, partitions: int, window: int) -> np.ndarray:
     return np.concatenate(order) if order else np.empty(0, dtype=np.int64)
 
 
-def keep_for_learning(key: str, label: int, rate: float) -> bool:
-    """Whether the learner learns this labelled example: every fraud, and a genuine one when the hash
-    of its ``key`` (the transaction id) falls in the first ``rate`` of the hash range. A function of
-    the id, not of a random generator's state: every scorer and every learner (a new owner replaying
-    the examples after a snapshot included) decides the same, and a scorer can drop the others before
-    they travel.
-
-    >>> keep_for_learning("tx-1", 1, 0.0), keep_for_learning("tx-1", 0, 1.0), keep_for_learning("tx-1", 0, 0.0)
-    (True, True, False)
-    >>> kept = sum(keep_for_learning(transaction_id(i), 0, 0.2) for i in range(10_000))
-    >>> 1900 < kept < 2100
-    True
-    """
-    if label or rate >= 1.0:
-        return True
-    if rate <= 0.0:
-        return False
-    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") < rate * 2.0**64
-
-
-def corrected(p: float, rate: float) -> float:
-    """The probability of fraud given a model's ``p`` when that model learned every fraud and only a
-    share ``rate`` of the genuine examples: it saw the odds of fraud multiplied by ``1 / rate``, so the
-    odds are divided back, ``p' = p / (p + (1 - p) / rate)``. Increasing in ``p`` (rankings, hence the
-    AUCs, are unchanged); the identity at ``rate = 1``.
-
-    >>> corrected(0.5, 0.1)  # even odds among the learned examples: 1 to 10 in the stream
-    0.09090909090909091
-    >>> corrected(0.3, 1.0), corrected(0.0, 0.2), corrected(1.0, 0.2)
-    (0.3, 0.0, 1.0)
-    """
-    if rate >= 1.0 or p <= 0.0:
-        return p
-    return p / (p + (1.0 - p) / rate)
+#: The learner's choice and the scorers' correction are the service's own (:mod:`app.learning.subsampling`),
+#: so the study measures what the worker does.
+keep_for_learning = subsampling.keep
+corrected = subsampling.correct
 
 
 @dataclass
