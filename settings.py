@@ -155,6 +155,11 @@ EXAMPLES_TOPIC = _env("EXAMPLES_TOPIC", "examples")  # one partition: the learne
 SNAPSHOTS_TOPIC = _env("SNAPSHOTS_TOPIC", "model-snapshots")  # compacted, one partition, signed snapshots
 SNAPSHOT_EVERY = _env("SNAPSHOT_EVERY", 1000)  # the learner writes a snapshot every this many examples received...
 SNAPSHOT_EVERY_S = _env("SNAPSHOT_EVERY_S", 1.0)  # ...or once this long has passed with something learned
+# The staleness bound: a scorer holds its next batch while the newest snapshot lags the examples its
+# worker sent by more than STALENESS_MAX_EXAMPLES (0: no bound), at most STALENESS_MAX_WAIT_S per batch
+# (then it scores with the snapshot it has: a learner that is down slows the scoring, never stops it).
+STALENESS_MAX_EXAMPLES = _env("STALENESS_MAX_EXAMPLES", 2000)
+STALENESS_MAX_WAIT_S = _env("STALENESS_MAX_WAIT_S", 5.0)
 # The share of genuine (label 0) examples the learner learns (every fraud is learned), chosen by a hash
 # of the transaction id; scorers correct the probabilities for it. 1.0: learn every example.
 LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 1.0)

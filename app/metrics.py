@@ -96,6 +96,13 @@ SNAPSHOT_SECONDS = Histogram("fraud_snapshot_seconds", "From asking the model ho
                              "checkpoint to the broker's confirmation of its snapshot.",
                              buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5), registry=REGISTRY)
 SNAPSHOT_BYTES = Gauge("fraud_snapshot_bytes", "Size of the last model snapshot written.", registry=REGISTRY)
+REPLICA_LAG = Gauge("fraud_replica_lag", "Examples this worker sent that the newest model snapshot had not taken in, "
+                    "as of its last batch (central learning's staleness bound: STALENESS_MAX_EXAMPLES).",
+                    registry=REGISTRY)
+STALENESS_HELD = Counter("fraud_staleness_held_seconds_total", "Seconds the scorer held a batch for the learner's "
+                         "next snapshot (the staleness bound).", registry=REGISTRY)
+STALENESS_TIMEOUTS = Counter("fraud_staleness_timeouts_total", "Batches scored with a snapshot beyond the staleness "
+                             "bound after its longest wait (STALENESS_MAX_WAIT_S).", registry=REGISTRY)
 
 # --- window features ------------------------------------------------------------------------------
 WINDOW_IDS_MISSING = Counter("fraud_window_features_missing_total",

@@ -146,11 +146,14 @@ def central_scoring(app, s, signer: Signer | None) -> dict:
     :class:`~app.scoring.replica.Replica` (the warm start or a fresh model until the first snapshot),
     kept at the newest snapshot of ``SNAPSHOTS_TOPIC`` that ``signer`` verifies by a
     :class:`~app.state.snapshot_follower.SnapshotFollower` task, and where the examples go
-    (``EXAMPLES_TOPIC``); as keyword arguments of :class:`~app.scoring.Scorer`."""
+    (``EXAMPLES_TOPIC``), and the :class:`~app.scoring.staleness.StalenessBound` of
+    ``STALENESS_MAX_EXAMPLES`` / ``STALENESS_MAX_WAIT_S`` (none when 0); as keyword arguments of
+    :class:`~app.scoring.Scorer`."""
     from app.learning import snapshots
 
     signer = signer or state_signer(s.STATE_KEY)
     follower = SnapshotFollower(s.SNAPSHOTS_TOPIC, lambda blob: snapshots.decode(blob, signer),
+    from app.scoring.staleness import StalenessBound
                                 **configured.read_back_options(s))
     replica = Replica(configured.model_factory(s), s.WARM_START_PATH, newest=lambda: follower.newest(replica.name),
                       ready=lambda: follower.ready)
@@ -162,7 +165,9 @@ def central_scoring(app, s, signer: Signer | None) -> dict:
         """Keep the newest model snapshot at hand for the replica."""
         await follower.run()
 
-    return {"replica": replica, "send_example": lambda key, value: examples.send_soon(key=key, value=value)}
+    bound = StalenessBound(s.STALENESS_MAX_EXAMPLES, s.STALENESS_MAX_WAIT_S) if s.STALENESS_MAX_EXAMPLES else None
+    return {"replica": replica, "staleness": bound,
+            "send_example": lambda key, value: examples.send_soon(key=key, value=value)}
 
 
 def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralLearner:

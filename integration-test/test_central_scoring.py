@@ -34,11 +34,12 @@ BASE = 1.7e9
 
 def central_env(names) -> dict[str, str]:
     """A central-mode scorer on this test's topics; the learner (if this build runs one) writes no
-    snapshot of its own during the test (K and T out of reach), so the test's snapshot is the only one."""
+    snapshot of its own during the test (K and T out of reach), so the test's snapshot is the only one,
+    and no staleness bound holds the scoring for the snapshots that do not come."""
     return {"FRAUD_AGENTS": "scoring", "FRAUD_LEARNING_MODE": "central", "FRAUD_MODEL_KIND": "lr",
             "FRAUD_STATE_KEY": KEY, "FRAUD_EXAMPLES_TOPIC": f"{names.prefix}.examples",
             "FRAUD_SNAPSHOTS_TOPIC": f"{names.prefix}.snapshots", "FRAUD_SNAPSHOT_EVERY": "1000000",
-            "FRAUD_SNAPSHOT_EVERY_S": "3600"}
+            "FRAUD_SNAPSHOT_EVERY_S": "3600", "FRAUD_STALENESS_MAX_EXAMPLES": "0"}
 
 
 class Stream:
@@ -181,10 +182,13 @@ def test_a_killed_scorer_sends_examples_again_only_for_what_it_had_not_committed
 def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_worker, names):
     """End to end through the scorer, the examples topic and the learner: the learner's prequential
     record is the plain loop's, and its last snapshot predicts as the loop's model does; the scores
-    carry the versions of the snapshots the replica held, never ahead of the stream."""
+    carry the versions of the snapshots the replica held, never ahead of the stream, and, with a
+    staleness bound, never more than the bound plus the batches in flight behind it."""
     rows_n = 3000
-    env = {**central_env(names), "FRAUD_MODEL_KIND": "arf+lr", "FRAUD_ARF_TREES": "3",
-           "FRAUD_WINDOW_FEATURES": "false", "FRAUD_SNAPSHOT_EVERY": "500", "FRAUD_SNAPSHOT_EVERY_S": "1",
+    bound, batches = 100, 3 * 50  # the batch being planned and SCORING_BATCHES_IN_FLIGHT (2) of BATCH_SIZE (50)
+    env = {**central_env(names), "FRAUD_MODEL_KIND": "arf+lr", "FRAUD_ARF_TREES": "3", "FRAUD_BATCH_SIZE": "50",
+           "FRAUD_WINDOW_FEATURES": "false", "FRAUD_SNAPSHOT_EVERY": "50", "FRAUD_SNAPSHOT_EVERY_S": "1",
+           "FRAUD_STALENESS_MAX_EXAMPLES": str(bound), "FRAUD_STALENESS_MAX_WAIT_S": "30",
            "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1"}
     worker = make_worker(env)
     rows = generate(rows_n, seed=7, fraud_rate=0.02)
@@ -230,6 +234,9 @@ def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_work
     learned_at = [int(by_id[f"tx-{i}"]["model_version"].rsplit("@", 1)[1]) for i in range(rows_n)]
     assert all(n <= i for i, n in enumerate(learned_at))  # a replica never has learned a row not yet scored
     assert all(n > 0 for n in learned_at[half:])  # the second half: by the replica of a snapshot
+    # every row is labelled and its example is the i-th of the topic: a score of row i is i - n stale
+    assert max(i - n for i, n in enumerate(learned_at) if i >= half) <= bound + batches
+    assert worker.metric("fraud_staleness_timeouts_total") == 0
 
 
 def test_two_workers_share_the_scoring_and_feed_one_learner(make_worker, names):

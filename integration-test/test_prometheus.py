@@ -433,9 +433,10 @@ def check_drift_alerts(run: Run) -> None:
 
 
 def check_central_learner_idle(query: str):
-    """The check of a central learner's metric: this run uses the default LEARNING_MODE ("partition"),
-    where no central learner runs, so the metric stays absent or zero (central learning's metrics are
-    checked against its integration tests' own counts: test_central_learner.py)."""
+    """The check of a central learning metric (the learner's, or a scorer's staleness bound): this run
+    uses the default LEARNING_MODE ("partition"), where neither runs, so the metric stays absent or
+    zero (central learning's metrics are checked against its integration tests' own counts:
+    test_central_learner.py, test_central_scoring.py)."""
     def check(run: Run) -> None:
         assert not run.q(query), (query, run.q(query))
     return check
@@ -448,6 +449,9 @@ CHECKS = {
     "fraud_snapshots_total": check_central_learner_idle("sum(fraud_snapshots_total)"),
     "fraud_snapshot_seconds": check_central_learner_idle("sum(fraud_snapshot_seconds_count)"),
     "fraud_snapshot_bytes": check_central_learner_idle("sum(fraud_snapshot_bytes)"),
+    "fraud_replica_lag": check_central_learner_idle("sum(fraud_replica_lag)"),
+    "fraud_staleness_held_seconds_total": check_central_learner_idle("sum(fraud_staleness_held_seconds_total)"),
+    "fraud_staleness_timeouts_total": check_central_learner_idle("sum(fraud_staleness_timeouts_total)"),
     "fraud_events_in_total": check_events_in,
     "fraud_events_out_total": check_events_out,
     "fraud_dead_letters_total": check_dead_letters,

@@ -150,7 +150,9 @@ class Scorer:
     in-memory one when not given), at most ``parked_max`` per partition, each kept until its
     transaction's event time is ``parked_ttl_s`` (default: ``pending_ttl_s``) behind the partition's.
     With ``replica`` (central learning: see the module's docstring), ``send_example(key, value)``
-    sends an encoded example and returns the future of its confirmation.
+    sends an encoded example and returns the future of its confirmation; ``staleness`` (a
+    :class:`~app.scoring.staleness.StalenessBound`, or None) holds each batch while the newest
+    snapshot lags the examples sent by more than its bound.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -166,7 +168,7 @@ class Scorer:
                  record: Callable[..., Any] | None = None, signer: Signer | None = None,
                  explanations: bool = False, parked=None, parked_max: int = 100_000,
                  parked_ttl_s: float | None = None, windows: Any = None, replica: Replica | None = None,
-                 send_example: Callable[[bytes, bytes], Any] | None = None) -> None:
+                 send_example: Callable[[bytes, bytes], Any] | None = None, staleness: Any = None) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -194,6 +196,7 @@ class Scorer:
         self.checkpointed_at: dict[int, float] = {}  # when each partition's last checkpoint was written (Unix time)
         self.replica = replica
         self.send_example = send_example
+        self.staleness = staleness
         if replica is not None and send_example is None:
             raise ValueError("central learning needs send_example: where the labelled examples go")
         self._in_flight: dict[bytes, int] = {}  # central learning: transactions submitted, not yet scored
@@ -415,6 +418,8 @@ class Scorer:
         for partition in {item.partition for item in items}:
             await self.states.get(partition)
         if self.replica is not None:
+            if self.staleness is not None:
+                await self.staleness.hold(self._snapshot_offset)
             await self._refresh_replica(host)
         topic, states, replica = self.transactions_topic, self.states, self.replica
         chunks = []
@@ -464,10 +469,18 @@ class Scorer:
             for partition in self.partitions:
                 _versions_changed(partition, self.replica, old)
 
+    def _snapshot_offset(self) -> int | None:
+        """Central learning: the examples offset the newest snapshot has taken in up to (None: none yet)."""
+        newest = self.replica.newest()
+        return None if newest is None else newest.examples_offset
+
     def _example(self, transaction_id: str, event_time: float, x: dict, label: int, source: tuple):
         """Central learning: send a labelled example; the future of its confirmation."""
         example = example_codec.Example(transaction_id, event_time, x, int(label), source)
-        return self.send_example(example.key, example_codec.encode(example))
+        sent = self.send_example(example.key, example_codec.encode(example))
+        if self.staleness is not None:
+            self.staleness.track(sent)
+        return sent
 
     def _scored_in_flight(self, key: bytes) -> None:
         left = self._in_flight.get(key, 0) - 1

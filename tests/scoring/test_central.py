@@ -18,6 +18,7 @@ from app.learning.subsampling import correct
 from app.records import Transaction
 from app.scoring import Item, Scorer
 from app.scoring.replica import REPLICA_KEY, Replica
+from app.scoring.staleness import StalenessBound
 from app.state.pending import decode_pending
 from tests.fakes import ChangelogTable
 
@@ -44,7 +45,7 @@ class Examples:
         assert key == example.key
         self.sent.append(example)
         future = asyncio.get_running_loop().create_future()
-        future.set_result(("examples", len(self.sent) - 1))
+        future.set_result(types.SimpleNamespace(topic="examples", offset=len(self.sent) - 1))  # record metadata
         return future
 
     def sources(self) -> list[tuple]:
@@ -74,15 +75,16 @@ def trained(rows: int = 40) -> OnlineLearner:
     return learner
 
 
-def snapshot(learner: OnlineLearner, received: int, rate: float = 1.0):
+def snapshot(learner: OnlineLearner, received: int, rate: float = 1.0, examples_offset: int | None = None):
     return types.SimpleNamespace(model_name=learner.name, version=f"{learner.name}-g{learner.generation}@{received}",
-                                 received=received, learned=received, sample_rate=rate, model=learner.to_checkpoint())
+                                 received=received, learned=received, sample_rate=rate, model=learner.to_checkpoint(),
+                                 examples_offset=received - 1 if examples_offset is None else examples_offset)
 
 
 class Central:
     """A central-mode scorer on an in-process model host, with its tables, examples and snapshots."""
 
-    def __init__(self, tables=None, host=None) -> None:
+    def __init__(self, tables=None, host=None, staleness=None) -> None:
         self.host = host or LocalHost()
         self.snapshots: list = []
         self.examples = Examples()
@@ -100,7 +102,8 @@ class Central:
 
         self.replica = Replica(factory(), newest=lambda: self.snapshots[-1] if self.snapshots else None)
         self.scorer = Scorer(start_host, checkpoints, pending, parked=parked, record=Transaction, read_back=read_back,
-                             model_factory=factory(), replica=self.replica, send_example=self.examples)
+                             model_factory=factory(), replica=self.replica, send_example=self.examples,
+                             staleness=staleness)
 
     async def score(self, items: list[Item]) -> tuple[list, list]:
         writes: list = []
@@ -340,3 +343,37 @@ def test_a_replica_whose_snapshots_are_not_read_in_time_serves_its_own_model():
 
     (score,), _ = asyncio.run(central.score([item(0)]))
     assert score["model_version"] == "lr-g0@0"
+
+
+def test_with_a_staleness_bound_a_batch_waits_for_the_snapshot_that_has_taken_in_the_examples_sent():
+    central = Central(staleness=StalenessBound(max_examples=1, max_wait_s=30.0))
+    learner = trained()
+
+    async def run():
+        await central.score([item(0, 0), item(1, 1), item(2, 0)])  # examples at offsets 0, 1, 2
+        held = asyncio.ensure_future(central.score([item(3, 0)]))
+        await asyncio.sleep(0.1)
+        waiting = not held.done()
+        central.snapshots.append(snapshot(learner, received=2, examples_offset=1))  # 1 behind: within the bound
+        (score,), _ = await held
+        return waiting, score
+
+    waiting, score = asyncio.run(run())
+    assert waiting  # 3 examples sent, none taken in by a snapshot: more than 1 behind
+    assert score["model_version"] == "lr-g1@2"  # scored by the snapshot it waited for
+    assert central.scorer.staleness.timeouts == 0 and central.scorer.staleness.sent_offset == 3
+
+
+def test_a_staleness_bound_gives_up_after_its_longest_wait_and_scores_with_the_replica_it_has():
+    central = Central(staleness=StalenessBound(max_examples=0, max_wait_s=0.05))
+    timeouts = metrics.STALENESS_TIMEOUTS._value.get()
+
+    async def run():
+        await central.score([item(0, 1)])
+        return await central.score([item(1, 0)])
+
+    (score,), _ = asyncio.run(run())
+    assert score["model_version"] == "lr-g0@0"  # no learner: scored all the same
+    assert central.scorer.staleness.timeouts == 1
+    assert metrics.STALENESS_TIMEOUTS._value.get() == timeouts + 1
+    assert metrics.REPLICA_LAG._value.get() == 1  # offset 0 sent, no snapshot
