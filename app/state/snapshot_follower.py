@@ -1,16 +1,17 @@
 """The newest model snapshot, for every worker: a follower of the snapshots topic.
 
 In central learning (``docs/scaleout.md``) the learner writes signed snapshots of its model to a
-compacted topic keyed by model name. Every worker reads that topic outside the consumer group, as
-:class:`~app.state.table_view.TableView` reads a changelog, but from the last record of each
-partition (the newest snapshot; the older ones, until compaction removes them, are hundreds of
-kilobytes each and superseded), then each record as it comes, keeping the latest per key. Its
-scorer asks :meth:`SnapshotFollower.newest` between two batches. A record is decoded (its
-signature verified, by ``decode``) once, when it is first asked for; one that does not decode is
-logged, counted in ``fraud_state_rejected_total{state="model snapshot"}`` and never served: the
-replica keeps the model it has until a snapshot that decodes comes. :attr:`SnapshotFollower.ready`
-turns true once the records the topic held at the start are read, or once the topic has not shown
-up for ``missing_wait_s`` (no learner has written a snapshot yet: there is nothing to wait for).
+compacted topic keyed by model name. Every worker reads that topic outside the consumer group (a
+:class:`~app.state.topic_follower.TopicFollower`, as :class:`~app.state.table_view.TableView` reads
+a changelog), but from the last record of each partition (the newest snapshot; the older ones,
+until compaction removes them, are hundreds of kilobytes each and superseded), then each record as
+it comes, keeping the latest per key. Its scorer asks :meth:`SnapshotFollower.newest` between two
+batches. A record is decoded (its signature verified, by ``decode``) once, when it is first asked
+for; one that does not decode is logged, counted in
+``fraud_state_rejected_total{state="model snapshot"}`` and never served: the replica keeps the
+model it has until a snapshot that decodes comes. :attr:`SnapshotFollower.ready` turns true once
+the records the topic held at the start are read, or once the topic has not shown up for
+``missing_wait_s`` (no learner has written a snapshot yet: there is nothing to wait for).
 
 >>> import types
 >>> def decode(blob):
@@ -31,79 +32,41 @@ up for ``missing_wait_s`` (no learner has written a snapshot yet: there is nothi
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Callable
 
 from app import metrics
+from app.state.topic_follower import TopicFollower
 
 log = logging.getLogger(__name__)
 
 
-class SnapshotFollower:
+class SnapshotFollower(TopicFollower):
     """The snapshots of ``topic`` on ``broker`` (``client_options``: the security settings of
     :func:`app.security.kafka_client_options`), each decoded and verified by ``decode(bytes)``
     (which raises for one it refuses) into an object with ``model_name`` and ``version``."""
 
+    batch_records = 100  # snapshots are hundreds of kilobytes each
+
     def __init__(self, topic: str, decode: Callable[[bytes], Any], *, broker: str,
                  client_options: dict | None = None, missing_wait_s: float = 5.0) -> None:
-        self.topic, self.broker, self.client_options = topic, broker, client_options or {}
-        self.missing_wait_s = missing_wait_s
+        super().__init__(topic, broker=broker, client_options=client_options, missing_wait_s=missing_wait_s)
         self.decode = decode
-        self.data: dict[bytes, bytes] = {}  # the latest record of each key
-        self.ready = False  # read up to the end offsets found at start
         self.refused = 0
         self._decoded: dict[bytes, tuple[bytes, Any]] = {}  # key -> (the record decoded, its snapshot or None)
         self._served: dict[str, Any] = {}  # model name -> the newest snapshot that decoded
 
-    def apply(self, records) -> None:
-        """Take ``(key, value)`` records in the topic's order (a ``None`` value deletes the key)."""
-        for key, value in records:
-            if value is None:
-                self.data.pop(key, None)
-            else:
-                self.data[key] = value
+    async def _seek(self, consumer, ends: dict) -> None:
+        for tp, end in ends.items():
+            consumer.seek(tp, max(end - 1, 0))  # the last record (below the log start: the earliest)
 
-    async def run(self, retry_s: float = 2.0) -> None:
-        """Follow the topic until cancelled (a lost connection is logged and the follow starts over)."""
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged; started over
-                log.warning("following %s failed (%r): starting over in %.0f s", self.topic, exc, retry_s)
-                await asyncio.sleep(retry_s)
+    def _missing(self) -> None:
+        if not self.ready:
+            log.info("no snapshot topic %s yet: the replica serves without a snapshot until one comes", self.topic)
+            self.ready = True
 
-    async def _follow(self) -> None:
-        from aiokafka import AIOKafkaConsumer
-
-        from app.admin import bootstrap_servers, topic_partitions
-
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(self.broker), enable_auto_commit=False,
-                                    auto_offset_reset="earliest", group_id=None, **self.client_options)
-        await consumer.start()
-        try:
-            tps = await topic_partitions(consumer, self.topic, timeout_s=self.missing_wait_s)
-            if not tps and not self.ready:
-                log.info("no snapshot topic %s yet: the replica serves without a snapshot until one comes", self.topic)
-                self.ready = True
-            while not tps:
-                tps = await topic_partitions(consumer, self.topic, timeout_s=30.0)
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            for tp, end in ends.items():
-                consumer.seek(tp, max(end - 1, 0))  # the last record (below the log start: the earliest)
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=100)
-                self.apply((r.key, r.value) for messages in batch.values() for r in messages)
-                if not self.ready:
-                    positions = {tp: await consumer.position(tp) for tp in ends}
-                    if all(positions[tp] >= end for tp, end in ends.items()):
-                        log.info("read the newest snapshots of %s: %s", self.topic, sorted(self.data))
-                        self.ready = True
-        finally:
-            await consumer.stop()
+    def _contents(self) -> str:
+        return f"model snapshots {sorted(self.data)}"
 
     def newest(self, model_name: str) -> Any:
         """The newest snapshot of ``model_name`` that decoded, or None."""
