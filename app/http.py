@@ -17,7 +17,12 @@
     (``window``: exact over the last ``window_size`` labelled events; ``cumulative``: since the
     start, the AUCs from binned scores with the bound on their error, ``roc_auc_error_bound`` and
     ``pr_auc_error_bound``, see :mod:`app.learning.evaluation`; null before the first label; a
-    metric that is undefined, say an AUC without positives, is null).
+    metric that is undefined, say an AUC without positives, is null). In central learning
+    (``LEARNING_MODE = "central"``) each partition's entry is the worker's replica, and ``"learner"``
+    is the central learner's entry on the worker that runs it
+    (:meth:`~app.learning.central_learner.CentralLearner.report`: its version, the examples received
+    and learned, the sample rate, the examples offset taken in, its last snapshot and its
+    prequential record); on any other worker it is null, and ``"learner_absent"`` says why.
 ``GET /drift``
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
     worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published.
@@ -27,7 +32,8 @@
 
 The models of a partition are otherwise opened by its first event: :func:`open_assigned_models`,
 run by a timer, opens them as soon as the tables are recovered, so that an idle worker is ready
-too. ``/model`` and ``/drift`` are served when the scoring and drift agents run in the worker.
+too. ``/model`` is served when the scoring agent or the central learner runs in the worker,
+``/drift`` when the drift agent does.
 
 >>> readiness_missing(rebalancing=False, recovered=True, topic="transactions", assigned={0, 1}, loaded={0})
 ['the models of partitions [1] are not open yet']
@@ -122,10 +128,12 @@ def finite(values: dict) -> dict:
             for key, value in values.items()}
 
 
-async def model_report(scorer) -> dict[str, Any]:
-    """What ``/model`` shows (see the module's docstring); the metrics are computed off the event loop."""
+async def model_report(scorer, central=None, examples_assigned: bool = False) -> dict[str, Any]:
+    """What ``/model`` shows (see the module's docstring) of ``scorer`` (None: no partition) and, in
+    central learning, of the central learner ``central`` (:func:`learner_report`); the metrics are
+    computed off the event loop."""
     partitions = {}
-    for partition, state in sorted(scorer.partitions.items()):
+    for partition, state in sorted(scorer.partitions.items() if scorer is not None else ()):
         learner = state.learner
         prequential = None
         if state.evaluator.count:
@@ -139,7 +147,27 @@ async def model_report(scorer) -> dict[str, Any]:
             "positions": dict(scorer.states.positions.get(partition, {})),
             "labels_pending": len(state.pending), "prequential": prequential,
         }
-    return {"partitions": partitions}
+    report: dict[str, Any] = {"partitions": partitions}
+    if central is not None:
+        report.update(await learner_report(central, examples_assigned))
+    return report
+
+
+async def learner_report(learner, examples_assigned: bool) -> dict[str, Any]:
+    """The central learner's part of ``/model``: ``{"learner": {...}}`` while it runs on this worker
+    (its report, NaN and infinities as None), else ``{"learner": None, "learner_absent": why}``;
+    ``examples_assigned`` tells whether this worker owns partition 0 of the examples topic (then the
+    learner starts with the first example it is given)."""
+    report = await learner.report()
+    if report is None:
+        where = f"partition 0 of {learner.topic}"
+        why = (f"{where} is assigned to this worker: the learner starts with its first example" if examples_assigned
+               else f"the learner runs on the worker that owns {where}, not on this one")
+        return {"learner": None, "learner_absent": why}
+    if report["prequential"] is not None:
+        report["prequential"] = {key: finite(values) if isinstance(values, dict) else values
+                                 for key, values in report["prequential"].items()}
+    return {"learner": report}
 
 
 def drift_report(watch) -> dict[str, Any]:
@@ -152,7 +180,7 @@ def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_afte
     """Put the pages (and the timer that opens the assigned partitions' models) on ``app``;
     ``partition_of(key)`` is the partition ``/score`` gives a transaction id (by default Kafka's
     default partitioner over the transactions topic's partitions: :func:`app.http_score.register`)."""
-    scorer, topic = service.scorer, service.topics.transactions.get_topic_name()
+    scorer, learner, topic = service.scorer, service.learner, service.topics.transactions.get_topic_name()
 
     @app.page("/livez")
     async def livez(web, request):  # noqa: ANN001 - Faust view signature
@@ -174,11 +202,13 @@ def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_afte
                             headers={"Retry-After": str(retry_after_s)})
         return web.json({"ready": True})
 
-    if scorer is not None:
+    if scorer is not None or learner is not None:
         @app.page("/model")
         async def model(web, request):  # noqa: ANN001 - Faust view signature
-            return web.json(await model_report(scorer))
+            examples_assigned = learner is not None and 0 in assigned_partitions(app, learner.topic)
+            return web.json(await model_report(scorer, learner, examples_assigned))
 
+    if scorer is not None:
         @app.timer(interval=OPEN_MODELS_INTERVAL_S, name="app.http.open_assigned_models")
         async def open_models() -> None:
             try:

@@ -11,14 +11,19 @@ import faust
 import pytest
 from faust.assignor.client_assignment import ClientAssignment
 
-from app import http
+from app import http, metrics
 from app.drift.detectors import feature_monitor, score_monitor
 from app.drift.watch import DriftWatch
+from app.learning.central import LearnerBook
+from app.learning.central_learner import CentralLearner
+from app.learning.examples import Example, encode
 from app.learning.model_host import LocalHost, ProcessHost
 from app.learning.pipeline import model_factory
 from app.records import Score, Transaction
 from app.scoring import Item, Scorer
+from app.scoring.replica import Replica
 from app.service import Service
+from app.state.signing import Signer
 from tests.fakes import ChangelogTable, SentRecords, assign, web_client
 
 RETRY_AFTER_S = 7
@@ -37,9 +42,9 @@ def make_app() -> faust.App:
     return faust.App(f"http-{uuid.uuid4().hex[:8]}", broker="memory://", store="memory://")
 
 
-def make_service(app, scorer=None, drift=None) -> Service:
+def make_service(app, scorer=None, drift=None, learner=None) -> Service:
     topics = types.SimpleNamespace(transactions=SentRecords("transactions"))
-    service = Service(topics, scorer=scorer, drift=drift)
+    service = Service(topics, scorer=scorer, drift=drift, learner=learner)
     http.register(app, service, ping_timeout_s=0.5, retry_after_s=RETRY_AFTER_S)
     return service
 
@@ -243,3 +248,104 @@ async def test_drift_shows_the_last_alert_of_each_stream():
         assert (last["offset"], last["partition"], last["mean_after"]) == (
             alerts[-1].offset, alerts[-1].partition, alerts[-1].mean_after)
         assert last["mean_after"] > last["mean_before"]
+
+
+# --- central learning: the replicas on every worker, the learner on one ----------------------------
+def confirmed(*args):
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
+def make_central(host) -> tuple[Scorer, CentralLearner]:
+    """A central-mode scorer (a replica, no checkpoint table, as the service builds it) and the
+    central learner, sharing ``host``; the learner writes a snapshot every 50 examples."""
+    async def start_host():
+        return host
+
+    async def published(key, value):
+        return confirmed()
+
+    async def no_snapshot():
+        return []
+
+    scorer = Scorer(start_host, None, ChangelogTable(), model_factory=model_factory(kind="lr"), record=Transaction,
+                    replica=Replica(model_factory(kind="lr")), send_example=confirmed)
+    learner = CentralLearner(start_host, lambda: LearnerBook(every=50, every_s=None), model_factory(kind="lr"),
+                             signer=Signer("k" * 32), last_snapshots=no_snapshot, read_back=None, publish=published,
+                             topic="examples")
+    return scorer, learner
+
+
+def example_batches(n: int, label=lambda i: int(i % 5 == 0), size: int = 20) -> list[list[tuple[int, bytes]]]:
+    """``n`` examples of the examples topic, ``(offset, value)`` in batches of ``size``."""
+    values = [(i, encode(Example(f"tx-{i}", 1.7e9 + i, {"V1": float(i % 5 == 0) + (i % 3) / 3}, label(i),
+                                 ("transactions", 0, i)))) for i in range(n)]
+    return [values[first:first + size] for first in range(0, n, size)]
+
+
+def assign_with_examples(app, examples: bool) -> None:
+    """The assignment of a central-mode worker: partition 0 of transactions, and of examples if ``examples``."""
+    assign(app, [0])
+    app.assignor._assignment = ClientAssignment(
+        actives={"transactions": [0], **({"examples": [0]} if examples else {})}, standbys={})
+
+
+@pytest.mark.asyncio
+async def test_model_shows_the_central_learner_where_it_runs_and_where_it_does_not():
+    app = make_app()
+    scorer, learner = make_central(LocalHost())
+    make_service(app, scorer, learner=learner)
+    async with web_client(app) as web:
+        await scorer.states.get(0)
+        assign_with_examples(app, examples=False)
+        body = await (await web.get("/model")).json()
+        assert body["learner"] is None
+        assert body["learner_absent"] == "the learner runs on the worker that owns partition 0 of examples, not on this one"
+        assert body["partitions"]["0"]["version"] == scorer.replica.version  # the replica
+
+        assign_with_examples(app, examples=True)
+        body = await (await web.get("/model")).json()
+        assert body["learner"] is None
+        assert body["learner_absent"] == ("partition 0 of examples is assigned to this worker: the learner starts "
+                                          "with its first example")
+
+        before = time.time()
+        for batch in example_batches(120):
+            await learner.learn(batch)
+        await learner.report_prequential()  # what fraud_prequential_metric{partition="central"} shows
+        body = await (await web.get("/model")).json()
+        assert "learner_absent" not in body
+        entry = body["learner"]
+        prequential = entry.pop("prequential")
+        written_at = entry["last_snapshot"].pop("written_at")
+        assert entry == {
+            "model": "lr", "version": "lr-g0@120", "examples_received": 120, "examples_learned": 120,
+            "sample_rate": 1.0, "examples_offset": 119, "decisions": {"learn": 120, "duplicate": 0, "subsampled": 0},
+            "restored_from": None, "caught_up": 0, "last_snapshot": {"version": "lr-g0@120", "examples_offset": 119}}
+        assert before <= written_at <= time.time()
+        assert prequential["window_size"] == learner.book.evaluator.window
+        assert prequential["window"]["count"] == prequential["cumulative"]["count"] == 120
+        for window in ("window", "cumulative"):
+            for metric in ("roc_auc", "pr_auc", "precision", "recall"):
+                published = metrics.REGISTRY.get_sample_value(
+                    "fraud_prequential_metric", {"partition": "central", "metric": metric, "window": window})
+                assert prequential[window][metric] == published, (window, metric)
+        assert 0.0 < prequential["window"]["pr_auc"] <= 1.0
+        assert body["partitions"]["0"]["version"] == scorer.replica.version  # the replica, beside the learner
+
+
+@pytest.mark.asyncio
+async def test_model_shows_an_undefined_learner_metric_as_null_and_the_learner_alone_without_partitions():
+    app = make_app()
+    _, learner = make_central(LocalHost())
+    make_service(app, learner=learner)  # a worker whose scoring agent does not run
+    async with web_client(app) as web:
+        assign_with_examples(app, examples=True)
+        for batch in example_batches(20, label=lambda i: 0):  # no fraud yet: the AUCs are undefined
+            await learner.learn(batch)
+        body = await (await web.get("/model")).json()
+        assert body["partitions"] == {}
+        assert body["learner"]["examples_received"] == 20 and body["learner"]["last_snapshot"] is None
+        assert body["learner"]["prequential"]["window"]["roc_auc"] is None
+        assert body["learner"]["prequential"]["window"]["count"] == 20

@@ -102,6 +102,7 @@ class CentralLearner:
         self.restored_from: str | None = None  # the version of the snapshot it started from, if any
         self.caught_up = 0  # examples read back at the last start
         self.last_snapshot: Snapshot | None = None  # the last one written (or restored)
+        self.last_snapshot_at: float | None = None  # when this worker wrote it (Unix time; None: restored)
         self._lock = asyncio.Lock()
 
     @property
@@ -159,15 +160,31 @@ class CentralLearner:
     def version_of(self, book: LearnerBook) -> str:
         return f"{self.model_name}-g{self.generation}@{book.received}"
 
-    def report(self) -> dict:
-        """The learner's state and its prequential record (for the ``/model`` page)."""
-        if self.book is None:
-            return {"active": False}
+    async def report(self) -> dict | None:
+        """What the ``/model`` page shows of the learner, None while it does not run on this worker:
+        its model and version, the examples received (taken in, learned or subsampled) and learned,
+        the sample rate, the offset of the examples topic taken in, the decisions on the examples
+        since it started here, the snapshot it started from and the examples it read back then, its
+        last snapshot (version, examples offset, and when this worker wrote it: None for the one it
+        started from) and its prequential record (what ``fraud_prequential_metric{partition="central"}``
+        publishes, with the window's size; None before the first example), computed off the event
+        loop on a copy."""
         book = self.book
-        return {"active": True, "version": self.version, "received": book.received, "learned": book.learned,
-                "examples_offset": book.examples_offset, "sample_rate": book.sample_rate,
-                "decisions": dict(book.counts), "restored_from": self.restored_from, "caught_up": self.caught_up,
-                "prequential": book.evaluator.snapshot().report()}
+        if book is None:
+            return None
+        snapshot = self.last_snapshot
+        report = {"model": self.model_name, "version": self.version, "examples_received": book.received,
+                  "examples_learned": book.learned, "sample_rate": book.sample_rate,
+                  "examples_offset": book.examples_offset, "decisions": dict(book.counts),
+                  "restored_from": self.restored_from, "caught_up": self.caught_up,
+                  "last_snapshot": None if snapshot is None else {
+                      "version": snapshot.version, "examples_offset": snapshot.examples_offset,
+                      "written_at": self.last_snapshot_at},
+                  "prequential": None}
+        if book.evaluator.count:
+            evaluator = book.evaluator.snapshot()
+            report["prequential"] = {**await asyncio.to_thread(evaluator.report), "window_size": evaluator.window}
+        return report
 
     async def report_prequential(self) -> None:
         """Publish the learner's prequential record as ``fraud_prequential_metric{partition="central"}``
@@ -200,7 +217,8 @@ class CentralLearner:
         book = self.new_book()
         if snapshot is not None:
             book.restore(snapshot)
-            self.restored_from, self.last_snapshot = snapshot.version, snapshot
+        self.restored_from = snapshot.version if snapshot is not None else None
+        self.last_snapshot, self.last_snapshot_at = snapshot, None
         self.book = book
         metrics.LEARNER_RECEIVED.set(book.received)
         start = book.examples_offset + 1
@@ -266,7 +284,7 @@ class CentralLearner:
         value = await asyncio.to_thread(encode_snapshot, snapshot, self.signer)  # an HMAC of the whole model
         sent = await self.publish(self.model_name.encode(), value)
         await outputs.confirmed([sent], "the model snapshots")
-        self.last_snapshot = snapshot
+        self.last_snapshot, self.last_snapshot_at = snapshot, time.time()
         metrics.SNAPSHOTS.inc()
         metrics.SNAPSHOT_BYTES.set(len(value))
         metrics.SNAPSHOT_SECONDS.observe(time.perf_counter() - started)

@@ -1,5 +1,6 @@
 import asyncio
 import random
+import time
 
 import pytest
 
@@ -96,7 +97,9 @@ def test_the_learner_predicts_as_the_plain_loop_and_snapshots_every_k():
     assert [p for _, p in host.steps] == plain_loop(stream)
     versions = [decode_snapshot(blob, SIGNER).version for blob in kafka.snapshots]
     assert versions == ["lr-g0@60", "lr-g0@120", "lr-g0@180", "lr-g0@230"]  # due at 50, taken at the batch end
-    assert central.report()["prequential"]["cumulative"]["count"] == 230
+    report = asyncio.run(central.report())
+    assert report["prequential"]["cumulative"]["count"] == report["examples_received"] == 230
+    assert report["version"] == report["last_snapshot"]["version"] == "lr-g0@230"
 
 
 def test_a_new_owner_restores_the_last_snapshot_and_learns_each_example_once():
@@ -123,6 +126,24 @@ def test_a_new_owner_restores_the_last_snapshot_and_learns_each_example_once():
     learned = [p for _, p in first_host.steps[:300]] + [p for _, p in second_host.steps]
     assert learned == plain_loop(stream)  # each example learned once, by a model that learned all before it
     assert second.book.received == 400
+
+
+def test_the_report_says_which_snapshot_a_new_owner_started_from_and_when_it_wrote_its_own():
+    stream = examples(160)
+    kafka = Kafka(stream)
+    first = learner(kafka, Recording(), every=50)
+    assert asyncio.run(first.report()) is None  # not running here yet
+    asyncio.run(first.learn(next(kafka.batches(0, 60, size=60))))
+    second = learner(kafka, Recording(), every=50)
+    asyncio.run(second.learn(next(kafka.batches(60, 80, size=20))))
+    report = asyncio.run(second.report())
+    assert report["restored_from"] == "lr-g0@60" and report["caught_up"] == 0
+    assert report["last_snapshot"] == {"version": "lr-g0@60", "examples_offset": 59, "written_at": None}  # not its own
+    before = time.time()
+    asyncio.run(second.learn(next(kafka.batches(80, 120, size=40))))
+    report = asyncio.run(second.report())
+    assert report["last_snapshot"]["version"] == "lr-g0@120" and before <= report["last_snapshot"]["written_at"]
+    assert report["examples_received"] == 120 and report["prequential"]["cumulative"]["count"] == 60  # its own predictions
 
 
 def test_redelivered_examples_after_the_snapshot_are_duplicates():
