@@ -107,9 +107,12 @@ def build(app, s) -> Service:
 
 
 def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
-    """The scorer of settings ``s``: its tables on ``app``, its model host, its catch-up reader."""
+    """The scorer of settings ``s``: its tables on ``app``, its model host, its catch-up reader. In
+    central learning it has no model checkpoints (the learner's snapshots are the model's), so no
+    ``CHECKPOINT_TABLE`` either: its changelog topic would stay empty."""
     gc_tuning.set_thresholds(s.GC_THRESHOLDS)
-    checkpoints = configured.checkpoint_table(s, app, s.CHECKPOINT_TABLE, help="Model checkpoint per source partition.")
+    checkpoints = None if s.LEARNING_MODE == "central" else configured.checkpoint_table(
+        s, app, s.CHECKPOINT_TABLE, help="Model checkpoint per source partition.")
     pending = app.Table(s.PENDING_TABLE, default=None, key_type=bytes, value_type=bytes,
                         partitions=s.TOPIC_PARTITIONS,
                         help="Features of transactions waiting for their label, by transaction id.")
@@ -150,10 +153,10 @@ def central_scoring(app, s, signer: Signer | None) -> dict:
     ``STALENESS_MAX_EXAMPLES`` / ``STALENESS_MAX_WAIT_S`` (none when 0); as keyword arguments of
     :class:`~app.scoring.Scorer`."""
     from app.learning import snapshots
+    from app.scoring.staleness import StalenessBound
 
     signer = signer or state_signer(s.STATE_KEY)
     follower = SnapshotFollower(s.SNAPSHOTS_TOPIC, lambda blob: snapshots.decode(blob, signer),
-    from app.scoring.staleness import StalenessBound
                                 **configured.read_back_options(s))
     replica = Replica(configured.model_factory(s), s.WARM_START_PATH, newest=lambda: follower.newest(replica.name),
                       ready=lambda: follower.ready)

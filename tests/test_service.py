@@ -1,0 +1,41 @@
+"""The composition step (:mod:`app.service`): which tables the scorer of each learning mode declares."""
+from __future__ import annotations
+
+import types
+import uuid
+
+import faust
+
+import settings
+from app import service
+from app.topics import Topics
+
+
+def settings_with(**overrides) -> types.SimpleNamespace:
+    """The settings' defaults with ``overrides``."""
+    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+    return types.SimpleNamespace(**{**values, **overrides})
+
+
+def scorer_tables(mode: str) -> tuple[set[str], object]:
+    """The tables an app holds once the scorer of ``LEARNING_MODE = mode`` is built on it, and the scorer."""
+    app = faust.App(f"service-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1", store="memory://")
+    s = settings_with(LEARNING_MODE=mode, STATE_KEY="k" * 32, MODEL_PROCESS=False)
+    scorer = service.scorer(app, s, Topics(app, s))
+    return set(app.tables.keys()), scorer
+
+
+def test_partition_mode_declares_the_model_checkpoint_table():
+    tables, scorer = scorer_tables("partition")
+    assert settings.CHECKPOINT_TABLE in tables
+    assert scorer.replica is None
+
+
+def test_central_mode_declares_no_model_checkpoint_table():
+    """Its scorer keeps no model checkpoints (the learner's snapshots are the model's): the table's
+    changelog topic would stay empty. The scorer's other tables are there as in the partition mode."""
+    tables, scorer = scorer_tables("central")
+    assert settings.CHECKPOINT_TABLE not in tables
+    assert {settings.PENDING_TABLE, settings.PARKED_TABLE} <= tables
+    assert scorer.replica is not None
+
