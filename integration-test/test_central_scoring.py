@@ -11,6 +11,8 @@ import math
 import re
 import time
 
+import httpx
+
 import settings
 from app import configured
 from app.data.synthetic import generate
@@ -218,6 +220,9 @@ def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_work
     wait_for(worker, lambda: learner_metric("count") == rows_n, 180, "the learner's record of every example")
     for metric in ("roc_auc", "pr_auc", "precision", "recall", "positives"):
         assert learner_metric(metric) == expected[metric], metric
+    learner_page = httpx.get(worker.url + "/model", timeout=10.0).json()["learner"]  # it runs on this worker
+    assert (learner_page["examples_received"], learner_page["prequential"]["window"]["pr_auc"]) == (
+        rows_n, expected["pr_auc"]), learner_page
 
     deadline = time.monotonic() + 60
     while True:  # the last snapshot (T = 1 s after the last example) has taken in every example
