@@ -4,7 +4,6 @@ received ``label_delay`` after them), written to Parquet in event-time order, th
 another order."""
 from __future__ import annotations
 
-import math
 import random
 
 import pyarrow.parquet as pq
@@ -14,29 +13,9 @@ import settings
 from app import configured
 from app.backfill.jobs import run_features
 from app.backfill.sources import COLUMNS
-from app.features import StreamFeatures
-from tests.backfill.conftest import transaction_id, write_csv
+from tests.backfill.conftest import differing, stream_features, transaction_id, write_csv
 
 DELAY = 10 * 86_400  # longer than TERMINAL_DELAY_S: some labels of a terminal's windows are not yet received
-
-
-def stream_features(rows: list[dict], label_delay: float) -> dict[str, dict]:
-    tf = configured.transaction_features(settings)
-    return {transaction_id(row): x for row, x in StreamFeatures(tf).run(rows, label_delay=label_delay)}
-
-
-def differing(expected: dict[str, dict], got: dict[str, dict], names: list[str]) -> list[tuple]:
-    """The (id, feature, expected, got) that differ beyond 1e-9 (None where the stream leaves one out)."""
-    out = []
-    for tid, x in expected.items():
-        for name in names:
-            want, have = x.get(name), got[tid][name]
-            if want is None or have is None:
-                if want is not have:
-                    out.append((tid, name, want, have))
-            elif not math.isclose(have, want, rel_tol=1e-12, abs_tol=1e-9):
-                out.append((tid, name, want, have))
-    return out
 
 
 def test_the_job_writes_the_stream_features_in_event_time_order(spark, simulator_rows, tmp_path):
@@ -48,18 +27,19 @@ def test_the_job_writes_the_stream_features_in_event_time_order(spark, simulator
     assert result["rows"] == len(shuffled) and result["label_delay_s"] == DELAY and result["schema_id"] is None
 
     table = pq.read_table(tmp_path / "features").to_pylist()
-    names = list(configured.transaction_features(settings).names)
+    tf = configured.transaction_features(settings)
+    names = list(tf.names)
     assert list(table[0]) == [*COLUMNS, *names]
     # ties in event time are broken by the position in the file, as the job's order does
     in_order = sorted(enumerate(shuffled), key=lambda item: (item[1]["event_time"], item[0]))
     assert [r["transaction_id"] for r in table] == [transaction_id(row) for _, row in in_order]
-    expected = stream_features([row for _, row in in_order], DELAY)
+    expected = stream_features([row for _, row in in_order], tf, DELAY)
     got = {r["transaction_id"]: r for r in table}
     assert set(got) == set(expected)
     bad = differing(expected, got, names)
     assert not bad, bad[:5]
     # the label delay is the job's: with the default 7 days some terminal figures differ
-    assert differing(stream_features([row for _, row in in_order], 7 * 86_400), got, names)
+    assert differing(stream_features([row for _, row in in_order], tf, 7 * 86_400), got, names)
     assert sum(got[transaction_id(r)]["TERMINAL_ID_NB_TX_1DAY_WINDOW"] is None for r in shuffled) == \
         sum(r["terminal_id"] == "" for r in shuffled) > 0
 

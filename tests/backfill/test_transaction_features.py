@@ -5,33 +5,20 @@ from __future__ import annotations
 
 import math
 
-from app.backfill.features import transaction_feature_columns, transaction_features
-from app.backfill.sources import read_files
+from app.backfill.features import transaction_feature_columns
 from app.features import StreamFeatures, TransactionFeatures
-from tests.backfill.conftest import transaction_id, write_csv
+from tests.backfill.conftest import differing, spark_features, stream_features
 
 DELAY = 7 * 86_400
 
 
-def test_spark_equals_the_stream_driver(spark, simulator_rows, tmp_path):
+def test_spark_equals_the_stream_driver(simulator_rows, frame_of):
     rows = simulator_rows
     tf = TransactionFeatures()
-    expected = {transaction_id(row): x for row, x in StreamFeatures(tf).run(rows, label_delay=DELAY)}
-    path = tmp_path / "sim.csv"
-    write_csv(rows, path)
-    got = {r["transaction_id"]: r.asDict() for r in transaction_features(read_files(spark, path), features=tf,
-                                                                           label_delay=DELAY).collect()}
+    expected = stream_features(rows, tf, DELAY)
+    got = spark_features(frame_of(rows), tf, DELAY)
     assert set(got) == set(expected)
-    names = transaction_feature_columns(tf)
-    mismatches = []
-    for tid, x in expected.items():
-        for name in names:
-            want, have = x.get(name), got[tid][name]
-            if want is None or have is None:
-                if want is not have:
-                    mismatches.append((tid, name, want, have))
-            elif not math.isclose(have, want, rel_tol=1e-12, abs_tol=1e-9):
-                mismatches.append((tid, name, want, have))
+    mismatches = differing(expected, got, transaction_feature_columns(tf))
     assert not mismatches, mismatches[:5]
     # the data exercises every kind: terminals with frauds in their windows, rows without ids
     assert max(x.get("TERMINAL_ID_RISK_7DAY_WINDOW", 0.0) for x in expected.values()) > 0
@@ -49,16 +36,14 @@ class Recorder:
         self.seen.append((x, y))
 
 
-def test_warm_start_learns_the_stream_features_and_records_them(spark, simulator_rows, tmp_path):
+def test_warm_start_learns_the_stream_features_and_records_them(simulator_rows, frame_of):
     import settings
+    from app import configured
     from app.backfill.warm_start import warm_start
 
     rows = simulator_rows
-    path = tmp_path / "sim.csv"
-    write_csv(rows, path)
-    frame = read_files(spark, path)
-    learner, stats = warm_start(frame, learner=Recorder(), window_features=True, label_delay=DELAY)
-    tf = TransactionFeatures()
+    learner, stats = warm_start(frame_of(rows), learner=Recorder(), window_features=True, label_delay=DELAY)
+    tf = configured.transaction_features(settings)  # the settings' windows, as the worker serves them
     expected = [(x, row["Class"]) for row, x in StreamFeatures(tf, settings.MODEL_FEATURES).run(
         [{**r, **{f"V{i}": 0.0 for i in range(1, 29)}} for r in rows], label_delay=DELAY) if row["Class"] is not None]
     assert stats.rows == len(expected) == len(learner.seen)
