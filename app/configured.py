@@ -147,18 +147,25 @@ def mitigation(s: Any, slots: Callable[[Any], ChallengerSlot] | None = None) -> 
 # --- windows --------------------------------------------------------------------------------------
 def transaction_features(s: Any) -> TransactionFeatures:
     """The model's window features (:class:`~app.features.TransactionFeatures`): ``CARD_WINDOW_DAYS``
-    on ``CARD_PANE_S`` panes, ``TERMINAL_WINDOW_DAYS`` ending ``TERMINAL_DELAY_S`` before the
-    transaction on ``TERMINAL_PANE_S`` panes, and the calendar flags. The caller decides whether to
-    use them (``WINDOW_FEATURES``).
+    on ``CARD_PANE_S`` panes (with ``CARD_AMOUNT_RATIOS``, the amount over each one's mean amount
+    too), ``TERMINAL_WINDOW_DAYS`` ending ``TERMINAL_DELAY_S`` before the transaction on
+    ``TERMINAL_PANE_S`` panes, and the calendar flags. The caller decides whether to use them
+    (``WINDOW_FEATURES``). The scorer (and so ``POST /score``), the anomaly agent and the Spark jobs
+    all take theirs from here, so a model trained by one is served the same features by the others.
 
-    >>> import settings
+    >>> import settings, types
     >>> transaction_features(settings).names[0]
     'CUSTOMER_ID_NB_TX_1DAY_WINDOW'
+    >>> s = types.SimpleNamespace(**{**vars(settings), "CARD_WINDOW_DAYS": [7], "CARD_AMOUNT_RATIOS": True})
+    >>> transaction_features(s).cards.names
+    ('CUSTOMER_ID_NB_TX_7DAY_WINDOW', 'CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW', 'CUSTOMER_ID_AMOUNT_OVER_AVG_7DAY_WINDOW')
+    >>> transaction_features(types.SimpleNamespace(**{**vars(s), "CARD_AMOUNT_RATIOS": False})).cards.names
+    ('CUSTOMER_ID_NB_TX_7DAY_WINDOW', 'CUSTOMER_ID_AVG_AMOUNT_7DAY_WINDOW')
     """
     return TransactionFeatures(
         card_days=[int(k) for k in s.CARD_WINDOW_DAYS], terminal_days=[int(k) for k in s.TERMINAL_WINDOW_DAYS],
         terminal_delay_s=float(s.TERMINAL_DELAY_S), card_hop_s=int(s.CARD_PANE_S),
-        terminal_hop_s=int(s.TERMINAL_PANE_S))
+        terminal_hop_s=int(s.TERMINAL_PANE_S), amount_ratios=bool(s.CARD_AMOUNT_RATIOS))
 
 
 # --- state ----------------------------------------------------------------------------------------

@@ -142,13 +142,29 @@ def test_state_objects_follow_the_settings():
     assert (index.max_size, index.ttl_s) == (10, 60.0)
 
 
-def test_transaction_features_defaults_are_the_settings_defaults(defaults):
-    assert configured.transaction_features(defaults).params() == TransactionFeatures().params()
+def test_transaction_features_defaults_are_the_settings_defaults_with_the_amount_ratios(defaults):
+    # the one difference: the pure class defaults to the Handbook's features, the settings add the ratios
+    assert defaults.CARD_AMOUNT_RATIOS is True
+    assert configured.transaction_features(defaults).params() == TransactionFeatures(amount_ratios=True).params()
 
 
 def test_transaction_features_follow_the_settings():
     built = configured.transaction_features(changed(
         CARD_WINDOW_DAYS=["2", "14"], TERMINAL_WINDOW_DAYS=["3"], TERMINAL_DELAY_S=86_400, CARD_PANE_S=1_800,
-        TERMINAL_PANE_S=3_600))
+        TERMINAL_PANE_S=3_600, CARD_AMOUNT_RATIOS=False))
     assert built.params() == {"card_days": [2, 14], "terminal_days": [3], "terminal_delay_s": 86_400.0,
                               "card_hop_s": 1_800, "terminal_hop_s": 3_600, "calendar": True, "night_until_hour": 6}
+    assert built.cards.amount_ratios is False
+
+
+@pytest.mark.parametrize("value, ratios", [("false", False), ("0", False), ("true", True)])
+def test_the_card_amount_ratios_follow_the_environment(monkeypatch, value, ratios):
+    for name in [n for n in os.environ if n.startswith(settings.PREFIX)]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv(settings.PREFIX + "CARD_AMOUNT_RATIOS", value)
+    s = types.SimpleNamespace(**{k: v for k, v in runpy.run_path(str(SETTINGS_FILE)).items() if k.isupper()})
+    built = configured.transaction_features(s)
+    assert built.cards.amount_ratios is ratios
+    assert [n for n in built.names if "OVER_AVG" in n] == (
+        [f"CUSTOMER_ID_AMOUNT_OVER_AVG_{k}DAY_WINDOW" for k in (1, 7, 30)] if ratios else [])
+    assert built.params() == {**TransactionFeatures().params(), **({"amount_ratios": True} if ratios else {})}

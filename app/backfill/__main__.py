@@ -11,11 +11,11 @@
 Parquet path. The master is ``settings.SPARK_MASTER`` (``local[*]``) unless ``--master`` says otherwise.
 
 The window features are the scorer's (``app.features``), as the settings configure them
-(``CARD_WINDOW_DAYS``, ``TERMINAL_WINDOW_DAYS``, ``TERMINAL_DELAY_S``, ``CARD_PANE_S``,
-``TERMINAL_PANE_S``), computed in event-time order (ties by source position; there is no other
-order to choose: what the stream computes for a topic written in event-time order), each label
-taken as received ``--label-delay-s`` after its transaction. A transaction without a card id (a
-terminal id) gets no card (terminal) features: null in the output.
+(``CARD_WINDOW_DAYS``, ``CARD_AMOUNT_RATIOS``, ``TERMINAL_WINDOW_DAYS``, ``TERMINAL_DELAY_S``,
+``CARD_PANE_S``, ``TERMINAL_PANE_S``), computed in event-time order (ties by source position;
+there is no other order to choose: what the stream computes for a topic written in event-time
+order), each label taken as received ``--label-delay-s`` after its transaction. A transaction
+without a card id (a terminal id) gets no card (terminal) features: null in the output.
 """
 from __future__ import annotations
 
@@ -56,9 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                         description="Each transaction of the source with the model's window features the scorer "
                                     "would compute for it, in event-time order (ties by source position), labels "
                                     "received --label-delay-s after their transaction; the windows are the "
-                                    "settings' (CARD_WINDOW_DAYS, TERMINAL_WINDOW_DAYS, TERMINAL_DELAY_S, "
-                                    "CARD_PANE_S, TERMINAL_PANE_S). To Parquet (--output, sorted) and/or a topic "
-                                    "(--publish, Confluent Avro keyed by transaction id).")
+                                    "settings' (CARD_WINDOW_DAYS, CARD_AMOUNT_RATIOS, TERMINAL_WINDOW_DAYS, "
+                                    "TERMINAL_DELAY_S, CARD_PANE_S, TERMINAL_PANE_S). To Parquet (--output, "
+                                    "sorted) and/or a topic (--publish, Confluent Avro keyed by transaction id).")
     f.add_argument("--output", help="Parquet folder")
     f.add_argument("--publish", nargs="?", const=settings.BACKFILL_FEATURES_TOPIC, default=None, metavar="TOPIC",
                    help=f"also send them to a topic (default {settings.BACKFILL_FEATURES_TOPIC})")

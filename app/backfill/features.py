@@ -1,10 +1,10 @@
 """The model's window features of history, computed by Spark with the stream's own pure functions.
 
 :func:`transaction_features` adds to each transaction what the scorer computes for it
-(:class:`app.features.TransactionFeatures` as the settings configure it: per-card windows,
-per-terminal windows from the labels received, calendar flags), each kind per key in its own
-groups (``applyInPandas``), each group running the stream's code over its events in event-time
-order (ties by source position: :data:`EVENT_TIME_ORDER`). A label is taken as received
+(:class:`app.features.TransactionFeatures` as the settings configure it: per-card windows, with
+their amount ratios when ``CARD_AMOUNT_RATIOS``, per-terminal windows from the labels received,
+calendar flags), each kind per key in its own groups (``applyInPandas``), each group running the
+stream's code over its events in event-time order (ties by source position: :data:`EVENT_TIME_ORDER`). A label is taken as received
 ``label_delay`` after its transaction (:data:`LABEL_DELAY_S`, 7 days, by default).
 
 There is one order, event time: the result is that of one pass over the events sorted by event
@@ -13,7 +13,7 @@ producer wrote). Events that reached the stream out of event-time order are comp
 they had come in order.
 
 >>> transaction_feature_columns()[:1], len(transaction_feature_columns())
-(['CUSTOMER_ID_NB_TX_1DAY_WINDOW'], 14)
+(['CUSTOMER_ID_NB_TX_1DAY_WINDOW'], 17)
 >>> EVENT_TIME_ORDER
 ['event_time', 'source_timestamp', 'source_partition', 'source_offset']
 """

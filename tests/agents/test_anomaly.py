@@ -200,3 +200,30 @@ async def test_revoked_partitions_are_checkpointed_and_forgotten():
     assert [(p, k) for p, k, _ in harness.written] == [(0, b"0")]  # partition 2 had nothing new
     assert detector_of(harness.written[0][2]).events_seen == 30
     assert states.partitions() == [1] and set(states.checkpointed_at) == {1}
+
+
+@pytest.mark.parametrize("ratios", [True, False])
+def test_the_workers_anomaly_window_features_take_the_amount_ratios_setting(ratios):
+    """With ``ANOMALY_WINDOW_FEATURES``, the detectors the worker builds
+    (:func:`app.service.anomaly_detectors`) see the scorer's window features, ``CARD_AMOUNT_RATIOS``
+    included: a card's amount over its mean amount in each window, or the Handbook's windows alone."""
+    import types
+
+    import settings
+    from app import service
+    from app.features import TransactionFeatures
+    from app.scoring.windows import encode_card
+
+    s = types.SimpleNamespace(**{**vars(settings), "ANOMALY_WINDOW_FEATURES": True, "CARD_AMOUNT_RATIOS": ratios})
+    detectors = service.anomaly_detectors(agent_app("anomaly-ratios"), s, types.SimpleNamespace(
+        record_decoder=lambda *args, **kwargs: None))
+    ratio_names = [f"CUSTOMER_ID_AMOUNT_OVER_AVG_{k}DAY_WINDOW" for k in (1, 7, 30)]
+    assert [n for n in detectors.windows.names if "OVER_AVG" in n] == (ratio_names if ratios else [])
+    tx = transactions(1, seed=1)[0]
+    state, _ = TransactionFeatures().card(None, tx.event_time - 3600, tx.Amount / 2, offset=0)
+    detectors.windows.card_table.data[b"card-1"] = encode_card(0, state)
+    x = detectors.windows.preview(Transaction(**{**tx.to_dict(), "card_id": "card-1"}), tx.features(), 0)
+    mean = (tx.Amount / 2 + tx.Amount) / 2
+    assert x["CUSTOMER_ID_AVG_AMOUNT_30DAY_WINDOW"] == pytest.approx(mean)
+    assert {n: x.get(n) for n in ratio_names} == (
+        {n: pytest.approx(tx.Amount / mean) for n in ratio_names} if ratios else {n: None for n in ratio_names})

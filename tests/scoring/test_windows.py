@@ -272,3 +272,69 @@ def test_a_warm_start_model_is_served_the_input_it_learned_or_refused(tmp_path):
     check_warm_start_features(types.SimpleNamespace(**{**vars(off), "WARM_START_PATH": raw_only}), tf)
     with pytest.raises(ValueError, match="learned other input"):
         check_warm_start_features(types.SimpleNamespace(**{**vars(on), "WARM_START_PATH": raw_only}), tf)
+
+
+RATIOS = [f"CUSTOMER_ID_AMOUNT_OVER_AVG_{k}DAY_WINDOW" for k in (1, 7, 30)]
+
+
+def worker_settings(**changed):
+    """The settings with some changed, no warm-start model unless one is given."""
+    import types
+
+    return types.SimpleNamespace(**{**vars(settings), "WARM_START_PATH": "", **changed})
+
+
+def with_a_card_seen(windows, card_id: str, event_time: float, amount: float) -> None:
+    """Put in ``windows``' card table a card that spent ``amount`` at ``event_time``."""
+    from app.features import TransactionFeatures
+    from app.scoring.windows import encode_card
+
+    state, _ = TransactionFeatures().card(None, event_time, amount, offset=0)
+    windows.card_table.data[card_id.encode()] = encode_card(0, state)
+
+
+def transaction_row(event_time: float) -> dict:
+    """A transaction's fields at ``event_time`` (no ids)."""
+    from app.data.synthetic import generate
+
+    return {**to_transaction(generate(1, seed=1)[0], "tx-1", event_time, False), "card_id": None, "terminal_id": None}
+
+
+@pytest.mark.parametrize("ratios", [True, False])
+def test_the_workers_scoring_windows_take_the_amount_ratios_setting(ratios):
+    """``CARD_AMOUNT_RATIOS`` reaches the windows the worker gives its scorer
+    (:func:`app.service.scoring_windows`): with it, a transaction with a card id gets its amount over
+    the card's mean amount in each window; without it, the Handbook's windows alone."""
+    from app import service
+    from tests.fakes import agent_app
+
+    windows = service.scoring_windows(agent_app("ratios"), worker_settings(CARD_AMOUNT_RATIOS=ratios))
+    assert [n for n in windows.names if "OVER_AVG" in n] == (RATIOS if ratios else [])
+    t = 1_700_000_000.0
+    with_a_card_seen(windows, "card-1", t - 3600, 10.0)
+    tx = Transaction(**{**transaction_row(t), "card_id": "card-1", "Amount": 30.0})
+    x = windows.preview(tx, {"Amount": 30.0}, 0)
+    assert x["CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW"] == 20.0  # the card's 10 and this 30
+    assert {n: x.get(n) for n in RATIOS} == ({n: 1.5 for n in RATIOS} if ratios else {n: None for n in RATIOS})
+    no_card = windows.preview(Transaction(**{**transaction_row(t), "card_id": "", "terminal_id": "t-1"}),
+                              {"Amount": 30.0}, 0)
+    assert "TX_DURING_NIGHT" in no_card and not any(n in no_card for n in RATIOS)  # no card id: no card features
+
+
+@pytest.mark.parametrize("trained_with", [True, False])
+def test_a_warm_start_model_is_served_only_with_the_amount_ratios_it_learned(tmp_path, monkeypatch, trained_with):
+    """The Spark warm start records whether its windows had the ratios; the worker serves the model
+    with the same ``CARD_AMOUNT_RATIOS`` and refuses to start with the other."""
+    from app import service
+    from app.backfill.warm_start import model_input_meta
+    from tests.fakes import agent_app
+
+    monkeypatch.setattr(settings, "CARD_AMOUNT_RATIOS", trained_with)
+    meta = model_input_meta(True)
+    assert [n for n in meta["window_features"] if "OVER_AVG" in n] == (RATIOS if trained_with else [])
+    path = _warm_start(tmp_path, {"model_input": meta})
+    same = worker_settings(WINDOW_FEATURES=True, WARM_START_PATH=path, CARD_AMOUNT_RATIOS=trained_with)
+    assert service.scoring_windows(agent_app("served"), same).names == tuple(meta["window_features"])
+    other = worker_settings(WINDOW_FEATURES=True, WARM_START_PATH=path, CARD_AMOUNT_RATIOS=not trained_with)
+    with pytest.raises(ValueError, match="window_features, window_params"):
+        service.scoring_windows(agent_app("refused"), other)
