@@ -6,31 +6,34 @@
 1. **Plain loop** (:func:`run_loop`, :mod:`evaluation.windows`): the same model, test-then-train in
    this process over the simulator's transactions in event-time order, each label received
    ``--label-delay-days`` (7) after its transaction; once with the window features
-   (``settings``' :func:`app.configured.transaction_features`) and once on the raw input
+   (``settings``' :func:`app.configured.transaction_features`, with the amount ratios only when
+   ``--amount-ratios`` is given, whatever ``CARD_AMOUNT_RATIOS`` says) and once on the raw input
    (``Amount``) alone. Exact ROC-AUC, average precision and Card Precision@100 over the test weeks
    (the Handbook's four from 2018-08-08 when the stream covers them, else its last four; known
    compromised cards left out) and over the whole stream; events/s of each loop.
 2. **Service** (:func:`run_service`): a real worker (``faust -A app worker``, scoring only, the
    settings' partitions and model) on the local stack, fresh topics, once with ``WINDOW_FEATURES``
-   on and once off (same run, one after the other); the rows replayed by card id (:mod:`app.replay`),
-   flat out or at ``--service-rate`` events/s, without ``Class``, each label on the labels topic once
-   a transaction ``--label-delay-days`` later in event time has been sent. The same metrics of the
-   service's scores; its events/s from the scores' processing times (first to last). Flat out, the
-   labels' consumer runs ahead of the scorer: a label that comes before its transaction is scored is
-   parked and learned with it, with no delay at all, so the service's metrics are then better than
-   the Handbook's protocol allows; the script counts those labels (``service_early_labels``). A rate
-   below the service's capacity keeps each label behind its transaction (but then the events/s are
-   the rate's). ``--no-service`` leaves the service out (its keys are then ``nan``).
+   on and once off (same run, one after the other), ``CARD_AMOUNT_RATIOS`` as the loops have them;
+   the rows replayed by card id (:mod:`app.replay`), flat out or at ``--service-rate`` events/s,
+   without ``Class``, each label on the labels topic once a transaction ``--label-delay-days``
+   later in event time has been sent. The same metrics of the service's scores; its events/s from
+   the scores' processing times (first to last). Flat out, the labels' consumer runs ahead of the
+   scorer: a label that comes before its transaction is scored is parked and learned with it, with
+   no delay at all, so the service's metrics are then better than the Handbook's protocol allows;
+   the script counts those labels (``service_early_labels``). A rate below the service's capacity
+   keeps each label behind its transaction (but then the events/s are the rate's). ``--no-service``
+   leaves the service out (its keys are then ``nan``).
 
 Configurations (``--config``): ``small`` (:data:`app.data.simulator.SMALL`: 500 customers, 1,000
 terminals, 60 days, same rules) and ``published`` (the Handbook's: about 1.75 million transactions).
 
 The model: the settings', with the options ``--kind --trees --grace-period --max-features
 --arf-lambda --arf-weight --lr-positive-weight --model-seed`` replacing some (the worker gets them
-as its settings). For the loops only: ``--amount-ratios`` (the card windows' amount ratios,
-:mod:`app.features.card`), ``--negatives r`` (learn every fraud and a share ``r`` of the genuine
-transactions), ``--lr-baseline`` (the regression's loop on the same windows, same run) and
-``--loop-order replay`` (the labels in the replay's order, after the transaction that made them
+as its settings). ``--amount-ratios``: the card windows' amount ratios (:mod:`app.features.card`)
+in the loops' window features and the worker's (its ``CARD_AMOUNT_RATIOS``; without the option,
+neither has them). For the loops only: ``--negatives r`` (learn every fraud and a share ``r`` of
+the genuine transactions), ``--lr-baseline`` (the regression's loop on the same windows, same
+run) and ``--loop-order replay`` (the labels in the replay's order, after the transaction that made them
 due, dropped once their transaction is ``PENDING_TTL_S`` behind: what the service's scorer does;
 with the default TTL, equal to the labels' delay, every label sent during the stream is dropped).
 ``--pending-ttl-days`` sets that TTL for the loops in replay order and for the worker.
@@ -140,10 +143,11 @@ def state_bytes(states: dict) -> float:
 
 def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, with_windows: bool,
                 timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week",
-                pending_ttl_s: float | None = None) -> dict:
+                pending_ttl_s: float | None = None, amount_ratios: bool = False) -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
     "scores", "labels"}``, or ``{"error": ...}`` when its scores did not all come. ``pending_ttl_s``:
-    the worker's ``PENDING_TTL_S`` (default: the setting); ``labels``: the labels' outcomes counted
+    the worker's ``PENDING_TTL_S`` (default: the setting); ``amount_ratios``: its
+    ``CARD_AMOUNT_RATIOS`` (with the windows on); ``labels``: the labels' outcomes counted
     by the worker (``fraud_labels_total``) when the last score came.
 
     The replay sends a label right after the first transaction at least ``label_delay_s`` later in
@@ -162,6 +166,7 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     n = len(rows)
     env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_FEATURES": "Amount",
            "FRAUD_WINDOW_FEATURES": "1" if with_windows else "0",
+           "FRAUD_CARD_AMOUNT_RATIOS": "1" if amount_ratios else "0",
            **{f"FRAUD_{MODEL_SETTINGS[key]}": str(value) for key, value in model.items()}}
     if pending_ttl_s is not None:
         env["FRAUD_PENDING_TTL_S"] = str(pending_ttl_s)
@@ -212,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     add_model_options(p)
     p.add_argument("--amount-ratios", action="store_true",
                    help="add the card windows' amount ratios (the amount over each window's mean amount) to the "
-                        "window features")
+                        "window features of the loops and the worker (without it, neither has them, whatever "
+                        "CARD_AMOUNT_RATIOS says)")
     p.add_argument("--negatives", type=float, default=1.0,
                    help="the loops learn every fraud and this share of the genuine transactions (default 1: all); "
                         "the service learns every label, so below 1 needs --no-service")
@@ -238,14 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.negatives < 1.0 and not args.no_service:
         p.error("--negatives below 1 is for the plain loops: add --no-service")
-    if args.amount_ratios and not args.no_service:
-        p.error("the worker's window features have no amount ratios: --amount-ratios needs --no-service")
     model = model_options(args)
     kind, trees = model["kind"], model["trees"]
     delay = args.label_delay_days * ev.DAY_S
-    features = configured.transaction_features(settings)
-    if args.amount_ratios:
-        features = TransactionFeatures(**{**features.params(), "amount_ratios": True})
+    # the settings' windows, the amount ratios as the option says (the worker gets the same choice)
+    plain = TransactionFeatures(**{**configured.transaction_features(settings).params(), "amount_ratios": False})
+    features = TransactionFeatures(**{**plain.params(), "amount_ratios": True}) if args.amount_ratios else plain
 
     sim = simulator.load(simulator.CONFIGS[args.config], seed=args.seed)
     print(simulator.format_summary(simulator.summary(sim)), flush=True)
@@ -258,7 +262,6 @@ def main(argv: list[str] | None = None) -> int:
     off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
     baseline = {}
     if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
-        plain = configured.transaction_features(settings)
         for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
             if lr_features is not None:
                 _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
@@ -275,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         ttl = None if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S
         runs = {on_off: run_service(sim, model, delay, with_windows=on_off, timeout_s=args.timeout_s,
-                                    rate=args.service_rate, known=args.known, pending_ttl_s=ttl)
+                                    rate=args.service_rate, known=args.known, pending_ttl_s=ttl,
+                                    amount_ratios=args.amount_ratios)
                 for on_off in (True, False)}
         if any("error" in run for run in runs.values()):
             return 1
