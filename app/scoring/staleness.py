@@ -89,6 +89,7 @@ class StalenessBound:
         lag = self.lag(snapshot_offset())
         if lag <= self.max_examples:
             metrics.REPLICA_LAG.set(lag)
+            self._warned = False
             return 0.0
         start = time.monotonic()
         deadline = start + self.max_wait_s
