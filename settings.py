@@ -58,6 +58,13 @@ TOPIC_REPLICAS = _env("TOPIC_REPLICAS", 1)
 # --- stream processing -------------------------------------------------------------------------
 BATCH_SIZE = _env("BATCH_SIZE", 200)  # stream.take(n, ...)
 BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
+# The records one poll of the consumer hands to the agents, all topics together. Faust stops fetching a
+# partition once a message of it finds its agent's buffer 80% full, but delivers what was fetched, and
+# when a message finds the buffer full it waits for room with every other topic of the worker behind
+# it (then the partition is never stopped). So the buffer's last 20% must hold a poll from each of the
+# partitions of a topic (the buffer is sized from this): else an agent that waits (a scorer holding its
+# batch for the central learner's snapshot) stops the agents of the other topics (the learner).
+BROKER_MAX_POLL_RECORDS = _env("BROKER_MAX_POLL_RECORDS", 100)
 # 0: each score goes out as soon as the producer can send it (it still batches what arrives while a
 # request to the partition is in flight); a linger would hold every batch of scores back that long
 PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 0)

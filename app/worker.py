@@ -123,7 +123,9 @@ app = FraudApp(
     broker_credentials=faust_credentials(settings),
     broker_session_timeout=settings.BROKER_SESSION_TIMEOUT_S,
     broker_heartbeat_interval=min(3.0, settings.BROKER_SESSION_TIMEOUT_S / 3),
-    stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE),
+    broker_max_poll_records=settings.BROKER_MAX_POLL_RECORDS,
+    stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE,
+                              5 * (settings.TOPIC_PARTITIONS + 1) * settings.BROKER_MAX_POLL_RECORDS),
     **({"datadir": settings.DATA_DIR} if settings.DATA_DIR else {}),
     **builtin_pages_off(),  # Faust's table, router and statistics pages: unauthenticated state, off
 )
