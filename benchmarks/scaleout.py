@@ -20,7 +20,9 @@ In one run, on the ULB file in order with the labels in the events:
    transaction's example that the snapshot behind the score lacked (its example's rank is taken as
    its score's rank in processing-time order: examples are written as their transactions are
    scored). CPU per event of each worker and its model process (``/proc``, from the start of the
-   replay until the learner has taken in every example); with two workers or more, the CPU per
+   replay until the learner has taken in every example); the seconds the scorers held batches for the
+   staleness bound (``--max-staleness``, ``--max-wait-s``: ``STALENESS_MAX_*``) and its time-outs;
+   with two workers or more, the CPU per
    event of a worker that does not run the learner is the scorer's (per transaction it scored);
    the learner's worker is the one whose ``fraud_learner_examples_received`` reaches the row count.
    How long after the last score the learner had taken in every example (``learner_behind_s``).
@@ -83,7 +85,8 @@ def central_env(names, rate: float, args, **more: str) -> dict[str, str]:
            "FRAUD_EXAMPLES_TOPIC": f"{names.prefix}.examples", "FRAUD_SNAPSHOTS_TOPIC": f"{names.prefix}.snapshots",
            "FRAUD_LEARN_SAMPLE_RATE": repr(rate), "FRAUD_SNAPSHOT_EVERY": str(args.snapshot_every),
            "FRAUD_SNAPSHOT_EVERY_S": repr(args.snapshot_every_s), "FRAUD_MODEL_KIND": args.params["kind"],
-           "FRAUD_ARF_TREES": str(args.params["trees"]), "FRAUD_WINDOW_FEATURES": "false"}
+           "FRAUD_ARF_TREES": str(args.params["trees"]), "FRAUD_WINDOW_FEATURES": "false",
+           "FRAUD_STALENESS_MAX_EXAMPLES": str(args.max_staleness), "FRAUD_STALENESS_MAX_WAIT_S": repr(args.max_wait_s)}
     env.update(more)
     return env
 
@@ -149,7 +152,9 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
         out = {"pr_auc": pr, "roc_auc": roc, "eps": (n - 1) / (times.max() - times.min()),
                "staleness_p50": float(np.median(stale)), "staleness_max": int(stale.max()),
                "learner_behind_s": behind_s, "wall_s": scores_done - replay_started,
-               "snapshots": learner.metric("fraud_snapshots_total") if learner else math.nan}
+               "snapshots": learner.metric("fraud_snapshots_total") if learner else math.nan,
+               "held_s": sum(w.metric("fraud_staleness_held_seconds_total") for w in started),
+               "timeouts": sum(w.metric("fraud_staleness_timeouts_total") for w in started)}
         for name, seconds in cpu_s.items():
             out[f"cpu_ms_{name}"] = 1000.0 * seconds / n
         scorers = [w for w in started if w is not learner]
@@ -157,7 +162,8 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
             w = scorers[0]
             out["scorer_cpu_ms"] = 1000.0 * (cpu_s[w.name] + cpu_s.get(f"{w.name}-model", 0.0)) / scored_by[w.name]
         print(f"{tag} PR-AUC {pr:.4f} ROC-AUC {roc:.4f}, {out['eps']:.0f} ev/s, staleness median "
-              f"{out['staleness_p50']:.0f} max {out['staleness_max']}, learner done {behind_s:.1f} s after the last "
+              f"{out['staleness_p50']:.0f} max {out['staleness_max']} (held {out['held_s']:.1f} s, "
+              f"{out['timeouts']:.0f} time-outs), learner done {behind_s:.1f} s after the last "
               f"score; CPU ms per event " + ", ".join(f"{k[7:]} {v:.3f}" for k, v in out.items() if k.startswith("cpu_ms_"))
               + (f"; a scorer alone {out['scorer_cpu_ms']:.3f} ms per event it scored" if "scorer_cpu_ms" in out else "")
               + f"; load {load_average():.2f}", flush=True)
@@ -207,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partitions", type=int, default=8, help="partitions of the transactions topic")
     p.add_argument("--snapshot-every", type=int, default=1000, help="SNAPSHOT_EVERY (examples)")
     p.add_argument("--snapshot-every-s", type=float, default=1.0, help="SNAPSHOT_EVERY_S")
+    p.add_argument("--max-staleness", type=int, default=None,
+                   help="STALENESS_MAX_EXAMPLES (default: the setting; 0: no bound)")
+    p.add_argument("--max-wait-s", type=float, default=None, help="STALENESS_MAX_WAIT_S (default: the setting)")
     p.add_argument("--kind", default=None, help="model kind (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--no-baselines", action="store_true", help="skip the loops in this process")
@@ -226,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation import scaleout as study
 
     params = configured.model_params(settings)
+    if args.max_staleness is None:
+        args.max_staleness = settings.STALENESS_MAX_EXAMPLES
+    if args.max_wait_s is None:
+        args.max_wait_s = settings.STALENESS_MAX_WAIT_S
     if args.kind:
         params["kind"] = args.kind
     if args.trees:
@@ -276,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         suffix = f"_r{rate:g}"
         for workers in sorted({1, N}):
             r = results[rate, workers]
-            for key in ("pr_auc", "roc_auc", "eps", "staleness_p50", "staleness_max", "learner_behind_s",
+            for key in ("pr_auc", "roc_auc", "eps", "staleness_p50", "staleness_max", "held_s", "timeouts",
+                        "learner_behind_s",
                         "scorer_cpu_ms", "learner_max_eps", "learner_cpu_ms", "learner_model_cpu_ms"):
                 if key in r:
                     line[f"{key}_{workers}{suffix}"] = r[key]
@@ -286,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     line.update({k: v for k, v in figures.items() if k not in line})
     line.update(rows=n, replay_rate=args.rate or "max", kind=params["kind"], trees=params["trees"], partitions=args.partitions,
                 snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
+                max_staleness=args.max_staleness, max_wait_s=args.max_wait_s,
                 load=round(load_average(), 2))
     print(key_values(**line))
     return 0
