@@ -137,7 +137,8 @@ class Scorer:
     """Every partition's :class:`PartitionScorer` of this worker, and the model host they share.
 
     ``start_host()`` starts the model host (awaited once); ``checkpoints`` and ``pending`` are the
-    changelog-backed tables (anything with ``data`` and ``send_changelog``); ``model_factory``
+    changelog-backed tables (anything with ``data`` and ``send_changelog``; ``checkpoints`` is None
+    in central learning, which keeps no model checkpoints); ``model_factory``
     builds a new model; ``features(tx)`` gives a transaction's model input; ``read_back(source,
     partition, start, end)`` reads ``(offset, (key, value dict))`` back from a topic for a catch-up.
     ``signer`` signs the model checkpoints and verifies them before the model host loads one (see
