@@ -281,3 +281,28 @@ def test_two_workers_share_the_scoring_and_feed_one_learner(make_worker, names):
     # the learner (on whichever worker owns the examples) took every transaction in once: its count
     # leaves duplicates out, and a snapshot carries it over if the learner moved with the rebalance
     wait_for(first, lambda: last_snapshot().received == rows_n, 120, "a snapshot of every transaction, once")
+
+
+def test_a_scorer_holding_for_the_snapshot_never_stops_its_own_workers_learner(make_worker, names):
+    """One worker, four partitions, a backlog larger than the stream's buffer, a tight staleness
+    bound: the scorer holds its batches while the learner, on the same worker, catches up, so the
+    learner's examples must keep coming while the transactions wait. Every score is then within the
+    bound (plus the batches in flight) and no hold runs out of time."""
+    rows_n, bound, batches = 8000, 100, 3 * 200  # BATCH_SIZE 200, SCORING_BATCHES_IN_FLIGHT 2
+    env = {**central_env(names), "FRAUD_TOPIC_PARTITIONS": "4", "FRAUD_SNAPSHOT_EVERY": "50",
+           "FRAUD_SNAPSHOT_EVERY_S": "1", "FRAUD_STALENESS_MAX_EXAMPLES": str(bound),
+           "FRAUD_STALENESS_MAX_WAIT_S": "30"}
+    worker = make_worker(env)
+    rows = generate(rows_n, seed=9, fraud_rate=0.02)
+    Stream(names, rows).transactions(range(rows_n), labelled=lambda i: True)
+
+    by_id = scores_by_id(names, rows_n, timeout_s=300)
+    assert len(by_id) == rows_n, worker.log_tail()
+    assert {s["partition"] for s in by_id.values()} == {0, 1, 2, 3}
+    assert worker.metric("fraud_staleness_timeouts_total") == 0, worker.log_tail()
+    assert worker.metric("fraud_staleness_held_seconds_total") > 0  # it did hold for the learner
+    offset_of = {}
+    for offset, example in enumerate(examples(names, rows_n, timeout_s=60)):
+        offset_of.setdefault(example.transaction_id, offset)
+    stale = [offset_of[key] - int(score["model_version"].rsplit("@", 1)[1]) for key, score in by_id.items()]
+    assert max(stale) <= bound + batches, max(stale)
