@@ -74,6 +74,39 @@ def staleness(scores: list[dict]) -> np.ndarray:
     return np.maximum(np.arange(len(ordered)) - counts, 0)
 
 
+def file_order_staleness(rows: np.ndarray, learned: np.ndarray, example_rows: list[int]) -> np.ndarray:
+    """Per score of file row ``rows[k]`` by a version that had taken in the first ``learned[k]``
+    examples of the topic (whose file rows are ``example_rows``, in the topic's order): the rows
+    before it in the file the version had not taken in. With several partitions the scorers take the
+    partitions out of step, so a version can be "fresh" in examples yet miss rows just before the one
+    it scores (a fraud run spread over partitions). Counted with a Fenwick tree, scores in order of
+    ``learned``."""
+    n = max(int(rows.max()), max(example_rows, default=0)) + 2
+    tree = np.zeros(n + 1, dtype=np.int64)
+
+    def add(i: int) -> None:
+        i += 1
+        while i <= n:
+            tree[i] += 1
+            i += i & -i
+
+    def below(i: int) -> int:  # examples taken in with a row < i
+        total = 0
+        while i > 0:
+            total += tree[i]
+            i -= i & -i
+        return int(total)
+
+    out = np.zeros(len(rows), dtype=np.int64)
+    taken = 0
+    for k in np.argsort(learned, kind="stable"):
+        while taken < min(int(learned[k]), len(example_rows)):
+            add(example_rows[taken])
+            taken += 1
+        out[k] = int(rows[k]) - below(int(rows[k]))
+    return out
+
+
 def model_process_of(worker, wait_s: float = 30.0) -> int | None:
     from benchmarks.scoring import model_process_of as find
 
@@ -149,8 +182,19 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
         times = np.array([s["processing_time"] for s in ordered])
         roc, pr = exact(y, p)
         stale = staleness(ordered)
+        example_rows, seen = [], set()
+        for key, _, _, _ in read(f"{names.prefix}.examples", expect=n, timeout_s=120, idle_s=10.0):
+            row = int(key.decode().rsplit("-", 1)[1])
+            if row not in seen:  # a duplicate (sent again after a crash) is skipped by the learner
+                seen.add(row)
+                example_rows.append(row)
+        learned = np.array([int(s["model_version"].rsplit("@", 1)[1]) if "@" in s["model_version"] else 0
+                            for s in ordered])
+        file_stale = file_order_staleness(np.arange(n), learned, example_rows)
         out = {"pr_auc": pr, "roc_auc": roc, "eps": (n - 1) / (times.max() - times.min()),
                "staleness_p50": float(np.median(stale)), "staleness_max": int(stale.max()),
+               "file_staleness_p50": float(np.median(file_stale)),
+               "file_staleness_p99": float(np.percentile(file_stale, 99)),
                "learner_behind_s": behind_s, "wall_s": scores_done - replay_started,
                "snapshots": learner.metric("fraud_snapshots_total") if learner else math.nan,
                "held_s": sum(w.metric("fraud_staleness_held_seconds_total") for w in started),
@@ -162,7 +206,8 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
             w = scorers[0]
             out["scorer_cpu_ms"] = 1000.0 * (cpu_s[w.name] + cpu_s.get(f"{w.name}-model", 0.0)) / scored_by[w.name]
         print(f"{tag} PR-AUC {pr:.4f} ROC-AUC {roc:.4f}, {out['eps']:.0f} ev/s, staleness median "
-              f"{out['staleness_p50']:.0f} max {out['staleness_max']} (held {out['held_s']:.1f} s, "
+              f"{out['staleness_p50']:.0f} max {out['staleness_max']} (in file order: median "
+              f"{out['file_staleness_p50']:.0f}, p99 {out['file_staleness_p99']:.0f}; held {out['held_s']:.1f} s, "
               f"{out['timeouts']:.0f} time-outs), learner done {behind_s:.1f} s after the last "
               f"score; CPU ms per event " + ", ".join(f"{k[7:]} {v:.3f}" for k, v in out.items() if k.startswith("cpu_ms_"))
               + (f"; a scorer alone {out['scorer_cpu_ms']:.3f} ms per event it scored" if "scorer_cpu_ms" in out else "")
@@ -289,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         suffix = f"_r{rate:g}"
         for workers in sorted({1, N}):
             r = results[rate, workers]
-            for key in ("pr_auc", "roc_auc", "eps", "staleness_p50", "staleness_max", "held_s", "timeouts",
+            for key in ("pr_auc", "roc_auc", "eps", "staleness_p50", "staleness_max", "file_staleness_p50",
+                        "file_staleness_p99", "held_s", "timeouts",
                         "learner_behind_s",
                         "scorer_cpu_ms", "learner_max_eps", "learner_cpu_ms", "learner_model_cpu_ms"):
                 if key in r:
