@@ -167,6 +167,9 @@ SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
 LEARNING_MODE = _env("LEARNING_MODE", "partition")
 EXAMPLES_TOPIC = _env("EXAMPLES_TOPIC", "examples")  # one partition: the learner's order
 SNAPSHOTS_TOPIC = _env("SNAPSHOTS_TOPIC", "model-snapshots")  # compacted, one partition, signed snapshots
+# Whether this worker can be the learner (it subscribes to EXAMPLES_TOPIC). false: it only scores; the
+# learner then runs in workers of their own (another APP_ID, FRAUD_AGENTS empty: see docs/scaleout.md).
+CENTRAL_LEARNER = _env("CENTRAL_LEARNER", True)
 SNAPSHOT_EVERY = _env("SNAPSHOT_EVERY", 1000)  # the learner writes a snapshot every this many examples received...
 SNAPSHOT_EVERY_S = _env("SNAPSHOT_EVERY_S", 1.0)  # ...or once this long has passed with something learned
 # The staleness bound: a scorer holds its next batch while the newest snapshot lags the examples its

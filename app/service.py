@@ -76,7 +76,7 @@ def build(app, s) -> Service:
             terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
-    if s.LEARNING_MODE == "central":  # first among the owners: its last snapshot needs the model host
+    if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
         service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer)
         owners.insert(0, service.learner)
     if "anomaly" in s.AGENTS:

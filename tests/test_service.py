@@ -39,3 +39,29 @@ def test_central_mode_declares_no_model_checkpoint_table():
     assert {settings.PENDING_TABLE, settings.PARKED_TABLE} <= tables
     assert scorer.replica is not None
 
+
+
+LEARNER_AGENT = "app.agents.learner.learn_examples"  # the agent that reads the examples
+
+
+def built(**overrides) -> tuple[object, object]:
+    """The app and the service of ``build`` with ``overrides`` of the settings (without the Faust
+    sensor's Prometheus collectors, which one process registers once)."""
+    app = faust.App(f"service-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1", store="memory://")
+    s = settings_with(STATE_KEY="k" * 32, MODEL_PROCESS=False, **overrides)
+    return app, service.build(app, s)
+
+
+def test_a_central_worker_runs_the_learner_unless_told_it_only_scores(monkeypatch):
+    """``CENTRAL_LEARNER`` false: the worker scores and does not subscribe to the examples (the
+    learner runs in workers of its own); a worker with no agents is such a learner."""
+    monkeypatch.setattr(service.observability, "register", lambda app: None)
+    app, both = built(LEARNING_MODE="central", AGENTS=["scoring"])
+    assert both.learner is not None and both.scorer is not None
+    assert LEARNER_AGENT in app.agents
+    app, scoring = built(LEARNING_MODE="central", AGENTS=["scoring"], CENTRAL_LEARNER=False)
+    assert scoring.learner is None and scoring.scorer is not None
+    assert LEARNER_AGENT not in app.agents
+    app, learning = built(LEARNING_MODE="central", AGENTS=[])
+    assert learning.learner is not None and learning.scorer is None
+    assert built(LEARNING_MODE="partition", AGENTS=["scoring"])[1].learner is None
