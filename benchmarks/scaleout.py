@@ -24,7 +24,8 @@ In one run, on the ULB file in order with the labels in the events:
    staleness bound (``--max-staleness``, ``--max-wait-s``: ``STALENESS_MAX_*``) and its time-outs;
    with two workers or more, the CPU per
    event of a worker that does not run the learner is the scorer's (per transaction it scored);
-   the learner's worker is the one whose ``fraud_learner_examples_received`` reaches the row count.
+   the learner's worker is the one whose ``fraud_learner_examples_received`` reaches the row count
+   (with ``--learner-apart``, a worker of its own: its own app id, no agents; the N workers only score).
    How long after the last score the learner had taken in every example (``learner_behind_s``).
 3. **The learner alone**, for each rate: a worker running only the learner (``FRAUD_AGENTS`` empty,
    another app id, so another consumer group) reads the examples the service wrote from the
@@ -145,7 +146,12 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
     with fresh_run(f"scaleout{workers}") as run:
         names = run.names
         env = central_env(names, rate, args)
+        if args.learner_apart:  # scorers only; the learner in a worker (and consumer group) of its own
+            env["FRAUD_CENTRAL_LEARNER"] = "false"
+            apart = central_env(names, rate, args, FRAUD_AGENTS="", FRAUD_APP_ID=f"{names.app_id}-central")
         started = [run.start_worker(env, name=f"w{i}") for i in range(workers)]
+        if args.learner_apart:
+            started.append(run.start_worker(apart, name="learner"))
         time.sleep(args.settle_s)  # the group's last rebalance ends before the replay starts
         pids = {}
         for worker in started:
@@ -261,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-staleness", type=int, default=None,
                    help="STALENESS_MAX_EXAMPLES (default: the setting; 0: no bound)")
     p.add_argument("--max-wait-s", type=float, default=None, help="STALENESS_MAX_WAIT_S (default: the setting)")
+    p.add_argument("--learner-apart", action="store_true",
+                   help="the scorers only score (CENTRAL_LEARNER=false); the learner runs in a worker of its own")
     p.add_argument("--kind", default=None, help="model kind (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--no-baselines", action="store_true", help="skip the loops in this process")
@@ -346,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     line.update({k: v for k, v in figures.items() if k not in line})
     line.update(rows=n, replay_rate=args.rate or "max", kind=params["kind"], trees=params["trees"], partitions=args.partitions,
                 snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
-                max_staleness=args.max_staleness, max_wait_s=args.max_wait_s,
+                max_staleness=args.max_staleness, max_wait_s=args.max_wait_s, learner_apart=args.learner_apart,
                 load=round(load_average(), 2))
     print(key_values(**line))
     return 0
