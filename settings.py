@@ -64,7 +64,7 @@ BATCH_WITHIN_S = _env("BATCH_WITHIN_S", 0.05)
 # it (then the partition is never stopped). So the buffer's last 20% must hold a poll from each of the
 # partitions of a topic (the buffer is sized from this): else an agent that waits (a scorer holding its
 # batch for the central learner's snapshot) stops the agents of the other topics (the learner).
-BROKER_MAX_POLL_RECORDS = _env("BROKER_MAX_POLL_RECORDS", 100)
+BROKER_MAX_POLL_RECORDS = _env("BROKER_MAX_POLL_RECORDS", 100)  # 0: no limit (Faust's default)
 # The most one fetch takes from a partition (a larger first record still comes whole). A poll hands
 # over the records of the partitions in the order they were fetched, a partition's whole fetch before
 # the next partition's, so this bounds how far the partitions of a topic run apart in the order the

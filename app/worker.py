@@ -123,7 +123,7 @@ app = FraudApp(
     broker_credentials=faust_credentials(settings),
     broker_session_timeout=settings.BROKER_SESSION_TIMEOUT_S,
     broker_heartbeat_interval=min(3.0, settings.BROKER_SESSION_TIMEOUT_S / 3),
-    broker_max_poll_records=settings.BROKER_MAX_POLL_RECORDS,
+    broker_max_poll_records=settings.BROKER_MAX_POLL_RECORDS or None,  # 0: no limit (Faust's default)
     consumer_max_fetch_size=settings.CONSUMER_MAX_FETCH_BYTES,
     stream_buffer_maxsize=max(4096, 4 * settings.BATCH_SIZE,
                               5 * (settings.TOPIC_PARTITIONS + 1) * settings.BROKER_MAX_POLL_RECORDS),
