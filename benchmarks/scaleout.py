@@ -197,6 +197,13 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
         learned = np.array([int(s["model_version"].rsplit("@", 1)[1]) if "@" in s["model_version"] else 0
                             for s in ordered])
         file_stale = file_order_staleness(np.arange(n), learned, example_rows)
+        if args.save:  # for python -m evaluation.scaleout --study versions
+            import pathlib
+
+            path = pathlib.Path(args.save) / f"versions_w{workers}_r{rate:g}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path, learned=learned, example_rows=np.array(example_rows), rate=rate, pr_auc=exact(y, p)[1])
+            print(f"{tag} versions and example order saved to {path}", flush=True)
         out = {"pr_auc": pr, "roc_auc": roc, "eps": (n - 1) / (times.max() - times.min()),
                "staleness_p50": float(np.median(stale)), "staleness_max": int(stale.max()),
                "file_staleness_p50": float(np.median(file_stale)),
@@ -269,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-wait-s", type=float, default=None, help="STALENESS_MAX_WAIT_S (default: the setting)")
     p.add_argument("--learner-apart", action="store_true",
                    help="the scorers only score (CENTRAL_LEARNER=false); the learner runs in a worker of its own")
+    p.add_argument("--save", default=None,
+                   help="a folder: each run's score versions and example order (for evaluation.scaleout --study versions)")
     p.add_argument("--kind", default=None, help="model kind (default: the setting)")
     p.add_argument("--trees", type=int, default=None, help="ARF trees (default: the setting)")
     p.add_argument("--no-baselines", action="store_true", help="skip the loops in this process")

@@ -442,6 +442,33 @@ def run_sampling(rows: Rows, factory: Callable, rate: float, progress_every: int
             "learner_ms": 1000 * learner_s / n, "learner_max_eps": n / learner_s if learner_s else math.inf}
 
 
+def run_versions(rows: Rows, factory: Callable, rate: float, example_rows: Sequence[int], learned: np.ndarray,
+                 progress_every: int = 0) -> dict:
+    """A service run replayed: row ``k`` predicted by the model that took in the first ``learned[k]``
+    examples of the topic, whose file rows are ``example_rows`` in the topic's order (kept for
+    learning at ``rate`` as the learner keeps them; probabilities corrected), as
+    ``benchmarks.scaleout --save`` records them. With ``example_rows`` in the topic's order this is
+    the run's own scores (a check of the replay); sorted, it is the same staleness in examples with
+    the examples in file order (no partition ahead of another): the difference is what the
+    partitions' running apart costs."""
+    xs = [x for _, x, _ in rows.events()]
+    y = rows.y.tolist()
+    model = factory()
+    p = np.empty(len(rows))
+    taken = 0
+    tick = Progress(f"versions r={rate:g}", len(rows), progress_every)
+    for done, k in enumerate(np.argsort(learned, kind="stable").tolist()):
+        while taken < min(int(learned[k]), len(example_rows)):
+            j = int(example_rows[taken])
+            if keep_for_learning(transaction_id(j), y[j], rate):
+                model.predict_proba_one(xs[j])  # the learner predicts each example before it learns it
+                model.learn_one(xs[j], y[j])
+            taken += 1
+        p[k] = corrected(model.predict_proba_one(xs[k]).get(1, 0.0), rate)
+        tick(done + 1)
+    return metrics_of(rows.y, p)
+
+
 # -- the command --------------------------------------------------------------------------------------
 
 def _f(v, digits: int = 4) -> str:
@@ -463,7 +490,10 @@ def _floats(text: str) -> list[float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m evaluation.scaleout", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--study", choices=("all", "partitions", "staleness", "order", "local", "sampling"), default="all")
+    ap.add_argument("--study", choices=("all", "partitions", "staleness", "order", "local", "sampling", "versions"),
+                    default="all")
+    ap.add_argument("--versions", default=None,
+                    help="versions study: a file of benchmarks.scaleout --save (the run's versions and example order)")
     ap.add_argument("--rows", type=int, default=None, help="first ULB rows (default: all 284,807)")
     ap.add_argument("--csv", default=None, help="a copy of creditcard.csv (default: the verified cache)")
     ap.add_argument("--kind", default=None, help="model kind (default: the setting, arf+lr)")
@@ -517,6 +547,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trained model, predict only: {figures['trained_predict_ms']} ms/event "
                   f"(a scorer's core: ~{figures['scorer_max_eps']} ev/s); predict+learn over the run: "
                   f"~{figures['learner_max_eps']} ev/s per core", flush=True)
+
+    if args.study == "versions":
+        if not args.versions:
+            ap.error("--study versions needs --versions FILE (from benchmarks.scaleout --save)")
+        saved = np.load(args.versions)
+        rate, learned, order = float(saved["rate"]), saved["learned"], saved["example_rows"].tolist()
+        if len(learned) != len(rows):
+            ap.error(f"{args.versions} holds {len(learned)} rows, --rows gives {len(rows)}")
+        lines = []
+        for name, example_rows in (("the run's example order", order), ("the examples in file order", sorted(order))):
+            r = run_versions(rows, factory, rate, example_rows, learned, args.progress)
+            lines.append([name, r["pr_auc"], r["roc_auc"], r["precision"], r["recall"]])
+            key = "run" if example_rows is order else "file_order"
+            figures[f"pr_auc_versions_{key}"], figures[f"roc_auc_versions_{key}"] = (round(r["pr_auc"], 4),
+                                                                                   round(r["roc_auc"], 4))
+        print(f"\na service run replayed (r={rate:g}; each row predicted by its score's version)")
+        print(_table(["examples", "pr_auc", "roc_auc", "precision", "recall"], lines), flush=True)
 
     if args.study in ("all", "staleness"):
         schedules = [SnapshotSchedule.parse(v) for v in args.every.split(",") if v.strip()]

@@ -9,7 +9,7 @@ from app.learning.pipeline import model_factory
 from app.records.transaction import FEATURE_NAMES
 from app.testing.baseline import plain_loop
 from evaluation.scaleout import (Rows, SnapshotSchedule, Staleness, corrected, keep_for_learning, partition_of,
-                                 run_partitions, run_sampling, run_staleness, transaction_id)
+                                 run_partitions, run_sampling, run_staleness, run_versions, transaction_id)
 
 
 def rows_of(dicts) -> Rows:
@@ -171,3 +171,18 @@ def test_a_sampled_learner_snapshotting_every_example_is_the_sampling_study(synt
     for key in ("pr_auc", "roc_auc", "precision", "recall"):
         assert r["learner"][key] == sampled[key] == every[key] or math.isnan(sampled[key])
     assert fifty["snapshots"] == len(rows) // 50 and fifty["staleness_max"] == 49  # counts every example received
+
+
+def test_a_replay_of_versions_that_lag_nothing_in_file_order_is_the_subsampled_loop(synthetic):
+    """Row k predicted by the model that took in the k rows before it, in file order: what the
+    learner of the plain (subsampled) loop predicts; a version that lags, or examples out of order,
+    predict otherwise."""
+    _, rows = synthetic
+    factory = model_factory(kind="lr")
+    n = len(rows)
+    fresh = run_versions(rows, factory, 0.5, list(range(n)), np.arange(n))
+    assert fresh["pr_auc"] == run_sampling(rows, factory, 0.5)["pr_auc"]
+    stale = run_versions(rows, factory, 0.5, list(range(n)), np.maximum(np.arange(n) - 300, 0))
+    assert stale["pr_auc"] != fresh["pr_auc"]
+    shuffled = run_versions(rows, factory, 0.5, list(range(n))[::-1], np.arange(n))
+    assert shuffled["pr_auc"] != fresh["pr_auc"]
