@@ -5,15 +5,18 @@ learner trains on the examples they send. Nothing else ties the two rates togeth
 in Kafka the scorers run through it far faster than the learner learns, and the replicas then score
 with models a backlog behind (measured: a median of 100,000+ examples), which costs most of what one
 model was meant to win. A :class:`StalenessBound` ties them: it remembers the offset, in the examples
-topic, of the last example this worker's scorer has had confirmed, and before each batch
-:meth:`StalenessBound.hold` waits while the newest snapshot has taken in fewer than all but
-``max_examples`` of them, for at most ``max_wait_s`` (a learner that is down or moving must not stop
+topic, of the last example this worker's scorer has had confirmed, and how many it has sent
+that are not confirmed yet; before each batch :meth:`StalenessBound.hold` waits while the newest
+snapshot lacks more than ``max_examples`` of them, for at most ``max_wait_s`` (a learner that is down or moving must not stop
 the scoring for good: after the longest wait the batch is scored with the snapshot there is, and the
 time-out is counted). The lag, in examples, is that of the examples topic: the other workers'
 examples before this worker's count too, since the learner takes them in first.
 
-So the scores are at most about ``max_examples`` plus one batch of examples stale while the learner
-keeps up, and the scoring slows to the learner's pace when it does not. ``max_examples`` must leave
+Before the first snapshot the bound is 0: a replica that has learned nothing scores every
+transaction alike (a fresh model's 0.5), so the worker scores one batch and waits for the learner's
+first snapshot rather than ``max_examples`` more. So the scores are at most about ``max_examples``
+plus one batch of examples stale while the learner keeps up, and the scoring slows to the
+learner's pace when it does not. ``max_examples`` must leave
 the learner room to write a snapshot: it writes one every ``SNAPSHOT_EVERY`` examples or
 ``SNAPSHOT_EVERY_S`` seconds, so a bound below ``SNAPSHOT_EVERY`` holds each batch until the time
 bound fires.
@@ -23,11 +26,13 @@ bound fires.
 >>> bound.confirmed(499)  # this worker's examples are confirmed up to offset 499
 >>> bound.lag(None), bound.lag(449), bound.lag(499)  # no snapshot yet; 50 behind; caught up
 (500, 50, 0)
+>>> asyncio.run(bound.hold(lambda: None)) >= 0.05  # no snapshot yet: the bound is 0, it waits its longest
+True
 >>> asyncio.run(bound.hold(lambda: 449))  # within the bound: no wait
 0.0
 >>> held = asyncio.run(bound.hold(lambda: 300))  # 199 behind: waits its longest, then lets the batch go
 >>> held >= 0.05, bound.timeouts
-(True, 1)
+(True, 2)
 >>> patient = StalenessBound(max_examples=100, max_wait_s=30.0)
 >>> patient.confirmed(499)
 >>> snapshots = iter([300, 300, 450])  # the learner's next snapshot comes while the batch waits
@@ -58,6 +63,7 @@ class StalenessBound:
                              f"not {max_examples} and {max_wait_s}")
         self.max_examples, self.max_wait_s, self.poll_s = max_examples, max_wait_s, poll_s
         self.sent_offset = -1  # the highest offset of this worker's examples the broker has confirmed
+        self.unconfirmed = 0  # examples sent, their confirmation not come yet
         self.timeouts = 0
         self._warned = False
 
@@ -65,8 +71,10 @@ class StalenessBound:
         """Take the offset of an example's send once the broker confirms it (``future``'s result has
         ``offset``, as Kafka's record metadata does)."""
         def done(f) -> None:
+            self.unconfirmed -= 1
             if not f.cancelled() and f.exception() is None:
                 self.confirmed(f.result().offset)
+        self.unconfirmed += 1
         if future.done():
             done(future)
         else:
@@ -78,38 +86,45 @@ class StalenessBound:
             self.sent_offset = offset
 
     def lag(self, snapshot_offset: int | None) -> int:
-        """This worker's confirmed examples the snapshot that has taken in the examples topic up to
-        ``snapshot_offset`` (None: no snapshot yet) has not."""
+        """The examples the snapshot that has taken in the examples topic up to ``snapshot_offset``
+        (None: no snapshot yet) lacks: up to this worker's last confirmed one, and those it sent
+        that are not confirmed yet."""
         taken_in = -1 if snapshot_offset is None else snapshot_offset
-        return max(self.sent_offset - taken_in, 0)
+        return max(self.sent_offset - taken_in, 0) + self.unconfirmed
 
     async def hold(self, snapshot_offset: Callable[[], int | None]) -> float:
         """Wait while the newest snapshot (``snapshot_offset()``: the examples offset it has taken in
         up to) lags by more than the bound, at most ``max_wait_s``; the seconds waited."""
-        lag = self.lag(snapshot_offset())
-        if lag <= self.max_examples:
+        offset = snapshot_offset()
+        lag, limit = self.lag(offset), self._limit(offset)
+        if lag <= limit:
             metrics.REPLICA_LAG.set(lag)
             self._warned = False
             return 0.0
         start = time.monotonic()
         deadline = start + self.max_wait_s
-        while lag > self.max_examples and time.monotonic() < deadline:
+        while lag > limit and time.monotonic() < deadline:
             await asyncio.sleep(self.poll_s)
-            lag = self.lag(snapshot_offset())
+            offset = snapshot_offset()
+            lag, limit = self.lag(offset), self._limit(offset)
         held = time.monotonic() - start
         metrics.REPLICA_LAG.set(lag)
         metrics.STALENESS_HELD.inc(held)
-        if lag > self.max_examples:
+        if lag > limit:
             self.timeouts += 1
             metrics.STALENESS_TIMEOUTS.inc()
             if not self._warned:
                 log.warning("the newest model snapshot is %d examples behind this worker's (bound %d) after "
                             "waiting %.1f s: scoring with it (is the learner running? see fraud_learner_lag)",
-                            lag, self.max_examples, held)
+                            lag, limit, held)
                 self._warned = True
         else:
             self._warned = False
         return held
+
+    def _limit(self, snapshot_offset: int | None) -> int:
+        """The bound: 0 before the first snapshot (see the module's docstring)."""
+        return self.max_examples if snapshot_offset is not None else 0
 
     def __repr__(self) -> str:
         return f"StalenessBound(max_examples={self.max_examples}, max_wait_s={self.max_wait_s})"
