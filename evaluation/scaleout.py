@@ -464,7 +464,9 @@ def run_versions(rows: Rows, factory: Callable, rate: float, example_rows: Seque
                 model.predict_proba_one(xs[j])  # the learner predicts each example before it learns it
                 model.learn_one(xs[j], y[j])
             taken += 1
-        p[k] = corrected(model.predict_proba_one(xs[k]).get(1, 0.0), rate)
+        probability = model.predict_proba_one(xs[k]).get(1, 0.0)
+        # before the first snapshot a replica serves its own model, learned from nothing: uncorrected
+        p[k] = corrected(probability, rate) if learned[k] else probability
         tick(done + 1)
     return metrics_of(rows.y, p)
 
