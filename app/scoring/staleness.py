@@ -4,20 +4,19 @@ In central learning (``docs/scaleout.md``) scorers predict with snapshots of a m
 learner trains on the examples they send. Nothing else ties the two rates together: with a backlog
 in Kafka the scorers run through it far faster than the learner learns, and the replicas then score
 with models a backlog behind (measured: a median of 100,000+ examples), which costs most of what one
-model was meant to win. A :class:`StalenessBound` ties them: it remembers the offset, in the examples
-topic, of the last example this worker's scorer has had confirmed, and how many it has sent
-that are not confirmed yet; before each batch :meth:`StalenessBound.hold` waits while the newest
-snapshot lacks more than ``max_examples`` of them, for at most ``max_wait_s`` (a learner that is down or moving must not stop
-the scoring for good: after the longest wait the batch is scored with the snapshot there is, and the
-time-out is counted). The lag, in examples, is that of the examples topic: the other workers'
+model was meant to win. A :class:`StalenessBound` ties them: it remembers the offset, in the
+examples topic, of the last example this worker's scorer has had confirmed, and how many it has
+sent that are not confirmed yet; before each batch :meth:`StalenessBound.hold` waits while the
+newest snapshot lacks more than ``max_examples`` of them, for at most ``max_wait_s`` (a learner
+that is down or moving must not stop the scoring for good: after the longest wait the batch is
+scored with the snapshot there is, and the time-out is counted). The lag, in examples, is that of the examples topic: the other workers'
 examples before this worker's count too, since the learner takes them in first.
 
 Before the first snapshot the bound is 0: a replica that has learned nothing scores every
 transaction alike (a fresh model's 0.5), so the worker scores one batch and waits for the learner's
 first snapshot rather than ``max_examples`` more. So the scores are at most about ``max_examples``
 plus one batch of examples stale while the learner keeps up, and the scoring slows to the
-learner's pace when it does not. ``max_examples`` must leave
-the learner room to write a snapshot: it writes one every ``SNAPSHOT_EVERY`` examples or
+learner's pace when it does not. ``max_examples`` must leave the learner room to write a snapshot: it writes one every ``SNAPSHOT_EVERY`` examples or
 ``SNAPSHOT_EVERY_S`` seconds, so a bound below ``SNAPSHOT_EVERY`` holds each batch until the time
 bound fires.
 
