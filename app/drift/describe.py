@@ -42,25 +42,36 @@ def percent(rate: float) -> str:
     return f"{100 * rate:.2g}%"
 
 
-def describe(detection: Detection, partition: int | None = None, transform: str = "") -> str:
+def describe(detection: Detection, partition: int | None = None, transform: str = "", *,
+             unit: str | None = None, where: str | None = None) -> str:
     """One sentence on ``detection`` (of a stream whose values went through the transform named
-    ``transform``, empty for none), naming ``partition`` when given."""
+    ``transform``, empty for none), naming ``partition`` when given; ``unit`` names what the
+    stream's values are counted in (by default the stream's own: scores, labelled scores,
+    transactions) and ``where`` replaces the partition's words.
+
+    >>> describe(Detection("error", "drift", 9000, 0.0017, 0.021, 640, "ADWIN"), unit="examples",
+    ...          where="of the central learner")
+    'the error rate (wrong decisions) rose from 0.17% to 2.1% over the last 640 examples of the central learner'
+    """
     stream, before, after = detection.stream, detection.mean_before, detection.mean_after
     if stream == "score":
-        what, unit, show = "the fraud score's mean", "scores", number
+        what, default_unit, show = "the fraud score's mean", "scores", number
     elif stream == "error":
-        what, unit, show = "the error rate (wrong decisions)", "labelled scores", percent
+        what, default_unit, show = "the error rate (wrong decisions)", "labelled scores", percent
     elif stream.startswith("feature:"):
         name = stream.partition(":")[2]
         back = typical(transform or "identity")
         before, after = back(before), back(after)
         kind = (transform or "identity").partition(":")[0]
         what = {"log1p_abs": f"the typical |{name}|", "log1p": f"the typical {name}"}.get(kind, f"the mean {name}")
-        unit, show = "transactions", number
+        default_unit, show = "transactions", number
     else:
-        what, unit, show = f"the mean of {stream}", "values", number
+        what, default_unit, show = f"the mean of {stream}", "values", number
+    unit = unit or default_unit
     moved = "rose" if after > before else "fell" if after < before else "moved"
     text = f"{what} {moved} from {show(before)} to {show(after)} over the last {detection.width:,} {unit}"
-    if partition is not None:
+    if where is not None:
+        text += f" {where}"
+    elif partition is not None:
         text += f" on partition {partition}"
     return text if detection.kind == "drift" else f"warning: {text}"

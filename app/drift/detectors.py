@@ -16,6 +16,9 @@ Per partition the drift agent keeps two monitors:
   events (:data:`SETTLE_EVENTS` by default): a learning model moves its own scores and errors, and
   ADWIN would page on those moves (see "Settling" in :mod:`app.drift.monitor`).
 
+In central learning the ``error`` stream is the central learner's own (:func:`error_monitor`,
+:mod:`app.drift.learner_errors`), not the scores'.
+
 :func:`service_streams` lists, for a labelled event, the values the agent feeds, in the order it
 feeds them; the evaluation harness uses it to score a stream the way the service watches it.
 :mod:`app.configured` builds these from the ``DRIFT_*`` settings.
@@ -70,6 +73,22 @@ def score_monitor(delta: float = 0.002, clock: int = 32, warning_delta: float | 
         "score": "increase" if score_direction is None else score_direction,
         "error": "increase" if error_direction is None else error_direction,
     }, warning_delta=warning_delta, settle={"score": settle, "error": settle})
+
+
+def error_monitor(delta: float = 0.002, clock: int = 32, direction: str = "increase",
+                  settle: int = SETTLE_EVENTS) -> DriftMonitor:
+    """ADWIN on the ``error`` stream alone, watched as :func:`score_monitor` watches it (alarming on
+    changes in ``direction``, once its model has learned ``settle`` labelled events), without a
+    warning detector: the central learner's own errors (:mod:`app.drift.learner_errors`), which no
+    mitigation acts on. ``None`` for ``direction`` or ``settle`` takes its default.
+
+    >>> monitor = error_monitor(settle=500)
+    >>> monitor.directions, monitor.settle, monitor.warning_delta
+    ({'error': 'increase'}, {'error': 500}, None)
+    """
+    settle = SETTLE_EVENTS if settle is None else settle
+    return DriftMonitor(delta, clock, directions={"error": "increase" if direction is None else direction},
+                        settle={"error": settle})
 
 
 def service_streams(x: dict, probability: float, label: int | None, threshold: float,

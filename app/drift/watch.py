@@ -5,7 +5,8 @@ Monitored streams, one detector each per partition:
 * ``feature:<name>`` for each monitored input feature of a transaction (the feature monitor's
   streams, after its transform);
 * ``score``: the fraud probability of each score;
-* ``error``: for scores that carry a ``label``, 1 when the decision was wrong, else 0.
+* ``error``: for scores that carry a ``label``, 1 when the decision was wrong, else 0; only with
+  ``errors`` (see below).
 
 A score's ``events_learned`` goes with its values: the score monitor's ``settle`` keeps them from
 its detectors until the model that made them has settled (see :mod:`app.drift.monitor`).
@@ -19,6 +20,15 @@ alert says ``mitigation="unavailable"``. A reset or a promoted challenger is a n
 partition's ``score`` and ``error`` detectors start over. A challenger learns the labelled
 transactions of its partition from the first one after the warning.
 The last alert of each monitored stream (of any partition) is kept in ``latest``.
+
+``errors=False`` leaves out the ``error`` stream: the service does so in central learning
+(``LEARNING_MODE = "central"``, ``docs/scaleout.md``). There a score is a replica's, a model up to
+a snapshot behind the learner, and a partition's labelled scores are a share of the examples the
+learner predicts in one order (with late labels, which reach no score): the error stream of
+record is the central learner's own prequential errors, watched by the learner
+(:mod:`app.drift.learner_errors`) over every example. A per-partition stream of the replicas'
+errors would page once per partition, later, for each change that stream pages on, and no
+mitigation acts on a replica. The ``score`` stream stays: it is what each partition is served.
 
 State: each partition's feature monitor, score monitor and challenger slot live in
 :class:`~app.state.checkpointed.CheckpointedStates` on one table (keys ``features:<p>``,
@@ -62,10 +72,11 @@ def feature_values(tx, features: Sequence[str]) -> list[tuple[str, float]]:
     return [(f"feature:{name}", float(value)) for name in features if (value := getattr(tx, name, None)) is not None]
 
 
-def score_values(score) -> list[tuple[str, float]]:
-    """The monitored streams' values of a score: the probability, and the error when labelled."""
+def score_values(score, errors: bool = True) -> list[tuple[str, float]]:
+    """The monitored streams' values of a score: the probability, and (with ``errors``) the error
+    when labelled."""
     values = [("score", float(score.fraud_probability))]
-    if score.label is not None:
+    if errors and score.label is not None:
         values.append(("error", float(bool(score.decision) != bool(score.label))))
     return values
 
@@ -81,8 +92,9 @@ class DriftWatch:
                  learners: Any = None, checkpoint_every: int = 40_000, challenger_checkpoint_every: int = 2000,
                  read_back: Mapping[str, Callable[[int, int, int], AsyncIterator[Any]]] | None = None,
                  transactions_topic: str = "transactions", scores_topic: str = "scores",
-                 signer: Signer | None = None) -> None:
+                 signer: Signer | None = None, errors: bool = True) -> None:
         read_back = read_back or {}
+        self.errors = errors
         self.signer = signer
         self.features = list(features)
         self.mitigation, self.mitigate_on = mitigation, tuple(mitigate_on)
@@ -92,7 +104,8 @@ class DriftWatch:
                                                      read_back.get("features"), transactions_topic,
                                                      lambda tx: feature_values(tx, self.features))
         self.score_monitors = self._monitor_states(table, "scores", new_score_monitor, checkpoint_every,
-                                                   read_back.get("scores"), scores_topic, score_values)
+                                                   read_back.get("scores"), scores_topic,
+                                                   lambda score: score_values(score, self.errors))
         self.challengers: CheckpointedStates[ChallengerSlot] = CheckpointedStates(
             table, "drift challenger", new=ChallengerSlot, dump=ChallengerSlot.to_checkpoint,
             load=ChallengerSlot.from_checkpoint, progress=lambda slot: slot.changes,
@@ -193,7 +206,7 @@ class DriftWatch:
         """Feed one score to the score stream and, when it carries a label, to the error stream."""
         monitor = self.score_monitors.get(score.partition)
         out = []
-        for stream, value in score_values(score):
+        for stream, value in score_values(score, self.errors):
             found = monitor.update(stream, value, score.events_learned)
             if found is None:
                 continue
@@ -285,13 +298,15 @@ def _teach(slot: ChallengerSlot, tx) -> None:
 
 
 def alert(detection: Detection, mitigation: str, *, event_time: float, transaction_id: str | None,
-          partition: int, offset: int, model_version: str = "", transform: str = "") -> DriftAlert:
+          partition: int, offset: int, model_version: str = "", transform: str = "",
+          description: str | None = None) -> DriftAlert:
     """The alert of ``detection`` (of a stream whose values went through the transform named
-    ``transform``: the feature monitor's label)."""
+    ``transform``: the feature monitor's label), said in words by ``description`` (by default
+    :func:`~app.drift.describe.describe`'s sentence)."""
     return DriftAlert(
         detector=detection.detector, stream=detection.stream, event_time=event_time, position=detection.position,
         mean_before=detection.mean_before, mean_after=detection.mean_after, width=detection.width,
         mitigation=mitigation, model_version=model_version, processing_time=time.time(),
         transaction_id=transaction_id, partition=partition, offset=offset,
-        description=describe(detection, partition, transform),
+        description=describe(detection, partition, transform) if description is None else description,
     )
