@@ -3,11 +3,33 @@
 
 A batch's alerts are confirmed by the broker before its events are acknowledged (Faust acknowledges
 the events of ``take_events`` when the loop body returns), and so are the monitors' checkpoints
-written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
+written after it; one that is refused stops the worker (:mod:`app.outputs`). :func:`publisher` is
+how alerts are sent, here and by the central learner (its error stream:
+:mod:`app.drift.learner_errors`)."""
 from __future__ import annotations
+
+from typing import Awaitable, Callable, Iterable
 
 from app import metrics, outputs
 from app.drift.watch import DriftWatch
+from app.records import DriftAlert
+
+
+def publisher(topic) -> Callable[[Iterable[DriftAlert]], Awaitable[None]]:
+    """``publish(alerts)``: send ``alerts`` to the drift-alerts ``topic`` (a Faust topic), await the
+    broker's confirmation of them all (a refusal stops the worker), and count them in
+    ``fraud_drift_alerts_total`` by stream."""
+    name = topic.get_topic_name()
+
+    async def publish(alerts: Iterable[DriftAlert]) -> None:
+        alerts = list(alerts)
+        sent = [await topic.send(key=(item.transaction_id or item.stream).encode(), value=item) for item in alerts]
+        await outputs.confirmed(sent, name)
+        for item in alerts:
+            metrics.DRIFT_ALERTS.labels(stream=item.stream).inc()
+        metrics.EVENTS_OUT.labels(topic=name).inc(len(sent))
+
+    return publish
 
 
 def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float, monitor_features: bool,
@@ -16,17 +38,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
     ``challengers`` (a running challenger learns the labelled ones), over scores when
     ``monitor_scores``; the agents."""
     agents = []
-    alerts_topic = topics.drift_alerts.get_topic_name()
-
-    async def publish(alerts) -> None:
-        """Send ``alerts`` and await the broker's confirmation of them all."""
-        alerts = list(alerts)
-        sent = [await topics.drift_alerts.send(key=(item.transaction_id or item.stream).encode(), value=item)
-                for item in alerts]
-        await outputs.confirmed(sent, alerts_topic)
-        for item in alerts:
-            metrics.DRIFT_ALERTS.labels(stream=item.stream).inc()
-        metrics.EVENTS_OUT.labels(topic=alerts_topic).inc(len(sent))
+    publish = publisher(topics.drift_alerts)
 
     if monitor_features or challengers:
         @app.agent(topics.transactions, name="app.agents.drift.monitor_transactions")

@@ -7,7 +7,7 @@ import random
 import pytest
 from faust.types import TP
 
-from app import metrics
+from app import metrics, outputs
 from app.agents import drift as drift_agents
 from app.agents import lifecycle
 from app.drift import ChallengerSlot, Detection, make_mitigation
@@ -15,7 +15,7 @@ from app.drift.detectors import feature_monitor, score_monitor
 from app.drift.watch import DriftWatch, alert, score_values
 from app.records import Score, Transaction
 from app.state.checkpointed import open_envelope
-from tests.fakes import ChangelogTable, agent_app, agent_topics
+from tests.fakes import ChangelogTable, SentRecords, agent_app, agent_topics
 
 TRANSACTIONS, SCORES = "transactions", "scores"  # the topics of agent_topics()
 WITHIN_S = 3.0  # batches close at 200 events, not on a timer of a loaded machine (the last one at the end)
@@ -149,6 +149,15 @@ def test_error_drift_alerts_and_resets_the_partition_learner():
     assert watch.score_monitors.get(0).count("error") == 8000 - errors[0].position
 
 
+def test_without_errors_the_scores_error_stream_is_left_out():
+    """Central learning: the error stream is the learner's, the scores' monitors watch the scores only."""
+    watch = make_watch(errors=False)
+    alerts = [a for s in _error_stream() for a in watch.observe_score(s)]
+    assert [a for a in alerts if a.stream == "error"] == []
+    monitor = watch.score_monitors.get(0)
+    assert monitor.count("error") == 0 and monitor.count("score") == 8000
+
+
 def test_a_v_column_spread_change_alerts_on_its_feature_stream():
     watch = make_watch(features=["Amount", "V1", "V2", "V3"], transform="log1p_abs")
     rng = random.Random(2)
@@ -245,6 +254,27 @@ async def test_publish_counts_alerts():
     assert sent[0][0] == b"t-9" and sent[0][1].position == 10
     assert sent[0][1].description == "the fraud score's mean rose from 0.1 to 0.5 over the last 4 scores on partition 0"
     assert metrics.DRIFT_ALERTS.labels(stream="score")._value.get() == before + 1
+
+
+@pytest.mark.asyncio
+async def test_the_publisher_of_the_central_learners_alerts_confirms_and_counts_them(monkeypatch):
+    from app.drift.learner_errors import CENTRAL
+
+    topic = SentRecords("drift-alerts")
+    detection = Detection("error", "drift", 700, 0.02, 0.2, 96, "ADWIN(delta=0.002,clock=32)")
+    before = metrics.DRIFT_ALERTS.labels(stream="error")._value.get()
+    await drift_agents.publisher(topic)([alert(detection, "none", event_time=1.0, transaction_id="t-699",
+                                               partition=CENTRAL, offset=699)])
+    assert [(key, value.offset) for key, value in topic.sent] == [(b"t-699", 699)]
+    assert metrics.DRIFT_ALERTS.labels(stream="error")._value.get() == before + 1
+    refused = SentRecords("drift-alerts", refuse=RuntimeError("too large"))
+    exits = []
+    monkeypatch.setattr(outputs, "_exit", exits.append)
+    with pytest.raises(RuntimeError):
+        await drift_agents.publisher(refused)([alert(detection, "none", event_time=1.0, transaction_id="t-1",
+                                                     partition=CENTRAL, offset=1)])
+    assert exits == [outputs.SEND_FAILED_EXIT_CODE]  # the worker stops
+    assert metrics.DRIFT_ALERTS.labels(stream="error")._value.get() == before + 1  # a refused one is not counted
 
 
 # --- checkpoints ------------------------------------------------------------------------------------
