@@ -4,9 +4,11 @@ Registered only with ``LEARNING_MODE = "central"`` (``docs/scaleout.md``). Every
 to the examples topic; it has one partition, so one worker of the group gets it and runs the
 learner, and the group moves it like any partition. Each batch of examples goes to the learner,
 which learns it and, when one is due, writes a snapshot and awaits its confirmation: the batch is
-acknowledged (``take_events``) only after that. A timer writes the snapshot the time bound makes due
-when no batch comes; another publishes the learner's prequential record (``fraud_prequential_metric``
-with ``partition="central"``). A batch the consumer gave before the partition was revoked is not learned:
+acknowledged (``take_events``) only after that, and after the drift alerts of the learner's own
+error stream that the batch raised are confirmed (the learner sends them, before its snapshot,
+through the sender it was built with: :func:`app.agents.drift.publisher`). A timer writes the
+snapshot the time bound makes due when no batch comes; another publishes the learner's prequential
+record (``fraud_prequential_metric`` with ``partition="central"``). A batch the consumer gave before the partition was revoked is not learned:
 the partition's next owner reads it again.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ calls this for every decision.
 >>> first = Example("tx-1", 0.0, {"V1": 1.0}, 1, ("transactions", 0, 10))
 >>> book.take(first, offset=0), book.take(first, offset=1)  # written twice by a scorer that restarted
 ('learn', 'duplicate')
->>> book.record(1, 0.5); book.due()
+>>> _ = book.record(1, 0.5); book.due()
 False
 >>> book.take(Example("tx-2", 0.0, {"V1": 0.0}, 0, ("labels", 0, 3)), offset=2); book.due()
 'learn'
@@ -120,10 +120,18 @@ class LearnerBook:
         it): it is not counted as learned."""
         self.learned -= 1
 
-    def record(self, label: int, probability: float) -> None:
+    def record(self, label: int, probability: float) -> bool:
         """The learner's prediction of a learned example, before it learned it, into its record
-        (corrected for the sample rate: decisions at the threshold are the stream's)."""
-        self.evaluator.update(label, correct(probability, self.sample_rate))
+        (corrected for the sample rate: decisions at the threshold are the stream's); whether its
+        decision at the threshold was wrong (the learner's error stream).
+
+        >>> book = LearnerBook(threshold=0.5)
+        >>> book.record(1, 0.7), book.record(1, 0.2), book.record(0, 0.2)
+        (False, True, False)
+        """
+        corrected = correct(probability, self.sample_rate)
+        self.evaluator.update(label, corrected)
+        return (corrected >= self.evaluator.threshold) != bool(label)
 
     def due(self) -> bool:
         """Whether a snapshot is due (see the module's docstring)."""
@@ -132,13 +140,15 @@ class LearnerBook:
             return True
         return since > 0 and self.every_s is not None and self.clock() - self.snapshot_at >= self.every_s
 
-    def snapshot(self, model_name: str, generation: int, model: bytes) -> Snapshot:
+    def snapshot(self, model_name: str, generation: int, model: bytes, errors: bytes = b"") -> Snapshot:
         """The snapshot of ``model`` (the learner's checkpoint bytes, as of every example taken in so
-        far) with this book's positions and counts; the next one is due from now."""
+        far) and ``errors`` (its error monitor's, as of the same example) with this book's positions
+        and counts; the next one is due from now."""
         self.snapshot_received, self.snapshot_at = self.received, self.clock()
         return Snapshot(model_name=model_name, version=version_of(model_name, generation, self.received),
                         examples_offset=self.examples_offset, positions=dict(self.positions),
-                        received=self.received, sample_rate=self.sample_rate, model=model, learned=self.learned)
+                        received=self.received, sample_rate=self.sample_rate, model=model, learned=self.learned,
+                        errors=errors)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Start from ``snapshot``: its positions, offset and counts (the model is the caller's to

@@ -11,6 +11,14 @@ predictions, and writes a snapshot (:mod:`app.learning.snapshots`) when one is d
 broker's confirmation before it returns, so the batch is acknowledged only after the snapshot it
 made is stored.
 
+**Its error stream.** With an error watch (``error_watch()``, a
+:class:`~app.drift.learner_errors.LearnerErrorWatch`: ADWIN over its own prequential errors, the
+deployment's error stream in this mode) each learned example's error goes to it in order; the drift
+alerts it gives are handed to ``send_alerts`` (which returns once the broker has confirmed them)
+before the snapshot is written and before :meth:`CentralLearner.learn` returns, so the batch is
+acknowledged only after its alerts are stored, and no snapshot holds a window past an alert not
+sent. The watch's state goes into every snapshot (``errors``).
+
 **The snapshot is the learner's checkpoint.** A new owner of the examples partition (after a
 rebalance, a crash, a restart) starts from the newest snapshot in the snapshots topic and reads
 back the examples after its ``examples_offset`` up to the first one the consumer gives it: nothing
@@ -18,6 +26,13 @@ is lost (every example after the snapshot is read again) and nothing is learned 
 skips an example whose source position the snapshot has already taken in). Without a snapshot it
 reads back every example before that first one. A revoked or closing learner writes a last
 snapshot of what it took in since the previous one, so its successor reads little back.
+
+The error watch goes over with the snapshot: a new owner starts from the window the snapshot holds,
+as of its example, and feeds it the examples it reads back without alerting (they were
+acknowledged, so their alerts were sent); from then on it alerts where a learner that never stopped
+would. A snapshot that holds no window (written without an error watch) or one of other ADWIN
+settings gives a fresh window from its example on: changes before it are not compared with what
+follows, and counts and positions start there.
 
 Why a plain compacted topic, and not the changelog-backed checkpoint table of
 :class:`~app.state.checkpointed.AsyncCheckpointedStates` (which would restore and catch up the same
@@ -65,7 +80,7 @@ from app.learning.central import DUPLICATE, LEARN, SUBSAMPLED, LearnerBook
 from app.learning.examples import ExampleFormatError
 from app.learning.examples import decode as decode_example
 from app.learning.learner_set import OpFailed
-from app.learning.snapshots import Snapshot, SnapshotError
+from app.learning.snapshots import Snapshot, SnapshotError, version_of
 from app.learning.snapshots import decode as decode_snapshot
 from app.learning.snapshots import encode as encode_snapshot
 from app.state.signing import Signer
@@ -86,17 +101,23 @@ class CentralLearner:
     restored); ``read_back(start, end)`` the ``(offset, value)`` of the examples at ``start <= offset
     < end`` (None: nothing is read back); ``publish(key, value)`` sends a snapshot and gives the
     future of the broker's confirmation. ``topic`` is the examples topic's name (what a revocation
-    names)."""
+    names). ``error_watch()`` gives a fresh watch of the learner's errors (None: none is kept) and
+    ``send_alerts(alerts)`` publishes its alerts, returning once the broker confirmed them."""
 
     def __init__(self, host: Callable[[], Awaitable[Any]], new_book: Callable[[], LearnerBook],
                  model_factory: Callable, *, signer: Signer,
                  last_snapshots: Callable[[], Awaitable[list[bytes]]],
                  read_back: Callable[[int, int], AsyncIterator[tuple[int, bytes]]] | None,
                  publish: Callable[[bytes, bytes], Awaitable[Awaitable]], warm_start_path: str = "",
-                 topic: str = "examples") -> None:
+                 topic: str = "examples", error_watch: Callable[[], Any] | None = None,
+                 send_alerts: Callable[[list], Awaitable[None]] | None = None) -> None:
+        if error_watch is not None and send_alerts is None:
+            raise ValueError("an error watch needs send_alerts: its alerts must be sent before the batch is acknowledged")
         self.host, self.new_book, self.model_factory = host, new_book, model_factory
         self.signer, self.last_snapshots, self.read_back, self.publish = signer, last_snapshots, read_back, publish
         self.warm_start_path, self.topic = warm_start_path, topic
+        self.error_watch, self.send_alerts = error_watch, send_alerts
+        self.errors = None  # the watch of the learner's errors while it runs (with error_watch)
         self.book: LearnerBook | None = None  # None until the first batch after an assignment
         self.model_name, self.generation = "", 0
         self.restored_from: str | None = None  # the version of the snapshot it started from, if any
@@ -123,7 +144,9 @@ class CentralLearner:
         async with self._lock:
             if self.book is None:
                 await self._start(records[0][0])
-            await self._take(records)
+            alerts = await self._take(records)
+            if alerts:
+                await self.send_alerts(alerts)
             await self._snapshot_if(self.book.due())
 
     async def snapshot_if_due(self) -> bool:
@@ -150,7 +173,7 @@ class CentralLearner:
                 await self._snapshot_if(self.book.received != self.book.snapshot_received)
             except Exception:
                 log.exception("the central learner's last snapshot (%s) failed: its next owner reads back more", why)
-            book, self.book = self.book, None
+            book, self.book, self.errors = self.book, None, None
             log.info("the central learner stops (%s) at %s: %s", why, self.version_of(book), book)
             try:
                 (await self.host()).submit([("drop", KEY)])
@@ -186,6 +209,12 @@ class CentralLearner:
             report["prequential"] = {**await asyncio.to_thread(evaluator.report), "window_size": evaluator.window}
         return report
 
+    def error_report(self) -> dict | None:
+        """What ``/drift`` shows of the learner's error watch
+        (:meth:`~app.drift.learner_errors.LearnerErrorWatch.report`), None while the learner does not
+        run on this worker or keeps no watch."""
+        return None if self.errors is None else self.errors.report()
+
     async def report_prequential(self) -> None:
         """Publish the learner's prequential record as ``fraud_prequential_metric{partition="central"}``
         (computed off the event loop, on a copy)."""
@@ -217,6 +246,7 @@ class CentralLearner:
         book = self.new_book()
         if snapshot is not None:
             book.restore(snapshot)
+        self.errors = self._errors_from(snapshot)
         self.restored_from = snapshot.version if snapshot is not None else None
         self.last_snapshot, self.last_snapshot_at = snapshot, None
         self.book = book
@@ -232,17 +262,33 @@ class CentralLearner:
         async for offset, value in self.read_back(start, first_offset):
             chunk.append((offset, value))
             if len(chunk) >= READ_BACK_CHUNK:
-                await self._take(chunk)
+                await self._take(chunk, alerting=False)
                 self.caught_up += len(chunk)
                 chunk = []
         if chunk:
-            await self._take(chunk)
+            await self._take(chunk, alerting=False)
             self.caught_up += len(chunk)
         metrics.CAUGHT_UP.labels(state="central learner", topic="examples", partition="0").inc(self.caught_up)
         log.info("the central learner caught up on %d examples (offsets %d-%d) in %.1f s: now %s", self.caught_up,
                  start, first_offset - 1, time.monotonic() - started, book)
 
-    async def _take(self, records: list[tuple[int, bytes]]) -> None:
+    def _errors_from(self, snapshot: Snapshot | None):
+        """A fresh error watch (None without ``error_watch``), with the window of ``snapshot`` when
+        it holds one this watch can take."""
+        if self.error_watch is None:
+            return None
+        errors = self.error_watch()
+        if snapshot is not None and snapshot.errors:
+            try:
+                errors.restore(snapshot.errors)
+            except Exception as exc:  # another ADWIN setting since (CheckpointError), or unreadable
+                log.warning("the error monitor of the snapshot %s is not restored (%s): a fresh one starts at its "
+                            "example", snapshot.version, exc)
+        return errors
+
+    async def _take(self, records: list[tuple[int, bytes]], alerting: bool = True) -> list:
+        """Decide on, predict and learn ``records``; the drift alerts of the learner's errors
+        (none unless ``alerting``)."""
         book, ops, learned = self.book, [], []
         counts = {LEARN: 0, DUPLICATE: 0, SUBSAMPLED: 0}
         for offset, value in records:
@@ -257,21 +303,30 @@ class CentralLearner:
             counts[decision] += 1
             if decision == LEARN:
                 ops.append(("step", KEY, example.features, example.label))
-                learned.append(example.label)
+                learned.append((example, offset, book.received - 1, book.learned - 1))
+        alerts = []
         if ops:
             results = await (await self.host()).submit(ops)
-            for label, result in zip(learned, results):
+            for (example, offset, received, before), result in zip(learned, results):
                 if isinstance(result, OpFailed):
                     log.error("the central model could not learn an example: %s", result.message)
                     book.unlearned()
                     counts[LEARN] -= 1
                     metrics.LEARNER_EXAMPLES.labels(decision="failed").inc()
-                else:
-                    book.record(label, result)
+                    continue
+                wrong = book.record(example.label, result)
+                if self.errors is not None:
+                    found = self.errors.observe(
+                        wrong, before, event_time=example.event_time, transaction_id=example.transaction_id,
+                        offset=offset, model_version=version_of(self.model_name, self.generation, received),
+                        alerting=alerting)
+                    if found is not None:
+                        alerts.append(found)
         for decision, count in counts.items():
             if count:
                 metrics.LEARNER_EXAMPLES.labels(decision=decision).inc(count)
         metrics.LEARNER_RECEIVED.set(book.received)
+        return alerts
 
     async def _snapshot_if(self, due: bool) -> bool:
         if not due:
@@ -280,7 +335,8 @@ class CentralLearner:
         blob, = await (await self.host()).submit([("checkpoint", KEY, {})])
         if isinstance(blob, OpFailed):
             raise RuntimeError(f"the central model's checkpoint failed: {blob.message}")
-        snapshot = self.book.snapshot(self.model_name, self.generation, blob)
+        errors = b"" if self.errors is None else self.errors.to_checkpoint()
+        snapshot = self.book.snapshot(self.model_name, self.generation, blob, errors)
         value = await asyncio.to_thread(encode_snapshot, snapshot, self.signer)  # an HMAC of the whole model
         sent = await self.publish(self.model_name.encode(), value)
         await outputs.confirmed([sent], "the model snapshots")

@@ -15,7 +15,10 @@ replica to it; a worker that takes the learner over restores it and reads the ex
   examples it has taken in; an example at or below is a duplicate (:mod:`app.learning.central`);
 * ``received`` (examples taken in, learned or left out by subsampling) and ``learned``;
 * ``sample_rate``: the share of genuine examples the model learned; scorers correct its
-  probabilities with it (:func:`app.learning.subsampling.correct`).
+  probabilities with it (:func:`app.learning.subsampling.correct`);
+* ``errors``: the checkpoint of the learner's error monitor (the ADWIN window over its own
+  prequential errors, :mod:`app.drift.learner_errors`) as of the same example, empty when it runs
+  none; only a learner taking over reads it (scorers do not).
 
 The model bytes are a pickle, and unpickling runs code, so a snapshot is signed like the state
 checkpoints (:mod:`app.state.signing`, with the context :data:`CONTEXT`, so that no other signed
@@ -23,7 +26,8 @@ blob of the service passes for a snapshot) and :func:`decode` checks the signatu
 anything. It never unpickles: the model host does, from bytes that passed the check.
 
 The encoding: ``FSN1``, the length of a JSON header (4 bytes), the header (every field but the
-model), the model bytes, then the signature trailer.
+model; ``errors`` in base64, left out when empty, so that a reader that does not know it reads the
+rest), the model bytes, then the signature trailer.
 
 >>> from app.state.signing import Signer
 >>> signer = Signer("a key of at least sixteen bytes")
@@ -42,6 +46,8 @@ app.learning.snapshots.SnapshotError: bad_signature: the signature does not matc
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import struct
 from dataclasses import dataclass, field
@@ -86,6 +92,7 @@ class Snapshot:
     sample_rate: float = 1.0
     model: bytes = b""
     learned: int = 0
+    errors: bytes = b""
 
     @property
     def generation(self) -> int:
@@ -99,11 +106,14 @@ class Snapshot:
 
 def encode(snapshot: Snapshot, signer: Signer) -> bytes:
     """The signed bytes of ``snapshot``."""
-    header = json.dumps({
+    fields = {
         "model_name": snapshot.model_name, "version": snapshot.version,
         "examples_offset": snapshot.examples_offset, "positions": snapshot.positions,
         "received": snapshot.received, "learned": snapshot.learned, "sample_rate": snapshot.sample_rate,
-    }, separators=(",", ":")).encode()
+    }
+    if snapshot.errors:
+        fields["errors"] = base64.b64encode(snapshot.errors).decode("ascii")
+    header = json.dumps(fields, separators=(",", ":")).encode()
     return signer.sign(MAGIC + _LENGTH.pack(len(header)) + header + bytes(snapshot.model), context=CONTEXT)
 
 
@@ -123,8 +133,9 @@ def decode(data: bytes, signer: Signer) -> Snapshot:
         snapshot = Snapshot(
             model_name=header["model_name"], version=header["version"],
             examples_offset=header["examples_offset"], positions=header["positions"], received=header["received"],
-            sample_rate=header["sample_rate"], model=blob[start + size:], learned=header["learned"])
-    except (ValueError, TypeError, KeyError) as exc:
+            sample_rate=header["sample_rate"], model=blob[start + size:], learned=header["learned"],
+            errors=base64.b64decode(header.get("errors", ""), validate=True))
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise SnapshotError("unreadable", f"the snapshot's header cannot be read: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(snapshot.model_name, str) and isinstance(snapshot.version, str)
             and _is_int(snapshot.examples_offset) and _is_int(snapshot.received) and _is_int(snapshot.learned)

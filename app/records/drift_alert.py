@@ -19,8 +19,8 @@ class DriftAlert(Record):
     model_version: str
     processing_time: float
     transaction_id: typing.Optional[str] = None
-    partition: int = -1
-    offset: int = -1
+    partition: int = -1  # the source partition; -1 for the central learner's error stream (no partition's)
+    offset: int = -1  # of the message that fired it (the central learner's: in the examples topic)
     description: typing.Optional[str] = None  # what changed, in words (app.drift.describe)
 
     class Meta:

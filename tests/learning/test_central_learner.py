@@ -4,6 +4,8 @@ import time
 
 import pytest
 
+from app.drift.detectors import error_monitor
+from app.drift.learner_errors import CENTRAL, LearnerErrorWatch
 from app.learning.central import LearnerBook
 from app.learning.central_learner import KEY, CentralLearner
 from app.learning.examples import Example, encode
@@ -227,3 +229,136 @@ def test_subsampling_learns_the_kept_examples_and_counts_all(rate):
     assert [p for _, p in host.steps] == plain_loop(kept)
     snapshot = decode_snapshot(kafka.snapshots[-1], SIGNER)
     assert snapshot.received == 300 and snapshot.learned == len(kept) and snapshot.sample_rate == rate
+
+
+# --- the learner's error stream ---------------------------------------------------------------------
+def concept_examples(n: int, flips: tuple[int, ...] = (), noise: float = 0.02, seed: int = 3) -> list[Example]:
+    """``n`` examples whose label is ``V1 > 0.5`` (the opposite after each odd number of ``flips``
+    passed), a share ``noise`` of them the other label: an LR learns the rule and errs on about the
+    noise until a flip, then on most examples until it has learned the new rule."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        v1 = rng.gauss(0.0, 1.0)
+        label = int(v1 > 0.5) ^ (sum(i >= f for f in flips) % 2)
+        if rng.random() < noise:
+            label = 1 - label
+        out.append(Example(f"tx-{i:09d}", float(i), {"V1": v1, "V2": rng.random()}, label, ("transactions", 0, i)))
+    return out
+
+
+class Alerts:
+    """The drift-alerts topic in memory, in one log with the snapshots written (to see their order)."""
+
+    def __init__(self, kafka: Kafka):
+        self.sent: list = []
+        self.log: list[tuple[str, object]] = []
+        publish = kafka.publish
+
+        async def snapshot(key, value):
+            self.log.append(("snapshot", decode_snapshot(value, SIGNER).examples_offset))
+            return await publish(key, value)
+
+        kafka.publish = snapshot
+
+    async def send(self, alerts):
+        self.sent += alerts
+        self.log += [("alert", a.offset) for a in alerts]
+
+
+def watching(kafka: Kafka, host: LocalHost, every: int = 500, settle: int = 200) -> tuple[CentralLearner, Alerts]:
+    """A learner of ``kafka`` that watches its errors as the service does (ADWIN of the default delta
+    and clock, alarming on increases, once its model learned ``settle`` examples)."""
+    alerts = Alerts(kafka)
+
+    async def start_host():
+        return host
+
+    central = CentralLearner(start_host, lambda: LearnerBook(every=every, every_s=None), model_factory(kind="lr"),
+                             signer=SIGNER, last_snapshots=kafka.last_snapshots, read_back=kafka.read_back,
+                             publish=kafka.publish, error_watch=lambda: LearnerErrorWatch(
+                                 lambda: error_monitor(delta=0.002, clock=32, settle=settle)),
+                             send_alerts=alerts.send)
+    return central, alerts
+
+
+def run(central: CentralLearner, kafka: Kafka, start: int, stop: int) -> None:
+    async def go():
+        for batch in kafka.batches(start, stop):
+            await central.learn(batch)
+
+    asyncio.run(go())
+
+
+def test_a_jump_of_the_learners_error_rate_raises_one_alert_after_it():
+    stream = concept_examples(3000, flips=(2000,))
+    kafka = Kafka(stream)
+    central, alerts = watching(kafka, Recording(), every=20)  # a snapshot at the end of every batch
+    run(central, kafka, 0, 3000)
+    assert len(alerts.sent) == 1
+    alert = alerts.sent[0]
+    assert 2000 < alert.offset < 2100  # found within 100 examples of the flip
+    assert (alert.stream, alert.partition, alert.mitigation) == ("error", CENTRAL, "none")
+    assert alert.transaction_id == stream[alert.offset].transaction_id and alert.position == alert.offset + 1
+    assert alert.model_version == f"lr-g0@{alert.offset}"  # the model that predicted it had learned the ones before
+    assert alert.mean_before < 0.1 < alert.mean_after
+    assert alert.description.endswith("examples of the central learner")
+    assert central.error_report()["last_alert"]["offset"] == alert.offset
+    # sent before the snapshot of its batch: no snapshot holds a window past an alert not sent
+    past = next(i for i, (kind, offset) in enumerate(alerts.log) if kind == "snapshot" and offset >= alert.offset)
+    assert alerts.log[past - 1] == ("alert", alert.offset)
+
+
+def test_a_steady_error_rate_raises_no_alert():
+    stream = concept_examples(3000)
+    kafka = Kafka(stream)
+    central, alerts = watching(kafka, Recording())
+    run(central, kafka, 0, 3000)
+    assert alerts.sent == []
+    report = central.error_report()
+    assert report["values"] == 3000 and report["waiting"] == 200  # fed every prediction, the first 200 settling
+    assert 0.0 < central.book.evaluator.snapshot().report()["cumulative"]["count"] == 3000
+
+
+def test_a_new_owner_alerts_where_an_uninterrupted_learner_does():
+    """The window goes with the snapshot: the alerts of a learner that died and its successor are
+    those of one that never stopped (the successor reads back the first change without alerting again:
+    its alert was sent before its batch was acknowledged) and the second change is found at the
+    same example."""
+    stream = concept_examples(4000, flips=(1500, 3000))
+    kafka = Kafka(stream)
+    whole, whole_alerts = watching(kafka, Recording())
+    run(whole, kafka, 0, 4000)
+    expected = [(a.offset, a.position, a.model_version, a.mean_before, a.mean_after) for a in whole_alerts.sent]
+    assert len(expected) == 2 and 1500 < expected[0][0] < 1600 and 3000 < expected[1][0] < 3100
+
+    kafka = Kafka(stream)
+    first, first_alerts = watching(kafka, Recording())
+    run(first, kafka, 0, 1700)  # snapshots at 500, 1000, 1500; then it dies, having committed up to 1640
+    assert decode_snapshot(kafka.snapshots[-1], SIGNER).examples_offset == 1499
+    second, second_alerts = watching(kafka, Recording())
+    run(second, kafka, 1640, 2000)
+    assert second.caught_up == 140  # 1500..1639 read back, the first change among them
+    assert second.error_report()["last_alert"] is None  # that alert is the first learner's, not this one's
+    run(second, kafka, 2000, 4000)
+    got = [(a.offset, a.position, a.model_version, a.mean_before, a.mean_after)
+           for a in first_alerts.sent + second_alerts.sent]
+    assert got == expected
+
+
+def test_a_snapshot_without_a_window_restores_a_fresh_one():
+    stream = concept_examples(1200)
+    kafka = Kafka(stream)
+    run(learner(kafka, Recording(), every=500), kafka, 0, 1000)  # no error watch: its snapshots hold none
+    assert decode_snapshot(kafka.snapshots[-1], SIGNER).errors == b""
+    second, _ = watching(kafka, Recording())
+    run(second, kafka, 1000, 1200)
+    assert second.error_report()["values"] == 200
+
+
+def test_an_error_watch_needs_a_sender():
+    kafka = Kafka([])
+    with pytest.raises(ValueError, match="send_alerts"):
+        CentralLearner(Recording, LearnerBook, model_factory(kind="lr"), signer=SIGNER,
+                       last_snapshots=kafka.last_snapshots, read_back=None, publish=kafka.publish,
+                       error_watch=lambda: LearnerErrorWatch(error_monitor))

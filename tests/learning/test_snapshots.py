@@ -71,6 +71,8 @@ def header(text: bytes) -> bytes:
     (header(b'{"model_name":"m","version":"m-g0@0","examples_offset":1,"positions":{}}'), "unreadable"),
     (header(b'{"model_name":"m","version":"m-g0@0","examples_offset":1,"positions":{"t:0":1.5},'
             b'"received":0,"learned":0,"sample_rate":1.0}'), "unreadable"),
+    (header(b'{"model_name":"m","version":"m-g0@0","examples_offset":1,"positions":{},'
+            b'"received":0,"learned":0,"sample_rate":1.0,"errors":"not base64!"}'), "unreadable"),
 ])
 def test_signed_bytes_that_are_not_a_snapshot(body, reason):
     with pytest.raises(SnapshotError) as caught:
@@ -86,3 +88,20 @@ def test_a_sample_rate_outside_zero_one_is_refused():
 def test_version_and_generation():
     s = snapshot(version=version_of("arf+lr", 4, 12_000))
     assert s.version == "arf+lr-g4@12000" and s.generation == 4
+
+
+def test_the_error_monitors_window_goes_with_the_model_and_a_reader_without_it_reads_the_rest():
+    from app.drift.detectors import error_monitor
+
+    monitor = error_monitor(settle=0)
+    for i in range(300):
+        monitor.update("error", float(i % 7 == 0), i)
+    original = snapshot(errors=monitor.to_checkpoint())
+    blob = encode(original, SIGNER)
+    back = decode(blob, SIGNER)
+    assert back == original and back.model == original.model
+    assert error_monitor(settle=0).restore(back.errors).count("error") == 300
+    # the window is in the header, not between the header and the model: the model bytes are where they were
+    without = encode(snapshot(), SIGNER)
+    assert SIGNER.verify(blob, context=snapshots.CONTEXT).endswith(original.model)
+    assert decode(without, SIGNER).errors == b"" and b'"errors"' not in without
