@@ -37,7 +37,7 @@ from app.learning import PrequentialEvaluator, pipeline
 from app.state.pending import PendingIndex
 
 __all__ = [
-    "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "feature_monitor",
+    "adwin_params", "anomaly_detector", "anomaly_threshold", "checkpoint_table", "error_monitor", "feature_monitor",
     "learner_book", "mitigation", "model_factory", "model_params", "pending_index",
     "prequential_evaluator", "read_back_options", "score_monitor", "service_streams", "transaction_features",
     "values_reader",
@@ -128,6 +128,18 @@ def score_monitor(s: Any, warning_delta: float | None = None) -> DriftMonitor:
     return detectors.score_monitor(warning_delta=warning_delta, score_direction=s.DRIFT_SCORE_DIRECTION,
                                    error_direction=s.DRIFT_ERROR_DIRECTION, settle=s.DRIFT_SETTLE_EVENTS,
                                    **adwin_params(s))
+
+
+def error_monitor(s: Any) -> DriftMonitor:
+    """A fresh monitor of the central learner's error stream (:func:`app.drift.detectors.error_monitor`):
+    ADWIN of ``DRIFT_DELTA`` and ``DRIFT_CLOCK``, ``DRIFT_ERROR_DIRECTION``, watched once the model has
+    learned ``DRIFT_SETTLE_EVENTS``, as :func:`score_monitor` watches the scores' error stream.
+
+    >>> import settings
+    >>> error_monitor(settings).settle == {"error": settings.DRIFT_SETTLE_EVENTS}
+    True
+    """
+    return detectors.error_monitor(direction=s.DRIFT_ERROR_DIRECTION, settle=s.DRIFT_SETTLE_EVENTS, **adwin_params(s))
 
 
 def service_streams(s: Any) -> Callable[..., Any]:

@@ -25,7 +25,11 @@
     prequential record); on any other worker it is null, and ``"learner_absent"`` says why.
 ``GET /drift``
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
-    worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published.
+    worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published. In central learning,
+    on a worker built with the central learner, ``"learner"`` is the central learner's error monitor
+    while it runs here (:meth:`~app.learning.central_learner.CentralLearner.error_report`: its
+    detector, the values fed, ADWIN's window, the values that waited for the model to settle, its
+    last alert), null on the other workers.
 ``POST /score``
     One transaction's fraud probability and decision now, by the model of its partition, routed to
     the worker that owns it; nothing is learned (:mod:`app.http_score`).
@@ -33,7 +37,7 @@
 The models of a partition are otherwise opened by its first event: :func:`open_assigned_models`,
 run by a timer, opens them as soon as the tables are recovered, so that an idle worker is ready
 too. ``/model`` is served when the scoring agent or the central learner runs in the worker,
-``/drift`` when the drift agent does.
+``/drift`` when the drift agent does or the central learner watches its errors.
 
 >>> readiness_missing(rebalancing=False, recovered=True, topic="transactions", assigned={0, 1}, loaded={0})
 ['the models of partitions [1] are not open yet']
@@ -170,9 +174,17 @@ async def learner_report(learner, examples_assigned: bool) -> dict[str, Any]:
     return {"learner": report}
 
 
-def drift_report(watch) -> dict[str, Any]:
-    """What ``/drift`` shows: the last alert of each monitored stream."""
-    return {"alerts": {stream: finite(alert.asdict()) for stream, alert in sorted(watch.latest.items())}}
+def drift_report(watch, learner=None) -> dict[str, Any]:
+    """What ``/drift`` shows: the last alert of each stream that ``watch`` (None: no drift agent)
+    monitors and, with the central ``learner`` (one that watches its errors), its error monitor."""
+    latest = watch.latest.items() if watch is not None else ()
+    report: dict[str, Any] = {"alerts": {stream: finite(alert.asdict()) for stream, alert in sorted(latest)}}
+    if learner is not None:
+        errors = learner.error_report()
+        if errors is not None and errors["last_alert"] is not None:
+            errors = {**errors, "last_alert": finite(errors["last_alert"])}
+        report["learner"] = errors
+    return report
 
 
 def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_after_s: int = RETRY_AFTER_S,
@@ -223,7 +235,8 @@ def register(app, service, *, ping_timeout_s: float = PING_TIMEOUT_S, retry_afte
             avro_loads=lambda: service.topics.codec(topic, Transaction, validate_transaction).loads,
             partition_of=partition_of)
 
-    if service.drift is not None:
+    errors_of = learner if learner is not None and learner.error_watch is not None else None
+    if service.drift is not None or errors_of is not None:
         @app.page("/drift")
         async def drift(web, request):  # noqa: ANN001 - Faust view signature
-            return web.json(drift_report(service.drift))
+            return web.json(drift_report(service.drift, errors_of))

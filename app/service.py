@@ -77,7 +77,8 @@ def build(app, s) -> Service:
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
     if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
-        service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer)
+        service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
+                                          alerts_topic=topics.drift_alerts)
         owners.insert(0, service.learner)
     if "anomaly" in s.AGENTS:
         scorer_windows = service.scorer.windows if service.scorer is not None else None
@@ -173,12 +174,15 @@ def central_scoring(app, s, signer: Signer | None) -> dict:
             "send_example": lambda key, value: examples.send_soon(key=key, value=value)}
 
 
-def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralLearner:
+def central_learner(app, s, host=None, signer: Signer | None = None, alerts_topic=None) -> CentralLearner:
     """The central learner of settings ``s`` (``LEARNING_MODE = "central"``) and its agent on ``app``:
     it reads ``EXAMPLES_TOPIC`` (one partition: the worker that owns it learns), learns in ``host()``
     (the scorer's model host; without one, a host of its own), and writes snapshots signed by
     ``signer`` to ``SNAPSHOTS_TOPIC`` (one partition, compacted, messages up to
-    ``CHECKPOINT_MAX_BYTES``), where it also finds the newest one when it takes over."""
+    ``CHECKPOINT_MAX_BYTES``), where it also finds the newest one when it takes over. With
+    ``DRIFT_MONITOR_SCORES`` and an ``alerts_topic`` it watches its own errors (the deployment's
+    error stream in this mode: :func:`app.configured.error_monitor`) and sends their drift alerts to
+    ``alerts_topic``."""
     from app.state.last_records import last_records
 
     signer = signer or state_signer(s.STATE_KEY)
@@ -222,11 +226,22 @@ def central_learner(app, s, host=None, signer: Signer | None = None) -> CentralL
 
     learner = CentralLearner(host, lambda: configured.learner_book(s), configured.model_factory(s), signer=signer,
                              last_snapshots=last_snapshots, read_back=read, publish=publish,
-                             warm_start_path=s.WARM_START_PATH, topic=s.EXAMPLES_TOPIC)
+                             warm_start_path=s.WARM_START_PATH, topic=s.EXAMPLES_TOPIC,
+                             **(learner_errors(s, alerts_topic) if s.DRIFT_MONITOR_SCORES and alerts_topic else {}))
     learner_agents.register(app, examples, learner, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
                             snapshot_check_s=min(1.0, s.SNAPSHOT_EVERY_S or 1.0),
                             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S)
     return learner
+
+
+def learner_errors(s, alerts_topic) -> dict:
+    """The central learner's error watch (:class:`~app.drift.learner_errors.LearnerErrorWatch` of
+    :func:`app.configured.error_monitor`) and the sender of its alerts to ``alerts_topic``, as
+    keyword arguments of :class:`~app.learning.central_learner.CentralLearner`."""
+    from app.drift.learner_errors import LearnerErrorWatch
+
+    return {"error_watch": lambda: LearnerErrorWatch(lambda: configured.error_monitor(s)),
+            "send_alerts": drift_agents.publisher(alerts_topic)}
 
 
 def scoring_windows(app, s) -> ScoringWindows | None:
@@ -335,7 +350,8 @@ def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None, term
 
 def drift_watch(app, s, topics: Topics, learners: Scorer | None, signer: Signer | None = None) -> DriftWatch:
     """The drift monitors of settings ``s``, with their table on ``app``; mitigation acts on the
-    live learners of ``learners`` (the scorer, when it runs in this worker)."""
+    live learners of ``learners`` (the scorer, when it runs in this worker). In central learning the
+    scores' ``error`` stream is left out: the central learner watches its own (:func:`learner_errors`)."""
     table = configured.checkpoint_table(s, app, s.DRIFT_CHECKPOINT_TABLE,
                                         help="Drift monitor checkpoints (ADWIN windows) per source partition.")
     transactions = topics.record_decoder(s.TRANSACTIONS_TOPIC, Transaction)
@@ -349,4 +365,5 @@ def drift_watch(app, s, topics: Topics, learners: Scorer | None, signer: Signer 
         read_back={"features": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions),
                    "scores": configured.values_reader(s, s.SCORES_TOPIC, topics.record_decoder(s.SCORES_TOPIC, Score)),
                    "challenger": configured.values_reader(s, s.TRANSACTIONS_TOPIC, transactions)},
-        transactions_topic=s.TRANSACTIONS_TOPIC, scores_topic=s.SCORES_TOPIC, signer=signer)
+        transactions_topic=s.TRANSACTIONS_TOPIC, scores_topic=s.SCORES_TOPIC, signer=signer,
+        errors=s.LEARNING_MODE != "central")

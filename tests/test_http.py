@@ -257,9 +257,10 @@ def confirmed(*args):
     return done
 
 
-def make_central(host) -> tuple[Scorer, CentralLearner]:
+def make_central(host, **learner_options) -> tuple[Scorer, CentralLearner]:
     """A central-mode scorer (a replica, no checkpoint table, as the service builds it) and the
-    central learner, sharing ``host``; the learner writes a snapshot every 50 examples."""
+    central learner (with ``learner_options``), sharing ``host``; the learner writes a snapshot every
+    50 examples."""
     async def start_host():
         return host
 
@@ -273,7 +274,7 @@ def make_central(host) -> tuple[Scorer, CentralLearner]:
                     replica=Replica(model_factory(kind="lr")), send_example=confirmed)
     learner = CentralLearner(start_host, lambda: LearnerBook(every=50, every_s=None), model_factory(kind="lr"),
                              signer=Signer("k" * 32), last_snapshots=no_snapshot, read_back=None, publish=published,
-                             topic="examples")
+                             topic="examples", **learner_options)
     return scorer, learner
 
 
@@ -349,3 +350,34 @@ async def test_model_shows_an_undefined_learner_metric_as_null_and_the_learner_a
         assert body["learner"]["examples_received"] == 20 and body["learner"]["last_snapshot"] is None
         assert body["learner"]["prequential"]["window"]["roc_auc"] is None
         assert body["learner"]["prequential"]["window"]["count"] == 20
+
+
+@pytest.mark.asyncio
+async def test_drift_shows_the_central_learners_error_monitor_where_it_runs():
+    from app.drift.detectors import error_monitor
+    from app.drift.learner_errors import LearnerErrorWatch
+
+    sent = []
+
+    async def send(alerts):
+        sent.extend(alerts)
+
+    app = make_app()
+    _, learner = make_central(LocalHost(), error_watch=lambda: LearnerErrorWatch(lambda: error_monitor(settle=100)),
+                              send_alerts=send)
+    make_service(app, learner=learner)  # no drift agent here: the page is the learner's
+    async with web_client(app) as web:
+        assert await (await web.get("/drift")).json() == {"alerts": {}, "learner": None}  # not running here
+        # the label is the feature's rule until example 1,500, then its opposite
+        for batch in example_batches(2000, label=lambda i: int(i % 5 == 0) ^ (i >= 1500)):
+            await learner.learn(batch)
+        assert len(sent) == 1 and 1500 < sent[0].offset < 1600, sent
+        body = await (await web.get("/drift")).json()
+        entry = body["learner"]
+        assert body["alerts"] == {}
+        assert (entry["stream"], entry["detector"], entry["values"], entry["waiting"]) == (
+            "error", "ADWIN(delta=0.002,clock=32)", 2000, 100)
+        assert 0 < entry["width"] < 2000 - 100
+        last = entry["last_alert"]
+        assert (last["offset"], last["partition"], last["stream"]) == (sent[0].offset, -1, "error")
+        assert last["description"] == sent[0].description

@@ -65,3 +65,18 @@ def test_a_central_worker_runs_the_learner_unless_told_it_only_scores(monkeypatc
     app, learning = built(LEARNING_MODE="central", AGENTS=[])
     assert learning.learner is not None and learning.scorer is None
     assert built(LEARNING_MODE="partition", AGENTS=["scoring"])[1].learner is None
+
+
+def test_in_central_mode_the_error_stream_is_the_learners(monkeypatch):
+    """The learner watches its own errors (``DRIFT_MONITOR_SCORES``), with the settings' ADWIN; the
+    scores' monitors leave their error stream out. In the partition mode the scores' is the one."""
+    monkeypatch.setattr(service.observability, "register", lambda app: None)
+    _, central = built(LEARNING_MODE="central", AGENTS=["scoring", "drift"], DRIFT_DELTA=0.01, DRIFT_SETTLE_EVENTS=7)
+    watch = central.learner.error_watch()
+    assert watch.monitor.detector == "ADWIN(delta=0.01,clock=32)" and watch.monitor.settle == {"error": 7}
+    assert central.learner.send_alerts is not None
+    assert central.drift.errors is False
+    _, quiet = built(LEARNING_MODE="central", AGENTS=[], DRIFT_MONITOR_SCORES=False)
+    assert quiet.learner.error_watch is None
+    _, partition = built(LEARNING_MODE="partition", AGENTS=["scoring", "drift"])
+    assert partition.drift.errors is True
