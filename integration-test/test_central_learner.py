@@ -144,3 +144,54 @@ def test_the_learner_is_the_plain_loop_and_resumes_from_its_snapshot(make_worker
     assert worker.metric("fraud_learner_examples_total", decision="duplicate") == 100
     assert worker.metric("fraud_learner_examples_total", decision="learn") == 3000 - 1200
     assert_healthy(worker)
+
+
+def flipping_examples(n: int, flip: int, seed: int = 3) -> list[Example]:
+    """``n`` examples whose label is ``V1 > 0.5`` until ``flip``, its opposite from there (2% of
+    them the other label): the learner's error rate jumps at ``flip``, from the noise to most examples."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        v1 = float(rng.normal())
+        label = int(v1 > 0.5) ^ int(i >= flip) ^ int(rng.random() < 0.02)
+        out.append(Example(f"tx-{i:09d}", float(i), {"V1": v1, "V2": float(rng.random())}, label,
+                           ("transactions", 0, i)))
+    return out
+
+
+def test_the_learner_alerts_on_a_jump_of_its_own_error_rate(make_worker, names):
+    """The drift alerts of the learner's own predictions (its prequential errors) reach drift-alerts
+    where the same ADWIN over a plain loop's errors finds the change, marked as the central learner's."""
+    from app.drift.detectors import error_monitor
+    from app.drift.learner_errors import CENTRAL, LearnerErrorWatch
+    from app.records import DriftAlert
+    from app.testing.kafka import read
+
+    settle, stream = 200, flipping_examples(3000, flip=2000)
+    env = {**learner_env(names), "FRAUD_MODEL_KIND": "lr", "FRAUD_DRIFT_SETTLE_EVENTS": str(settle)}
+    # offline: the plain loop's predictions, their errors at the threshold through the same monitor
+    loop = OnlineLearner(functools.partial(build_model, **{**configured.model_params(settings), "kind": "lr"}))
+    watch, expected = LearnerErrorWatch(lambda: error_monitor(**configured.adwin_params(settings), settle=settle)), []
+    for i, example in enumerate(stream):
+        wrong = (loop.predict_proba(example.features) >= settings.DECISION_THRESHOLD) != bool(example.label)
+        loop.learn(example.features, example.label)
+        found = watch.observe(wrong, i, event_time=example.event_time, transaction_id=example.transaction_id,
+                              offset=i, model_version="")
+        if found is not None:
+            expected.append(found.offset)
+    assert len(expected) == 1 and 2000 < expected[0] < 2100, expected  # the loop sees the jump, and only it
+
+    worker = make_worker(env)
+    produce(env["FRAUD_EXAMPLES_TOPIC"], stream)
+    wait_for(worker, lambda: worker.metric("fraud_learner_examples_total", decision="learn") == len(stream), 60,
+             "every example learned")
+    got = [value for _, value, _, _ in read(names.drift_alerts, DriftAlert, expect=len(expected) + 1, timeout_s=20,
+                                            idle_s=3)]
+    assert [a["offset"] for a in got] == expected, worker.log_tail()
+    alert = got[0]
+    assert (alert["stream"], alert["partition"], alert["mitigation"]) == ("error", CENTRAL, "none")
+    assert alert["transaction_id"] == stream[alert["offset"]].transaction_id
+    assert alert["model_version"] == f"lr-g0@{alert['offset']}"
+    assert alert["description"].endswith("examples of the central learner")
+    assert worker.metric("fraud_drift_alerts_total", stream="error") == 1
+    assert_healthy(worker)
