@@ -26,8 +26,8 @@
 ``GET /drift``
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
     worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published. In central learning,
-    on a worker built with the central learner, ``"learner"`` is the central learner's error monitor
-    while it runs here (:meth:`~app.learning.central_learner.CentralLearner.error_report`: its
+    on a worker built with the central learner watching its errors (``DRIFT_MONITOR_SCORES``),
+    ``"learner"`` is the learner's error monitor while it runs here (:meth:`~app.learning.central_learner.CentralLearner.error_report`: its
     detector, the values fed, ADWIN's window, the values that waited for the model to settle, its
     last alert), null on the other workers.
 ``POST /score``
