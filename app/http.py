@@ -27,9 +27,10 @@
     ``{"alerts": {"<stream>": {...}}}``: the last drift alert of each monitored stream since the
     worker started (:attr:`app.drift.watch.DriftWatch.latest`), as published. In central learning,
     on a worker built with the central learner watching its errors (``DRIFT_MONITOR_SCORES``),
-    ``"learner"`` is the learner's error monitor while it runs here (:meth:`~app.learning.central_learner.CentralLearner.error_report`: its
-    detector, the values fed, ADWIN's window, the values that waited for the model to settle, its
-    last alert), null on the other workers.
+    ``"learner"`` is the learner's error monitor while it runs here
+    (:meth:`~app.learning.central_learner.CentralLearner.error_report`: its detector, the values
+    fed, ADWIN's window, the values that waited for the model to settle, its last alert), null on
+    the other workers.
 ``POST /score``
     One transaction's fraud probability and decision now, by the model of its partition, routed to
     the worker that owns it; nothing is learned (:mod:`app.http_score`).
