@@ -8,8 +8,8 @@ acknowledged (``take_events``) only after that, and after the drift alerts of th
 error stream that the batch raised are confirmed (the learner sends them, before its snapshot,
 through the sender it was built with: :func:`app.agents.drift.publisher`). A timer writes the
 snapshot the time bound makes due when no batch comes; another publishes the learner's prequential
-record (``fraud_prequential_metric`` with ``partition="central"``). A batch the consumer gave before the partition was revoked is not learned:
-the partition's next owner reads it again.
+record (``fraud_prequential_metric`` with ``partition="central"``). A batch the consumer gave
+before the partition was revoked is not learned: the partition's next owner reads it again.
 """
 from __future__ import annotations
 

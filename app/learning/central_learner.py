@@ -112,7 +112,7 @@ class CentralLearner:
                  topic: str = "examples", error_watch: Callable[[], Any] | None = None,
                  send_alerts: Callable[[list], Awaitable[None]] | None = None) -> None:
         if error_watch is not None and send_alerts is None:
-            raise ValueError("an error watch needs send_alerts: its alerts must be sent before the batch is acknowledged")
+            raise ValueError("an error watch needs send_alerts: its alerts are sent before the batch is acknowledged")
         self.host, self.new_book, self.model_factory = host, new_book, model_factory
         self.signer, self.last_snapshots, self.read_back, self.publish = signer, last_snapshots, read_back, publish
         self.warm_start_path, self.topic = warm_start_path, topic
