@@ -18,7 +18,7 @@ replica to it; a worker that takes the learner over restores it and reads the ex
   probabilities with it (:func:`app.learning.subsampling.correct`);
 * ``errors``: the checkpoint of the learner's error monitor (the ADWIN window over its own
   prequential errors, :mod:`app.drift.learner_errors`) as of the same example, empty when it runs
-  none; only a learner taking over reads it (scorers do not).
+  none; only a learner taking over uses it.
 
 The model bytes are a pickle, and unpickling runs code, so a snapshot is signed like the state
 checkpoints (:mod:`app.state.signing`, with the context :data:`CONTEXT`, so that no other signed
