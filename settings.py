@@ -177,6 +177,14 @@ SNAPSHOT_EVERY_S = _env("SNAPSHOT_EVERY_S", 1.0)  # ...or once this long has pas
 # (then it scores with the snapshot it has: a learner that is down slows the scoring, never stops it).
 STALENESS_MAX_EXAMPLES = _env("STALENESS_MAX_EXAMPLES", 2000)
 STALENESS_MAX_WAIT_S = _env("STALENESS_MAX_WAIT_S", 5.0)
+# Event-time alignment (docs/scaleout.md): a worker holds the transactions it takes and scores them
+# oldest first, none more than ALIGN_MAX_SKEW_S seconds of event time ahead of its slowest partition
+# that can move (one with more to read that gave an event in the last ALIGN_IDLE_S seconds of taking
+# events); it pauses the fetching of the partitions that run ahead, checking every ALIGN_CHECK_S
+# seconds. Needs MODEL_PROCESS. 0: no alignment.
+ALIGN_MAX_SKEW_S = _env("ALIGN_MAX_SKEW_S", 0.0)
+ALIGN_IDLE_S = _env("ALIGN_IDLE_S", 5.0)
+ALIGN_CHECK_S = _env("ALIGN_CHECK_S", 0.05)
 # The share of genuine (label 0) examples the learner learns (every fraud is learned), chosen by a hash
 # of the transaction id; scorers correct the probabilities for it. 1.0: learn every example.
 LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 1.0)

@@ -104,6 +104,13 @@ STALENESS_HELD = Counter("fraud_staleness_held_seconds_total", "Seconds the scor
 STALENESS_TIMEOUTS = Counter("fraud_staleness_timeouts_total", "Batches scored with a snapshot beyond the staleness "
                              "bound after its longest wait (STALENESS_MAX_WAIT_S).", registry=REGISTRY)
 
+PARTITIONS_PAUSED = Gauge("fraud_partitions_paused", "Partitions of transactions this worker has paused for running "
+                          "ahead of its slowest in event time (ALIGN_MAX_SKEW_S).", registry=REGISTRY)
+EVENTS_HELD = Gauge("fraud_events_held", "Transactions this worker has taken and holds until its slower partitions "
+                    "catch up in event time (ALIGN_MAX_SKEW_S).", registry=REGISTRY)
+PARTITION_SKEW = Gauge("fraud_partition_skew_seconds", "Event time of this worker's newest partition minus that of its "
+                       "slowest that can move, at the alignment's last check (ALIGN_MAX_SKEW_S).", registry=REGISTRY)
+
 # --- window features ------------------------------------------------------------------------------
 WINDOW_IDS_MISSING = Counter("fraud_window_features_missing_total",
                              "Transactions scored without a card's or a terminal's window features (the record "

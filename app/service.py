@@ -20,6 +20,7 @@ from app.agents import anomaly as anomaly_agents
 from app.agents import drift as drift_agents
 from app.agents import learner as learner_agents
 from app.agents import lifecycle
+from app.agents import alignment as alignment_agents
 from app.agents import scoring as scoring_agents
 from app.agents import terminals as terminal_agents
 from app.anomaly.partitions import AnomalyDetectors
@@ -29,6 +30,7 @@ from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
 from app.records.transaction import model_features
 from app.scoring import Scorer
+from app.scoring.alignment import EventTimeAlignment
 from app.scoring.replica import Replica
 from app.scoring.windows import ScoringWindows, TerminalLabels
 from app.serialization.avro import validate_label, validate_transaction
@@ -67,15 +69,19 @@ def build(app, s) -> Service:
     owners = []
     if "scoring" in s.AGENTS:
         service.scorer = scorer(app, s, topics, signer=signer)
+        aligner = alignment(app, s, topics)
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
-            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S)
+            report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S,
+            aligner=aligner)
         windows = service.scorer.windows
         if windows is not None:
             terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
+        if aligner is not None:
+            owners.append(aligner)
     if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
         service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
                                           alerts_topic=topics.drift_alerts)
@@ -143,6 +149,18 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
         parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
         windows=scoring_windows(app, s), **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {}))
+
+
+def alignment(app, s, topics: Topics) -> alignment_agents.Aligner | None:
+    """The :class:`~app.agents.alignment.Aligner` of the worker's ``transactions`` partitions
+    (``ALIGN_MAX_SKEW_S``, ``ALIGN_IDLE_S``; None when the skew is 0) and its timer on ``app``."""
+    if not s.ALIGN_MAX_SKEW_S:
+        return None
+    if not s.MODEL_PROCESS:
+        raise ValueError("FRAUD_ALIGN_MAX_SKEW_S needs FRAUD_MODEL_PROCESS=true: with the models in the worker "
+                         "each batch is acknowledged once taken, and the alignment holds events unacknowledged")
+    return alignment_agents.register(app, topics.transactions, EventTimeAlignment(s.ALIGN_MAX_SKEW_S, s.ALIGN_IDLE_S),
+                                     interval_s=s.ALIGN_CHECK_S)
 
 
 def central_scoring(app, s, signer: Signer | None) -> dict:

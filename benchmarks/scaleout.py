@@ -75,6 +75,18 @@ def staleness(scores: list[dict]) -> np.ndarray:
     return np.maximum(np.arange(len(ordered)) - counts, 0)
 
 
+def rows_apart(example_rows: list[int]) -> np.ndarray:
+    """Per example, in the examples topic's order, how many file rows it comes behind the newest row
+    taken in before it: 0 when the partitions are scored in file order; with partitions scored out
+    of step, about how far the slowest runs behind the fastest.
+
+    >>> rows_apart([0, 1, 5, 2, 6, 3]).tolist()
+    [0, 0, 0, 3, 0, 3]
+    """
+    rows = np.asarray(example_rows, dtype=np.int64)
+    return np.maximum.accumulate(rows) - rows if len(rows) else rows
+
+
 def file_order_staleness(rows: np.ndarray, learned: np.ndarray, example_rows: list[int]) -> np.ndarray:
     """Per score of file row ``rows[k]`` by a version that had taken in the first ``learned[k]``
     examples of the topic (whose file rows are ``example_rows``, in the topic's order): the rows
@@ -120,7 +132,8 @@ def central_env(names, rate: float, args, **more: str) -> dict[str, str]:
            "FRAUD_LEARN_SAMPLE_RATE": repr(rate), "FRAUD_SNAPSHOT_EVERY": str(args.snapshot_every),
            "FRAUD_SNAPSHOT_EVERY_S": repr(args.snapshot_every_s), "FRAUD_MODEL_KIND": args.params["kind"],
            "FRAUD_ARF_TREES": str(args.params["trees"]), "FRAUD_WINDOW_FEATURES": "false",
-           "FRAUD_STALENESS_MAX_EXAMPLES": str(args.max_staleness), "FRAUD_STALENESS_MAX_WAIT_S": repr(args.max_wait_s)}
+           "FRAUD_STALENESS_MAX_EXAMPLES": str(args.max_staleness), "FRAUD_STALENESS_MAX_WAIT_S": repr(args.max_wait_s),
+           "FRAUD_ALIGN_MAX_SKEW_S": repr(args.align_skew_s)}
     env.update(more)
     return env
 
@@ -197,6 +210,7 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
         learned = np.array([int(s["model_version"].rsplit("@", 1)[1]) if "@" in s["model_version"] else 0
                             for s in ordered])
         file_stale = file_order_staleness(np.arange(n), learned, example_rows)
+        apart = rows_apart(example_rows)
         if args.save:  # for python -m evaluation.scaleout --study versions
             import pathlib
 
@@ -208,6 +222,7 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
                "staleness_p50": float(np.median(stale)), "staleness_max": int(stale.max()),
                "file_staleness_p50": float(np.median(file_stale)),
                "file_staleness_p99": float(np.percentile(file_stale, 99)),
+               "apart_p50": float(np.median(apart)), "apart_p99": float(np.percentile(apart, 99)),
                "learner_behind_s": behind_s, "wall_s": scores_done - replay_started,
                "snapshots": learner.metric("fraud_snapshots_total") if learner else math.nan,
                "held_s": sum(w.metric("fraud_staleness_held_seconds_total") for w in started),
@@ -220,7 +235,7 @@ def run_service(rows: list[dict], y: np.ndarray, workers: int, rate: float, args
             out["scorer_cpu_ms"] = 1000.0 * (cpu_s[w.name] + cpu_s.get(f"{w.name}-model", 0.0)) / scored_by[w.name]
         print(f"{tag} PR-AUC {pr:.4f} ROC-AUC {roc:.4f}, {out['eps']:.0f} ev/s, staleness median "
               f"{out['staleness_p50']:.0f} max {out['staleness_max']} (in file order: median "
-              f"{out['file_staleness_p50']:.0f}, p99 {out['file_staleness_p99']:.0f}; held {out['held_s']:.1f} s, "
+              f"{out['file_staleness_p50']:.0f}, p99 {out['file_staleness_p99']:.0f}; partitions apart: median {out['apart_p50']:.0f}, p99 {out['apart_p99']:.0f} rows; held {out['held_s']:.1f} s, "
               f"{out['timeouts']:.0f} time-outs), learner done {behind_s:.1f} s after the last "
               f"score; CPU ms per event " + ", ".join(f"{k[7:]} {v:.3f}" for k, v in out.items() if k.startswith("cpu_ms_"))
               + (f"; a scorer alone {out['scorer_cpu_ms']:.3f} ms per event it scored" if "scorer_cpu_ms" in out else "")
@@ -274,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-staleness", type=int, default=None,
                    help="STALENESS_MAX_EXAMPLES (default: the setting; 0: no bound)")
     p.add_argument("--max-wait-s", type=float, default=None, help="STALENESS_MAX_WAIT_S (default: the setting)")
+    p.add_argument("--align-skew-s", type=float, default=None,
+                   help="ALIGN_MAX_SKEW_S: event-time alignment of the partitions (default: the setting; 0: none)")
     p.add_argument("--learner-apart", action="store_true",
                    help="the scorers only score (CENTRAL_LEARNER=false); the learner runs in a worker of its own")
     p.add_argument("--save", default=None,
@@ -301,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
         args.max_staleness = settings.STALENESS_MAX_EXAMPLES
     if args.max_wait_s is None:
         args.max_wait_s = settings.STALENESS_MAX_WAIT_S
+    if args.align_skew_s is None:
+        args.align_skew_s = settings.ALIGN_MAX_SKEW_S
     if args.kind:
         params["kind"] = args.kind
     if args.trees:
@@ -352,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         for workers in sorted({1, N}):
             r = results[rate, workers]
             for key in ("pr_auc", "roc_auc", "eps", "staleness_p50", "staleness_max", "file_staleness_p50",
-                        "file_staleness_p99", "held_s", "timeouts",
+                        "file_staleness_p99", "apart_p50", "apart_p99", "held_s", "timeouts",
                         "learner_behind_s",
                         "scorer_cpu_ms", "learner_max_eps", "learner_cpu_ms", "learner_model_cpu_ms"):
                 if key in r:
@@ -363,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     line.update({k: v for k, v in figures.items() if k not in line})
     line.update(rows=n, replay_rate=args.rate or "max", kind=params["kind"], trees=params["trees"], partitions=args.partitions,
                 snapshot_every=args.snapshot_every, snapshot_every_s=args.snapshot_every_s,
-                max_staleness=args.max_staleness, max_wait_s=args.max_wait_s, learner_apart=args.learner_apart,
+                max_staleness=args.max_staleness, max_wait_s=args.max_wait_s, align_skew_s=args.align_skew_s,
+                learner_apart=args.learner_apart,
                 load=round(load_average(), 2))
     print(key_values(**line))
     return 0

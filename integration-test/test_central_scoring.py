@@ -5,6 +5,7 @@ topic, sent in source order, and only a restart sends some again, with the same 
 one worker the learner learns as the plain loop, and two workers share the scoring and feed one learner."""
 from __future__ import annotations
 
+import asyncio
 import collections
 import functools
 import math
@@ -309,3 +310,43 @@ def test_a_scorer_holding_for_the_snapshot_never_stops_its_own_workers_learner(m
         offset_of.setdefault(example.transaction_id, offset)
     stale = [offset_of[key] - int(score["model_version"].rsplit("@", 1)[1]) for key, score in by_id.items()]
     assert max(stale) <= bound + batches, max(stale)
+
+
+def test_a_worker_scores_its_partitions_in_step_in_event_time(make_worker, names):
+    """Four partitions over the same 2,000 s of event time, one of them ten times as dense as the
+    others, all in Kafka before the worker starts: its consumer reads the partitions at about the
+    same number of records each, so the sparse ones run through their 2,000 s while the dense one is
+    still at its first 200. With ALIGN_MAX_SKEW_S the worker holds what runs ahead, and the examples
+    (one per transaction, sent as each is scored) come in event-time order to within the skew."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from app.admin import ensure_topics
+    from app.testing.stack import BROKER
+
+    skew, span = 50.0, 2000.0
+    partition_of = DefaultPartitioner()
+    rows = generate(8000, seed=10)
+    by_partition = collections.defaultdict(list)
+    for i in range(len(rows)):
+        by_partition[partition_of(f"tx-{i}".encode(), [0, 1, 2, 3], [0, 1, 2, 3])].append(i)
+    chosen = {p: ids[:1200] if p == 0 else ids[:120] for p, ids in by_partition.items()}
+    event_time = {i: BASE + span * rank / len(ids) for ids in chosen.values() for rank, i in enumerate(ids)}
+    in_order = sorted(event_time, key=event_time.get)
+    asyncio.run(ensure_topics(BROKER, [names.transactions, names.labels], partitions=4))
+    stream = Stream(names, rows)
+    stream.value = lambda i, labelled: to_transaction(rows[i], f"tx-{i}", event_time[i], with_label=labelled)
+    stream.transactions(in_order, labelled=lambda i: True)
+
+    env = {**central_env(names), "FRAUD_TOPIC_PARTITIONS": "4", "FRAUD_ALIGN_MAX_SKEW_S": str(skew),
+           "FRAUD_BROKER_MAX_POLL_RECORDS": "50", "FRAUD_CONSUMER_MAX_FETCH_BYTES": "8192"}
+    worker = make_worker(env)
+    assert len(scores_by_id(names, len(in_order), timeout_s=180)) == len(in_order), worker.log_tail()
+    found = examples(names, len(in_order), timeout_s=60)
+    assert sorted(example.transaction_id for example in found) == sorted(f"tx-{i}" for i in in_order)
+    newest, behind = float("-inf"), []
+    for example in found:
+        newest = max(newest, example.event_time)
+        behind.append(newest - example.event_time)
+    assert max(behind) <= skew, (max(behind), worker.log_tail())
+    assert in_source_order(found) == 0  # each partition's in its own order
+    assert worker.metric("fraud_events_held") == 0

@@ -9,7 +9,9 @@ and a batch's events are acknowledged only once its scores are confirmed by the 
 batch before it is done (at-least-once, in order); a send the broker does not confirm stops the
 worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the commits of a worker that
 looks healthy. With the models in this process
-(``in_process``), each batch is scored and sent before the next is taken.
+(``in_process``), each batch is scored and sent before the next is taken. With an
+:class:`~app.agents.alignment.Aligner`, the batches taken are held there and what it releases, in
+step in event time across the worker's partitions, is scored as above.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import logging
 import time
 
 from app import metrics, outputs
+from app.agents.alignment import Aligner
 from app.dead_letters import processing_failed
 from app.records import Score
 from app.serialization.errors import DecodeError
@@ -28,8 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
-             in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0) -> None:
-    """Put the scoring agents, the model host's start and the prequential report on ``app``."""
+             in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0,
+             aligner: Aligner | None = None, release_check_s: float = 0.05) -> None:
+    """Put the scoring agents, the model host's start and the prequential report on ``app``. With an
+    ``aligner`` (model process only) the transactions taken are held there and scored as it
+    releases them, in step in event time; it is asked every ``release_check_s`` when none come."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
     send = ScoreSender(app, topics, score_codec.dumps)
 
@@ -43,7 +49,9 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
                     await send(stream, events_of(items), await scorer.submit(items), scorer, started, ack=False)
             return
         sending: collections.deque[asyncio.Future] = collections.deque()  # oldest first
-        async for batch in stream.noack_take(batch_size, within=within_s):
+        one_at_a_time = asyncio.Lock()  # the stream's batches and the aligner's releases take turns
+
+        async def score(batch) -> None:
             started = time.perf_counter()
             if sending and scorer.needs_catch_up({event.message.partition for event in batch}):
                 while sending:  # what the learners have learned must be final before a catch-up
@@ -56,6 +64,34 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
                     send(stream, events_of(items), chunks, scorer, started, after=sending[-1] if sending else None))
                 task.add_done_callback(_log_send_failure)
                 sending.append(task)
+
+        async def score_released() -> None:
+            while batch := aligner.release(batch_size):
+                with aligner.busy():
+                    await score(batch)
+
+        async def release_when_idle() -> None:
+            """Held events come out when no new event comes (the slowest partition ended or stalled)."""
+            while True:
+                await asyncio.sleep(release_check_s)
+                if aligner.held and not one_at_a_time.locked():
+                    async with one_at_a_time:
+                        await score_released()
+
+        releasing = asyncio.ensure_future(release_when_idle()) if aligner is not None else None
+        try:
+            async for batch in stream.noack_take(batch_size, within=within_s):
+                if releasing is not None and releasing.done():
+                    releasing.result()  # raises what stopped it (a batch whose scores could not be sent)
+                async with one_at_a_time:
+                    if aligner is None:
+                        await score(batch)
+                    else:
+                        aligner.admit(batch)
+                        await score_released()
+        finally:
+            if releasing is not None:
+                releasing.cancel()
 
     @app.agent(topics.labels, name="app.agents.scoring.learn_labels")
     async def learn_labels(stream):

@@ -1,0 +1,141 @@
+"""Scoring a worker's partitions in step in event time.
+
+A worker reads the partitions of ``transactions`` as its consumer fetches them, and with a backlog
+some partitions run ahead of others by thousands of events. With one model per partition that does
+not matter; with one model for all of them (central learning, ``docs/scaleout.md``) it does: a
+partition that runs ahead is scored by a model that has not learned the examples of the
+partitions that lag, which are older in event time.
+
+An :class:`EventTimeAlignment` puts the worker's events back in step, as Kafka Streams does by
+picking the partition with the lowest timestamp: each event taken from the stream is *held*, and
+:meth:`~EventTimeAlignment.release` lets go, oldest first, of those no more than ``max_skew_s``
+seconds of event time ahead of the slowest partition that can move; each partition's events keep
+their order. :meth:`~EventTimeAlignment.to_pause` names the partitions whose fetching to pause
+meanwhile (those that run ahead), so that what is held stays about a stream buffer's worth.
+
+Only a partition that can move holds the others back: one with nothing left to read (its newest
+event is the last before its high watermark) or that has given no event for ``idle_s`` seconds
+does not, so a partition that has ended or stalled never stops the rest. A partition assigned that
+has given no event yet holds everything back for its first ``idle_s`` seconds (unless its high
+watermark is 0: it has never had an event), so that the first events taken do not run ahead of a
+partition whose first fetch has not come yet.
+
+>>> align = EventTimeAlignment(max_skew_s=60.0, idle_s=5.0, clock=lambda: 0.0)
+>>> for partition, event_time, offset in [(0, 1000.0, 10), (1, 1200.0, 7), (1, 1201.0, 8), (2, 1030.0, 3)]:
+...     align.hold(partition, event_time, offset, f"{partition}@{offset}")
+>>> more = lambda p: 100  # every partition has more to read
+>>> align.release(more, {0, 1, 2, 3})  # 3 has given nothing yet: it holds everything back
+[]
+>>> align.release(more)  # 1 is 200 s ahead of 0: its events wait
+['0@10', '2@3']
+>>> sorted(align.to_pause({0, 1, 2}, more)), align.held, align.skew
+([1], 2, 201.0)
+>>> align.hold(0, 1150.0, 11, "0@11")
+>>> align.release(more)  # the slowest that can move is now 2, at 1030
+[]
+>>> align.release(lambda p: {2: 4}.get(p, 100))  # 2 has nothing left: 0 (1150) is the slowest
+['0@11', '1@7', '1@8']
+"""
+from __future__ import annotations
+
+import collections
+import heapq
+import time
+from typing import Any, Callable, Iterable
+
+
+class EventTimeAlignment:
+    """Holds a worker's events and releases them in step in event time (see the module's
+    docstring): none more than ``max_skew_s`` ahead of the slowest partition that can move; a
+    partition that gave nothing for ``idle_s`` seconds (``clock``, monotonic) cannot."""
+
+    def __init__(self, max_skew_s: float, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_skew_s <= 0 or idle_s <= 0:
+            raise ValueError(f"an event-time alignment needs max_skew_s > 0 and idle_s > 0, not {max_skew_s} and {idle_s}")
+        self.max_skew_s, self.idle_s, self.clock = max_skew_s, idle_s, clock
+        self.event_time: dict[int, float] = {}  # per partition, the newest event time taken from it
+        self.offset: dict[int, int] = {}  # per partition, the offset of its newest event taken
+        self.seen: dict[int, float] = {}  # per partition, when it last gave an event (clock)
+        self.waiting: dict[int, collections.deque] = {}  # per partition, its held (event time, item), in order
+        self.held = 0
+        self.assigned_at: dict[int, float] = {}  # per partition assigned, when first seen so (clock)
+        self.skew = 0.0  # at the last decision: the newest partition's event time minus the slowest's
+
+    def hold(self, partition: int, event_time: float, offset: int, item: Any) -> None:
+        """Hold ``item``, the event at ``offset`` of ``partition``, of time ``event_time``."""
+        self.observe(partition, event_time, offset)
+        self.waiting.setdefault(partition, collections.deque()).append((event_time, item))
+        self.held += 1
+
+    def observe(self, partition: int, event_time: float, offset: int) -> None:
+        """The worker has taken the event at ``offset`` of ``partition``, of time ``event_time``."""
+        if event_time > self.event_time.get(partition, float("-inf")):
+            self.event_time[partition] = event_time
+        if offset > self.offset.get(partition, -1):
+            self.offset[partition] = offset
+        self.seen[partition] = self.clock()
+
+    def release(self, highwater: Callable[[int], int | None], assigned: Iterable[int] = (),
+                limit: int | None = None) -> list:
+        """The held items now in step (``highwater(p)``: the offset after the last of partition
+        ``p``, None when unknown; ``assigned``: the partitions the worker reads, those that gave
+        nothing yet included), oldest first, each partition's in the order held; at most ``limit``."""
+        if not self.held:
+            return []
+        slowest = self._slowest(self.event_time, highwater, assigned)
+        until = float("inf") if slowest is None else slowest + self.max_skew_s
+        heads = [(queue[0][0], p) for p, queue in self.waiting.items() if queue and queue[0][0] <= until]
+        heapq.heapify(heads)
+        released = []
+        while heads and (limit is None or len(released) < limit):
+            _, partition = heapq.heappop(heads)
+            queue = self.waiting[partition]
+            released.append(queue.popleft()[1])
+            if queue and queue[0][0] <= until:
+                heapq.heappush(heads, (queue[0][0], partition))
+        self.held -= len(released)
+        return released
+
+    def to_pause(self, assigned: Iterable[int], highwater: Callable[[int], int | None]) -> set[int]:
+        """The partitions of ``assigned`` whose fetching to pause now: those more than ``max_skew_s``
+        ahead of the slowest that can move; none when no partition can move."""
+        known = {p: self.event_time[p] for p in assigned if p in self.event_time}
+        slowest = self._slowest(known, highwater, assigned)
+        if slowest is None:
+            self.skew = 0.0
+            return set()
+        self.skew = max(known.values()) - slowest if known and slowest > float("-inf") else 0.0
+        return {p for p, t in known.items() if t > slowest + self.max_skew_s}
+
+    def forget(self, partitions: Iterable[int]) -> None:
+        """``partitions`` are no longer this worker's (revoked): their held events are dropped (not
+        acknowledged, their next owner reads them again) and they hold nothing back."""
+        for partition in partitions:
+            self.held -= len(self.waiting.pop(partition, ()))
+            self.event_time.pop(partition, None)
+            self.offset.pop(partition, None)
+            self.seen.pop(partition, None)
+            self.assigned_at.pop(partition, None)
+
+    def reset(self) -> None:
+        """Forget every partition and drop every held event (a rebalance: see :meth:`forget`)."""
+        self.forget(set(self.event_time) | set(self.waiting) | set(self.assigned_at))
+
+    def _slowest(self, event_times: dict[int, float], highwater, assigned: Iterable[int] = ()) -> float | None:
+        """The event time of the slowest of these partitions that can move (None: none can; minus
+        infinity: an assigned partition's first events may still come)."""
+        now = self.clock()
+        for p in assigned:
+            if p not in self.event_time:
+                since = self.assigned_at.setdefault(p, now)
+                if now - since < self.idle_s and highwater(p) != 0:
+                    return float("-inf")
+        moving = [t for p, t in event_times.items()
+                  if now - self.seen[p] < self.idle_s and self._has_more(p, highwater(p))]
+        return min(moving) if moving else None
+
+    def _has_more(self, partition: int, highwater: int | None) -> bool:
+        return highwater is None or self.offset[partition] + 1 < highwater
+
+    def __repr__(self) -> str:
+        return f"EventTimeAlignment(max_skew_s={self.max_skew_s}, idle_s={self.idle_s})"
