@@ -442,7 +442,19 @@ def check_central_learner_idle(query: str):
     return check
 
 
+def check_alignment_off(query: str):
+    """The check of an event-time alignment metric: this run leaves ALIGN_MAX_SKEW_S at its default,
+    0 (no alignment), so the metric stays zero (the alignment at work: test_central_scoring.py's
+    test_a_worker_scores_its_partitions_in_step_in_event_time)."""
+    def check(run: Run) -> None:
+        assert not run.q(query), (query, run.q(query))
+    return check
+
+
 CHECKS = {
+    "fraud_events_held": check_alignment_off("sum(fraud_events_held)"),
+    "fraud_partitions_paused": check_alignment_off("sum(fraud_partitions_paused)"),
+    "fraud_partition_skew_seconds": check_alignment_off("sum(fraud_partition_skew_seconds)"),
     "fraud_learner_examples_total": check_central_learner_idle("sum(fraud_learner_examples_total)"),
     "fraud_learner_examples_received": check_central_learner_idle("sum(fraud_learner_examples_received)"),
     "fraud_learner_lag": check_central_learner_idle("sum(fraud_learner_lag)"),
