@@ -379,7 +379,9 @@ class Scorer:
         after its checkpoint, read back from Kafka (whether their scores reached ``scores`` is
         unknown, so they are scored again, a duplicate at worst, as well as learned) in lists of at
         most ``catch_up_chunk``; the events' own items come in the last list, the only one holding
-        stream events. A catch-up of millions of events thus never sits in memory whole."""
+        stream events. A catch-up of millions of events thus never sits in memory whole. With a
+        staleness bound and no snapshot yet, the first event comes alone (see
+        :mod:`app.scoring.staleness`)."""
         topic = self.transactions_topic
         items: list[Item] = []
         for event in events:
@@ -389,6 +391,11 @@ class Scorer:
                 async for caught in self._caught_up(message.partition, message.offset):
                     yield caught  # items held so far are of other partitions: they may come after
             items.append(Item(tx, tx.transaction_id.encode(), message.partition, message.offset, event))
+        if items and self.staleness is not None and self._snapshot_offset() is None:
+            # no snapshot yet: one transaction, then the bound (0 until the first snapshot) holds the
+            # rest for the learner, rather than a batch all scored alike by a model that learned nothing
+            yield items[:1]
+            items = items[1:]
         if items:
             yield items
 

@@ -13,8 +13,9 @@ scored with the snapshot there is, and the time-out is counted). The lag, in exa
 examples before this worker's count too, since the learner takes them in first.
 
 Before the first snapshot the bound is 0: a replica that has learned nothing scores every
-transaction alike (a fresh model's 0.5), so the worker scores one batch and waits for the learner's
-first snapshot rather than ``max_examples`` more. So the scores are at most about ``max_examples``
+transaction alike (a fresh model's 0.5), so the worker scores one transaction (the scorer submits
+the first alone) and waits for the learner's first snapshot rather than scoring ``max_examples``
+more. So the scores are at most about ``max_examples``
 plus one batch of examples stale while the learner keeps up, and the scoring slows to the
 learner's pace when it does not. ``max_examples`` must leave the learner room to write a snapshot: it writes one every ``SNAPSHOT_EVERY`` examples or
 ``SNAPSHOT_EVERY_S`` seconds, so a bound below ``SNAPSHOT_EVERY`` holds each batch until the time

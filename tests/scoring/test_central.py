@@ -377,3 +377,21 @@ def test_a_staleness_bound_gives_up_after_its_longest_wait_and_scores_with_the_r
     assert central.scorer.staleness.timeouts == 1
     assert metrics.STALENESS_TIMEOUTS._value.get() == timeouts + 1
     assert metrics.REPLICA_LAG._value.get() == 1  # offset 0 sent, no snapshot
+
+
+def test_with_a_staleness_bound_and_no_snapshot_yet_the_first_transaction_is_submitted_alone():
+    """A replica that learned nothing scores every transaction alike: the first comes alone, and the
+    bound (0 until the first snapshot) holds the rest for the learner's first snapshot."""
+    def events(first: int, n: int):
+        return [types.SimpleNamespace(value=transaction(i, 0), message=types.SimpleNamespace(partition=0, offset=i))
+                for i in range(first, first + n)]
+
+    async def lists(scorer, batch):
+        return [[it.offset for it in items] async for items in scorer.item_batches(batch)]
+
+    bounded = Central(staleness=StalenessBound(max_examples=100, max_wait_s=1.0))
+    assert asyncio.run(lists(bounded.scorer, events(0, 4))) == [[0], [1, 2, 3]]
+    bounded.snapshots.append(snapshot(trained(), received=1))
+    assert asyncio.run(lists(bounded.scorer, events(4, 3))) == [[4, 5, 6]]  # a snapshot: the batch whole
+    unbounded = Central()
+    assert asyncio.run(lists(unbounded.scorer, events(0, 3))) == [[0, 1, 2]]
