@@ -12,10 +12,14 @@ that is down or moving must not stop the scoring for good: after the longest wai
 scored with the snapshot there is, and the time-out is counted). The lag, in examples, is that of the examples topic: the other workers'
 examples before this worker's count too, since the learner takes them in first.
 
-Before the first snapshot the bound is 0: a replica that has learned nothing scores every
+Nor is a replica ever more examples behind than its snapshot has taken in: the bound is
+``max_examples`` or the examples topic's offset the snapshot has taken in plus one, whichever is
+smaller. Before the first snapshot it is 0: a replica that has learned nothing scores every
 transaction alike (a fresh model's 0.5), so the worker scores one transaction (the scorer submits
 the first alone) and waits for the learner's first snapshot rather than scoring ``max_examples``
-more. So the scores are at most about ``max_examples``
+more; a snapshot that has taken in 10 examples lets the scorer go 10 ahead of it, not
+``max_examples``, so a fresh deployment's first scores come from models that have learned at least
+half of what came before them. So the scores are at most about ``max_examples``
 plus one batch of examples stale while the learner keeps up, and the scoring slows to the
 learner's pace when it does not. ``max_examples`` must leave the learner room to write a snapshot: it writes one every ``SNAPSHOT_EVERY`` examples or
 ``SNAPSHOT_EVERY_S`` seconds, so a bound below ``SNAPSHOT_EVERY`` holds each batch until the time
@@ -123,8 +127,10 @@ class StalenessBound:
         return held
 
     def _limit(self, snapshot_offset: int | None) -> int:
-        """The bound: 0 before the first snapshot (see the module's docstring)."""
-        return self.max_examples if snapshot_offset is not None else 0
+        """The bound: ``max_examples``, but never more than the examples the snapshot has taken in
+        (its offset in the examples topic, plus one), so 0 before the first snapshot (see the
+        module's docstring)."""
+        return 0 if snapshot_offset is None else min(self.max_examples, snapshot_offset + 1)
 
     def __repr__(self) -> str:
         return f"StalenessBound(max_examples={self.max_examples}, max_wait_s={self.max_wait_s})"

@@ -61,3 +61,13 @@ def test_giving_up_is_counted_every_time_and_said_once_until_the_learner_catches
     assert "90 examples behind" in warnings[0].getMessage()
     assert metrics.STALENESS_HELD._value.get() >= held_before + 4 * 0.01
     assert metrics.REPLICA_LAG._value.get() == 90
+
+
+def test_the_bound_is_never_more_than_the_examples_the_snapshot_has_taken_in():
+    bound = StalenessBound(max_examples=500, max_wait_s=0.02, poll_s=0.001)
+    bound.confirmed(24)  # 25 examples sent, offsets 0-24
+    assert asyncio.run(bound.hold(lambda: 9)) > 0  # the snapshot took in 10: 15 behind is beyond 10
+    assert asyncio.run(bound.hold(lambda: 12)) == 0.0  # took in 13: 12 behind is within 13
+    bound.confirmed(2000)
+    assert asyncio.run(bound.hold(lambda: 1500)) == 0.0  # 500 behind, 1,501 taken in: max_examples bounds it...
+    assert asyncio.run(bound.hold(lambda: 1400)) > 0  # ...and 600 behind is beyond it
