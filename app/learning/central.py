@@ -82,6 +82,7 @@ class LearnerBook:
         self.sample_rate = check_rate(sample_rate)
         self.every, self.every_s, self.clock = every, every_s, clock
         self.positions: dict[str, int] = {}  # "topic:partition" -> highest source offset taken in
+        self.event_times: dict[str, float] = {}  # "topic:partition" -> newest event time taken in
         self.examples_offset = -1  # the last offset of the examples topic taken in
         self.received = 0  # examples taken in (learned or subsampled): the model's count of labelled events
         self.learned = 0
@@ -100,6 +101,8 @@ class LearnerBook:
             decision = DUPLICATE
         else:
             self.positions[source] = source_offset
+            if example.event_time > self.event_times.get(source, float("-inf")):
+                self.event_times[source] = example.event_time
             self.received += 1
             if keep(example.transaction_id, example.label, self.sample_rate):
                 self.learned += 1
@@ -142,13 +145,13 @@ class LearnerBook:
 
     def snapshot(self, model_name: str, generation: int, model: bytes, errors: bytes = b"") -> Snapshot:
         """The snapshot of ``model`` (the learner's checkpoint bytes, as of every example taken in so
-        far) and ``errors`` (its error monitor's, as of the same example) with this book's positions
-        and counts; the next one is due from now."""
+        far) and ``errors`` (its error monitor's, as of the same example) with this book's positions,
+        newest event times per source partition and counts; the next one is due from now."""
         self.snapshot_received, self.snapshot_at = self.received, self.clock()
         return Snapshot(model_name=model_name, version=version_of(model_name, generation, self.received),
                         examples_offset=self.examples_offset, positions=dict(self.positions),
                         received=self.received, sample_rate=self.sample_rate, model=model, learned=self.learned,
-                        errors=errors)
+                        errors=errors, event_times=dict(self.event_times))
 
     def restore(self, snapshot: Snapshot) -> None:
         """Start from ``snapshot``: its positions, offset and counts (the model is the caller's to
@@ -158,6 +161,7 @@ class LearnerBook:
             log.warning("the snapshot %s learned with sample rate %g; the learner goes on at %g", snapshot.version,
                         snapshot.sample_rate, self.sample_rate)
         self.positions = dict(snapshot.positions)
+        self.event_times = dict(snapshot.event_times)
         self.examples_offset = snapshot.examples_offset
         self.received, self.learned = snapshot.received, snapshot.learned
         self.snapshot_received, self.snapshot_at = snapshot.received, self.clock()

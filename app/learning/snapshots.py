@@ -13,6 +13,9 @@ replica to it; a worker that takes the learner over restores it and reads the ex
   none);
 * ``positions``: per source partition (``"<topic>:<partition>"``), the highest source offset of the
   examples it has taken in; an example at or below is a duplicate (:mod:`app.learning.central`);
+* ``event_times``: per source partition, the newest event time of the examples it has taken in
+  (how far each partition's scoring has come: the scorers' event-time alignment,
+  :mod:`app.scoring.alignment`, keeps a worker from running ahead of the others' partitions);
 * ``received`` (examples taken in, learned or left out by subsampling) and ``learned``;
 * ``sample_rate``: the share of genuine examples the model learned; scorers correct its
   probabilities with it (:func:`app.learning.subsampling.correct`);
@@ -26,14 +29,14 @@ blob of the service passes for a snapshot) and :func:`decode` checks the signatu
 anything. It never unpickles: the model host does, from bytes that passed the check.
 
 The encoding: ``FSN1``, the length of a JSON header (4 bytes), the header (every field but the
-model; ``errors`` in base64, left out when empty, so that a reader that does not know it reads the
-rest), the model bytes, then the signature trailer.
+model; ``errors`` in base64, left out when empty, and ``event_times``, left out when empty, so that a
+reader that does not know them reads the rest), the model bytes, then the signature trailer.
 
 >>> from app.state.signing import Signer
 >>> signer = Signer("a key of at least sixteen bytes")
 >>> snapshot = Snapshot("arf+lr", version_of("arf+lr", 0, 1000), examples_offset=1041,
 ...                     positions={"transactions:0": 998, "labels:0": 40}, received=1000, sample_rate=0.1,
-...                     model=b"<checkpoint bytes>", learned=120)
+...                     model=b"<checkpoint bytes>", learned=120, event_times={"transactions:0": 1.7e9})
 >>> blob = encode(snapshot, signer)
 >>> decode(blob, signer) == snapshot
 True
@@ -93,6 +96,7 @@ class Snapshot:
     model: bytes = b""
     learned: int = 0
     errors: bytes = b""
+    event_times: dict = field(default_factory=dict)
 
     @property
     def generation(self) -> int:
@@ -113,6 +117,8 @@ def encode(snapshot: Snapshot, signer: Signer) -> bytes:
     }
     if snapshot.errors:
         fields["errors"] = base64.b64encode(snapshot.errors).decode("ascii")
+    if snapshot.event_times:
+        fields["event_times"] = snapshot.event_times
     header = json.dumps(fields, separators=(",", ":")).encode()
     return signer.sign(MAGIC + _LENGTH.pack(len(header)) + header + bytes(snapshot.model), context=CONTEXT)
 
@@ -134,12 +140,15 @@ def decode(data: bytes, signer: Signer) -> Snapshot:
             model_name=header["model_name"], version=header["version"],
             examples_offset=header["examples_offset"], positions=header["positions"], received=header["received"],
             sample_rate=header["sample_rate"], model=blob[start + size:], learned=header["learned"],
-            errors=base64.b64decode(header.get("errors", ""), validate=True))
+            errors=base64.b64decode(header.get("errors", ""), validate=True),
+            event_times=header.get("event_times", {}))
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         raise SnapshotError("unreadable", f"the snapshot's header cannot be read: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(snapshot.model_name, str) and isinstance(snapshot.version, str)
             and _is_int(snapshot.examples_offset) and _is_int(snapshot.received) and _is_int(snapshot.learned)
             and isinstance(snapshot.positions, dict) and all(_is_int(v) for v in snapshot.positions.values())
+            and isinstance(snapshot.event_times, dict)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in snapshot.event_times.values())
             and isinstance(snapshot.sample_rate, (int, float)) and 0.0 < snapshot.sample_rate <= 1.0
             and len(blob) - start >= size):
         raise SnapshotError("unreadable", "the snapshot's header has fields of the wrong type")

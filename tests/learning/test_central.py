@@ -159,3 +159,15 @@ def test_restore_takes_the_snapshots_positions_and_counts():
 def test_bad_parameters_are_refused(kwargs):
     with pytest.raises(ValueError):
         LearnerBook(**kwargs)
+
+
+def test_the_book_keeps_each_source_partitions_newest_event_time_and_a_new_owner_restores_it():
+    book = LearnerBook(every=100, every_s=None)
+    for offset, (source, event_time) in enumerate([(("transactions", 0, 1), 10.0), (("transactions", 0, 2), 8.0),
+                                                     (("transactions", 1, 1), 30.0), (("transactions", 1, 1), 99.0)]):
+        book.take(Example(f"tx-{offset}", event_time, {"V1": 0.0}, 0, source), offset)
+    assert book.event_times == {"transactions:0": 10.0, "transactions:1": 30.0}  # the duplicate moves nothing
+    snapshot = book.snapshot("lr", generation=0, model=b"")
+    taken_over = LearnerBook(every=100, every_s=None)
+    taken_over.restore(snapshot)
+    assert taken_over.event_times == {"transactions:0": 10.0, "transactions:1": 30.0}

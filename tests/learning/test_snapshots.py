@@ -105,3 +105,14 @@ def test_the_error_monitors_window_goes_with_the_model_and_a_reader_without_it_r
     without = encode(snapshot(), SIGNER)
     assert SIGNER.verify(blob, context=snapshots.CONTEXT).endswith(original.model)
     assert decode(without, SIGNER).errors == b"" and b'"errors"' not in without
+
+
+def test_event_times_go_with_the_snapshot_and_an_older_snapshot_without_them_reads_as_none():
+    with_times = Snapshot("lr", "lr-g0@2", 1, positions={"transactions:0": 5}, event_times={"transactions:0": 1.5e9})
+    assert decode(encode(with_times, SIGNER), SIGNER).event_times == {"transactions:0": 1.5e9}
+    without = Snapshot("lr", "lr-g0@2", 1, positions={"transactions:0": 5})
+    assert b"event_times" not in encode(without, SIGNER)  # the header an older reader reads
+    assert decode(encode(without, SIGNER), SIGNER).event_times == {}
+    bad = Snapshot("lr", "lr-g0@2", 1, event_times={"transactions:0": "soon"})
+    with pytest.raises(SnapshotError, match="wrong type"):
+        decode(encode(bad, SIGNER), SIGNER)
