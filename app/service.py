@@ -69,7 +69,7 @@ def build(app, s) -> Service:
     owners = []
     if "scoring" in s.AGENTS:
         service.scorer = scorer(app, s, topics, signer=signer)
-        aligner = alignment(app, s, topics)
+        aligner = alignment(app, s, topics, service.scorer.replica)
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
@@ -151,16 +151,17 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         windows=scoring_windows(app, s), **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {}))
 
 
-def alignment(app, s, topics: Topics) -> alignment_agents.Aligner | None:
+def alignment(app, s, topics: Topics, replica: Replica | None = None) -> alignment_agents.Aligner | None:
     """The :class:`~app.agents.alignment.Aligner` of the worker's ``transactions`` partitions
-    (``ALIGN_MAX_SKEW_S``, ``ALIGN_IDLE_S``; None when the skew is 0) and its timer on ``app``."""
+    (``ALIGN_MAX_SKEW_S``, ``ALIGN_IDLE_S``; None when the skew is 0) and its timer on ``app``; in
+    central learning, kept in step with the other workers by the ``replica``'s newest snapshot."""
     if not s.ALIGN_MAX_SKEW_S:
         return None
     if not s.MODEL_PROCESS:
         raise ValueError("FRAUD_ALIGN_MAX_SKEW_S needs FRAUD_MODEL_PROCESS=true: with the models in the worker "
                          "each batch is acknowledged once taken, and the alignment holds events unacknowledged")
     return alignment_agents.register(app, topics.transactions, EventTimeAlignment(s.ALIGN_MAX_SKEW_S, s.ALIGN_IDLE_S),
-                                     interval_s=s.ALIGN_CHECK_S)
+                                     interval_s=s.ALIGN_CHECK_S, snapshot=replica.newest if replica else None)
 
 
 def central_scoring(app, s, signer: Signer | None) -> dict:

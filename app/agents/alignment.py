@@ -12,6 +12,9 @@ used: it filters records already fetched, which it then skips. The timer compare
 with the client's own paused set every time it changes something, and at least every ``resync_s``
 (a rebalance gives the client new partition states, unpaused).
 
+In central learning the newest model snapshot says how far the learner has each partition (its
+event times), which keeps this worker in step with the others (:mod:`app.scoring.alignment`).
+
 After a rebalance Faust reads every partition again from its committed offset, so the events held
 then are dropped (:meth:`Aligner.revoked`, and any event of an older consumer generation).
 
@@ -38,8 +41,9 @@ class Aligner:
     Faust topic) this worker's consumer is assigned."""
 
     def __init__(self, app, topic, alignment: EventTimeAlignment, resync_s: float = 1.0,
-                 clock=time.monotonic) -> None:
+                 clock=time.monotonic, snapshot=None) -> None:
         self.app, self.alignment, self.resync_s, self.clock = app, alignment, resync_s, clock
+        self.snapshot = snapshot or (lambda: None)
         self.topic = topic.get_topic_name()
         self.generation = None
         self._applied: frozenset = frozenset()
@@ -86,6 +90,7 @@ class Aligner:
         """The held events now in step (at most ``limit``), oldest first; those of partitions no
         longer assigned are dropped."""
         assigned = self.assigned()
+        self._learned()
         gone = [p for p in set(self.alignment.waiting) | set(self.alignment.assigned_at) if p not in assigned]
         if gone:
             self.alignment.forget(gone)
@@ -106,6 +111,7 @@ class Aligner:
 
     async def pace(self) -> None:
         """Pause the fetching of the partitions that run ahead, resume the others."""
+        self._learned()
         wanted = frozenset(self.alignment.to_pause(self.assigned(), self.highwater))
         metrics.PARTITIONS_PAUSED.set(len(wanted))
         metrics.PARTITION_SKEW.set(self.alignment.skew)
@@ -118,13 +124,23 @@ class Aligner:
         await consumer._thread.call_thread(_apply, client, self.topic, wanted)
         self._applied, self._synced = wanted, now
 
+    def _learned(self) -> None:
+        """The newest snapshot's event times of this topic's partitions, to the alignment."""
+        snapshot = self.snapshot()
+        if snapshot is not None and snapshot.event_times:
+            prefix = f"{self.topic}:"
+            self.alignment.learned({int(source[len(prefix):]): t for source, t in snapshot.event_times.items()
+                                    if source.startswith(prefix)})
+
     def __repr__(self) -> str:
         return f"Aligner({self.topic!r}, {self.alignment!r})"
 
 
-def register(app, topic, alignment: EventTimeAlignment, *, interval_s: float) -> Aligner:
-    """The :class:`Aligner` of ``topic`` on ``app``, with its pacing timer."""
-    aligner = Aligner(app, topic, alignment)
+def register(app, topic, alignment: EventTimeAlignment, *, interval_s: float, snapshot=None) -> Aligner:
+    """The :class:`Aligner` of ``topic`` on ``app``, with its pacing timer; ``snapshot()`` gives the
+    central learner's newest snapshot (None: none, or no central learning), whose event times keep
+    the workers in step."""
+    aligner = Aligner(app, topic, alignment, snapshot=snapshot)
 
     @app.timer(interval=interval_s, name="app.agents.alignment.pace_partitions")
     async def pace_partitions() -> None:

@@ -13,6 +13,16 @@ seconds of event time ahead of the slowest partition that can move; each partiti
 their order. :meth:`~EventTimeAlignment.to_pause` names the partitions whose fetching to pause
 meanwhile (those that run ahead), so that what is held stays about a stream buffer's worth.
 
+With several workers, each aligns its own partitions, and the workers are kept in step through
+the central learner: its snapshots say how far it has taken in each partition
+(:meth:`~EventTimeAlignment.learned`). A worker estimates where another worker's partition is
+taking events as that partition's learned event time plus this worker's own lag behind the
+learner (the most any of its partitions has taken beyond what the learner has of it), and
+holds what is more than ``max_skew_s`` ahead of the slowest such estimate. A partition of another
+worker whose learned event time has not moved for ``idle_s`` holds nothing back. With the labels
+late (on the labels topic), the transactions' partitions have no examples, so the workers are not
+kept in step with each other.
+
 Only a partition that can move holds the others back: one with nothing left to read (its newest
 event is the last before its high watermark) or that has given no event for ``idle_s`` seconds
 does not, so a partition that has ended or stalled never stops the rest. A partition assigned that
@@ -60,6 +70,8 @@ class EventTimeAlignment:
         self.held = 0
         self.assigned_at: dict[int, float] = {}  # per partition assigned, when first seen so (clock)
         self.skew = 0.0  # at the last decision: the newest partition's event time minus the slowest's
+        self.learned_time: dict[int, float] = {}  # per partition of the topic (any worker's), as the learner has it
+        self.learned_moved: dict[int, float] = {}  # per partition, when its learned event time last moved (clock)
 
     def hold(self, partition: int, event_time: float, offset: int, item: Any) -> None:
         """Hold ``item``, the event at ``offset`` of ``partition``, of time ``event_time``."""
@@ -83,7 +95,7 @@ class EventTimeAlignment:
         if not self.held:
             return []
         slowest = self._slowest(self.event_time, highwater, assigned)
-        until = float("inf") if slowest is None else slowest + self.max_skew_s
+        until = min(float("inf") if slowest is None else slowest + self.max_skew_s, self._others_until(assigned))
         heads = [(queue[0][0], p) for p, queue in self.waiting.items() if queue and queue[0][0] <= until]
         heapq.heapify(heads)
         released = []
@@ -99,13 +111,22 @@ class EventTimeAlignment:
     def to_pause(self, assigned: Iterable[int], highwater: Callable[[int], int | None]) -> set[int]:
         """The partitions of ``assigned`` whose fetching to pause now: those more than ``max_skew_s``
         ahead of the slowest that can move; none when no partition can move."""
+        assigned = set(assigned)
         known = {p: self.event_time[p] for p in assigned if p in self.event_time}
         slowest = self._slowest(known, highwater, assigned)
-        if slowest is None:
-            self.skew = 0.0
-            return set()
-        self.skew = max(known.values()) - slowest if known and slowest > float("-inf") else 0.0
-        return {p for p, t in known.items() if t > slowest + self.max_skew_s}
+        others = self._others_until(assigned)
+        self.skew = max(known.values()) - slowest if known and slowest is not None and slowest > float("-inf") else 0.0
+        until = min(float("inf") if slowest is None else slowest + self.max_skew_s, others)
+        return {p for p, t in known.items() if t > until}
+
+    def learned(self, event_times: dict[int, float]) -> None:
+        """The newest snapshot's newest event time taken in per partition of the topic (every
+        worker's partitions): how far the others have come."""
+        now = self.clock()
+        for partition, event_time in event_times.items():
+            if event_time > self.learned_time.get(partition, float("-inf")):
+                self.learned_time[partition] = event_time
+                self.learned_moved[partition] = now
 
     def forget(self, partitions: Iterable[int]) -> None:
         """``partitions`` are no longer this worker's (revoked): their held events are dropped (not
@@ -120,6 +141,18 @@ class EventTimeAlignment:
     def reset(self) -> None:
         """Forget every partition and drop every held event (a rebalance: see :meth:`forget`)."""
         self.forget(set(self.event_time) | set(self.waiting) | set(self.assigned_at))
+
+    def _others_until(self, assigned: Iterable[int]) -> float:
+        """The newest event time to release for the other workers' partitions (infinity: none
+        holds anything back; see the module's docstring)."""
+        assigned, now = set(assigned), self.clock()
+        others = [t for p, t in self.learned_time.items()
+                  if p not in assigned and now - self.learned_moved[p] < self.idle_s]
+        lags = [self.event_time[p] - self.learned_time[p] for p in assigned
+                if p in self.event_time and p in self.learned_time]
+        if not others or not lags:
+            return float("inf")
+        return min(others) + max(0.0, max(lags)) + self.max_skew_s
 
     def _slowest(self, event_times: dict[int, float], highwater, assigned: Iterable[int] = ()) -> float | None:
         """The event time of the slowest of these partitions that can move (None: none can; minus

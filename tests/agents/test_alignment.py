@@ -158,3 +158,16 @@ def test_the_alignments_clock_stops_while_the_agent_scores():
     assert aligner.release() == []  # 0 is not idle: the agent took nothing meanwhile
     now[0] = 15.0  # five seconds of taking events without one of 0's
     assert names(aligner.release()) == ["1@0"]
+
+
+def test_the_snapshots_event_times_of_this_topic_reach_the_alignment():
+    app = types.SimpleNamespace(consumer=Consumer((0,)), consumer_generation_id=1)
+    topic = types.SimpleNamespace(get_topic_name=lambda: TOPIC)
+    newest = [None]
+    aligner = Aligner(app, topic, EventTimeAlignment(max_skew_s=60.0, idle_s=5.0), snapshot=lambda: newest[0])
+    aligner.admit([event(0, 0, 1000.0)])
+    assert names(aligner.release()) == ["0@0"]  # no snapshot: only this worker's partitions count
+    newest[0] = types.SimpleNamespace(event_times={f"{TOPIC}:0": 990.0, f"{TOPIC}:1": 500.0, "labels:0": 9.0})
+    aligner.admit([event(0, 1, 1001.0)])
+    assert aligner.release() == []  # partition 1, another worker's, is at 500 (+ 11 behind + 60)
+    assert aligner.alignment.learned_time == {0: 990.0, 1: 500.0}

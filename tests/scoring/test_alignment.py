@@ -123,3 +123,32 @@ def test_when_no_partition_can_move_everything_held_is_released_in_event_time_or
     clock.now = 10.0  # nothing given for idle_s: none can move
     assert align.release(more_to_read) == ["b", "c"] and align.held == 0
     assert align.release(more_to_read) == []
+
+
+def test_a_worker_holds_what_runs_ahead_of_the_other_workers_partitions_as_the_learner_has_them():
+    clock = Clock()
+    align = aligned(clock)
+    align.hold(0, 1000.0, 5, "a")
+    align.hold(1, 1010.0, 5, "b")
+    # the learner has this worker's partitions up to 105 s behind its taking, and the other worker's
+    # partition 2 at 700: that worker takes about 805 now, so this one goes up to 865
+    align.learned({0: 900.0, 1: 905.0, 2: 700.0, 3: 950.0})
+    assert align.release(more_to_read, {0, 1}) == []
+    assert align.to_pause({0, 1}, more_to_read) == {0, 1}
+    clock.now = 1.0
+    align.learned({2: 840.0})  # it moves: it takes about 945 now, this one goes up to 1005
+    assert align.release(more_to_read, {0, 1}) == ["a"]
+    assert align.to_pause({0, 1}, more_to_read) == {1}
+    clock.now = 6.0  # the other worker's partitions moved last 5 s ago: they hold nothing back
+    assert align.release(more_to_read, {0, 1}) == ["b"]
+
+
+def test_without_learned_times_of_its_own_or_of_others_a_worker_only_aligns_its_own_partitions():
+    align = aligned()
+    align.hold(0, 1000.0, 5, "a")
+    align.learned({1: 10.0})  # another worker's partition, but none of this worker's is learned yet
+    assert align.release(more_to_read, {0}) == ["a"]
+    align.hold(0, 1001.0, 6, "b")
+    align.learned({0: 990.0})  # now this worker's too, and no other partition is
+    assert align.release(more_to_read, {0, 1}) == []  # 1 is assigned here and has given nothing yet
+    assert align.release(more_to_read, {0}) == []  # 1 (another worker's, at 10 + 11 + 60) holds it back
