@@ -43,7 +43,7 @@ class Aligner:
     def __init__(self, app, topic, alignment: EventTimeAlignment, resync_s: float = 1.0,
                  clock=time.monotonic, snapshot=None) -> None:
         self.app, self.alignment, self.resync_s, self.clock = app, alignment, resync_s, clock
-        self.snapshot = snapshot or (lambda: None)
+        self.snapshot = snapshot
         self.topic = topic.get_topic_name()
         self.generation = None
         self._applied: frozenset = frozenset()
@@ -126,11 +126,14 @@ class Aligner:
 
     def _learned(self) -> None:
         """The newest snapshot's event times of this topic's partitions, to the alignment."""
-        snapshot = self.snapshot()
-        if snapshot is not None and snapshot.event_times:
-            prefix = f"{self.topic}:"
-            self.alignment.learned({int(source[len(prefix):]): t for source, t in snapshot.event_times.items()
-                                    if source.startswith(prefix)})
+        if self.snapshot is None:  # no central learning: no other worker to keep in step with
+            return
+        snapshot, prefix = self.snapshot(), f"{self.topic}:"
+        times, offsets = {}, {}
+        if snapshot is not None:
+            times = {int(source[len(prefix):]): t for source, t in snapshot.event_times.items() if source.startswith(prefix)}
+            offsets = {int(source[len(prefix):]): o for source, o in snapshot.positions.items() if source.startswith(prefix)}
+        self.alignment.learned(times, self.app.consumer.topic_partitions(self.topic), offsets)
 
     def __repr__(self) -> str:
         return f"Aligner({self.topic!r}, {self.alignment!r})"

@@ -16,10 +16,14 @@ meanwhile (those that run ahead), so that what is held stays about a stream buff
 With several workers, each aligns its own partitions, and the workers are kept in step through
 the central learner: its snapshots say how far it has taken in each partition
 (:meth:`~EventTimeAlignment.learned`). A worker estimates where another worker's partition is
-taking events as that partition's learned event time plus this worker's own lag behind the
-learner (the most any of its partitions has taken beyond what the learner has of it), and
+taking events from what the learner has of it and from this worker's own lag behind the learner:
+the events this worker has released beyond what the learner has of them (per partition, on average),
+at that partition's rate of events per second of event time (measured from the snapshots), past
+its learned event time (until a rate is known, this worker's lag in event time is taken), and
 holds what is more than ``max_skew_s`` ahead of the slowest such estimate. A partition of another
-worker whose learned event time has not moved for ``idle_s`` holds nothing back. With the labels
+worker whose learned event time has not moved for ``idle_s`` holds nothing back; one the learner
+has nothing of yet holds everything back for the first ``idle_s`` after this worker first looked
+for it (as an assigned partition that has given nothing yet does). With the labels
 late (on the labels topic), the transactions' partitions have no examples, so the workers are not
 kept in step with each other.
 
@@ -66,17 +70,22 @@ class EventTimeAlignment:
         self.event_time: dict[int, float] = {}  # per partition, the newest event time taken from it
         self.offset: dict[int, int] = {}  # per partition, the offset of its newest event taken
         self.seen: dict[int, float] = {}  # per partition, when it last gave an event (clock)
-        self.waiting: dict[int, collections.deque] = {}  # per partition, its held (event time, item), in order
+        self.waiting: dict[int, collections.deque] = {}  # per partition, its held (event time, offset, item), in order
+        self.released_offset: dict[int, int] = {}  # per partition, the offset of its newest event released
         self.held = 0
         self.assigned_at: dict[int, float] = {}  # per partition assigned, when first seen so (clock)
         self.skew = 0.0  # at the last decision: the newest partition's event time minus the slowest's
         self.learned_time: dict[int, float] = {}  # per partition of the topic (any worker's), as the learner has it
         self.learned_moved: dict[int, float] = {}  # per partition, when its learned event time last moved (clock)
+        self.partitions: int | None = None  # the topic's partitions (None: unknown)
+        self.unknown_since: dict[int, float] = {}  # per other worker's partition the learner has nothing of
+        self.learned_offset: dict[int, int] = {}  # per partition, the highest offset the learner has
+        self.first_learned: dict[int, tuple[int, float]] = {}  # per partition, the first (offset, time) seen learned
 
     def hold(self, partition: int, event_time: float, offset: int, item: Any) -> None:
         """Hold ``item``, the event at ``offset`` of ``partition``, of time ``event_time``."""
         self.observe(partition, event_time, offset)
-        self.waiting.setdefault(partition, collections.deque()).append((event_time, item))
+        self.waiting.setdefault(partition, collections.deque()).append((event_time, offset, item))
         self.held += 1
 
     def observe(self, partition: int, event_time: float, offset: int) -> None:
@@ -102,7 +111,10 @@ class EventTimeAlignment:
         while heads and (limit is None or len(released) < limit):
             _, partition = heapq.heappop(heads)
             queue = self.waiting[partition]
-            released.append(queue.popleft()[1])
+            _, offset, item = queue.popleft()
+            released.append(item)
+            if offset > self.released_offset.get(partition, -1):
+                self.released_offset[partition] = offset
             if queue and queue[0][0] <= until:
                 heapq.heappush(heads, (queue[0][0], partition))
         self.held -= len(released)
@@ -119,14 +131,22 @@ class EventTimeAlignment:
         until = min(float("inf") if slowest is None else slowest + self.max_skew_s, others)
         return {p for p, t in known.items() if t > until}
 
-    def learned(self, event_times: dict[int, float]) -> None:
+    def learned(self, event_times: dict[int, float], partitions: int | None = None,
+                offsets: dict[int, int] | None = None) -> None:
         """The newest snapshot's newest event time taken in per partition of the topic (every
-        worker's partitions): how far the others have come."""
+        worker's partitions): how far the others have come; ``partitions``: how many the topic has
+        (None: unknown; those the learner has nothing of then hold nothing back); ``offsets``: the
+        highest offset taken in per partition (how many events per second of event time each has)."""
         now = self.clock()
+        if partitions is not None:
+            self.partitions = partitions
         for partition, event_time in event_times.items():
             if event_time > self.learned_time.get(partition, float("-inf")):
                 self.learned_time[partition] = event_time
                 self.learned_moved[partition] = now
+                if offsets and partition in offsets:
+                    self.learned_offset[partition] = offsets[partition]
+                    self.first_learned.setdefault(partition, (offsets[partition], event_time))
 
     def forget(self, partitions: Iterable[int]) -> None:
         """``partitions`` are no longer this worker's (revoked): their held events are dropped (not
@@ -135,24 +155,49 @@ class EventTimeAlignment:
             self.held -= len(self.waiting.pop(partition, ()))
             self.event_time.pop(partition, None)
             self.offset.pop(partition, None)
+            self.released_offset.pop(partition, None)
             self.seen.pop(partition, None)
             self.assigned_at.pop(partition, None)
 
     def reset(self) -> None:
         """Forget every partition and drop every held event (a rebalance: see :meth:`forget`)."""
         self.forget(set(self.event_time) | set(self.waiting) | set(self.assigned_at))
+        self.unknown_since.clear()
 
     def _others_until(self, assigned: Iterable[int]) -> float:
         """The newest event time to release for the other workers' partitions (infinity: none
         holds anything back; see the module's docstring)."""
         assigned, now = set(assigned), self.clock()
-        others = [t for p, t in self.learned_time.items()
-                  if p not in assigned and now - self.learned_moved[p] < self.idle_s]
+        if not assigned:
+            return float("inf")
+        for p in range(self.partitions or 0):
+            if p not in assigned and p not in self.learned_time:
+                if now - self.unknown_since.setdefault(p, now) < self.idle_s:
+                    return float("-inf")
+        others = [p for p in self.learned_time if p not in assigned and now - self.learned_moved[p] < self.idle_s]
         lags = [self.event_time[p] - self.learned_time[p] for p in assigned
                 if p in self.event_time and p in self.learned_time]
         if not others or not lags:
             return float("inf")
-        return min(others) + max(0.0, max(lags)) + self.max_skew_s
+        behind = max(0.0, max(lags))  # in event time: right when the partitions are alike
+        records = [max(0, self.released_offset[p] - self.learned_offset[p]) for p in assigned
+                   if p in self.released_offset and p in self.learned_offset]
+        lag_records = sum(records) / len(records) if records else None
+
+        def taking(p: int) -> float:  # where partition p is taking events, as far as the learner tells
+            rate = self._rate(p)
+            if lag_records is None or rate is None:
+                return self.learned_time[p] + behind
+            return self.learned_time[p] + lag_records / rate
+        return min(taking(p) for p in others) + self.max_skew_s
+
+    def _rate(self, partition: int) -> float | None:
+        """Events per second of event time on ``partition``, from what the learner has of it."""
+        if partition not in self.learned_offset or partition not in self.first_learned:
+            return None
+        first_offset, first_time = self.first_learned[partition]
+        events, seconds = self.learned_offset[partition] - first_offset, self.learned_time[partition] - first_time
+        return events / seconds if events > 0 and seconds > 0 else None
 
     def _slowest(self, event_times: dict[int, float], highwater, assigned: Iterable[int] = ()) -> float | None:
         """The event time of the slowest of these partitions that can move (None: none can; minus

@@ -49,6 +49,7 @@ class Thread:
 class Consumer:
     def __init__(self, partitions, highwater=10_000) -> None:
         self.partitions, self.highwaters = set(partitions), {p: highwater for p in partitions}
+        self.topic_count = len(self.partitions)
         self._thread = Thread(Client(partitions))
 
     def assignment(self):
@@ -56,6 +57,9 @@ class Consumer:
 
     def highwater(self, tp):
         return self.highwaters.get(tp.partition)
+
+    def topic_partitions(self, topic):
+        return self.topic_count if topic == TOPIC else None
 
 
 def aligner_of(partitions=(0, 1, 2), skew=60.0):
@@ -167,7 +171,9 @@ def test_the_snapshots_event_times_of_this_topic_reach_the_alignment():
     aligner = Aligner(app, topic, EventTimeAlignment(max_skew_s=60.0, idle_s=5.0), snapshot=lambda: newest[0])
     aligner.admit([event(0, 0, 1000.0)])
     assert names(aligner.release()) == ["0@0"]  # no snapshot: only this worker's partitions count
-    newest[0] = types.SimpleNamespace(event_times={f"{TOPIC}:0": 990.0, f"{TOPIC}:1": 500.0, "labels:0": 9.0})
+    newest[0] = types.SimpleNamespace(event_times={f"{TOPIC}:0": 990.0, f"{TOPIC}:1": 500.0, "labels:0": 9.0},
+                                      positions={f"{TOPIC}:0": 0, f"{TOPIC}:1": 40, "labels:0": 3})
     aligner.admit([event(0, 1, 1001.0)])
     assert aligner.release() == []  # partition 1, another worker's, is at 500 (+ 11 behind + 60)
     assert aligner.alignment.learned_time == {0: 990.0, 1: 500.0}
+    assert aligner.alignment.learned_offset == {0: 0, 1: 40}

@@ -152,3 +152,37 @@ def test_without_learned_times_of_its_own_or_of_others_a_worker_only_aligns_its_
     align.learned({0: 990.0})  # now this worker's too, and no other partition is
     assert align.release(more_to_read, {0, 1}) == []  # 1 is assigned here and has given nothing yet
     assert align.release(more_to_read, {0}) == []  # 1 (another worker's, at 10 + 11 + 60) holds it back
+
+
+def test_another_workers_partition_the_learner_has_nothing_of_yet_holds_everything_back_for_idle_s():
+    clock = Clock()
+    align = aligned(clock)
+    align.hold(0, 1000.0, 5, "a")
+    align.learned({}, partitions=2)  # central learning, no example of partition 1 (another worker's) yet
+    assert align.release(more_to_read, {0}) == [] and align.to_pause({0}, more_to_read) == {0}
+    clock.now = 5.0  # nothing of it for idle_s: it holds nothing back (labels on the labels topic, say)
+    assert align.release(more_to_read, {0}) == ["a"]
+    align.reset()  # a rebalance: it is looked for again
+    align.hold(0, 1001.0, 6, "b")
+    assert align.release(more_to_read, {0}) == []
+    align.learned({0: 1000.0, 1: 990.0})  # the learner has it: in step (990 + 1 behind + 60 >= 1001)
+    assert align.release(more_to_read, {0}) == ["b"]
+
+
+def test_another_workers_partition_is_placed_by_its_own_rate_of_events():
+    """This worker's partition 0 is dense (1 event a second), the other worker's partition 1 sparse
+    (1 every 10 s): once this worker has released 20 events of 0 beyond what the learner has, it
+    places partition 1 twenty of its events (200 s) past its learned time, not 20 s."""
+    clock = Clock()
+    align = aligned(clock, skew=10.0)
+    align.learned({0: 100.0, 1: 100.0}, partitions=2, offsets={0: 100, 1: 10})
+    clock.now = 1.0
+    align.learned({0: 200.0, 1: 200.0}, offsets={0: 200, 1: 20})  # rates: 1 and 0.1 events per second
+    for offset in range(201, 221):
+        align.hold(0, 200.0 + (offset - 200) * 0.1, offset, offset)
+    assert align.release(more_to_read, {0}) == list(range(201, 221))  # nothing released beyond yet: up to 210
+    align.hold(0, 405.0, 221, "far")
+    align.hold(0, 425.0, 222, "farther")
+    assert align.release(more_to_read, {0}) == ["far"]  # 20 released beyond: up to 200 + 20 / 0.1 + 10 = 410
+    align.learned({1: 210.0}, offsets={1: 21})  # the sparse partition's next event
+    assert align.release(more_to_read, {0}) == ["farther"]  # 21 beyond: 210 + 210 + 10 = 430
