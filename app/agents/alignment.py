@@ -16,7 +16,9 @@ In central learning the newest model snapshot says how far the learner has each 
 event times), which keeps this worker in step with the others (:mod:`app.scoring.alignment`).
 
 After a rebalance Faust reads every partition again from its committed offset, so the events held
-then are dropped (:meth:`Aligner.revoked`, and any event of an older consumer generation).
+then are dropped: as soon as the rebalance begins (Faust waits for the events taken to be
+acknowledged or dropped before it revokes), at the revocation, and any event of an older consumer
+generation.
 
 The alignment's clock (how long a partition has given nothing) stops while the agent scores
 (:meth:`Aligner.busy`): a partition is idle when the agent took events for ``idle_s`` without one of
@@ -88,13 +90,25 @@ class Aligner:
 
     def release(self, limit: int | None = None) -> list:
         """The held events now in step (at most ``limit``), oldest first; those of partitions no
-        longer assigned are dropped."""
+        longer assigned are dropped, and all of them once a rebalance has begun."""
+        if self.drop_if_rebalancing():
+            return []
         assigned = self.assigned()
         self._learned()
         gone = [p for p in set(self.alignment.waiting) | set(self.alignment.assigned_at) if p not in assigned]
         if gone:
             self.alignment.forget(gone)
         return self.alignment.release(self.highwater, assigned, limit)
+
+    def drop_if_rebalancing(self) -> bool:
+        """Drop every held event if a rebalance has begun: Faust then waits for the events taken to
+        be acknowledged (or dropped) before it goes on, and reads every partition again from its
+        committed offset after it; whether it dropped any."""
+        rebalancing = getattr(self.app, "rebalancing", False) or not getattr(self.app.consumer, "flow_active", True)
+        if self.alignment.held and rebalancing:
+            self.alignment.reset()
+            return True
+        return False
 
     async def revoked(self, lost) -> None:
         """A rebalance: every event held is read again from the committed offsets, so none is kept."""

@@ -74,6 +74,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
             """Held events come out when no new event comes (the slowest partition ended or stalled)."""
             while True:
                 await asyncio.sleep(release_check_s)
+                if aligner.drop_if_rebalancing():
+                    continue
                 if aligner.held and not one_at_a_time.locked():
                     async with one_at_a_time:
                         await score_released()

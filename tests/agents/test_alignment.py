@@ -177,3 +177,14 @@ def test_the_snapshots_event_times_of_this_topic_reach_the_alignment():
     assert aligner.release() == []  # partition 1, another worker's, is at 500 (+ 11 behind + 60)
     assert aligner.alignment.learned_time == {0: 990.0, 1: 500.0}
     assert aligner.alignment.learned_offset == {0: 0, 1: 40}
+
+
+def test_held_events_are_dropped_as_soon_as_a_rebalance_begins():
+    app, aligner = aligner_of((0, 1))
+    aligner.admit([event(0, 0, 100.0), event(1, 0, 1000.0)])
+    assert names(aligner.release()) == ["0@0"] and aligner.held == 1
+    assert not aligner.drop_if_rebalancing()
+    app.rebalancing = True  # Faust waits for what was taken before it revokes: nothing may stay held
+    assert aligner.drop_if_rebalancing() and aligner.held == 0
+    aligner.admit([event(1, 0, 1000.0)])
+    assert aligner.release() == [] and aligner.held == 0
