@@ -17,9 +17,10 @@ With several workers, each aligns its own partitions, and the workers are kept i
 the central learner: its snapshots say how far it has taken in each partition
 (:meth:`~EventTimeAlignment.learned`). A worker estimates where another worker's partition is
 taking events from what the learner has of it and from this worker's own lag behind the learner:
-the events this worker has released beyond what the learner has of them (per partition, on average),
-at that partition's rate of events per second of event time (measured from the snapshots), past
-its learned event time (until a rate is known, this worker's lag in event time is taken), and
+the events this worker has released beyond what the learner has of them (per partition, on average;
+the most of the last ``idle_s``, since it shrinks while the worker waits), at that partition's rate
+of events per second of event time (measured from the snapshots), past its learned event time
+(until a rate is known, this worker's lag in event time is taken), and
 holds what is more than ``max_skew_s`` ahead of the slowest such estimate. A partition of another
 worker whose learned event time has not moved for ``idle_s`` holds nothing back; one the learner
 has nothing of yet holds everything back for the first ``idle_s`` after this worker first looked
@@ -72,6 +73,7 @@ class EventTimeAlignment:
         self.seen: dict[int, float] = {}  # per partition, when it last gave an event (clock)
         self.waiting: dict[int, collections.deque] = {}  # per partition, its held (event time, offset, item), in order
         self.released_offset: dict[int, int] = {}  # per partition, the offset of its newest event released
+        self.released_time: dict[int, float] = {}  # per partition, the newest event time released
         self.held = 0
         self.assigned_at: dict[int, float] = {}  # per partition assigned, when first seen so (clock)
         self.skew = 0.0  # at the last decision: the newest partition's event time minus the slowest's
@@ -81,6 +83,7 @@ class EventTimeAlignment:
         self.unknown_since: dict[int, float] = {}  # per other worker's partition the learner has nothing of
         self.learned_offset: dict[int, int] = {}  # per partition, the highest offset the learner has
         self.first_learned: dict[int, tuple[int, float]] = {}  # per partition, the first (offset, time) seen learned
+        self._lags: collections.deque = collections.deque()  # (clock, lag in event time, in events) of late
 
     def hold(self, partition: int, event_time: float, offset: int, item: Any) -> None:
         """Hold ``item``, the event at ``offset`` of ``partition``, of time ``event_time``."""
@@ -111,10 +114,12 @@ class EventTimeAlignment:
         while heads and (limit is None or len(released) < limit):
             _, partition = heapq.heappop(heads)
             queue = self.waiting[partition]
-            _, offset, item = queue.popleft()
+            event_time, offset, item = queue.popleft()
             released.append(item)
             if offset > self.released_offset.get(partition, -1):
                 self.released_offset[partition] = offset
+            if event_time > self.released_time.get(partition, float("-inf")):
+                self.released_time[partition] = event_time
             if queue and queue[0][0] <= until:
                 heapq.heappush(heads, (queue[0][0], partition))
         self.held -= len(released)
@@ -156,6 +161,7 @@ class EventTimeAlignment:
             self.event_time.pop(partition, None)
             self.offset.pop(partition, None)
             self.released_offset.pop(partition, None)
+            self.released_time.pop(partition, None)
             self.seen.pop(partition, None)
             self.assigned_at.pop(partition, None)
 
@@ -175,14 +181,13 @@ class EventTimeAlignment:
                 if now - self.unknown_since.setdefault(p, now) < self.idle_s:
                     return float("-inf")
         others = [p for p in self.learned_time if p not in assigned and now - self.learned_moved[p] < self.idle_s]
-        lags = [self.event_time[p] - self.learned_time[p] for p in assigned
-                if p in self.event_time and p in self.learned_time]
+        lags = [self.released_time.get(p, self.learned_time[p]) - self.learned_time[p] for p in assigned
+                if p in self.learned_time]
         if not others or not lags:
             return float("inf")
-        behind = max(0.0, max(lags))  # in event time: right when the partitions are alike
         records = [max(0, self.released_offset[p] - self.learned_offset[p]) for p in assigned
                    if p in self.released_offset and p in self.learned_offset]
-        lag_records = sum(records) / len(records) if records else None
+        behind, lag_records = self._recent_lag(now, max(0.0, max(lags)), sum(records) / len(records) if records else None)
 
         def taking(p: int) -> float:  # where partition p is taking events, as far as the learner tells
             rate = self._rate(p)
@@ -190,6 +195,17 @@ class EventTimeAlignment:
                 return self.learned_time[p] + behind
             return self.learned_time[p] + lag_records / rate
         return min(taking(p) for p in others) + self.max_skew_s
+
+    def _recent_lag(self, now: float, behind: float, lag_records: float | None) -> tuple[float, float | None]:
+        """This worker's lag behind the learner (in event time; in events per partition, None:
+        unknown), the most of the last ``idle_s``: while it waits for the others its lag shrinks,
+        theirs does not, and a lag taken as it is then would hold it back all the more."""
+        history = self._lags
+        history.append((now, behind, lag_records))
+        while history and now - history[0][0] > self.idle_s:
+            history.popleft()
+        known = [lag for _, _, lag in history if lag is not None]
+        return max(b for _, b, _ in history), (max(known) if known else None)
 
     def _rate(self, partition: int) -> float | None:
         """Events per second of event time on ``partition``, from what the learner has of it."""

@@ -130,17 +130,22 @@ def test_a_worker_holds_what_runs_ahead_of_the_other_workers_partitions_as_the_l
     align = aligned(clock)
     align.hold(0, 1000.0, 5, "a")
     align.hold(1, 1010.0, 5, "b")
-    # the learner has this worker's partitions up to 105 s behind its taking, and the other worker's
-    # partition 2 at 700: that worker takes about 805 now, so this one goes up to 865
+    # nothing released beyond what the learner has of this worker's partitions (lag 0), and the
+    # other worker's partition 2 is at 700: this worker goes up to 760
     align.learned({0: 900.0, 1: 905.0, 2: 700.0, 3: 950.0})
     assert align.release(more_to_read, {0, 1}) == []
     assert align.to_pause({0, 1}, more_to_read) == {0, 1}
     clock.now = 1.0
-    align.learned({2: 840.0})  # it moves: it takes about 945 now, this one goes up to 1005
+    align.learned({2: 945.0})  # it moves: the slowest of the others is at 945, this worker goes up to 1005
     assert align.release(more_to_read, {0, 1}) == ["a"]
-    assert align.to_pause({0, 1}, more_to_read) == {1}
-    clock.now = 6.0  # the other worker's partitions moved last 5 s ago: they hold nothing back
+    # now this worker has released 100 s beyond what the learner has of it: the other is placed at
+    # 945 + 100, and "b" goes
+    assert align.to_pause({0, 1}, more_to_read) == set()
     assert align.release(more_to_read, {0, 1}) == ["b"]
+    align.hold(0, 2000.0, 6, "c")
+    assert align.release(more_to_read, {0, 1}) == [] and align.to_pause({0, 1}, more_to_read) == {0}
+    clock.now = 6.0  # the other worker's partitions moved last 5 s ago: they hold nothing back
+    assert align.release(more_to_read, {0, 1}) == ["c"]
 
 
 def test_without_learned_times_of_its_own_or_of_others_a_worker_only_aligns_its_own_partitions():
@@ -186,3 +191,23 @@ def test_another_workers_partition_is_placed_by_its_own_rate_of_events():
     assert align.release(more_to_read, {0}) == ["far"]  # 20 released beyond: up to 200 + 20 / 0.1 + 10 = 410
     align.learned({1: 210.0}, offsets={1: 21})  # the sparse partition's next event
     assert align.release(more_to_read, {0}) == ["farther"]  # 21 beyond: 210 + 210 + 10 = 430
+
+
+def test_the_lag_that_places_the_others_is_the_most_of_the_last_idle_s():
+    """While this worker waits, the learner catches up with it and its lag shrinks; the other
+    worker's does not, so its place is estimated with the larger lag until idle_s has passed."""
+    clock = Clock()
+    align = aligned(clock, skew=10.0)
+    align.learned({0: 0.0, 1: 0.0}, partitions=2, offsets={0: 0, 1: 0})
+    align.learned({0: 100.0, 1: 100.0}, offsets={0: 100, 1: 100})  # one event a second on both
+    for offset in range(101, 151):
+        align.hold(0, float(offset), offset, offset)
+    assert len(align.release(more_to_read, {0})) == 10  # up to 100 + 0 + 10 (nothing released beyond yet)
+    assert len(align.release(more_to_read, {0})) == 10  # 10 beyond: up to 120
+    align.hold(0, 155.0, 151, "next")
+    clock.now = 1.0
+    align.learned({0: 120.0, 1: 101.0}, offsets={0: 120, 1: 101})  # the learner caught up with this worker
+    assert align.release(more_to_read, {0}) == [121]  # the lag of late is 10: 101 + 10 + 10
+    clock.now = 10.0
+    align.learned({1: 102.0}, offsets={1: 102})
+    assert align.release(more_to_read, {0}) == []  # the lag of late is 1 now: 102 + 1 + 10 = 113
