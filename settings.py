@@ -180,7 +180,8 @@ STALENESS_MAX_WAIT_S = _env("STALENESS_MAX_WAIT_S", 5.0)
 # Event-time alignment (docs/scaleout.md): a worker holds the transactions it takes and scores them
 # oldest first, none more than ALIGN_MAX_SKEW_S seconds of event time ahead of its slowest partition
 # that can move (one with more to read that gave an event in the last ALIGN_IDLE_S seconds of taking
-# events); it pauses the fetching of the partitions that run ahead, checking every ALIGN_CHECK_S
+# events) and, in central learning, of the other workers' partitions as the newest snapshot places
+# them; it pauses the fetching of the partitions that run ahead, checking every ALIGN_CHECK_S
 # seconds. Needs MODEL_PROCESS. 0: no alignment.
 ALIGN_MAX_SKEW_S = _env("ALIGN_MAX_SKEW_S", 0.0)
 ALIGN_IDLE_S = _env("ALIGN_IDLE_S", 5.0)
