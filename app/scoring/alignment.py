@@ -61,8 +61,9 @@ from typing import Any, Callable, Iterable
 
 class EventTimeAlignment:
     """Holds a worker's events and releases them in step in event time (see the module's
-    docstring): none more than ``max_skew_s`` ahead of the slowest partition that can move; a
-    partition that gave nothing for ``idle_s`` seconds (``clock``, monotonic) cannot."""
+    docstring): none more than ``max_skew_s`` ahead of the slowest partition that can move, its
+    own or (with :meth:`learned`) another worker's; a partition that gave nothing for ``idle_s``
+    seconds (``clock``, monotonic) cannot."""
 
     def __init__(self, max_skew_s: float, idle_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         if max_skew_s <= 0 or idle_s <= 0:
@@ -127,7 +128,8 @@ class EventTimeAlignment:
 
     def to_pause(self, assigned: Iterable[int], highwater: Callable[[int], int | None]) -> set[int]:
         """The partitions of ``assigned`` whose fetching to pause now: those more than ``max_skew_s``
-        ahead of the slowest that can move; none when no partition can move."""
+        ahead of the slowest that can move, or of the other workers' partitions (see the module's
+        docstring); none when nothing holds them back."""
         assigned = set(assigned)
         known = {p: self.event_time[p] for p in assigned if p in self.event_time}
         slowest = self._slowest(known, highwater, assigned)
