@@ -27,15 +27,12 @@ it, not when the agent was busy elsewhere (the model host's start, a batch held 
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 
 from aiokafka.structs import TopicPartition
 
 from app import metrics
 from app.scoring.alignment import EventTimeAlignment
-
-log = logging.getLogger(__name__)
 
 
 class Aligner:
@@ -51,6 +48,7 @@ class Aligner:
         self._applied: frozenset = frozenset()
         self._synced = 0.0
         self._busy_s, self._busy_since = 0.0, None
+        self._told = None  # the (snapshot, partition count) the alignment was last told of
         alignment.clock = self.active_time
 
     def active_time(self) -> float:
@@ -139,15 +137,24 @@ class Aligner:
         self._applied, self._synced = wanted, now
 
     def _learned(self) -> None:
-        """The newest snapshot's event times of this topic's partitions, to the alignment."""
+        """The newest snapshot's event times and offsets of this topic's partitions, to the
+        alignment (once per snapshot and partition count: it is asked every batch and every tick)."""
         if self.snapshot is None:  # no central learning: no other worker to keep in step with
             return
-        snapshot, prefix = self.snapshot(), f"{self.topic}:"
-        times, offsets = {}, {}
-        if snapshot is not None:
-            times = {int(source[len(prefix):]): t for source, t in snapshot.event_times.items() if source.startswith(prefix)}
-            offsets = {int(source[len(prefix):]): o for source, o in snapshot.positions.items() if source.startswith(prefix)}
-        self.alignment.learned(times, self.app.consumer.topic_partitions(self.topic), offsets)
+        snapshot, partitions = self.snapshot(), self.app.consumer.topic_partitions(self.topic)
+        told = (snapshot, partitions)
+        if self._told is not None and self._told[0] is told[0] and self._told[1] == told[1]:
+            return
+        self._told = told
+        if snapshot is None:
+            self.alignment.learned({}, partitions)
+        else:
+            self.alignment.learned(self._of_topic(snapshot.event_times), partitions, self._of_topic(snapshot.positions))
+
+    def _of_topic(self, by_source: dict) -> dict[int, object]:
+        """The values of ``by_source`` (``"<topic>:<partition>"`` -> value) of this topic, by partition."""
+        prefix = f"{self.topic}:"
+        return {int(source[len(prefix):]): value for source, value in by_source.items() if source.startswith(prefix)}
 
     def __repr__(self) -> str:
         return f"Aligner({self.topic!r}, {self.alignment!r})"
