@@ -52,7 +52,8 @@ SCORES_TOPIC = _env("SCORES_TOPIC", "scores")
 ANOMALIES_TOPIC = _env("ANOMALIES_TOPIC", "anomalies")
 DRIFT_ALERTS_TOPIC = _env("DRIFT_ALERTS_TOPIC", "drift-alerts")
 DEAD_LETTERS_TOPIC = _env("DEAD_LETTERS_TOPIC", "dead-letters")
-TOPIC_PARTITIONS = _env("TOPIC_PARTITIONS", 1)
+# 8: up to 8 workers share the work (docs/scaleout.md). A topic that exists keeps its count.
+TOPIC_PARTITIONS = _env("TOPIC_PARTITIONS", 8)
 TOPIC_REPLICAS = _env("TOPIC_REPLICAS", 1)
 
 # --- stream processing -------------------------------------------------------------------------
@@ -164,31 +165,31 @@ SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
 # "partition": one model per partition predicts and learns its events. "central": scorers on every
 # partition predict with a replica of one model; labelled examples go, in order, to one learner (on the
 # worker that owns EXAMPLES_TOPIC's only partition), which publishes snapshots of its model.
-LEARNING_MODE = _env("LEARNING_MODE", "partition")
+LEARNING_MODE = _env("LEARNING_MODE", "central")
 EXAMPLES_TOPIC = _env("EXAMPLES_TOPIC", "examples")  # one partition: the learner's order
 SNAPSHOTS_TOPIC = _env("SNAPSHOTS_TOPIC", "model-snapshots")  # compacted, one partition, signed snapshots
 # Whether this worker can be the learner (it subscribes to EXAMPLES_TOPIC). false: it only scores; the
 # learner then runs in workers of their own (another APP_ID, FRAUD_AGENTS empty: see docs/scaleout.md).
 CENTRAL_LEARNER = _env("CENTRAL_LEARNER", True)
-SNAPSHOT_EVERY = _env("SNAPSHOT_EVERY", 1000)  # the learner writes a snapshot every this many examples received...
+SNAPSHOT_EVERY = _env("SNAPSHOT_EVERY", 100)  # the learner writes a snapshot every this many examples received...
 SNAPSHOT_EVERY_S = _env("SNAPSHOT_EVERY_S", 1.0)  # ...or once this long has passed with something learned
 # The staleness bound: a scorer holds its next batch while the newest snapshot lags the examples its
 # worker sent by more than STALENESS_MAX_EXAMPLES (0: no bound), at most STALENESS_MAX_WAIT_S per batch
 # (then it scores with the snapshot it has: a learner that is down slows the scoring, never stops it).
-STALENESS_MAX_EXAMPLES = _env("STALENESS_MAX_EXAMPLES", 2000)
+STALENESS_MAX_EXAMPLES = _env("STALENESS_MAX_EXAMPLES", 200)
 STALENESS_MAX_WAIT_S = _env("STALENESS_MAX_WAIT_S", 5.0)
 # Event-time alignment (docs/scaleout.md): a worker holds the transactions it takes and scores them
 # oldest first, none more than ALIGN_MAX_SKEW_S seconds of event time ahead of its slowest partition
 # that can move (one with more to read that gave an event in the last ALIGN_IDLE_S seconds of taking
 # events) and, in central learning, of the other workers' partitions as the newest snapshot places
 # them; it pauses the fetching of the partitions that run ahead, checking every ALIGN_CHECK_S
-# seconds. Needs MODEL_PROCESS. 0: no alignment.
-ALIGN_MAX_SKEW_S = _env("ALIGN_MAX_SKEW_S", 0.0)
+# seconds. Needs MODEL_PROCESS (without it the default is 0). 0: no alignment.
+ALIGN_MAX_SKEW_S = _env("ALIGN_MAX_SKEW_S", 300.0 if MODEL_PROCESS else 0.0)
 ALIGN_IDLE_S = _env("ALIGN_IDLE_S", 5.0)
 ALIGN_CHECK_S = _env("ALIGN_CHECK_S", 0.05)
 # The share of genuine (label 0) examples the learner learns (every fraud is learned), chosen by a hash
 # of the transaction id; scorers correct the probabilities for it. 1.0: learn every example.
-LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 1.0)
+LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 0.1)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # The model's window features (app.features, the Handbook's baseline): per card, transactions and mean

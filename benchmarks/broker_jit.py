@@ -18,6 +18,10 @@ rounds the quick compiler had the lower p99.
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import gc
 import math

@@ -32,6 +32,10 @@ busy_cores cores``.
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import asyncio
 import os

@@ -27,6 +27,10 @@ py-spy is in the ``profile`` extra (``pip install -e '.[profile]'``).
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import collections
 import os

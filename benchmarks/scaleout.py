@@ -282,10 +282,11 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rows", type=int, default=None, help="ULB rows (default: all 284,807)")
     p.add_argument("--workers", type=int, default=2, help="the larger number of workers (also run: 1)")
-    p.add_argument("--rates", default="1,0.1", help="learning sample rates, comma-separated; the last is the headline")
-    p.add_argument("--partitions", type=int, default=8, help="partitions of the transactions topic")
-    p.add_argument("--snapshot-every", type=int, default=1000, help="SNAPSHOT_EVERY (examples)")
-    p.add_argument("--snapshot-every-s", type=float, default=1.0, help="SNAPSHOT_EVERY_S")
+    p.add_argument("--rates", default=None,
+                   help="learning sample rates, comma-separated; the last is the headline (default: 1 and the setting)")
+    p.add_argument("--partitions", type=int, default=None, help="partitions of the transactions topic (default: the setting)")
+    p.add_argument("--snapshot-every", type=int, default=None, help="SNAPSHOT_EVERY (examples; default: the setting)")
+    p.add_argument("--snapshot-every-s", type=float, default=None, help="SNAPSHOT_EVERY_S (default: the setting)")
     p.add_argument("--max-staleness", type=int, default=None,
                    help="STALENESS_MAX_EXAMPLES (default: the setting; 0: no bound)")
     p.add_argument("--max-wait-s", type=float, default=None, help="STALENESS_MAX_WAIT_S (default: the setting)")
@@ -303,11 +304,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=None,
                    help="replay at this many events/s (default: flat out, a backlog the scorers race through)")
     args = p.parse_args(argv)
+    import settings
+
+    if args.rates is None:
+        args.rates = ",".join(dict.fromkeys(["1", repr(settings.LEARN_SAMPLE_RATE)]))
+    for option, setting in (("partitions", "TOPIC_PARTITIONS"), ("snapshot_every", "SNAPSHOT_EVERY"),
+                            ("snapshot_every_s", "SNAPSHOT_EVERY_S")):
+        if getattr(args, option) is None:
+            setattr(args, option, getattr(settings, setting))
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     if args.workers < 1 or not rates or any(not 0 < r <= 1 for r in rates):
         p.error("--workers must be >= 1 and --rates in (0, 1]")
 
-    import settings
     from app import configured
     from app.data import ensure_creditcard_csv, iter_rows
     from app.learning.pipeline import model_factory

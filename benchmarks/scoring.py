@@ -42,6 +42,10 @@ and those bursts delay every transaction in flight.
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import gc
 import math

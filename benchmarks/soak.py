@@ -29,6 +29,10 @@ model_growth_mb_per_million event_gap_s kind agents``.
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import re
 import signal

@@ -52,6 +52,10 @@ learned and dropped as expired among them (``service_labels_learned service_labe
 """
 from __future__ import annotations
 
+from app.testing.single_partition import use_single_partition
+
+use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
+
 import argparse
 import json
 import math

@@ -34,7 +34,8 @@ def learner_env(names) -> dict[str, str]:
     return {"FRAUD_LEARNING_MODE": "central", "FRAUD_AGENTS": "", "FRAUD_ARF_TREES": str(TREES),
             "FRAUD_EXAMPLES_TOPIC": f"{names.prefix}.examples", "FRAUD_SNAPSHOTS_TOPIC": f"{names.prefix}.snapshots",
             "FRAUD_SNAPSHOT_EVERY": "250", "FRAUD_SNAPSHOT_EVERY_S": "1.0", "FRAUD_STATE_KEY": KEY,
-            "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1", "FRAUD_PREQUENTIAL_WINDOW": "10000"}
+            "FRAUD_PREQUENTIAL_REPORT_INTERVAL_S": "1", "FRAUD_PREQUENTIAL_WINDOW": "10000",
+            "FRAUD_LEARN_SAMPLE_RATE": "1.0"}
 
 
 def ulb_examples(n: int) -> list[Example]:

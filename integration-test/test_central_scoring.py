@@ -43,7 +43,8 @@ def central_env(names) -> dict[str, str]:
     return {"FRAUD_AGENTS": "scoring", "FRAUD_LEARNING_MODE": "central", "FRAUD_MODEL_KIND": "lr",
             "FRAUD_STATE_KEY": KEY, "FRAUD_EXAMPLES_TOPIC": f"{names.prefix}.examples",
             "FRAUD_SNAPSHOTS_TOPIC": f"{names.prefix}.snapshots", "FRAUD_SNAPSHOT_EVERY": "1000000",
-            "FRAUD_SNAPSHOT_EVERY_S": "3600", "FRAUD_STALENESS_MAX_EXAMPLES": "0"}
+            "FRAUD_SNAPSHOT_EVERY_S": "3600", "FRAUD_STALENESS_MAX_EXAMPLES": "0",
+            "FRAUD_LEARN_SAMPLE_RATE": "1.0"}
 
 
 class Stream:

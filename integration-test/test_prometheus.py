@@ -434,7 +434,7 @@ def check_drift_alerts(run: Run) -> None:
 
 def check_central_learner_idle(query: str):
     """The check of a central learning metric (the learner's, or a scorer's staleness bound): this run
-    uses the default LEARNING_MODE ("partition"), where neither runs, so the metric stays absent or
+    uses the suite's LEARNING_MODE ("partition": app.testing.single_partition), where neither runs, so the metric stays absent or
     zero (central learning's metrics are checked against its integration tests' own counts:
     test_central_learner.py, test_central_scoring.py)."""
     def check(run: Run) -> None:
@@ -443,8 +443,8 @@ def check_central_learner_idle(query: str):
 
 
 def check_alignment_off(query: str):
-    """The check of an event-time alignment metric: this run leaves ALIGN_MAX_SKEW_S at its default,
-    0 (no alignment), so the metric stays zero (the alignment at work: test_central_scoring.py's
+    """The check of an event-time alignment metric: this run has ALIGN_MAX_SKEW_S at the suite's 0
+    (no alignment: app.testing.single_partition), so the metric stays zero (the alignment at work: test_central_scoring.py's
     test_a_worker_scores_its_partitions_in_step_in_event_time)."""
     def check(run: Run) -> None:
         assert not run.q(query), (query, run.q(query))

@@ -48,7 +48,7 @@ def built(**overrides) -> tuple[object, object]:
     """The app and the service of ``build`` with ``overrides`` of the settings (without the Faust
     sensor's Prometheus collectors, which one process registers once)."""
     app = faust.App(f"service-{uuid.uuid4().hex[:8]}", broker="kafka://127.0.0.1:1", store="memory://")
-    s = settings_with(STATE_KEY="k" * 32, MODEL_PROCESS=False, **overrides)
+    s = settings_with(STATE_KEY="k" * 32, MODEL_PROCESS=False, ALIGN_MAX_SKEW_S=0.0, **overrides)
     return app, service.build(app, s)
 
 

@@ -38,7 +38,7 @@ def get(table, key: bytes) -> bytes | None:
     return table.data.get(key)
 
 
-def checkpoint_table(app, name: str, max_bytes: int, help: str, partitions: int = 1):
+def checkpoint_table(app, name: str, max_bytes: int, help: str, partitions: int = 8):
     """A changelog-backed table of checkpoint blobs (bytes keys and values) of the Faust ``app``, with
     ``partitions`` partitions (those of its source topic), whose messages may be up to ``max_bytes``:
     a model's checkpoint can outgrow Kafka's default 1 MB message, so the limit of the app's producer

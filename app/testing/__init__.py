@@ -11,6 +11,7 @@ imported by the service itself. One concept per module:
 * :mod:`app.testing.names` — one test's own topic names and app id.
 * :mod:`app.testing.worker` — ``faust -A app worker`` on those topics, and checks on it.
 * :mod:`app.testing.run` — a benchmark's run: the stack up, fresh topics, workers, all undone at the end.
+* :mod:`app.testing.single_partition` — the configuration tests and benchmarks run unless told otherwise.
 * :mod:`app.testing.kafka` — read, produce raw bytes, committed and end offsets, delete topics.
 * :mod:`app.testing.replay` — replay rows to a test's topics, in this thread or in the background.
 * :mod:`app.testing.collector` — read an output topic live in a background thread.
