@@ -75,20 +75,25 @@ from evaluation import windows as ev
 
 def run_loop(sim: simulator.Simulation, model: dict, label_delay_s: float, features: TransactionFeatures | None,
              known: str = "week", negatives: float = 1.0, name: str | None = None, order: str = "merged",
-             pending_ttl_s: float | None = None) -> tuple:
+             pending_ttl_s: float | None = None, members: bool = False) -> tuple:
     """One plain prequential loop: ``(scores, metrics)`` of the model of ``model`` (the settings'
     with these :func:`app.configured.model_params` replaced) on ``Amount`` plus ``features`` (the
     raw input alone when ``None``), learning a share ``negatives`` of the genuine transactions; the
-    labels in ``order`` (:func:`evaluation.windows.prequential`), dropped ``pending_ttl_s`` behind."""
+    labels in ``order`` (:func:`evaluation.windows.prequential`), dropped ``pending_ttl_s`` behind.
+    ``members``: also each blend member's probabilities (``scores.stats["members"]``, and its
+    ``"member_names"``)."""
     factory = configured.model_factory(settings, **model)
     name = name or ("windows" if features is not None else "raw")
 
     def progress(n: int, elapsed: float) -> None:
         print(f"[loop {name}] {n:,}/{len(sim):,} transactions, {n / elapsed:.0f} ev/s", flush=True)
 
-    scores = ev.prequential(sim.rows(), OnlineLearner(factory), features, raw_names=("Amount",),
+    learner = ev.MemberRecorder(OnlineLearner(factory)) if members else OnlineLearner(factory)
+    scores = ev.prequential(sim.rows(), learner, features, raw_names=("Amount",),
                             label_delay=label_delay_s, negatives=negatives, order=order, pending_ttl=pending_ttl_s,
                             progress=progress)
+    if members:
+        scores.stats.update(members=learner.members, member_names=learner.names)
     metrics = ev.evaluate(scores, label_delay=label_delay_s, known=known)
     for week in metrics["weeks"]:
         print(f"[loop {name}] week {ev.week_label(week['start'])}: ROC-AUC {week['roc_auc']:.4f} "
@@ -136,6 +141,41 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr-positive-weight", type=float, default=None,
                    help="arf+lr: the weight of frauds in the second regression (1: none)")
     p.add_argument("--model-seed", type=int, default=None, help="the forest's seed (default: the setting)")
+
+
+def member_figures(scores, label_delay_s: float, known: str, shares=tuple(i / 10 for i in range(11))) -> dict:
+    """Each blend member's figures alone over the test weeks, and the forest's share of the blend
+    chosen by AP over the four weeks before them (:func:`evaluation.windows.weeks_before`), with its
+    test-week figures: ``ap_<member>_only``, ``arf_share_chosen``, ``ap_validation_chosen``,
+    ``ap_chosen``, ``roc_chosen``, ``cp100_chosen``."""
+    from dataclasses import replace
+
+    members, names = scores.stats["members"], scores.stats["member_names"]
+    labelled = scores.y >= 0
+    test = ev.weeks_of_test(float(scores.event_time[labelled].min()), float(scores.event_time[labelled].max()))
+    validation = ev.weeks_before(test)
+    out = {}
+    for j, name in enumerate(names):
+        m = ev.evaluate(replace(scores, p=members[:, j]), label_delay=label_delay_s, known=known, weeks=test)["test"]
+        print(f"[members] {name} alone: test weeks AP {m['ap']:.4f} ROC-AUC {m['roc_auc']:.4f} "
+              f"CP@100 {m['cp100']:.4f}", flush=True)
+        out[f"ap_{name}_only"] = m["ap"]
+    best = None
+    for share in shares:
+        p = ev.blended(members, share)
+        v = ev.evaluate(replace(scores, p=p), label_delay=label_delay_s, known=known, weeks=validation)["test"]
+        t = ev.evaluate(replace(scores, p=p), label_delay=label_delay_s, known=known, weeks=test)["test"]
+        print(f"[members] forest share {share:.1f}: AP {v['ap']:.4f} over the weeks from "
+              f"{ev.week_label(validation[0][0])}, test weeks AP {t['ap']:.4f} ROC-AUC {t['roc_auc']:.4f} "
+              f"CP@100 {t['cp100']:.4f}", flush=True)
+        if best is None or v["ap"] > best[1]["ap"]:
+            best = (share, v, t)
+    share, v, t = best
+    print(f"[members] chosen on the weeks before the test weeks: forest share {share:.1f} (validation AP "
+          f"{v['ap']:.4f}); test weeks AP {t['ap']:.4f}", flush=True)
+    out.update(arf_share_chosen=share, ap_validation_chosen=v["ap"], ap_chosen=t["ap"], roc_chosen=t["roc_auc"],
+               cp100_chosen=t["cp100"])
+    return out
 
 
 def state_bytes(states: dict) -> float:
@@ -233,6 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--known", choices=("week", "handbook"), default="week",
                    help="the cards a test week leaves out: a fraud label received before the week (week, default) "
                         "or the Handbook's rule (handbook; see evaluation.windows)")
+    p.add_argument("--members", action="store_true",
+                   help="arf+lr: the windows loop also keeps each member's probabilities; print each member alone and "
+                        "the forest's share chosen by AP over the four weeks before the test weeks, with its test "
+                        "figures")
     p.add_argument("--no-service", action="store_true", help="the plain loops only (no Kafka)")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
     p.add_argument("--service-rate", type=float, default=0.0,
@@ -250,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--negatives below 1 is for the plain loops: add --no-service")
     model = model_options(args)
     kind, trees = model["kind"], model["trees"]
+    if args.members and kind != "arf+lr":
+        p.error("--members needs --kind arf+lr (a blend)")
     delay = args.label_delay_days * ev.DAY_S
     # the settings' windows, the amount ratios as the option says (the worker gets the same choice)
     plain = TransactionFeatures(**{**configured.transaction_features(settings).params(), "amount_ratios": False})
@@ -262,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
 
     order = {"order": args.loop_order, "pending_ttl_s": None if args.loop_order == "merged" else (
         float(settings.PENDING_TTL_S) if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S)}
-    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives, **order)
+    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives,
+                              members=args.members, **order)
+    blend = member_figures(on, delay, args.known) if args.members else {}
     off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
     baseline = {}
     if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
@@ -315,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives, loop_order=args.loop_order,
         loop_labels_expired=on.stats["expired"], pending_ttl_days=args.pending_ttl_days,
         amount_ratios=int(args.amount_ratios), **{key: value for key, value in model.items() if key not in ("kind", "trees")},
-        **baseline,
+        **baseline, **blend,
         **{key: value for key, value in service.items() if key not in ("service_eps", "windows_cost_ratio")}))
     return 0
 

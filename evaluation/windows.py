@@ -305,6 +305,61 @@ def evaluate(scores: Scores, label_delay: float = LABEL_DELAY_S, k: int = 100,
     return {"weeks": per_week, "test": test, "stream": _metrics(y, p, day, card, k)}
 
 
+class MemberRecorder:
+    """A learner (``predict_proba``, ``learn``) that keeps, for each prediction, what every member of
+    its :class:`~app.learning.blend.ProbabilityBlend` said (``last_member_probabilities``). The
+    members learn independently of their shares, so one loop gives the scores of every weighting
+    (:func:`blended`).
+
+    >>> from app.learning import OnlineLearner, build_model
+    >>> import functools
+    >>> recorder = MemberRecorder(OnlineLearner(functools.partial(build_model, kind="arf+lr", trees=2)))
+    >>> p = recorder.predict_proba({"Amount": 1.0}); recorder.learn({"Amount": 1.0}, 0)
+    >>> recorder.names, recorder.members.shape
+    (['arf', 'lr', 'lr_pos10'], (1, 3))
+    """
+
+    def __init__(self, learner) -> None:
+        from app.learning.explain import member_names
+
+        self.learner, self.rows = learner, []
+        self.names = member_names(learner.model)
+
+    def predict_proba(self, x: dict) -> float:
+        p = self.learner.predict_proba(x)
+        self.rows.append(list(self.learner.model.last_member_probabilities))
+        return p
+
+    def learn(self, x: dict, y: int) -> None:
+        self.learner.learn(x, y)
+
+    @property
+    def members(self) -> np.ndarray:
+        """One row per prediction, one column per member."""
+        return np.asarray(self.rows, dtype=np.float64).reshape(len(self.rows), len(self.names))
+
+
+def blended(members: np.ndarray, first_share: float) -> np.ndarray:
+    """The blend's probabilities with ``first_share`` for the first member (the forest in
+    :func:`app.learning.build_model`'s blends) and the rest split equally between the others.
+
+    >>> blended(np.array([[1.0, 0.0, 0.5]]), 0.5)
+    array([0.625])
+    """
+    rest = (1.0 - first_share) / (members.shape[1] - 1)
+    return first_share * members[:, 0] + rest * members[:, 1:].sum(axis=1)
+
+
+def weeks_before(weeks: list[tuple[float, float]], n: int = HANDBOOK_TEST_WEEKS) -> list[tuple[float, float]]:
+    """The ``n`` weeks just before ``weeks`` (a validation span: choose there, report on ``weeks``).
+
+    >>> weeks_before([(10 * WEEK_S, 11 * WEEK_S)], 2) == [(8 * WEEK_S, 9 * WEEK_S), (9 * WEEK_S, 10 * WEEK_S)]
+    True
+    """
+    start = weeks[0][0]
+    return [(start - (n - w) * WEEK_S, start - (n - w - 1) * WEEK_S) for w in range(n)]
+
+
 def week_label(start: float) -> str:
     """The date of a week's first day."""
     return dt.datetime.fromtimestamp(start, dt.timezone.utc).date().isoformat()
