@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         started_stack = True
     run = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
     topics = {k: f"{run}.{k.lower().replace('_', '-')}" for k in
-              ("TRANSACTIONS", "LABELS", "SCORES", "ANOMALIES", "DRIFT_ALERTS", "DEAD_LETTERS")}
+              ("TRANSACTIONS", "LABELS", "SCORES", "ANOMALIES", "DRIFT_ALERTS", "DEAD_LETTERS", "EXAMPLES", "SNAPSHOTS")}
     env = {"FRAUD_APP_ID": run, **{f"FRAUD_{k}_TOPIC": v for k, v in topics.items()},
            "FRAUD_KAFKA_BROKER": BROKER, "FRAUD_SCHEMA_REGISTRY_URL": REGISTRY}
     workdir = Path(tempfile.mkdtemp(prefix=f"{run}-"))
