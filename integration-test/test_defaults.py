@@ -6,34 +6,22 @@ a share of the partitions, and the one learner still takes every labelled transa
 from __future__ import annotations
 
 import collections
-import os
-import runpy
-from pathlib import Path
 
 from app.data.synthetic import generate
 from app.learning.snapshots import decode as decode_snapshot
 from app.state.signing import Signer
 from app.testing.kafka import read
-from app.testing.single_partition import SINGLE_PARTITION
+from app.testing.single_partition import SINGLE_PARTITION, settings_defaults
 from app.testing.worker import wait_for
 from test_central_scoring import Stream, examples, scores_by_id
 
 KEY = "a test key of more than sixteen bytes"
-SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.py"
 
 
-def defaults(monkeypatch) -> dict:
-    """settings.py's values with no ``FRAUD_*`` variable set."""
-    for name in [n for n in os.environ if n.startswith("FRAUD_")]:
-        monkeypatch.delenv(name)
-    return {k: v for k, v in runpy.run_path(str(SETTINGS_FILE)).items() if k.isupper()}
-
-
-def test_with_the_defaults_workers_share_the_partitions_and_feed_one_learner(make_worker, names, monkeypatch):
-    d = defaults(monkeypatch)
+def test_with_the_defaults_workers_share_the_partitions_and_feed_one_learner(make_worker, names):
+    d = settings_defaults()
     assert (d["LEARNING_MODE"], d["TOPIC_PARTITIONS"], d["LEARN_SAMPLE_RATE"]) == ("central", 8, 0.1)
     assert d["ALIGN_MAX_SKEW_S"] > 0 and d["MODEL_PROCESS"]
-    monkeypatch.undo()
     # the defaults of the three settings the suite pins; the rest are the worker's own defaults
     env = {name: str(d[name.removeprefix("FRAUD_")]) for name in SINGLE_PARTITION}
     env.update({"FRAUD_STATE_KEY": KEY, "FRAUD_EXAMPLES_TOPIC": f"{names.prefix}.examples",

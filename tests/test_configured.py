@@ -20,17 +20,15 @@ from app.drift.monitor import DriftMonitor
 from app.features import TransactionFeatures
 from app.learning import PrequentialEvaluator, build_model, pipeline
 from app.state import changelog, read_back
+from app.testing.single_partition import settings_defaults
 
 SETTINGS_FILE = Path(settings.__file__)
 
 
 @pytest.fixture
-def defaults(monkeypatch):
+def defaults():
     """settings.py's values with no ``FRAUD_*`` variable set."""
-    for name in [n for n in os.environ if n.startswith(settings.PREFIX)]:
-        monkeypatch.delenv(name)
-    values = runpy.run_path(str(SETTINGS_FILE))
-    return types.SimpleNamespace(**{k: v for k, v in values.items() if k.isupper()})
+    return types.SimpleNamespace(**settings_defaults())
 
 
 def changed(**values):
