@@ -434,9 +434,9 @@ def check_drift_alerts(run: Run) -> None:
 
 def check_central_learner_idle(query: str):
     """The check of a central learning metric (the learner's, or a scorer's staleness bound): this run
-    uses the suite's LEARNING_MODE ("partition": app.testing.single_partition), where neither runs, so the metric stays absent or
-    zero (central learning's metrics are checked against its integration tests' own counts:
-    test_central_learner.py, test_central_scoring.py)."""
+    uses the suite's LEARNING_MODE ("partition": app.testing.single_partition), where neither runs,
+    so the metric stays absent or zero (central learning's metrics are checked against its
+    integration tests' own counts: test_central_learner.py, test_central_scoring.py)."""
     def check(run: Run) -> None:
         assert not run.q(query), (query, run.q(query))
     return check
