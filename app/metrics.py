@@ -45,6 +45,13 @@ LABELS = Counter(
     "duplicate.",
     ["outcome"], registry=REGISTRY,
 )
+_DAY = 86_400.0
+LABEL_DELAY = Histogram(
+    "fraud_label_delay_seconds", "Event time from a transaction to the newest transaction of its partition when "
+    "its label is learned: how late the model learns each label.",
+    buckets=(60.0, 3600.0, 6 * 3600.0, _DAY, 2 * _DAY, 3 * _DAY, 5 * _DAY, 7 * _DAY, 7.25 * _DAY, 7.5 * _DAY,
+             8 * _DAY, 10 * _DAY, 14 * _DAY, 30 * _DAY, 60 * _DAY), registry=REGISTRY,
+)
 LABEL_WAITS = Counter(
     "fraud_label_waits_total", "Labels that waited for their transaction, by how the wait ended "
     "(found, passed: the partition moved past its event time, ahead: far ahead of it, idle, timeout).", ["outcome"], registry=REGISTRY)

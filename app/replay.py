@@ -4,6 +4,7 @@
     python -m app.replay --source synthetic --rows 5000 --rate 500
     python -m app.replay --rows 20000 --labels delayed --label-delay-events 1000
     python -m app.replay --source simulator --labels delayed      # labels 7 simulated days late
+    python -m app.replay --source simulator --labels delayed --labels-after-scores   # ... once the service scored up to then
 
 The dataset's ``Time`` (seconds from the first row) becomes the event time, counted from
 ``--time-base`` (default: the moment the replay starts); the Handbook's simulator
@@ -11,7 +12,11 @@ The dataset's ``Time`` (seconds from the first row) becomes the event time, coun
 (from 2018-04-01). With ``--labels delayed`` the transactions go out without ``Class`` and each
 label follows on ``labels`` after the chosen number of events, seconds, or days of event time
 (``--label-delay-days``: the label goes out once a transaction that much later in event time has
-been sent; 7 days by default for the simulator, the Handbook's feedback delay).
+been sent; 7 days by default for the simulator, the Handbook's feedback delay). With
+``--labels-after-scores`` such a label waits, besides, until the service has scored that
+transaction (its score on the scores topic, :mod:`app.label_gate`): a replay faster than the
+service then still gives the scorer each label after the transactions before its due time, as a
+service that learns labels that late would see them.
 
 Keys: a transaction is keyed by its card id when it has one (the simulator's rows), else by its
 transaction id, and its label by the same key: a card's transactions meet in one partition (its
@@ -117,6 +122,9 @@ async def replay(
     progress: bool = True,
     keep_ids: bool = False,
     linger_ms: int = 5,
+    labels_after_scores: str | None = None,
+    scores_lead: int = 0,
+    scores_idle_s: float = 300.0,
 ) -> ReplayStats:
     """Send ``rows`` and return what was sent. ``rate`` is events per second (0 = flat out).
 
@@ -125,15 +133,34 @@ async def replay(
     event-time order: it goes out right after the first transaction at least that much later, with
     ``label_time`` = its transaction's event time + the delay), else for ``label_delay_s`` seconds
     of wall-clock time. Labels still waiting when the rows end are sent then.
+
+    ``labels_after_scores`` (a scores topic; labels delayed in event time only): each label due
+    after a transaction is held until that transaction's score is on the topic, those due after
+    the last transaction until every transaction sent is scored (:class:`app.label_gate.LabelGate`);
+    the replay returns once all are sent, or raises ``TimeoutError`` when no score has come for
+    ``scores_idle_s`` while labels wait. ``scores_lead`` (with ``labels_after_scores``; 0: no bound):
+    at most this many transactions sent and not yet scored, so that the service's consumer does
+    not hold thousands of transactions in front of the labels (a label released after its
+    transaction is then learned about ``scores_lead`` transactions later, not a buffer later).
     """
     if labels not in LABEL_MODES:
         raise ValueError(f"labels must be one of {LABEL_MODES}, got {labels!r}")
+    if labels_after_scores and not (labels == "delayed" and label_delay_event_s and not label_delay_events):
+        raise ValueError("labels_after_scores needs labels delayed in event time (label_delay_event_s)")
     client = make_registry_client(registry_url)
     tx_codec = ConfluentAvroCodec(client, transactions_topic, Transaction.avro_schema_to_python())
     label_codec = ConfluentAvroCodec(client, labels_topic, Label.avro_schema_to_python())
     tx_codec.schema_id, label_codec.schema_id  # register both before the first send: fail early
     base = time.time() if time_base is None else time_base
-    await ensure_topics(broker, [transactions_topic, labels_topic], settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS)
+    topics = [transactions_topic, labels_topic] + ([labels_after_scores] if labels_after_scores else [])
+    await ensure_topics(broker, topics, settings.TOPIC_PARTITIONS, settings.TOPIC_REPLICAS)
+    gate = None
+    if labels_after_scores:
+        from app.records import Score
+
+        gate = _ScoresWatch(broker, labels_after_scores,
+                            ConfluentAvroCodec(client, labels_after_scores, Score.avro_schema_to_python()).loads)
+        await gate.start()  # from the topic's end: the scores of this replay only
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker), linger_ms=linger_ms, acks="all",
                                 **kafka_client_options(settings))
@@ -155,11 +182,23 @@ async def replay(
             return now_event_time - event_time >= label_delay_event_s
         return time.perf_counter() - sent_at >= label_delay_s
 
+    async def due_label(due_tid: str | None, *label_args) -> None:
+        if gate is None:
+            await send_label(*label_args)
+        elif due_tid is None:
+            gate.labels.hold_to_end(label_args)
+        else:
+            for args in gate.labels.hold(due_tid, label_args):
+                await send_label(*args)
+
     async def send_label(tid: str, label: int, event_time: float, key: bytes) -> None:
         label_time = event_time + label_delay_event_s if label_delay_event_s and not label_delay_events else time.time()
         value = label_codec.dumps({"transaction_id": tid, "label": label, "event_time": event_time, "label_time": label_time})
         futures.append(await producer.send(labels_topic, value=value, key=key))
         stats.labels += 1
+        if len(futures) >= 5000:
+            await asyncio.gather(*futures)
+            futures.clear()
 
     try:
         for offset, row in enumerate(rows):
@@ -178,7 +217,15 @@ async def replay(
                 pending.append((time.perf_counter(), tid, int(row["Class"]), value["event_time"], key))
                 while pending and due(pending[0][0], pending[0][3], value["event_time"]):
                     _, ltid, label, etime, lkey = pending.popleft()
-                    await send_label(ltid, label, etime, lkey)
+                    await due_label(tid, ltid, label, etime, lkey)
+            if gate is not None:
+                for args in gate.take_released():
+                    await send_label(*args)
+                while scores_lead and stats.transactions - gate.labels.scored_count > scores_lead:
+                    gate.check(scores_idle_s)
+                    await asyncio.sleep(0.002)
+                    for args in gate.take_released():
+                        await send_label(*args)
             if len(futures) >= 5000:
                 await asyncio.gather(*futures)
                 futures.clear()
@@ -194,16 +241,93 @@ async def replay(
                 if wait > 0:
                     await asyncio.sleep(wait)
             _, ltid, label, etime, lkey = pending.popleft()
-            await send_label(ltid, label, etime, lkey)
+            await due_label(None, ltid, label, etime, lkey)
+        if gate is not None:
+            gate.released.extend(gate.labels.end(stats.transactions))
+            await gate.send_released(send_label, scores_idle_s)
         await asyncio.gather(*futures)
         await producer.flush()
     finally:
         await producer.stop()
+        if gate is not None:
+            await gate.stop()
         if bar is not None:
             bar.update(stats.transactions % 200)
             bar.close()
     stats.elapsed_s = time.perf_counter() - started
     return stats
+
+
+class _ScoresWatch:
+    """Reads a scores topic from its end in the background and feeds each score's transaction id to
+    a :class:`~app.label_gate.LabelGate`; the labels it releases wait in :meth:`take_released`."""
+
+    def __init__(self, broker: str, topic: str, decode) -> None:
+        from aiokafka import AIOKafkaConsumer
+
+        from app.label_gate import LabelGate
+
+        self.topic, self.decode = topic, decode
+        self.labels = LabelGate()
+        self.released: list = []
+        self.last_score = time.monotonic()
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False,
+                                         group_id=None, **kafka_client_options(settings))
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from app.admin import topic_partitions
+
+        await self.consumer.start()
+        tps = await topic_partitions(self.consumer, self.topic, timeout_s=30.0)
+        if not tps:
+            await self.consumer.stop()
+            raise ConnectionError(f"the scores topic {self.topic!r} has no partitions")
+        self.consumer.assign(tps)
+        await self.consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now: a score written from here on is read
+            await self.consumer.position(tp)
+        self.task = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batch.values():
+                for record in records:
+                    self.released.extend(self.labels.scored(self.decode(record.value)["transaction_id"]))
+                self.last_score = time.monotonic()
+
+    def take_released(self) -> list:
+        released, self.released = self.released, []
+        return released
+
+    async def send_released(self, send, idle_s: float) -> None:
+        """Send the labels released from here on until none waits; ``TimeoutError`` after ``idle_s``
+        without a new score while some wait."""
+        while True:
+            for args in self.take_released():
+                await send(*args)
+            if not self.labels.waiting:
+                return
+            self.check(idle_s)
+            await asyncio.sleep(0.05)
+
+    def check(self, idle_s: float) -> None:
+        """Raise the reader's error, or ``TimeoutError`` when no score has come for ``idle_s``."""
+        if self.task is not None and self.task.done():
+            self.task.result()
+        if time.monotonic() - self.last_score > idle_s:
+            raise TimeoutError(f"no score on {self.topic!r} for {idle_s:.0f}s: {self.labels.scored_count:,} "
+                               f"transactions scored, {self.labels.waiting:,} labels held")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping; send_released raised it already
+                pass
+        await self.consumer.stop()
 
 
 def dataset_rows(source: str, rows: int | None, skip: int = 0, seed: int = 0, simulator: str = "published",
@@ -240,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label-delay-days", type=float, default=None,
                    help="with --labels delayed: send each label after the first transaction D days later in event "
                         "time (default: 7 for --source simulator unless another delay is given, else 0)")
+    p.add_argument("--labels-after-scores", action="store_true",
+                   help="with --labels delayed in event time: hold each label until the service has scored the "
+                        "transaction that made it due (read from the scores topic), so a replay faster than the "
+                        "service keeps the labels' delay")
+    p.add_argument("--scores-lead", type=int, default=1000,
+                   help="with --labels-after-scores: at most this many transactions sent ahead of their scores "
+                        "(default 1000; 0: no bound)")
     p.add_argument("--time-base", type=float, default=None, help="epoch seconds of the dataset's Time 0 (default: now)")
     p.add_argument("--id-prefix", default="tx")
     p.add_argument("--seed", type=int, default=0, help="synthetic and simulator: the seed")
@@ -266,9 +397,10 @@ def main(argv: list[str] | None = None) -> int:
             label_delay_events=args.label_delay_events, label_delay_s=args.label_delay_s,
             label_delay_event_s=delay_days * 86_400.0,
             time_base=args.time_base, id_prefix=args.id_prefix, start_index=args.skip, total=args.rows,
-            progress=not args.no_progress,
+            progress=not args.no_progress, labels_after_scores=settings.SCORES_TOPIC if args.labels_after_scores else None,
+            scores_lead=args.scores_lead,
         ))
-    except (ConnectionError, SchemaRefused) as exc:
+    except (ConnectionError, SchemaRefused, TimeoutError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     print(f"replay: sent {stats.transactions} transactions ({stats.frauds} fraud) and {stats.labels} labels "

@@ -294,6 +294,15 @@ def check_labels_pending(run: Run) -> None:
         run.q("sum(fraud_labels_pending)"), run.prometheus.query("fraud_labels_total"))
 
 
+def check_label_delay(run: Run) -> None:
+    # one observation per label learned (a parked one when its transaction is scored); each label is sent
+    # LABEL_DELAY_EVENTS transactions after its own, whose event times are seconds apart: the delays are real
+    learned = run.q('sum(fraud_labels_total{outcome="learned"})') + \
+        (run.q('sum(fraud_parked_labels_total{event="learned"})') or 0)
+    assert run.q("sum(fraud_label_delay_seconds_count)") == learned > 0
+    assert run.q("sum(fraud_label_delay_seconds_sum)") > 0
+
+
 def check_events_learned(run: Run) -> None:
     learned = run.q("sum(fraud_model_events_learned)")
     assert 0 < learned <= run.transactions
@@ -475,6 +484,7 @@ CHECKS = {
     "fraud_decisions_total": check_decisions,
     "fraud_labels_total": check_labels,
     "fraud_labels_pending": check_labels_pending,
+    "fraud_label_delay_seconds": check_label_delay,
     "fraud_model_events_learned": check_events_learned,
     "fraud_model_version_info": check_model_version,
     "fraud_prequential_metric": check_prequential,

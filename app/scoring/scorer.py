@@ -640,6 +640,7 @@ class Scorer:
             if writes is not None and sent is not None:
                 writes.append(sent)
         plan.state.unparked(plan.item.key, label, probability, tx.event_time)
+        metrics.LABEL_DELAY.observe(max(0.0, plan.state.pending.watermark - tx.event_time))
         if self.replica is not None:  # its example is sent: no checkpoint to wait for
             deleted = delete(self.parked_table, plan.item.partition, plan.item.key)
             if writes is not None and deleted is not None:
@@ -762,6 +763,7 @@ class Scorer:
                         writes.extend(future for future in sent if future is not None)
                 state.labelled(key, label, entry.probability)
                 outcome = "learned"
+                metrics.LABEL_DELAY.observe(max(0.0, state.pending.watermark - entry.event_time))
                 if self.windows is not None:
                     sent = self.windows.label(entry.terminal_id, entry.event_time, label, f"l:{partition}", offset)
                     if writes is not None and sent is not None:
