@@ -16,13 +16,15 @@
    on and once off (same run, one after the other), ``CARD_AMOUNT_RATIOS`` as the loops have them;
    the rows replayed by card id (:mod:`app.replay`), flat out or at ``--service-rate`` events/s,
    without ``Class``, each label on the labels topic once a transaction ``--label-delay-days``
-   later in event time has been sent. The same metrics of the service's scores; its events/s from
-   the scores' processing times (first to last). Flat out, the labels' consumer runs ahead of the
-   scorer: a label that comes before its transaction is scored is parked and learned with it, with
-   no delay at all, so the service's metrics are then better than the Handbook's protocol allows;
-   the script counts those labels (``service_early_labels``). A rate below the service's capacity
-   keeps each label behind its transaction (but then the events/s are the rate's). ``--no-service``
-   leaves the service out (its keys are then ``nan``).
+   later in event time has been scored (:mod:`app.label_gate`: the replay reads the scores). The
+   same metrics of the service's scores; its events/s from the scores' processing times (first to
+   last). With ``--labels-free`` the labels go out as soon as that transaction is sent: flat out,
+   the labels' consumer then runs ahead of the scorer, a label that comes before its transaction
+   is scored is parked and learned with it, with no delay at all, and the service's metrics are
+   better than the Handbook's protocol allows (the script counts those labels,
+   ``service_early_labels``). ``--no-service`` leaves the service out (its keys are then ``nan``);
+   ``--plain windows`` the loop on the raw input, ``--plain none`` both loops (the keys of a loop
+   not run are ``nan``); ``--service-windows on`` (or ``off``) runs the service once only.
 
 Configurations (``--config``): ``small`` (:data:`app.data.simulator.SMALL`: 500 customers, 1,000
 terminals, 60 days, same rules) and ``published`` (the Handbook's: about 1.75 million transactions).
@@ -33,7 +35,7 @@ as its settings). ``--amount-ratios``: the card windows' amount ratios (:mod:`ap
 in the loops' window features and the worker's (its ``CARD_AMOUNT_RATIOS``; without the option,
 neither has them). For the loops only: ``--negatives r`` (learn every fraud and a share ``r`` of
 the genuine transactions), ``--lr-baseline`` (the regression's loop on the same windows, same
-run) and ``--loop-order replay`` (the labels in the replay's order, after the transaction that made them
+run) and ``--label-order replay`` (the labels in the replay's order, after the transaction that made them
 due, dropped once their transaction is ``PENDING_TTL_S`` behind: what the service's scorer does;
 with the default TTL, equal to the labels' delay, every label sent during the stream is dropped).
 ``--pending-ttl-days`` sets that TTL for the loops in replay order and for the worker.
@@ -187,12 +189,22 @@ def state_bytes(states: dict) -> float:
 
 def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, with_windows: bool,
                 timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week",
-                pending_ttl_s: float | None = None, amount_ratios: bool = False) -> dict:
+                pending_ttl_s: float | None = None, amount_ratios: bool = False,
+                labels_free: bool = False, learning: str = "partition", negatives: float = 1.0,
+                scores_lead: int = 500) -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
     "scores", "labels"}``, or ``{"error": ...}`` when its scores did not all come. ``pending_ttl_s``:
     the worker's ``PENDING_TTL_S`` (default: the setting); ``amount_ratios``: its
     ``CARD_AMOUNT_RATIOS`` (with the windows on); ``labels``: the labels' outcomes counted
-    by the worker (``fraud_labels_total``) when the last score came.
+    by the worker (``fraud_labels_total``) when the last score came. Each label waits until the
+    transaction that made it due is scored (:mod:`app.label_gate`), and the replay keeps at most
+    ``scores_lead`` transactions ahead of their scores, unless ``labels_free``. ``label_delay``:
+    how late the worker learned the labels in event time (``fraud_label_delay_seconds``): the mean
+    in days and the shares learned within 7.25 and 8 days.
+    ``learning``: the worker's ``LEARNING_MODE`` (``partition``, the one partition's model predicts
+    and learns; ``central``, a replica predicts and the worker's learner learns every fraud and a
+    share ``negatives`` of the genuine examples, ``LEARN_SAMPLE_RATE``, with its run's examples and
+    snapshots topics).
 
     The replay sends a label right after the first transaction at least ``label_delay_s`` later in
     event time, so when the scorer takes that transaction first, the label's transaction is already
@@ -215,10 +227,16 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     if pending_ttl_s is not None:
         env["FRAUD_PENDING_TTL_S"] = str(pending_ttl_s)
     with fresh_run("benchwin") as run:
+        if learning == "central":
+            env.update(FRAUD_LEARNING_MODE="central", FRAUD_LEARN_SAMPLE_RATE=repr(negatives),
+                       FRAUD_EXAMPLES_TOPIC=f"{run.names.prefix}.examples",
+                       FRAUD_SNAPSHOTS_TOPIC=f"{run.names.prefix}.snapshots")
         worker = run.start_worker(env)
         names = worker.names
         started = time.perf_counter()
-        sent = replay(names, rows, labels="delayed", label_delay_event_s=label_delay_s, rate=rate)
+        sent = replay(names, rows, labels="delayed", label_delay_event_s=label_delay_s, rate=rate,
+                      labels_after_scores=None if labels_free else names.scores,
+                      scores_lead=0 if labels_free else scores_lead, progress=True, total=n)
         print(f"[service {name}] replayed {sent.transactions:,} transactions and {sent.labels:,} labels in "
               f"{sent.elapsed_s:.1f}s; waiting for the scores", flush=True)
         exited = lambda: worker.proc.poll() is not None  # noqa: E731
@@ -237,6 +255,14 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
         early = worker.metric("fraud_parked_labels_total", event="learned")
         labels = {outcome: worker.metric("fraud_labels_total", outcome=outcome)
                   for outcome in ("learned", "expired", "parked", "unknown", "duplicate")}
+        count = worker.metric("fraud_label_delay_seconds_count")
+        label_delay = {"mean_days": worker.metric("fraud_label_delay_seconds_sum") / count / ev.DAY_S if count else math.nan,
+                       **{f"within_{days:g}_days": worker.metric("fraud_label_delay_seconds_bucket",
+                                                                 le=repr(days * ev.DAY_S)) / count if count else math.nan
+                          for days in (7.25, 8.0)}}
+        print(f"[service {name}] labels learned {label_delay['mean_days']:.3f} days after their transaction on "
+              f"average (event time); within 7.25 days: {label_delay['within_7.25_days']:.4f}, within 8 days: "
+              f"{label_delay['within_8_days']:.4f}", flush=True)
         print(f"[service {name}] {n:,} scores in {time.perf_counter() - started:.0f}s, {eps:.0f} ev/s "
               f"(first to last score); without card / terminal features: {missing['card']:.0f} / "
               f"{missing['terminal']:.0f}; labels learned with their transaction, having come before it was "
@@ -250,12 +276,14 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     t, w = metrics["test"], metrics["stream"]
     print(f"[service {name}] test weeks: ROC-AUC {t['roc_auc']:.4f} AP {t['ap']:.4f} CP@100 {t['cp100']:.4f}; "
           f"whole stream: ROC-AUC {w['roc_auc']:.4f} AP {w['ap']:.4f} CP@100 {w['cp100']:.4f}", flush=True)
-    return {"eps": eps, "metrics": metrics, "scores": service, "early_labels": early, "labels": labels}
+    return {"eps": eps, "metrics": metrics, "scores": service, "early_labels": early, "labels": labels,
+            "label_delay": label_delay}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.windows", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    # no option may start with --loop or --datadir: Faust takes those from sys.argv when it is imported
     p.add_argument("--config", choices=sorted(simulator.CONFIGS), default="small", help="simulator configuration")
     p.add_argument("--seed", type=int, default=0, help="simulator seed")
     add_model_options(p)
@@ -265,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
                         "CARD_AMOUNT_RATIOS says)")
     p.add_argument("--negatives", type=float, default=1.0,
                    help="the loops learn every fraud and this share of the genuine transactions (default 1: all); "
-                        "the service learns every label, so below 1 needs --no-service")
+                        "the service too with --learning central (its LEARN_SAMPLE_RATE)")
     p.add_argument("--lr-baseline", action="store_true",
                    help="also the plain loop of the logistic regression (lr, every label learned) on the window "
                         "features (and, with --amount-ratios, once more with the ratios)")
@@ -278,10 +306,25 @@ def main(argv: list[str] | None = None) -> int:
                         "the forest's share chosen by AP over the four weeks before the test weeks, with its test "
                         "figures")
     p.add_argument("--no-service", action="store_true", help="the plain loops only (no Kafka)")
+    p.add_argument("--plain", choices=("both", "windows", "none"), default="both",
+                   help="the plain loops with the window features and on the raw input (both, default), with the "
+                        "windows only, or none (the service only); the keys of a loop not run are nan")
+    p.add_argument("--service-windows", choices=("both", "on", "off"), default="both",
+                   help="run the service with the windows on and off (both, default), or once")
+    p.add_argument("--learning", choices=("partition", "central"), default="partition",
+                   help="the worker's LEARNING_MODE: partition (default: the partition's model predicts and learns) "
+                        "or central (a replica predicts, the worker's learner learns every fraud and the share "
+                        "--negatives of the genuine examples)")
+    p.add_argument("--scores-lead", type=int, default=500,
+                   help="the replay keeps at most this many transactions ahead of their scores (default 500; 0: no "
+                        "bound): the worker then holds few transactions in front of a label")
+    p.add_argument("--labels-free", action="store_true",
+                   help="send each label once the transaction that made it due is sent, not once it is scored "
+                        "(flat out, labels then reach the scorer early)")
     p.add_argument("--timeout-s", type=float, default=3600.0, help="the longest a service run waits for its scores")
     p.add_argument("--service-rate", type=float, default=0.0,
                    help="replay to the service at this many events/s (0: flat out)")
-    p.add_argument("--loop-order", choices=("merged", "replay"), default="merged",
+    p.add_argument("--label-order", choices=("merged", "replay"), default="merged",
                    help="the loops take each label at its time (merged, default) or as the replay sends it, after the "
                         "transaction that made it due, dropping it when its transaction is PENDING_TTL_S (or "
                         "--pending-ttl-days) behind the newest (replay: what the service's scorer does)")
@@ -290,8 +333,8 @@ def main(argv: list[str] | None = None) -> int:
                         "delay, makes a label the scorer takes after the transaction that made it due find its "
                         "features expired)")
     args = p.parse_args(argv)
-    if args.negatives < 1.0 and not args.no_service:
-        p.error("--negatives below 1 is for the plain loops: add --no-service")
+    if args.negatives < 1.0 and not args.no_service and args.learning != "central":
+        p.error("--negatives below 1 needs --learning central for the service (or --no-service)")
     model = model_options(args)
     kind, trees = model["kind"], model["trees"]
     if args.members and kind != "arf+lr":
@@ -306,65 +349,83 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[setup] model {model} (the rest: the settings); window features {features!r}; "
           f"labels {args.label_delay_days:g} days late; genuine transactions learned: {args.negatives:g}", flush=True)
 
-    order = {"order": args.loop_order, "pending_ttl_s": None if args.loop_order == "merged" else (
+    order = {"order": args.label_order, "pending_ttl_s": None if args.label_order == "merged" else (
         float(settings.PENDING_TTL_S) if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S)}
-    on, on_metrics = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives,
-                              members=args.members, **order)
-    blend = member_figures(on, delay, args.known) if args.members else {}
-    off, off_metrics = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
-    baseline = {}
-    if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
-        for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
-            if lr_features is not None:
-                _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
-                baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
-                                 f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
-    driver = on.stats["driver"]
-    card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
-    print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
-          f"terminals, {terminal_b:.0f} bytes each; 10 million cards: {card_b * 1e7 / 1e9:.1f} GB", flush=True)
+    loops, blend, baseline = {}, {}, {}
+    card_b = terminal_b = math.nan
+    if args.plain == "none":
+        print("[loops] not run (--plain none): their keys are nan", flush=True)
+    else:
+        loops["on"] = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives,
+                               members=args.members, **order)
+        blend = member_figures(loops["on"][0], delay, args.known) if args.members else {}
+        if args.plain == "both":
+            loops["off"] = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
+        if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
+            for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
+                if lr_features is not None:
+                    _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
+                    baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
+                                     f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
+        driver = loops["on"][0].stats["driver"]
+        card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
+        print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
+              f"terminals, {terminal_b:.0f} bytes each; 10 million cards: {card_b * 1e7 / 1e9:.1f} GB", flush=True)
 
     service = {}
     if args.no_service:
         print("[service] not run (--no-service): service_eps, ratio and windows_cost_ratio are nan", flush=True)
     else:
         ttl = None if args.pending_ttl_days is None else args.pending_ttl_days * ev.DAY_S
+        which = {"both": (True, False), "on": (True,), "off": (False,)}[args.service_windows]
         runs = {on_off: run_service(sim, model, delay, with_windows=on_off, timeout_s=args.timeout_s,
                                     rate=args.service_rate, known=args.known, pending_ttl_s=ttl,
-                                    amount_ratios=args.amount_ratios)
-                for on_off in (True, False)}
+                                    amount_ratios=args.amount_ratios, labels_free=args.labels_free,
+                                    learning=args.learning, negatives=args.negatives, scores_lead=args.scores_lead)
+                for on_off in which}
         if any("error" in run for run in runs.values()):
             return 1
-        service = {"service_eps": runs[True]["eps"], "windows_cost_ratio": runs[True]["eps"] / runs[False]["eps"]}
-        st, so = runs[True]["metrics"], runs[False]["metrics"]
-        diff = float(np.max(np.abs(runs[True]["scores"].p - on.p)))
-        print(f"[service] windows on: {runs[True]['eps']:.0f} ev/s, off: {runs[False]['eps']:.0f} ev/s (ratio "
-              f"{service['windows_cost_ratio']:.2f}); max |p_service - p_loop| with windows {diff:.3g} (the loop learns "
-              f"each label {args.label_delay_days:g} days after its transaction; the service when its consumer takes it, "
-              f"or with its transaction when it came first: {runs[True]['early_labels']:.0f} labels)", flush=True)
-        service.update(service_ap_windows=st["test"]["ap"], service_ap_raw=so["test"]["ap"],
-                       service_roc_windows=st["test"]["roc_auc"], service_roc_raw=so["test"]["roc_auc"],
-                       service_cp100_windows=st["test"]["cp100"], service_cp100_raw=so["test"]["cp100"],
-                       service_stream_ap_windows=st["stream"]["ap"], service_stream_ap_raw=so["stream"]["ap"],
-                       service_raw_eps=runs[False]["eps"], service_early_labels=runs[True]["early_labels"],
-                       service_rate=args.service_rate,
-                       service_labels_expired=runs[True]["labels"]["expired"],
-                       service_labels_learned=runs[True]["labels"]["learned"])
-    service_eps = service.get("service_eps", math.nan)
+        service.update(service_rate=args.service_rate, labels_free=int(args.labels_free), learning=args.learning)
+        for on_off, suffix in ((True, "windows"), (False, "raw")):
+            if on_off not in runs:
+                continue
+            run, m = runs[on_off], runs[on_off]["metrics"]
+            service.update({f"service_ap_{suffix}": m["test"]["ap"], f"service_roc_{suffix}": m["test"]["roc_auc"],
+                            f"service_cp100_{suffix}": m["test"]["cp100"],
+                            f"service_stream_ap_{suffix}": m["stream"]["ap"],
+                            f"service_{suffix}_eps": run["eps"], f"service_early_labels_{suffix}": run["early_labels"],
+                            f"service_labels_expired_{suffix}": run["labels"]["expired"],
+                            f"service_labels_learned_{suffix}": run["labels"]["learned"],
+                            f"service_label_delay_days_{suffix}": run["label_delay"]["mean_days"],
+                            f"service_labels_within_7_25_days_{suffix}": run["label_delay"]["within_7.25_days"]})
+            if "on" in loops and on_off and args.learning == "partition":  # central corrects for its sample rate
+                diff = float(np.max(np.abs(run["scores"].p - loops["on"][0].p)))
+                print(f"[service] max |p_service - p_loop| with windows {diff:.3g} (the loop learns each label "
+                      f"{args.label_delay_days:g} days after its transaction, the service once its consumer takes "
+                      f"it)", flush=True)
+        if len(runs) == 2:
+            service["windows_cost_ratio"] = runs[True]["eps"] / runs[False]["eps"]
+            print(f"[service] windows on: {runs[True]['eps']:.0f} ev/s, off: {runs[False]['eps']:.0f} ev/s (ratio "
+                  f"{service['windows_cost_ratio']:.2f})", flush=True)
+    service_eps = service.get("service_windows_eps", math.nan)
+    nan_metrics = {"ap": math.nan, "roc_auc": math.nan, "cp100": math.nan}
+    (on, on_metrics), (off, off_metrics) = (loops.get(k, (None, {"test": nan_metrics, "stream": nan_metrics}))
+                                            for k in ("on", "off"))
+    loop_eps, loop_raw_eps = (on.eps if on else math.nan), (off.eps if off else math.nan)
     t_on, t_off, s_on, s_off = on_metrics["test"], off_metrics["test"], on_metrics["stream"], off_metrics["stream"]
     print(key_values(
         ap_windows=t_on["ap"], ap_raw=t_off["ap"], roc_windows=t_on["roc_auc"], roc_raw=t_off["roc_auc"],
-        cp100_windows=t_on["cp100"], service_eps=service_eps, loop_eps=on.eps, ratio=service_eps / on.eps,
+        cp100_windows=t_on["cp100"], service_eps=service_eps, loop_eps=loop_eps, ratio=service_eps / loop_eps,
         windows_cost_ratio=service.get("windows_cost_ratio", math.nan), cp100_raw=t_off["cp100"],
         stream_ap_windows=s_on["ap"], stream_ap_raw=s_off["ap"], stream_roc_windows=s_on["roc_auc"],
         stream_roc_raw=s_off["roc_auc"], stream_cp100_windows=s_on["cp100"], stream_cp100_raw=s_off["cp100"],
-        loop_raw_eps=off.eps, loop_windows_cost_ratio=on.eps / off.eps, card_state_bytes=card_b,
+        loop_raw_eps=loop_raw_eps, loop_windows_cost_ratio=loop_eps / loop_raw_eps, card_state_bytes=card_b,
         terminal_state_bytes=terminal_b, transactions=len(sim), frauds=sim.frauds, config=args.config, kind=kind,
-        trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives, loop_order=args.loop_order,
-        loop_labels_expired=on.stats["expired"], pending_ttl_days=args.pending_ttl_days,
+        trees=trees, label_delay_days=args.label_delay_days, negatives=args.negatives, loop_order=args.label_order,
+        loop_labels_expired=on.stats["expired"] if on else math.nan, pending_ttl_days=args.pending_ttl_days,
         amount_ratios=int(args.amount_ratios), **{key: value for key, value in model.items() if key not in ("kind", "trees")},
         **baseline, **blend,
-        **{key: value for key, value in service.items() if key not in ("service_eps", "windows_cost_ratio")}))
+        **{key: value for key, value in service.items() if key not in ("service_windows_eps", "windows_cost_ratio")}))
     return 0
 
 
