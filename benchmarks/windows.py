@@ -33,8 +33,9 @@ The model: the settings', with the options ``--kind --trees --grace-period --max
 --arf-lambda --arf-weight --lr-positive-weight --model-seed`` replacing some (the worker gets them
 as its settings). ``--amount-ratios``: the card windows' amount ratios (:mod:`app.features.card`)
 in the loops' window features and the worker's (its ``CARD_AMOUNT_RATIOS``; without the option,
-neither has them). For the loops only: ``--negatives r`` (learn every fraud and a share ``r`` of
-the genuine transactions), ``--lr-baseline`` (the regression's loop on the same windows, same
+neither has them). ``--negatives r``: learn every fraud and a share ``r`` of the genuine
+transactions (the service's learner with ``--learning central``: its ``LEARN_SAMPLE_RATE``;
+``--learning partition``, the default, learns every label). For the loops only: ``--lr-baseline`` (the regression's loop on the same windows, same
 run) and ``--label-order replay`` (the labels in the replay's order, after the transaction that made them
 due, dropped once their transaction is ``PENDING_TTL_S`` behind: what the service's scorer does;
 with the default TTL, equal to the labels' delay, every label sent during the stream is dropped).
@@ -49,8 +50,10 @@ card_state_bytes terminal_state_bytes transactions frauds config kind trees labe
 negatives loop_order loop_labels_expired pending_ttl_days amount_ratios`` and the model options given
 (``card_state_bytes`` / ``terminal_state_bytes``: the mean size of a card's / terminal's state as
 JSON at the end of the stream); with ``--lr-baseline`` ``ap_lr roc_lr cp100_lr stream_ap_lr`` (and
-``*_lr_ratios`` with ``--amount-ratios``); with the service, its ``service_*`` keys, the labels it
-learned and dropped as expired among them (``service_labels_learned service_labels_expired``).
+``*_lr_ratios`` with ``--amount-ratios``); with the service, its ``service_*`` keys, among them
+per run (suffix ``_windows`` or ``_raw``) the labels it learned and dropped as expired
+(``service_labels_learned_* service_labels_expired_*``) and how late it learned them in event time
+(``service_label_delay_days_*``, the mean; ``service_labels_within_7_25_days_*``).
 """
 from __future__ import annotations
 
