@@ -194,7 +194,7 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
                 timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week",
                 pending_ttl_s: float | None = None, amount_ratios: bool = False,
                 labels_free: bool = False, learning: str = "partition", negatives: float = 1.0,
-                scores_lead: int = 500) -> dict:
+                scores_lead: int = 500, snapshot_every: int = 0) -> dict:
     """One run of the service (windows on or off) over the simulator's rows: ``{"eps", "metrics",
     "scores", "labels"}``, or ``{"error": ...}`` when its scores did not all come. ``pending_ttl_s``:
     the worker's ``PENDING_TTL_S`` (default: the setting); ``amount_ratios``: its
@@ -207,7 +207,8 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     ``learning``: the worker's ``LEARNING_MODE`` (``partition``, the one partition's model predicts
     and learns; ``central``, a replica predicts and the worker's learner learns every fraud and a
     share ``negatives`` of the genuine examples, ``LEARN_SAMPLE_RATE``, with its run's examples and
-    snapshots topics).
+    snapshots topics; ``snapshot_every``, unless 0: a snapshot every so many examples or 10 s, and
+    the staleness bound twice that).
 
     The replay sends a label right after the first transaction at least ``label_delay_s`` later in
     event time, so when the scorer takes that transaction first, the label's transaction is already
@@ -234,6 +235,9 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
             env.update(FRAUD_LEARNING_MODE="central", FRAUD_LEARN_SAMPLE_RATE=repr(negatives),
                        FRAUD_EXAMPLES_TOPIC=f"{run.names.prefix}.examples",
                        FRAUD_SNAPSHOTS_TOPIC=f"{run.names.prefix}.snapshots")
+            if snapshot_every:
+                env.update(FRAUD_SNAPSHOT_EVERY=str(snapshot_every), FRAUD_SNAPSHOT_EVERY_S="10",
+                           FRAUD_STALENESS_MAX_EXAMPLES=str(2 * snapshot_every))
         worker = run.start_worker(env)
         names = worker.names
         started = time.perf_counter()
@@ -318,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the worker's LEARNING_MODE: partition (default: the partition's model predicts and learns) "
                         "or central (a replica predicts, the worker's learner learns every fraud and the share "
                         "--negatives of the genuine examples)")
+    p.add_argument("--snapshot-every", type=int, default=0,
+                   help="--learning central: a snapshot every N examples or 10 s, and the staleness bound 2N "
+                        "(default 0: the settings, SNAPSHOT_EVERY, SNAPSHOT_EVERY_S, STALENESS_MAX_EXAMPLES)")
     p.add_argument("--scores-lead", type=int, default=500,
                    help="the replay keeps at most this many transactions ahead of their scores (default 500; 0: no "
                         "bound): the worker then holds few transactions in front of a label")
@@ -384,11 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         runs = {on_off: run_service(sim, model, delay, with_windows=on_off, timeout_s=args.timeout_s,
                                     rate=args.service_rate, known=args.known, pending_ttl_s=ttl,
                                     amount_ratios=args.amount_ratios, labels_free=args.labels_free,
-                                    learning=args.learning, negatives=args.negatives, scores_lead=args.scores_lead)
+                                    learning=args.learning, negatives=args.negatives, scores_lead=args.scores_lead,
+                                    snapshot_every=args.snapshot_every)
                 for on_off in which}
         if any("error" in run for run in runs.values()):
             return 1
-        service.update(service_rate=args.service_rate, labels_free=int(args.labels_free), learning=args.learning)
+        service.update(service_rate=args.service_rate, labels_free=int(args.labels_free), learning=args.learning,
+                       snapshot_every=args.snapshot_every)
         for on_off, suffix in ((True, "windows"), (False, "raw")):
             if on_off not in runs:
                 continue
