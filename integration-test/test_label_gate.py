@@ -11,6 +11,9 @@ from app.testing.replay import replay
 
 DAY = 86_400.0
 DELAY_DAYS = 2.0
+# the simulator's event times are whole seconds: half a second more keeps every label's delay off the
+# bucket bound of DELAY_DAYS (a transaction exactly that much later would make it equal to it)
+DELAY_S = DELAY_DAYS * DAY + 0.5
 ENV = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_FEATURES": "Amount", "FRAUD_MODEL_KIND": "lr",
        "FRAUD_WINDOW_FEATURES": "1"}
 
@@ -28,7 +31,7 @@ def first_days(days: float) -> list[dict]:
 def test_every_label_is_learned_after_its_delay_and_its_transactions_score(make_worker, names):
     rows = first_days(6.0)
     worker = make_worker(ENV)
-    sent = replay(names, rows, labels="delayed", label_delay_event_s=DELAY_DAYS * DAY,
+    sent = replay(names, rows, labels="delayed", label_delay_event_s=DELAY_S,
                   labels_after_scores=names.scores, scores_lead=300)
     assert (sent.transactions, sent.labels) == (len(rows), len(rows))
 
@@ -41,7 +44,7 @@ def test_every_label_is_learned_after_its_delay_and_its_transactions_score(make_
     # learned once a transaction DELAY_DAYS later had been scored, never earlier in event time; only the
     # labels whose delay ends after the last transaction go out at the end and come out shorter
     last = rows[-1]["event_time"]
-    at_end = sum(1 for row in rows if row["event_time"] > last - DELAY_DAYS * DAY)
+    at_end = sum(1 for row in rows if row["event_time"] > last - DELAY_S)
     assert 0 < at_end < len(rows)
     assert worker.metric("fraud_label_delay_seconds_bucket", le=repr(DELAY_DAYS * DAY)) == at_end
     # and soon after: the replay kept at most 300 transactions (a third of a day here) ahead of the scores
