@@ -23,8 +23,8 @@
    is scored is parked and learned with it, with no delay at all, and the service's metrics are
    better than the Handbook's protocol allows (the script counts those labels,
    ``service_early_labels``). ``--no-service`` leaves the service out (its keys are then ``nan``);
-   ``--plain windows`` the loop on the raw input, ``--plain none`` both loops (the keys of a loop
-   not run are ``nan``); ``--service-windows on`` (or ``off``) runs the service once only.
+   ``--plain windows`` (or ``raw``) runs one loop only, ``--plain none`` neither (the keys of a
+   loop not run are ``nan``); ``--service-windows on`` (or ``off``) runs the service once only.
 
 Configurations (``--config``): ``small`` (:data:`app.data.simulator.SMALL`: 500 customers, 1,000
 terminals, 60 days, same rules) and ``published`` (the Handbook's: about 1.75 million transactions).
@@ -313,9 +313,9 @@ def main(argv: list[str] | None = None) -> int:
                         "the forest's share chosen by AP over the four weeks before the test weeks, with its test "
                         "figures")
     p.add_argument("--no-service", action="store_true", help="the plain loops only (no Kafka)")
-    p.add_argument("--plain", choices=("both", "windows", "none"), default="both",
-                   help="the plain loops with the window features and on the raw input (both, default), with the "
-                        "windows only, or none (the service only); the keys of a loop not run are nan")
+    p.add_argument("--plain", choices=("both", "windows", "raw", "none"), default="both",
+                   help="the plain loops with the window features and on the raw input (both, default), one of "
+                        "them (windows, raw), or none (the service only); the keys of a loop not run are nan")
     p.add_argument("--service-windows", choices=("both", "on", "off"), default="both",
                    help="run the service with the windows on and off (both, default), or once")
     p.add_argument("--learning", choices=("partition", "central"), default="partition",
@@ -365,18 +365,19 @@ def main(argv: list[str] | None = None) -> int:
     card_b = terminal_b = math.nan
     if args.plain == "none":
         print("[loops] not run (--plain none): their keys are nan", flush=True)
-    else:
+    if args.plain in ("both", "windows"):
         loops["on"] = run_loop(sim, model, delay, features, known=args.known, negatives=args.negatives,
                                members=args.members, **order)
         blend = member_figures(loops["on"][0], delay, args.known) if args.members else {}
-        if args.plain == "both":
-            loops["off"] = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
-        if args.lr_baseline:  # the regression, learning every label, on the Handbook's features (and with the ratios)
-            for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
-                if lr_features is not None:
-                    _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
-                    baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
-                                     f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
+    if args.plain in ("both", "raw"):
+        loops["off"] = run_loop(sim, model, delay, None, known=args.known, negatives=args.negatives, **order)
+    if args.lr_baseline and args.plain != "none":  # the regression, learning every label, on the Handbook's features
+        for suffix, lr_features in (("lr", plain), ("lr_ratios", features if args.amount_ratios else None)):
+            if lr_features is not None:
+                _, m = run_loop(sim, {"kind": "lr"}, delay, lr_features, known=args.known, name=suffix, **order)
+                baseline.update({f"ap_{suffix}": m["test"]["ap"], f"roc_{suffix}": m["test"]["roc_auc"],
+                                 f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
+    if "on" in loops:
         driver = loops["on"][0].stats["driver"]
         card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
         print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
