@@ -190,6 +190,31 @@ def state_bytes(states: dict) -> float:
     return float(np.mean([len(json.dumps(v, separators=(",", ":"))) for v in states.values()]))
 
 
+def label_delays(metrics_text: str) -> dict:
+    """From one reading of a worker's /metrics: the mean of ``fraud_label_delay_seconds`` in days and
+    the shares of labels learned within 7.25 and 8 days (nan without labels learned).
+
+    >>> text = '''# TYPE fraud_label_delay_seconds histogram
+    ... fraud_label_delay_seconds_bucket{le="626400.0"} 3.0
+    ... fraud_label_delay_seconds_bucket{le="691200.0"} 4.0
+    ... fraud_label_delay_seconds_count 4.0
+    ... fraud_label_delay_seconds_sum 2592000.0'''
+    >>> label_delays(text)
+    {'mean_days': 7.5, 'within_7.25_days': 0.75, 'within_8_days': 1.0}
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {(s.name, s.labels.get("le")): s.value for family in text_string_to_metric_families(metrics_text)
+               for s in family.samples if s.name.startswith("fraud_label_delay_seconds_")}
+    count = samples.get(("fraud_label_delay_seconds_count", None), 0.0)
+    if not count:
+        return {"mean_days": math.nan, "within_7.25_days": math.nan, "within_8_days": math.nan}
+    out = {"mean_days": samples[("fraud_label_delay_seconds_sum", None)] / count / ev.DAY_S}
+    for days in (7.25, 8.0):
+        out[f"within_{days:g}_days"] = samples[("fraud_label_delay_seconds_bucket", repr(days * ev.DAY_S))] / count
+    return out
+
+
 def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, with_windows: bool,
                 timeout_s: float = 3600.0, rate: float = 0.0, known: str = "week",
                 pending_ttl_s: float | None = None, amount_ratios: bool = False,
@@ -262,11 +287,7 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
         early = worker.metric("fraud_parked_labels_total", event="learned")
         labels = {outcome: worker.metric("fraud_labels_total", outcome=outcome)
                   for outcome in ("learned", "expired", "parked", "unknown", "duplicate")}
-        count = worker.metric("fraud_label_delay_seconds_count")
-        label_delay = {"mean_days": worker.metric("fraud_label_delay_seconds_sum") / count / ev.DAY_S if count else math.nan,
-                       **{f"within_{days:g}_days": worker.metric("fraud_label_delay_seconds_bucket",
-                                                                 le=repr(days * ev.DAY_S)) / count if count else math.nan
-                          for days in (7.25, 8.0)}}
+        label_delay = label_delays(worker.metrics_text())
         print(f"[service {name}] labels learned {label_delay['mean_days']:.3f} days after their transaction on "
               f"average (event time); within 7.25 days: {label_delay['within_7.25_days']:.4f}, within 8 days: "
               f"{label_delay['within_8_days']:.4f}", flush=True)
