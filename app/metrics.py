@@ -14,6 +14,10 @@ _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 # --- flow ----------------------------------------------------------------------------------------
 EVENTS_IN = Counter("fraud_events_in_total", "Messages consumed, per topic.", ["topic"], registry=REGISTRY)
 EVENTS_OUT = Counter("fraud_events_out_total", "Messages produced, per topic.", ["topic"], registry=REGISTRY)
+AGENT_EVENTS = Counter(
+    "fraud_agent_events_total", "Events each agent is done with (its outputs confirmed by the broker), per agent: "
+    "scoring, anomaly, drift-transactions, drift-scores.", ["agent"], registry=REGISTRY,
+)
 DEAD_LETTERS = Counter(
     "fraud_dead_letters_total", "Input messages sent to the dead-letter topic, per source topic and reason.",
     ["topic", "reason"], registry=REGISTRY,

@@ -4,7 +4,8 @@
 the topics, the changelog-backed tables, the state owners (:class:`~app.scoring.Scorer`,
 :class:`~app.anomaly.partitions.AnomalyDetectors`, :class:`~app.drift.watch.DriftWatch`), registers
 the agents of ``AGENTS`` (each gets the objects it works with: the drift agent gets the scorer
-whose learners it may reset), the revocation and shutdown hooks (once, for every owner), the
+whose learners it may reset; with ``scoring`` the anomaly and drift work on the transactions is
+done on the scoring agent's batches, one pass over the topic), the revocation and shutdown hooks (once, for every owner), the
 ``/metrics`` page, the health and model pages (:mod:`app.http`) and the consumer-lag
 reporter. Nothing else reads the settings to build these.
 """
@@ -69,12 +70,38 @@ def build(app, s) -> Service:
     owners = []
     if "scoring" in s.AGENTS:
         service.scorer = scorer(app, s, topics, signer=signer)
+    if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
+        service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
+                                          alerts_topic=topics.drift_alerts)
+        owners.append(service.learner)
+    # the anomaly and drift agents' work on the transactions: on the scoring agent's batches when it
+    # runs here (one pass over the topic), else on agents of their own
+    beside = []
+    if "anomaly" in s.AGENTS:
+        scorer_windows = service.scorer.windows if service.scorer is not None else None
+        service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
+                                            terminals=scorer_windows.terminal_table if scorer_windows else None)
+        if service.scorer is not None:
+            beside.append(anomaly_agents.detect_step(topics, service.anomaly, counts_input=False))
+        else:
+            service.agents.append(anomaly_agents.register(
+                app, topics, service.anomaly, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S, counts_input=True))
+    if "drift" in s.AGENTS:
+        service.drift = drift_watch(app, s, topics, learners=service.scorer, signer=signer)
+        challengers = s.DRIFT_MITIGATION == "challenger"
+        if service.scorer is not None and (s.DRIFT_FEATURES or challengers):
+            beside.append(drift_agents.transactions_step(topics, service.drift, challengers=challengers))
+        service.agents += drift_agents.register(
+            app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
+            monitor_features=bool(s.DRIFT_FEATURES), challengers=challengers,
+            monitor_scores=s.DRIFT_MONITOR_SCORES, transactions=service.scorer is None)
+    if service.scorer is not None:
         aligner = alignment(app, s, topics, service.scorer.replica)
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S,
-            aligner=aligner)
+            aligner=aligner, beside=beside)
         windows = service.scorer.windows
         if windows is not None:
             terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
@@ -82,25 +109,7 @@ def build(app, s) -> Service:
         owners.append(service.scorer)
         if aligner is not None:
             owners.append(aligner)
-    if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
-        service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
-                                          alerts_topic=topics.drift_alerts)
-        owners.insert(0, service.learner)
-    if "anomaly" in s.AGENTS:
-        scorer_windows = service.scorer.windows if service.scorer is not None else None
-        service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
-                                            terminals=scorer_windows.terminal_table if scorer_windows else None)
-        service.agents.append(anomaly_agents.register(
-            app, topics, service.anomaly, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
-            counts_input="scoring" not in s.AGENTS))
-        owners.append(service.anomaly)
-    if "drift" in s.AGENTS:
-        service.drift = drift_watch(app, s, topics, learners=service.scorer, signer=signer)
-        service.agents += drift_agents.register(
-            app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
-            monitor_features=bool(s.DRIFT_FEATURES), challengers=s.DRIFT_MITIGATION == "challenger",
-            monitor_scores=s.DRIFT_MONITOR_SCORES)
-        owners.append(service.drift)
+    owners += [owner for owner in (service.anomaly, service.drift) if owner is not None]
     lifecycle.register(app, owners)
 
     @app.page("/metrics")

@@ -6,9 +6,11 @@ import json
 import re
 import time
 
+import pytest
+
 from app.anomaly import AnomalyDetector, RollingQuantileThreshold
 from app.data.synthetic import generate
-from app.records import Anomaly, Transaction
+from app.records import Anomaly, Score, Transaction
 from app.replay import to_transaction
 from app.state.checkpointed import open_envelope
 from app.testing.kafka import read
@@ -25,13 +27,31 @@ def wait_events_in(worker, topic: str, n: int, timeout_s: float = 120.0) -> None
         time.sleep(0.5)
 
 
-def test_anomalies_reach_the_topic_as_the_pure_detector_flags_them(make_worker, names):
-    worker = make_worker({"FRAUD_AGENTS": "anomaly", "FRAUD_ANOMALY_THRESHOLD_KIND": "quantile",
+def wait_agent_events(worker, agent: str, n: int, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while worker.metric("fraud_agent_events_total", agent=agent) < n:
+        assert time.monotonic() < deadline, worker.log_tail()
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("agents", ["anomaly", "scoring,anomaly,drift"])
+def test_anomalies_reach_the_topic_as_the_pure_detector_flags_them(make_worker, names, agents):
+    """Alone, and in the product's worker, where the scoring agent does the detection on each batch
+    it takes (one pass over the transactions for the three agents): the same anomalies."""
+    worker = make_worker({"FRAUD_AGENTS": agents, "FRAUD_ANOMALY_THRESHOLD_KIND": "quantile",
                           "FRAUD_ANOMALY_QUANTILE": "0.98", "FRAUD_ANOMALY_QUANTILE_WINDOW": "500",
-                          "FRAUD_ANOMALY_WARMUP": "300"})
+                          "FRAUD_ANOMALY_WARMUP": "300", "FRAUD_MODEL_KIND": "lr"})
     rows = generate(3000, seed=7, fraud_rate=0.01)
     sent = replay(names, rows, keep_ids=True, time_base=TIME_BASE)
-    wait_events_in(worker, names.transactions, 3000)
+    wait_agent_events(worker, "anomaly", 3000)
+    if agents == "anomaly":
+        assert worker.metric("fraud_events_in_total", topic=names.transactions) == 3000
+    else:  # every transaction scored, its features watched for drift, and each agent done with it once
+        wait_agent_events(worker, "scoring", 3000)
+        wait_agent_events(worker, "drift-transactions", 3000)
+        assert len(read(names.scores, Score, expect=3000, timeout_s=60)) == 3000
+        for agent in ("scoring", "anomaly", "drift-transactions"):
+            assert worker.metric("fraud_agent_events_total", agent=agent) == 3000
 
     detector = AnomalyDetector(warmup=300, threshold=RollingQuantileThreshold(0.98, 500))
     expected = []

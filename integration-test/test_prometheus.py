@@ -235,6 +235,15 @@ def check_events_in(run: Run) -> None:
         assert labels_in == run.labels
 
 
+def check_agent_events(run: Run) -> None:
+    """Each agent is done with every transaction once (the anomaly and drift work on the scoring
+    agent's batches), and the drift agent over scores with every score (it may still be on the last)."""
+    for agent in ("scoring", "anomaly", "drift-transactions"):
+        assert run.q(f'sum(fraud_agent_events_total{{agent="{agent}"}})') == run.transactions, agent
+    scores = 'sum(fraud_agent_events_total{agent="drift-scores"})'
+    assert wait_for(lambda: run.q(scores) == run.transactions, 30), run.q(scores)
+
+
 def check_events_out(run: Run) -> None:
     n = run.names
     assert run.q(f'sum(fraud_events_out_total{{topic="{n.scores}"}})') == run.transactions
@@ -475,6 +484,7 @@ CHECKS = {
     "fraud_staleness_timeouts_total": check_central_learner_idle("sum(fraud_staleness_timeouts_total)"),
     "fraud_events_in_total": check_events_in,
     "fraud_events_out_total": check_events_out,
+    "fraud_agent_events_total": check_agent_events,
     "fraud_dead_letters_total": check_dead_letters,
     "fraud_consumer_lag": check_consumer_lag,
     "fraud_committed_offset": check_committed_offset,

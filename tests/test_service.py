@@ -80,3 +80,25 @@ def test_in_central_mode_the_error_stream_is_the_learners(monkeypatch):
     assert quiet.learner.error_watch is None
     _, partition = built(LEARNING_MODE="partition", AGENTS=["scoring", "drift"])
     assert partition.drift.errors is True
+
+
+TRANSACTION_AGENTS = ("app.agents.scoring.score_transactions", "app.agents.anomaly.detect_anomalies",
+                      "app.agents.drift.monitor_transactions")
+
+
+def transaction_agents(app) -> list[str]:
+    """The agents of ``app`` that read the transactions topic."""
+    return sorted(name for name, agent in app.agents.items()
+                  if settings.TRANSACTIONS_TOPIC in agent.channel.get_topic_name())
+
+
+def test_with_scoring_one_agent_reads_the_transactions_for_the_three(monkeypatch):
+    """The anomaly and drift work is done on the scoring agent's batches (one channel, one decode and
+    one acknowledgement per transaction); without the scoring agent each has an agent of its own.
+    The drift agent over scores is there either way."""
+    monkeypatch.setattr(service.observability, "register", lambda app: None)
+    app, _ = built(LEARNING_MODE="partition", AGENTS=["scoring", "anomaly", "drift"])
+    assert transaction_agents(app) == ["app.agents.scoring.score_transactions"]
+    assert "app.agents.drift.monitor_scores" in app.agents
+    app, _ = built(LEARNING_MODE="partition", AGENTS=["anomaly", "drift"])
+    assert transaction_agents(app) == sorted(TRANSACTION_AGENTS[1:])

@@ -1,38 +1,59 @@
 """The anomaly agent: ``transactions`` -> :class:`~app.anomaly.partitions.AnomalyDetectors` ->
 ``anomalies`` (the transactions whose Half-Space-Trees score passes the threshold).
 
-A batch's anomalies are confirmed by the broker before its events are acknowledged (Faust
-acknowledges the events of ``take_events`` when the loop body returns), and so are the detectors'
-checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
+:func:`detect_step` is the work on one batch of transactions; :func:`register` puts it on an agent
+of its own, and a worker that also scores hands it to the scoring agent instead, which does it on
+each batch it takes (one pass over the topic: :func:`app.agents.scoring.register`). Either way a
+batch's anomalies are confirmed by the broker before its events are acknowledged, and so are the
+detectors' checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
 from __future__ import annotations
+
+from typing import Awaitable, Callable
 
 from app import metrics, outputs
 from app.anomaly.partitions import AnomalyDetectors
 
+AGENT = "anomaly"  # its label in fraud_agent_events_total
+
+
+def detect_step(topics, detectors: AnomalyDetectors, *, counts_input: bool) -> Callable[[list], Awaitable[None]]:
+    """``detect(events)``: score then learn each transaction of the batch, send the flagged ones to
+    ``anomalies``, await their confirmation, then checkpoint when due (and await that too);
+    ``counts_input``: count the consumed transactions in ``fraud_events_in_total`` (when the
+    scoring agent, which counts them too, does not run in this worker)."""
+    topic_in = topics.transactions.get_topic_name()
+    topic_out = topics.anomalies.get_topic_name()
+    events_in = metrics.EVENTS_IN.labels(topic=topic_in)
+    events_out = metrics.EVENTS_OUT.labels(topic=topic_out)
+    done = metrics.AGENT_EVENTS.labels(agent=AGENT)
+
+    async def detect(batch: list) -> None:
+        sent = []
+        for event in batch:
+            message = event.message
+            await detectors.ready(message.partition, message.offset)
+            anomaly = detectors.process(event.value, message.partition, message.offset)
+            if anomaly is not None:
+                sent.append(await topics.anomalies.send(key=anomaly.transaction_id.encode(), value=anomaly))
+        await outputs.confirmed(sent, topic_out)
+        events_out.inc(len(sent))
+        if counts_input:
+            events_in.inc(len(batch))
+        detectors.after_batch({event.message.partition for event in batch})
+        await detectors.confirm()  # the card windows and checkpoints it wrote
+        done.inc(len(batch))
+
+    return detect
+
 
 def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, within_s: float, counts_input: bool):
-    """Put the anomaly agent on ``app``; ``counts_input``: count the consumed transactions (when
-    the scoring agent, which counts them too, does not run in this worker)."""
-    topic_in = topics.transactions.get_topic_name()
+    """Put the anomaly agent on ``app`` (:func:`detect_step` on each batch it takes); the agent."""
+    detect = detect_step(topics, detectors, counts_input=counts_input)
 
     @app.agent(topics.transactions, name="app.agents.anomaly.detect_anomalies")
     async def detect_anomalies(stream):
         """Score then learn each transaction; send the flagged ones to ``anomalies``."""
-        topic_out = topics.anomalies.get_topic_name()
-        events_out = metrics.EVENTS_OUT.labels(topic=topic_out)
         async for batch in stream.take_events(batch_size, within=within_s):
-            sent = []
-            for event in batch:
-                message = event.message
-                await detectors.ready(message.partition, message.offset)
-                anomaly = detectors.process(event.value, message.partition, message.offset)
-                if anomaly is not None:
-                    sent.append(await topics.anomalies.send(key=anomaly.transaction_id.encode(), value=anomaly))
-            await outputs.confirmed(sent, topic_out)
-            events_out.inc(len(sent))
-            if counts_input:
-                metrics.EVENTS_IN.labels(topic=topic_in).inc(len(batch))
-            detectors.after_batch({event.message.partition for event in batch})
-            await detectors.confirm()  # the card windows and checkpoints it wrote
+            await detect(batch)
 
     return detect_anomalies

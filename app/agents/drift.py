@@ -1,11 +1,12 @@
 """The drift agents: ``transactions`` and ``scores`` -> :class:`~app.drift.watch.DriftWatch`
 (ADWIN over input features, the score stream and the error stream) -> ``drift-alerts``.
 
-A batch's alerts are confirmed by the broker before its events are acknowledged (Faust acknowledges
-the events of ``take_events`` when the loop body returns), and so are the monitors' checkpoints
-written after it; one that is refused stops the worker (:mod:`app.outputs`). :func:`publisher` is
-how alerts are sent, here and by the central learner (its error stream:
-:mod:`app.drift.learner_errors`)."""
+:func:`transactions_step` is the work on one batch of transactions; :func:`register` puts it on an
+agent of its own unless the scoring agent does it on each batch it takes (one pass over the topic:
+:func:`app.agents.scoring.register`). Either way a batch's alerts are confirmed by the broker before
+its events are acknowledged, and so are the monitors' checkpoints written after it; one that is
+refused stops the worker (:mod:`app.outputs`). :func:`publisher` is how alerts are sent, here and by
+the central learner (its error stream: :mod:`app.drift.learner_errors`)."""
 from __future__ import annotations
 
 from typing import Awaitable, Callable, Iterable
@@ -32,22 +33,38 @@ def publisher(topic) -> Callable[[Iterable[DriftAlert]], Awaitable[None]]:
     return publish
 
 
+def transactions_step(topics, watch: DriftWatch, *, challengers: bool) -> Callable[[list], Awaitable[None]]:
+    """``monitor(events)``: feed each transaction of the batch to ADWIN over its monitored input
+    features (and, with ``challengers``, a running challenger learns the labelled ones), publish the
+    alerts, then checkpoint when due and await the confirmation of both."""
+    publish = publisher(topics.drift_alerts)
+    done = metrics.AGENT_EVENTS.labels(agent="drift-transactions")
+
+    async def monitor(events: list) -> None:
+        await publish(await watch.observe_transactions(events, challengers))
+        watch.transactions_done({event.message.partition for event in events}, challengers)
+        await watch.confirm()  # the checkpoints it wrote
+        done.inc(len(events))
+
+    return monitor
+
+
 def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float, monitor_features: bool,
-             challengers: bool, monitor_scores: bool) -> list:
+             challengers: bool, monitor_scores: bool, transactions: bool = True) -> list:
     """Put the enabled drift agents on ``app``: over transactions when ``monitor_features`` or
-    ``challengers`` (a running challenger learns the labelled ones), over scores when
-    ``monitor_scores``; the agents."""
+    ``challengers`` (:func:`transactions_step`; not with ``transactions`` false: the scoring agent
+    does that step), over scores when ``monitor_scores``; the agents."""
     agents = []
     publish = publisher(topics.drift_alerts)
 
-    if monitor_features or challengers:
+    if transactions and (monitor_features or challengers):
+        monitor = transactions_step(topics, watch, challengers=challengers)
+
         @app.agent(topics.transactions, name="app.agents.drift.monitor_transactions")
         async def monitor_transactions(stream):
             """ADWIN over the monitored input features of each transaction."""
             async for events in stream.take_events(batch_size, within=within_s):
-                await publish(await watch.observe_transactions(events, challengers))
-                watch.transactions_done({event.message.partition for event in events}, challengers)
-                await watch.confirm()  # the checkpoints it wrote
+                await monitor(events)
 
         agents.append(monitor_transactions)
 
@@ -61,6 +78,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
                 watch.scores_done({event.value.partition for event in events})
                 await watch.confirm()
                 metrics.EVENTS_IN.labels(topic=topic_in).inc(len(events))
+                metrics.AGENT_EVENTS.labels(agent="drift-scores").inc(len(events))
 
         agents.append(monitor_scores_)
     return agents

@@ -19,6 +19,7 @@ import asyncio
 import collections
 import logging
 import time
+from typing import Awaitable, Callable, Sequence
 
 from app import metrics, outputs
 from app.agents.alignment import Aligner
@@ -32,10 +33,12 @@ log = logging.getLogger(__name__)
 
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
              in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0,
-             aligner: Aligner | None = None, release_check_s: float = 0.05) -> None:
+             aligner: Aligner | None = None, release_check_s: float = 0.05,
+             beside: Sequence[Callable[[list], Awaitable[None]]] = ()) -> None:
     """Put the scoring agents, the model host's start and the prequential report on ``app``. With an
     ``aligner`` (model process only) the transactions taken are held there and scored as it
-    releases them, in step in event time; it is asked every ``release_check_s`` when none come."""
+    releases them, in step in event time; it is asked every ``release_check_s`` when none come.
+    ``beside``: steps awaited on each batch of transactions before it is scored (see the module)."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
     send = ScoreSender(app, topics, score_codec.dumps)
 
@@ -45,6 +48,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
         if in_process:
             async for batch in stream.take_events(batch_size, within=within_s):
                 started = time.perf_counter()  # take_events acknowledges the batch once this returns
+                for step in beside:
+                    await step(batch)
                 async for items in scorer.item_batches(batch):  # a catch-up first, in lists of bounded size
                     await send(stream, events_of(items), await scorer.submit(items), scorer, started, ack=False)
             return
@@ -53,6 +58,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
         async def score(batch) -> None:
             started = time.perf_counter()
+            for step in beside:
+                await step(batch)
             if sending and scorer.needs_catch_up({event.message.partition for event in batch}):
                 while sending:  # what the learners have learned must be final before a catch-up
                     await sending.popleft()
@@ -152,6 +159,7 @@ class ScoreSender:
                 await stream.ack(event)
         scorer.after_batch(touched)
         metrics.EVENTS_IN.labels(topic=self.topic_in).inc(len(batch))
+        metrics.AGENT_EVENTS.labels(agent="scoring").inc(len(batch))
         metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
         metrics.DECISIONS.labels(decision="fraud").inc(flagged)
         metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
