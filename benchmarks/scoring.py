@@ -2,6 +2,7 @@
 
     python -m benchmarks.scoring                      # full ULB file, the default model
     python -m benchmarks.scoring --rows 50000 --trees 3 --kind arf+lr
+    python -m benchmarks.scoring --rows 100000 --kind arf --trees 3 --agents scoring,anomaly,drift
 
 In one run:
 
@@ -20,6 +21,14 @@ In one run:
    ``--rate-fraction`` of that rate, ``--warmup-rows`` rows not measured and as many as the first
    time measured: p50/p99 from the producer's send (the Kafka timestamp of the transaction) to the
    score's processing time.
+
+With ``--agents scoring,anomaly,drift`` (the product as shipped) the worker runs the three agents
+and the plain loop does the three models' work on each row in one process
+(:func:`~app.testing.baseline.all_agents_loop`: the model, the Half-Space-Trees detector, the drift
+monitors of the input features and of the score and error). The service's rate then runs from the
+first score to the moment every agent is done with every row (``fraud_agent_events_total``, read
+from the worker every ``--poll-s`` while it runs), and the last line adds ``all_agents_ratio`` and
+``all_agents_p99_ms`` (the ``ratio`` and the score's ``p99_ms`` of such a run).
 
 The machine is shared: the 1-minute load average is printed before and after each phase, and
 beside the wall-clock rates come the rates per CPU second (the loop's process time; the worker
@@ -50,12 +59,13 @@ import argparse
 import gc
 import math
 import os
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from app.testing.baseline import plain_loop
+from app.testing.baseline import all_agents_loop, plain_loop
 from app.testing.cpu import cpu_seconds, jit_cpu_seconds, load_average
 from app.testing.figures import key_values
 from app.testing.kafka import read, wait_written
@@ -104,6 +114,61 @@ def model_process_of(worker, wait_s: float = 0.0) -> int | None:
         time.sleep(0.1)
 
 
+AGENTS = ("scoring", "anomaly", "drift")
+
+
+def agent_counters(agents: list[str], s) -> list[str]:
+    """The ``fraud_agent_events_total`` labels of the work a worker running ``agents`` does on each
+    transaction (settings ``s``) besides scoring it (the scores' processing times say when that is
+    done)."""
+    counters = []
+    if "anomaly" in agents:
+        counters.append("anomaly")
+    if "drift" in agents:
+        if s.DRIFT_FEATURES or s.DRIFT_MITIGATION == "challenger":
+            counters.append("drift-transactions")
+        if s.DRIFT_MONITOR_SCORES:
+            counters.append("drift-scores")
+    return counters
+
+
+class AgentsDone:
+    """Polls a worker's ``fraud_agent_events_total`` every ``every_s`` in a thread of this process:
+    the time each of ``agents`` reached ``n`` events (:meth:`finished`), taken as the midpoint
+    between the last reading below ``n`` and the first at ``n`` (within ``every_s / 2``)."""
+
+    def __init__(self, worker, agents: list[str], n: int, every_s: float) -> None:
+        self.worker, self.agents, self.n, self.every_s = worker, agents, n, every_s
+        self.reached: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        before = time.time()
+        while not self._stop.is_set() and len(self.reached) < len(self.agents):
+            text, now = self.worker.metrics_text(), time.time()
+            for agent in self.agents:
+                if agent not in self.reached and _counter(text, agent) >= self.n:
+                    self.reached[agent] = (before + now) / 2.0
+            before = now
+            self._stop.wait(self.every_s)
+
+    def finished(self, timeout_s: float) -> float | None:
+        """When the last agent reached ``n`` (None if one did not within ``timeout_s``)."""
+        self._thread.join(timeout_s)
+        self._stop.set()
+        return max(self.reached.values()) if len(self.reached) == len(self.agents) else None
+
+
+def _counter(metrics_text: str, agent: str) -> float:
+    prefix = f'fraud_agent_events_total{{agent="{agent}"}} '
+    for line in metrics_text.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix):])
+    return 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.scoring", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,7 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout-s", type=float, default=3600.0, help="give up waiting for scores after this")
     p.add_argument("--latency-csv", type=Path, default=None,
                    help="write each latency-phase transaction's send and score times (seconds) to this CSV")
+    p.add_argument("--agents", default="scoring",
+                   help="the worker's agents, comma-separated (scoring, anomaly, drift; scoring first): "
+                        "with more than scoring the loop does all their models' work")
+    p.add_argument("--poll-s", type=float, default=0.25,
+                   help="with more agents than scoring, how often their progress is read from the worker")
     args = p.parse_args(argv)
+    agents = [a for a in args.agents.split(",") if a]
+    if not agents or agents[0] != "scoring" or any(a not in AGENTS for a in agents) or len(set(agents)) < len(agents):
+        p.error(f"--agents: scoring first, then any of anomaly, drift (got {args.agents!r})")
     if args.latency_rows < 2 or (args.rows is not None and args.rows < 2):
         p.error("--rows and --latency-rows need at least 2 rows (a rate is measured between the first and last)")
     if not 0 < args.rate_fraction <= 1:
@@ -141,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. the plain loop
     print(f"[loop] load before: {load_average():.2f}", flush=True)
-    loop = plain_loop(rows, params)
+    loop = plain_loop(rows, params) if agents == ["scoring"] else all_agents_loop(rows, params, settings)
     loop_roc, loop_pr = exact(loop["y"], loop["p"])
+    if agents != ["scoring"]:
+        print(f"[loop] the work of {', '.join(agents)} on each row: {loop['flagged']} anomalies flagged")
     print(f"[loop] {loop['eps']:.0f} ev/s ({loop['cpu_eps']:.0f} per CPU second), ROC-AUC {loop_roc:.4f}, PR-AUC {loop_pr:.4f}; load after {load_average():.2f}")
     baselines = {}
     if loop["members"] is not None and params["kind"] == "arf+lr":
@@ -152,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[loop] member {name} alone (same run): ROC-AUC {roc:.4f}, PR-AUC {pr:.4f}")
 
     # 2. the service, flat out
-    env = {"FRAUD_AGENTS": "scoring", "FRAUD_MODEL_KIND": params["kind"], "FRAUD_ARF_TREES": str(params["trees"])}
+    env = {"FRAUD_AGENTS": ",".join(agents), "FRAUD_MODEL_KIND": params["kind"], "FRAUD_ARF_TREES": str(params["trees"])}
     with fresh_run("benchscore") as run:
         worker = run.start_worker(env)
         names = worker.names
@@ -162,10 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         cpu_before = cpu_seconds(worker.proc.pid)
         model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
         replay_started = time.time()  # the clock of the scores' processing times
+        counters = agent_counters(agents, settings)
+        agents_done = AgentsDone(worker, counters, n, args.poll_s) if counters else None
         sent = replay(names, rows, labels="in-event")
         print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
         worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
         wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
+        if agents_done is not None:  # the CPU figures below cover every agent's work on every row
+            finished = agents_done.finished(timeout_s=args.timeout_s)
+            if finished is None:
+                print(f"[service] the agents did not all finish: {agents_done.reached} of {counters}:\n{worker.log_tail()}")
+                return 1
         model_cpu_s = cpu_seconds(model_pid) - model_cpu_before if model_pid else math.nan
         scores = read(names.scores, Score, expect=n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
         service_cpu_eps = n / (cpu_seconds(worker.proc.pid) - cpu_before)
@@ -179,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
 
         ordered = [by_id[transaction_id("tx", i)] for i in range(n)]
         times = np.array([s["processing_time"] for s in ordered])
-        service_eps = (n - 1) / (times.max() - times.min())
+        last_done = times.max()
+        if agents_done is not None:  # every agent done with every row, not only the scoring
+            last_done = max(last_done, finished)
+            print(f"[service] each agent done with the {n} rows, seconds after the last score: " + ", ".join(
+                f"{agent} {at - times.max():.2f}" for agent, at in sorted(agents_done.reached.items())))
+        service_eps = (n - 1) / (last_done - times.min())
         service_p = np.array([s["fraud_probability"] for s in ordered])
         service_roc, service_pr = exact(loop["y"], service_p)
         max_diff = float(np.max(np.abs(service_p - loop["p"])))
@@ -189,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         # and how much of a core it had from the start of the replay to the last score (the same
         # span as its CPU time, which includes opening the learner; 1.0: it never waited)
         service_model_cpu_ms = 1000.0 * model_cpu_s / n
-        service_model_cores = model_cpu_s / (times.max() - replay_started)
+        service_model_cores = model_cpu_s / (last_done - replay_started)
         print(f"[service] the model process: {service_model_cpu_ms:.3f} ms of CPU per event (the loop "
               f"{1000.0 / loop['cpu_eps']:.3f}), {service_model_cores:.2f} of a core from the start of the replay "
               f"to the last score")
@@ -282,10 +369,12 @@ def main(argv: list[str] | None = None) -> int:
         latency_busy_cores=busy / wall, latency_steal_cores=stolen / wall,
         latency_broker_jit_cores=jit_cores, warmup_broker_jit_cores=warmup_jit_cores,
     )
+    if agents != ["scoring"]:
+        figures.update(all_agents_ratio=figures["ratio"], all_agents_p99_ms=p99)
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
         figures[f"{name}_only_roc_auc"] = roc
-    figures.update(rows=n, warmup_rows=w, kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
+    figures.update(rows=n, warmup_rows=w, agents=",".join(agents), kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
                    model_process=settings.MODEL_PROCESS, model_chunk=settings.MODEL_CHUNK,
                    load=round(load_average(), 2))
     print(key_values(**figures))
