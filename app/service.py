@@ -5,7 +5,8 @@ the topics, the changelog-backed tables, the state owners (:class:`~app.scoring.
 :class:`~app.anomaly.partitions.AnomalyDetectors`, :class:`~app.drift.watch.DriftWatch`), registers
 the agents of ``AGENTS`` (each gets the objects it works with: the drift agent gets the scorer
 whose learners it may reset; with ``scoring`` the anomaly and drift work on the transactions is
-done on the scoring agent's batches, one pass over the topic), the revocation and shutdown hooks (once, for every owner), the
+done on the scoring agent's batches, one pass over the topic, and the drift work on the scores on
+the scores it wrote), the revocation and shutdown hooks (once, for every owner), the
 ``/metrics`` page, the health and model pages (:mod:`app.http`) and the consumer-lag
 reporter. Nothing else reads the settings to build these.
 """
@@ -74,9 +75,9 @@ def build(app, s) -> Service:
         service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
                                           alerts_topic=topics.drift_alerts)
         owners.append(service.learner)
-    # the anomaly and drift agents' work on the transactions: on the scoring agent's batches when it
-    # runs here (one pass over the topic), else on agents of their own
-    beside = []
+    # the anomaly and drift agents' work on the transactions (and the drift agent's on the scores):
+    # on the scoring agent's batches (and scores) when it runs here, else on agents of their own
+    beside, after_scores = [], None
     if "anomaly" in s.AGENTS:
         scorer_windows = service.scorer.windows if service.scorer is not None else None
         service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
@@ -91,17 +92,20 @@ def build(app, s) -> Service:
         challengers = s.DRIFT_MITIGATION == "challenger"
         if service.scorer is not None and (s.DRIFT_FEATURES or challengers):
             beside.append(drift_agents.transactions_step(topics, service.drift, challengers=challengers))
+        if service.scorer is not None and s.DRIFT_MONITOR_SCORES:
+            after_scores = drift_agents.scores_step(topics, service.drift)
         service.agents += drift_agents.register(
             app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
             monitor_features=bool(s.DRIFT_FEATURES), challengers=challengers,
-            monitor_scores=s.DRIFT_MONITOR_SCORES, transactions=service.scorer is None)
+            monitor_scores=s.DRIFT_MONITOR_SCORES, transactions=service.scorer is None,
+            scores=service.scorer is None)
     if service.scorer is not None:
         aligner = alignment(app, s, topics, service.scorer.replica)
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S,
-            aligner=aligner, beside=beside)
+            aligner=aligner, beside=beside, after_scores=after_scores)
         windows = service.scorer.windows
         if windows is not None:
             terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),

@@ -94,11 +94,12 @@ def transaction_agents(app) -> list[str]:
 
 def test_with_scoring_one_agent_reads_the_transactions_for_the_three(monkeypatch):
     """The anomaly and drift work is done on the scoring agent's batches (one channel, one decode and
-    one acknowledgement per transaction); without the scoring agent each has an agent of its own.
-    The drift agent over scores is there either way."""
+    one acknowledgement per transaction), and the drift monitoring of the scores on the scores it
+    wrote (no agent reads them back); without the scoring agent each has an agent of its own."""
     monkeypatch.setattr(service.observability, "register", lambda app: None)
     app, _ = built(LEARNING_MODE="partition", AGENTS=["scoring", "anomaly", "drift"])
     assert transaction_agents(app) == ["app.agents.scoring.score_transactions"]
-    assert "app.agents.drift.monitor_scores" in app.agents
+    assert "app.agents.drift.monitor_scores" not in app.agents
     app, _ = built(LEARNING_MODE="partition", AGENTS=["anomaly", "drift"])
     assert transaction_agents(app) == sorted(TRANSACTION_AGENTS[1:])
+    assert "app.agents.drift.monitor_scores" in app.agents

@@ -1,9 +1,10 @@
 """The drift agents: ``transactions`` and ``scores`` -> :class:`~app.drift.watch.DriftWatch`
 (ADWIN over input features, the score stream and the error stream) -> ``drift-alerts``.
 
-:func:`transactions_step` is the work on one batch of transactions; :func:`register` puts it on an
-agent of its own unless the scoring agent does it on each batch it takes (one pass over the topic:
-:func:`app.agents.scoring.register`). Either way a batch's alerts are confirmed by the broker before
+:func:`transactions_step` is the work on one batch of transactions, :func:`scores_step` on one batch
+of scores; :func:`register` puts them on agents of their own (over the transactions and the scores
+topics) unless the scoring agent does them: the first on each batch it takes (one pass over the
+topic), the second on the scores it wrote, once confirmed (:func:`app.agents.scoring.register`). Either way a batch's alerts are confirmed by the broker before
 its events are acknowledged, and so are the monitors' checkpoints written after it; one that is
 refused stops the worker (:mod:`app.outputs`). :func:`publisher` is how alerts are sent, here and by
 the central learner (its error stream: :mod:`app.drift.learner_errors`)."""
@@ -14,6 +15,7 @@ from typing import Awaitable, Callable, Iterable
 from app import metrics, outputs
 from app.drift.watch import DriftWatch
 from app.records import DriftAlert
+from app.records.score import ScoreValue
 
 
 def publisher(topic) -> Callable[[Iterable[DriftAlert]], Awaitable[None]]:
@@ -49,11 +51,29 @@ def transactions_step(topics, watch: DriftWatch, *, challengers: bool) -> Callab
     return monitor
 
 
+def scores_step(topics, watch: DriftWatch) -> Callable[[list], Awaitable[None]]:
+    """``monitor(scored)``: what the drift agent over the scores topic does with a batch of scores,
+    for (score dict, its offset on the scores topic) pairs given by the scoring agent once the broker
+    has confirmed them, in the order of the topic: ADWIN over the score and error streams, the alerts
+    published, checkpoints when due, both confirmed. A worker that scores then reads no scores back."""
+    publish = publisher(topics.drift_alerts)
+    done = metrics.AGENT_EVENTS.labels(agent="drift-scores")
+
+    async def monitor(scored: list) -> None:
+        await publish(await watch.observe_scores_at((ScoreValue(score), offset) for score, offset in scored))
+        watch.scores_done({score["partition"] for score, _ in scored})
+        await watch.confirm()
+        done.inc(len(scored))
+
+    return monitor
+
+
 def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float, monitor_features: bool,
-             challengers: bool, monitor_scores: bool, transactions: bool = True) -> list:
+             challengers: bool, monitor_scores: bool, transactions: bool = True, scores: bool = True) -> list:
     """Put the enabled drift agents on ``app``: over transactions when ``monitor_features`` or
     ``challengers`` (:func:`transactions_step`; not with ``transactions`` false: the scoring agent
-    does that step), over scores when ``monitor_scores``; the agents."""
+    does that step), over scores when ``monitor_scores`` (not with ``scores`` false: the scoring
+    agent gives them, :func:`scores_step`); the agents."""
     agents = []
     publish = publisher(topics.drift_alerts)
 
@@ -68,7 +88,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
 
         agents.append(monitor_transactions)
 
-    if monitor_scores:
+    if monitor_scores and scores:
         @app.agent(topics.scores, name="app.agents.drift.monitor_scores")
         async def monitor_scores_(stream):
             """ADWIN over the fraud-score stream and the error stream of labelled scores."""

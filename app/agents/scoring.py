@@ -12,6 +12,13 @@ looks healthy. With the models in this process
 (``in_process``), each batch is scored and sent before the next is taken. With an
 :class:`~app.agents.alignment.Aligner`, the batches taken are held there and what it releases, in
 step in event time across the worker's partitions, is scored as above.
+
+The other agents' work on the same transactions (``beside``: anomaly detection, drift monitoring)
+is done on each batch before it is scored, so that the worker reads and decodes each transaction
+once for all of them; each step has its outputs confirmed before it returns, so before the batch
+is acknowledged. ``after_scores`` (the drift monitoring of the scores) is given each batch's scores
+with their offsets on the scores topic once the broker has confirmed them, batch after batch in
+the topic's order, before the batch is acknowledged: the worker does not read its own scores back.
 """
 from __future__ import annotations
 
@@ -34,13 +41,15 @@ log = logging.getLogger(__name__)
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
              in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0,
              aligner: Aligner | None = None, release_check_s: float = 0.05,
-             beside: Sequence[Callable[[list], Awaitable[None]]] = ()) -> None:
+             beside: Sequence[Callable[[list], Awaitable[None]]] = (),
+             after_scores: Callable[[list], Awaitable[None]] | None = None) -> None:
     """Put the scoring agents, the model host's start and the prequential report on ``app``. With an
     ``aligner`` (model process only) the transactions taken are held there and scored as it
     releases them, in step in event time; it is asked every ``release_check_s`` when none come.
-    ``beside``: steps awaited on each batch of transactions before it is scored (see the module)."""
+    ``beside``: steps awaited on each batch of transactions before it is scored; ``after_scores``: a
+    step awaited on each batch's scores once confirmed (see the module)."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
-    send = ScoreSender(app, topics, score_codec.dumps)
+    send = ScoreSender(app, topics, score_codec.dumps, after_scores)
 
     @app.agent(topics.transactions, name="app.agents.scoring.score_transactions")
     async def score_transactions(stream):
@@ -120,17 +129,18 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
 class ScoreSender:
     """Sends a batch's scores chunk by chunk as the model host gives them, awaits the broker's
-    confirmation, then (once the batch before, ``after``, is done) acknowledges the batch."""
+    confirmation, then (once the batch before, ``after``, is done) hands the scores and their
+    offsets to ``after_scores`` (if any) and acknowledges the batch."""
 
-    def __init__(self, app, topics, dumps) -> None:
-        self.app, self.topics, self.dumps = app, topics, dumps
+    def __init__(self, app, topics, dumps, after_scores: Callable[[list], Awaitable[None]] | None = None) -> None:
+        self.app, self.topics, self.dumps, self.after_scores = app, topics, dumps, after_scores
         self.topic_in = topics.transactions.get_topic_name()
         self.topic_out = topics.scores.get_topic_name()
 
     async def __call__(self, stream, batch, chunks, scorer: Scorer, started: float, ack: bool = True,
                        after: asyncio.Future | None = None) -> None:
         producer, dumps, topic_out = self.app.producer, self.dumps, self.topic_out
-        futures, writes, touched, flagged = [], [], set(), 0
+        futures, writes, touched, flagged, written = [], [], set(), 0, []
         async for chunk in scorer.scored(chunks, writes=writes):  # changelog records (pending, cards), terminal labels
             for item, score in chunk:
                 if isinstance(score, Exception):  # one bad event must not stop the partition
@@ -142,6 +152,7 @@ class ScoreSender:
                     continue
                 # the transaction's partition: the drift agent finds a score's state by its partition
                 futures.append(await producer.send(topic_out, item.key, dumps(score), item.partition, None, None))
+                written.append(score)
                 metrics.SCORE_LATENCY.observe(time.perf_counter() - started)
                 metrics.FRAUD_SCORE.observe(score["fraud_probability"])
                 flagged += score["decision"]
@@ -150,10 +161,12 @@ class ScoreSender:
                     metrics.EVENT_TO_SCORE_LATENCY.observe(lateness)
                 touched.add(item.partition)
         # the broker's confirmation of this batch's sends; one that failed stops the worker (app.outputs)
-        await outputs.confirmed(futures, topic_out)
+        sent = await outputs.confirmed(futures, topic_out)
         await outputs.confirmed(writes, "the scorer's changelogs (pending features, card windows) and terminal labels")
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
+        if self.after_scores is not None and written:  # in the topic's order: the batch before has had its turn
+            await self.after_scores([(score, metadata.offset) for score, metadata in zip(written, sent)])
         if ack:
             for event in batch:
                 await stream.ack(event)

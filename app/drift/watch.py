@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from app import metrics
 from app.drift.describe import describe
@@ -187,9 +187,13 @@ class DriftWatch:
     # --- scores ---------------------------------------------------------------------------------
     async def observe_scores(self, events) -> list[DriftAlert]:
         """Feed each score event to its partition's score monitor unless taken in before a crash."""
+        return await self.observe_scores_at((event.value, event.message.offset) for event in events)
+
+    async def observe_scores_at(self, scored: Iterable[tuple[Any, int]]) -> list[DriftAlert]:
+        """:meth:`observe_scores` of (score, its offset on the scores topic) pairs: the scores read
+        from the topic, or those the scoring agent wrote there, once the broker gave their offsets."""
         out: list[DriftAlert] = []
-        for event in events:
-            score, offset = event.value, event.message.offset
+        for score, offset in scored:
             await self.score_monitors.ready(score.partition, offset)
             if self.score_monitors.seen(score.partition, offset):
                 continue
@@ -281,7 +285,10 @@ class DriftWatch:
         """Checkpoint and forget the monitors of partitions this worker loses."""
         self.feature_monitors.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
         self.challengers.checkpoint_and_forget(lost.get(self.transactions_topic, ()))
-        self.score_monitors.checkpoint_and_forget(lost.get(self.scores_topic, ()))
+        # a score's monitor is its transaction's partition's: read from the scores topic or fed by
+        # the scoring agent (which reads no scores), it goes with either partition
+        self.score_monitors.checkpoint_and_forget(
+            set(lost.get(self.scores_topic, ())) | set(lost.get(self.transactions_topic, ())))
         await self.confirm()
 
     async def close(self) -> None:

@@ -54,3 +54,25 @@ class Score(Record):
 
     class Meta:
         namespace = NAMESPACE
+
+
+class ScoreValue(dict):
+    """A score as the scorer made it (the dict the Avro writer takes), readable as attributes too,
+    as a :class:`Score` read back from the scores topic is (``score.fraud_probability``).
+
+    >>> score = ScoreValue({"transaction_id": "t-1", "fraud_probability": 0.25, "label": None})
+    >>> score.fraud_probability, score.label is None
+    (0.25, True)
+    >>> score.members
+    Traceback (most recent call last):
+    ...
+    AttributeError: 'ScoreValue' has no field 'members'
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> typing.Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"'ScoreValue' has no field {name!r}") from None

@@ -476,3 +476,27 @@ def test_a_challenger_start_and_its_promotion_are_checkpointed_at_once():
     table.data[b"challenger:0"] = table.written[-1][2]
     watch = make_watch(table, mitigation="challenger", min_events=1, learners=FakeScorer({0: Recording()}))
     assert watch.challengers.get(0).learner is None
+
+
+@pytest.mark.asyncio
+async def test_the_scores_the_scoring_agent_wrote_alert_as_the_agent_over_the_scores_topic():
+    """``scores_step`` (the drift work a scoring worker does on the scores it wrote, with their
+    offsets on the scores topic) gives the alerts, checkpoint positions and counts of the agent that
+    reads the same scores from the topic."""
+    scores = list(_error_stream())
+    over_topic = make_watch()
+    from_topic = await run_agents(over_topic, scores, scores=True)
+
+    app = agent_app("test-drift-scores-step")
+    topics = agent_topics(app)
+    in_process = make_watch()
+    step = drift_agents.scores_step(topics, in_process)
+    before = metrics.AGENT_EVENTS.labels(agent="drift-scores")._value.get()
+    for first in range(0, len(scores), 200):  # the batches of the agent above
+        await step([(score.to_representation(), first + i) for i, score in enumerate(scores[first:first + 200])])
+    got = topics.drift_alerts.sent
+    assert len(from_topic) >= 1 and [a.stream for _, a in from_topic] == ["error"] * len(from_topic)
+    assert [(k, a.position, a.offset, a.description) for k, a in got] == \
+        [(k, a.position, a.offset, a.description) for k, a in from_topic]
+    assert in_process.score_monitors.positions == over_topic.score_monitors.positions == {0: len(scores) - 1}
+    assert metrics.AGENT_EVENTS.labels(agent="drift-scores")._value.get() == before + len(scores)
