@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -59,11 +61,40 @@ class Run:
 
 
 @contextlib.contextmanager
+def terminated_as_exit() -> Iterator[None]:
+    """In the block, SIGTERM (``kill``, ``timeout``) raises ``SystemExit(143)`` in the main thread,
+    as Ctrl-C raises ``KeyboardInterrupt``, so that the blocks around it clean up (Python's default
+    for SIGTERM ends the process at once). Outside the main thread it changes nothing.
+
+    >>> import os, signal
+    >>> try:
+    ...     with terminated_as_exit():
+    ...         os.kill(os.getpid(), signal.SIGTERM)
+    ... except SystemExit as stop:
+    ...     stop.code
+    143
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
 def fresh_run(tag: str, stack_env: dict[str, str] | None = None) -> Iterator[Run]:
     """A :class:`Run` on topics named after ``tag``, for the block, with the local stack up
     (``stack_env``: the environment of ``infra/stack.sh start`` if it starts it here); closed at the
-    end of the block, then the stack stopped if it was started here."""
-    with local_stack(stack_env), tempfile.TemporaryDirectory(prefix=f"{tag}-") as folder:
+    end of the block, then the stack stopped if it was started here, also when the process is
+    stopped by SIGTERM meanwhile."""
+    with terminated_as_exit(), local_stack(stack_env), tempfile.TemporaryDirectory(prefix=f"{tag}-") as folder:
         run = Run(Names(tag), Path(folder))
         try:
             yield run
