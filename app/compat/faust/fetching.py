@@ -42,6 +42,17 @@ Upstream (github.com/faust-streaming/faust):
   fetches every partition; the set is passed by reference and changes during a fetch) and put a
   lock around the fetch; 0.15.3 has no such lock.
 
+The frozen copy has a cost of its own, one of waiting. Faust takes a partition out of the active set
+while its stream's buffer is full (``Consumer.on_buffer_full``: the worker is behind, the fetched
+records wait in the buffer) and puts it back once the agents have taken half of them
+(``on_buffer_drop``). A fetch started meanwhile asks the thread for the other partitions only
+(labels, changelogs: quiet) and, the copy being frozen, does not see the busy one come back: it
+waits for Faust's whole fetch timeout (1 s) while the agents empty the buffer and then wait for
+transactions (seen: a worker behind on one partition took a buffer's worth of transactions, then
+none for most of a second, again and again; its model process idle for a quarter of the time). So
+while any partition is out for a full buffer, a fetch waits at most :data:`RESUME_CHECK_S`, and the
+next one asks again with the set as it is then.
+
 >>> install() is install()   # idempotent: the same patched class
 True
 >>> first_left_over({"a": [10, 11, 12], "b": [7]}, {"a": 1, "b": 1}, offset=lambda r: r)
@@ -65,6 +76,9 @@ FAUST_VERSIONS = ("0.15.3",)
 AIOKAFKA_VERSIONS = ("0.14.0",)
 
 _PATCHED = "_fraud_keeps_skipped_records"
+#: How long a fetch waits for records while a partition is out of the active set for a full buffer:
+#: the longest a resumed partition waits to be fetched again (a buffer holds seconds of work).
+RESUME_CHECK_S = 0.01
 
 
 def first_left_over(records: Mapping[Any, list], taken: Mapping[Any, int],
@@ -94,7 +108,10 @@ def rewind(consumer: Any, offsets: Mapping[Any, int]) -> dict[Any, int]:
 
 async def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
     """:meth:`faust.transport.consumer.Consumer.getmany`, moving back the partitions whose fetched
-    records it does not yield."""
+    records it does not yield, and waiting at most :data:`RESUME_CHECK_S` while a partition is out
+    for a full buffer."""
+    if self._buffered_partitions:
+        timeout = min(timeout, RESUME_CHECK_S)
     records, active_partitions = await self._wait_next_records(timeout)
     generation_id = self.app.consumer_generation_id
     if records is None or self.should_stop:

@@ -25,9 +25,10 @@ def record(offset: int) -> SimpleNamespace:
 def fake_consumer(batch: dict, active: set | None, *, generation: int = 1, flow_active: bool = True):
     """What :func:`fetching.getmany` uses of Faust's consumer: one fetched ``batch``, the live set of
     ``active`` partitions, and a thread that records the rewinds it is asked for."""
-    rewinds = []
+    rewinds, timeouts = [], []
 
     async def wait_next_records(timeout):
+        timeouts.append(timeout)
         return batch, active
 
     async def call_thread(fun, consumer, offsets):
@@ -41,7 +42,7 @@ def fake_consumer(batch: dict, active: set | None, *, generation: int = 1, flow_
         scheduler=DefaultSchedulingStrategy(), _wait_next_records=wait_next_records,
         _to_message=lambda tp, rec: (tp, rec.offset), highwater=lambda tp: 1000,
         _thread=SimpleNamespace(_ensure_consumer=lambda: "aiokafka consumer", call_thread=call_thread),
-        log=SimpleNamespace(dev=lambda *a: None, warning=lambda *a: None))
+        log=SimpleNamespace(dev=lambda *a: None, warning=lambda *a: None), timeouts=timeouts)
     return consumer, rewinds
 
 
@@ -69,6 +70,16 @@ def test_records_of_a_paused_partition_move_it_back_to_the_first_of_them():
     got = drain(consumer)
     assert got == [(T0, 5), (T0, 6)]
     assert rewinds == [{T1: 258}]
+
+
+def test_a_fetch_waits_briefly_while_a_partition_is_out_for_a_full_buffer():
+    # the frozen set would keep the busy partition out of a fetch for Faust's whole timeout (1 s)
+    consumer, _ = fake_consumer({}, {S0})
+    consumer._buffered_partitions.add(T0)
+    drain(consumer)
+    consumer._buffered_partitions.clear()  # back in the active set: the fetch waits as Faust asks
+    drain(consumer)
+    assert consumer.timeouts == [fetching.RESUME_CHECK_S, 1.0]
 
 
 def test_a_partition_paused_mid_batch_keeps_the_rest_aside_even_if_resumed():
