@@ -90,15 +90,16 @@ def build(app, s) -> Service:
     if "drift" in s.AGENTS:
         service.drift = drift_watch(app, s, topics, learners=service.scorer, signer=signer)
         challengers = s.DRIFT_MITIGATION == "challenger"
-        if service.scorer is not None and (s.DRIFT_FEATURES or challengers):
-            beside.append(drift_agents.transactions_step(topics, service.drift, challengers=challengers))
-        if service.scorer is not None and s.DRIFT_MONITOR_SCORES:
-            after_scores = drift_agents.scores_step(topics, service.drift)
-        service.agents += drift_agents.register(
-            app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
-            monitor_features=bool(s.DRIFT_FEATURES), challengers=challengers,
-            monitor_scores=s.DRIFT_MONITOR_SCORES, transactions=service.scorer is None,
-            scores=service.scorer is None)
+        if service.scorer is not None:  # the scoring agent's steps on its transactions and scores
+            if s.DRIFT_FEATURES or challengers:
+                beside.append(drift_agents.transactions_step(topics, service.drift, challengers=challengers))
+            if s.DRIFT_MONITOR_SCORES:
+                after_scores = drift_agents.scores_step(topics, service.drift)
+        else:
+            service.agents += drift_agents.register(
+                app, topics, service.drift, batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S,
+                monitor_features=bool(s.DRIFT_FEATURES), challengers=challengers,
+                monitor_scores=s.DRIFT_MONITOR_SCORES)
     if service.scorer is not None:
         aligner = alignment(app, s, topics, service.scorer.replica)
         scoring_agents.register(

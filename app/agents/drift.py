@@ -69,15 +69,14 @@ def scores_step(topics, watch: DriftWatch) -> Callable[[list], Awaitable[None]]:
 
 
 def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float, monitor_features: bool,
-             challengers: bool, monitor_scores: bool, transactions: bool = True, scores: bool = True) -> list:
-    """Put the enabled drift agents on ``app``: over transactions when ``monitor_features`` or
-    ``challengers`` (:func:`transactions_step`; not with ``transactions`` false: the scoring agent
-    does that step), over scores when ``monitor_scores`` (not with ``scores`` false: the scoring
-    agent gives them, :func:`scores_step`); the agents."""
+             challengers: bool, monitor_scores: bool) -> list:
+    """Put the enabled drift agents on ``app``, in a worker that does not score (in one that does,
+    the scoring agent does :func:`transactions_step` and :func:`scores_step`): over transactions
+    when ``monitor_features`` or ``challengers``, over scores when ``monitor_scores``; the agents."""
     agents = []
     publish = publisher(topics.drift_alerts)
 
-    if transactions and (monitor_features or challengers):
+    if monitor_features or challengers:
         monitor = transactions_step(topics, watch, challengers=challengers)
 
         @app.agent(topics.transactions, name="app.agents.drift.monitor_transactions")
@@ -88,7 +87,7 @@ def register(app, topics, watch: DriftWatch, *, batch_size: int, within_s: float
 
         agents.append(monitor_transactions)
 
-    if monitor_scores and scores:
+    if monitor_scores:
         @app.agent(topics.scores, name="app.agents.drift.monitor_scores")
         async def monitor_scores_(stream):
             """ADWIN over the fraud-score stream and the error stream of labelled scores."""

@@ -2,7 +2,7 @@
 
 import typing
 
-from app.records.base import NAMESPACE, Record
+from app.records.base import NAMESPACE, FieldDict, Record
 
 
 class FeatureContribution(Record):
@@ -56,7 +56,7 @@ class Score(Record):
         namespace = NAMESPACE
 
 
-class ScoreValue(dict):
+class ScoreValue(FieldDict):
     """A score as the scorer made it (the dict the Avro writer takes), readable as attributes too,
     as a :class:`Score` read back from the scores topic is (``score.fraud_probability``).
 
@@ -70,9 +70,3 @@ class ScoreValue(dict):
     """
 
     __slots__ = ()
-
-    def __getattr__(self, name: str) -> typing.Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"'ScoreValue' has no field {name!r}") from None

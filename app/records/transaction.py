@@ -5,7 +5,7 @@ import operator
 import typing
 from collections.abc import Mapping, Sequence
 
-from app.records.base import NAMESPACE, Record
+from app.records.base import NAMESPACE, FieldDict, Record
 
 V_NAMES = tuple(f"V{i}" for i in range(1, 29))
 #: The ULB data set's numeric columns: the default model input (``settings.MODEL_FEATURES``).
@@ -78,7 +78,7 @@ class Transaction(Record):
         return model_features(self, names)
 
 
-class TransactionValue(dict):
+class TransactionValue(FieldDict):
     """A decoded transaction as the input topic hands it to the agents: the Avro decoder's dict of
     every :class:`Transaction` field, readable as attributes too (``tx.Class``, ``tx.features()``).
 
@@ -103,12 +103,6 @@ class TransactionValue(dict):
     def from_data(cls, data: "Mapping[str, typing.Any]", *, preferred_type: "type | None" = None) -> "TransactionValue":
         """The value of a decoded message (the hook Faust calls for a topic's ``value_type``)."""
         return cls(data)
-
-    def __getattr__(self, name: str) -> "typing.Any":
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"'TransactionValue' has no field {name!r}") from None
 
     def features(self, names: "typing.Sequence[str]" = FEATURE_NAMES) -> "dict[str, float]":
         """As :meth:`Transaction.features`."""
