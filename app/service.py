@@ -30,7 +30,7 @@ from app.drift.watch import DriftWatch
 from app.learning.central_learner import CentralLearner
 from app.learning.model_host import start_host
 from app.records import Label, Score, Transaction
-from app.records.transaction import model_features
+from app.records.transaction import feature_picker
 from app.scoring import Scorer
 from app.scoring.alignment import EventTimeAlignment
 from app.scoring.replica import Replica
@@ -154,7 +154,7 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
 
     return Scorer(
         host, checkpoints, pending, model_factory=configured.model_factory(s),
-        features=lambda tx: model_features(tx, s.MODEL_FEATURES), warm_start_path=s.WARM_START_PATH,
+        features=feature_picker(s.MODEL_FEATURES), warm_start_path=s.WARM_START_PATH,
         transactions_topic=s.TRANSACTIONS_TOPIC, labels_topic=s.LABELS_TOPIC, decision_threshold=s.DECISION_THRESHOLD,
         model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS,
         checkpoint_every_s=s.CHECKPOINT_EVERY_S or None, pending_max=s.PENDING_MAX,
