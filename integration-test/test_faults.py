@@ -29,7 +29,7 @@ def test_kill_minus_9_then_restart_scores_every_transaction(stack, tmp_path):
 
 
 def test_broker_stop_and_start_mid_stream_loses_nothing(stack, tmp_path):
-    result = faults.broker_restart(tmp_path, n=3000, down_s=5.0)
+    result = faults.broker_restart(tmp_path, n=6000, down_s=5.0)
     check_nothing_lost(result)
     # the broker went away while the worker still had a backlog to score
     assert result.notes["scored_before_stop"] < result.sent // 2

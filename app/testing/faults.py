@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +179,9 @@ def kill_and_restart(folder: Path, n: int = 3000, rate: float = 400.0) -> FaultR
 
 def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultResult:
     """The worker's broker stops while the worker is in the middle of a backlog, stays down ``down_s``,
-    comes back; then the rest of the stream is sent. On a private Kafka."""
+    comes back; then the rest of the stream is sent. On a private Kafka. The worker is paused
+    (SIGSTOP) while the first half is written, so that it is a backlog whatever the worker's speed,
+    and the broker stops once the first tenth of it is scored."""
     from app.records import Score
 
     stack = PrivateStack(folder / "stack")
@@ -190,8 +194,12 @@ def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultRes
         rows = _rows(n, 12)
         half = n // 2
         with Collector(names.scores, Score, broker=stack.broker) as scores:
-            first = replay(names, rows[:half], broker=stack.broker, id_prefix="br", keep_ids=True)
-            wait_until(lambda: scores.count() >= half // 4, 120, "a quarter of the first half scored")
+            os.kill(worker.proc.pid, signal.SIGSTOP)
+            try:
+                first = replay(names, rows[:half], broker=stack.broker, id_prefix="br", keep_ids=True)
+            finally:
+                os.kill(worker.proc.pid, signal.SIGCONT)
+            wait_until(lambda: scores.count() >= half // 10, 120, "a tenth of the first half scored", interval_s=0.01)
             scored_before = len(scores.ids())  # when the stop is issued
             stack.stop("kafka")
             stopped_at = time.monotonic()
