@@ -109,7 +109,6 @@ class TransactionValue(FieldDict):
         return model_features(self, names)
 
 
-@functools.lru_cache(maxsize=32)
 def _checked(names: tuple[str, ...]) -> tuple[str, ...]:
     fields = Transaction.avro_schema_to_python()["fields"]
     numeric = {f["name"] for f in fields if {"double", "long"} & set(f["type"] if isinstance(f["type"], list) else [f["type"]])}

@@ -101,7 +101,6 @@ class ScoringWindows:
                  *, table: str = "cards", count_missing: bool = True):
         self.features = features
         self.table = table
-        self.count_missing = count_missing
         self.names = features.names
         self.card_table = cards
         self.terminal_table = terminals
