@@ -187,9 +187,10 @@ STALENESS_MAX_WAIT_S = _env("STALENESS_MAX_WAIT_S", 5.0)
 ALIGN_MAX_SKEW_S = _env("ALIGN_MAX_SKEW_S", 300.0 if MODEL_PROCESS else 0.0)
 ALIGN_IDLE_S = _env("ALIGN_IDLE_S", 5.0)
 ALIGN_CHECK_S = _env("ALIGN_CHECK_S", 0.05)
-# The share of genuine (label 0) examples the learner learns (every fraud is learned), chosen by a hash
-# of the transaction id; scorers correct the probabilities for it. 1.0: learn every example.
-LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 0.1)
+# The share of genuine (label 0) examples the model learns (every fraud is learned), chosen by a hash
+# of the transaction id; scorers correct the probabilities for it. 1.0: learn every example. Central:
+# the learner's (default 0.1); partition: each partition's model's (default 1.0, the plain loop's).
+LEARN_SAMPLE_RATE = _env("LEARN_SAMPLE_RATE", 0.1 if LEARNING_MODE == "central" else 1.0)
 
 # --- windows and anomaly detection -----------------------------------------------------------------
 # The model's window features (app.features, the Handbook's baseline): per card, transactions and mean

@@ -162,7 +162,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
         parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
-        windows=scoring_windows(app, s), **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {}))
+        windows=scoring_windows(app, s),
+        **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {"sample_rate": s.LEARN_SAMPLE_RATE}))
 
 
 def alignment(app, s, topics: Topics, replica: Replica | None = None) -> alignment_agents.Aligner | None:

@@ -34,8 +34,10 @@ The model: the settings', with the options ``--kind --trees --grace-period --max
 as its settings). ``--amount-ratios``: the card windows' amount ratios (:mod:`app.features.card`)
 in the loops' window features and the worker's (its ``CARD_AMOUNT_RATIOS``; without the option,
 neither has them). ``--negatives r``: learn every fraud and a share ``r`` of the genuine
-transactions (the service's learner with ``--learning central``: its ``LEARN_SAMPLE_RATE``;
-``--learning partition``, the default, learns every label). For the loops only: ``--lr-baseline`` (the regression's loop on the same windows, same
+transactions (the service too: its ``LEARN_SAMPLE_RATE``, the central learner's with ``--learning
+central``, the partition's model's with ``--learning partition``, the default; the loops choose them
+by a hash of ``tx-<index>``, the service by a hash of its transaction ids: same share, other
+examples). For the loops only: ``--lr-baseline`` (the regression's loop on the same windows, same
 run) and ``--label-order replay`` (the labels in the replay's order, after the transaction that made them
 due, dropped once their transaction is ``PENDING_TTL_S`` behind: what the service's scorer does;
 with the default TTL, equal to the labels' delay, every label sent during the stream is dropped).
@@ -230,9 +232,9 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
     how late the worker learned the labels in event time (``fraud_label_delay_seconds``): the mean
     in days and the shares learned within 7.25 and 8 days.
     ``learning``: the worker's ``LEARNING_MODE`` (``partition``, the one partition's model predicts
-    and learns; ``central``, a replica predicts and the worker's learner learns every fraud and a
-    share ``negatives`` of the genuine examples, ``LEARN_SAMPLE_RATE``, with its run's examples and
-    snapshots topics; ``snapshot_every``, unless 0: a snapshot every so many examples or 10 s, and
+    and learns; ``central``, a replica predicts and the worker's learner learns, with its run's
+    examples and snapshots topics); either learns every fraud and a share ``negatives`` of the
+    genuine examples (``LEARN_SAMPLE_RATE``); ``snapshot_every``, unless 0: a snapshot every so many examples or 10 s, and
     the staleness bound twice that).
 
     The replay sends a label right after the first transaction at least ``label_delay_s`` later in
@@ -255,10 +257,10 @@ def run_service(sim: simulator.Simulation, model: dict, label_delay_s: float, wi
            **{f"FRAUD_{MODEL_SETTINGS[key]}": str(value) for key, value in model.items()}}
     if pending_ttl_s is not None:
         env["FRAUD_PENDING_TTL_S"] = str(pending_ttl_s)
+    env.update(FRAUD_LEARNING_MODE=learning, FRAUD_LEARN_SAMPLE_RATE=repr(negatives))
     with fresh_run("benchwin") as run:
         if learning == "central":
-            env.update(FRAUD_LEARNING_MODE="central", FRAUD_LEARN_SAMPLE_RATE=repr(negatives),
-                       FRAUD_EXAMPLES_TOPIC=f"{run.names.prefix}.examples",
+            env.update(FRAUD_EXAMPLES_TOPIC=f"{run.names.prefix}.examples",
                        FRAUD_SNAPSHOTS_TOPIC=f"{run.names.prefix}.snapshots")
             if snapshot_every:
                 env.update(FRAUD_SNAPSHOT_EVERY=str(snapshot_every), FRAUD_SNAPSHOT_EVERY_S="10",
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                         "CARD_AMOUNT_RATIOS says)")
     p.add_argument("--negatives", type=float, default=1.0,
                    help="the loops learn every fraud and this share of the genuine transactions (default 1: all); "
-                        "the service too with --learning central (its LEARN_SAMPLE_RATE)")
+                        "the service too (its LEARN_SAMPLE_RATE)")
     p.add_argument("--lr-baseline", action="store_true",
                    help="also the plain loop of the logistic regression (lr, every label learned) on the window "
                         "features (and, with --amount-ratios, once more with the ratios)")
@@ -341,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the service with the windows on and off (both, default), or once")
     p.add_argument("--learning", choices=("partition", "central"), default="partition",
                    help="the worker's LEARNING_MODE: partition (default: the partition's model predicts and learns) "
-                        "or central (a replica predicts, the worker's learner learns every fraud and the share "
-                        "--negatives of the genuine examples)")
+                        "or central (a replica predicts, the worker's learner learns); either learns every fraud and "
+                        "the share --negatives of the genuine examples")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="--learning central: a snapshot every N examples or 10 s, and the staleness bound 2N "
                         "(default 0: the settings, SNAPSHOT_EVERY, SNAPSHOT_EVERY_S, STALENESS_MAX_EXAMPLES)")
@@ -364,8 +366,6 @@ def main(argv: list[str] | None = None) -> int:
                         "delay, makes a label the scorer takes after the transaction that made it due find its "
                         "features expired)")
     args = p.parse_args(argv)
-    if args.negatives < 1.0 and not args.no_service and args.learning != "central":
-        p.error("--negatives below 1 needs --learning central for the service (or --no-service)")
     model = model_options(args)
     kind, trees = model["kind"], model["trees"]
     if args.members and kind != "arf+lr":

@@ -84,7 +84,7 @@ from app.learning import OnlineLearner
 from app.learning import examples as example_codec
 from app.learning.hosted_learner import HostedLearner
 from app.learning.learner_set import OpFailed
-from app.learning.subsampling import correct
+from app.learning.subsampling import check_rate, correct, keep
 from app.scoring.partition import PartitionScorer
 from app.scoring.replica import Replica, UncheckpointedStates
 from app.serialization.errors import DecodeError
@@ -125,7 +125,8 @@ class _Planned(NamedTuple):
     written: Any = None  # the future of its card windows' changelog record
     parked: int | None = None  # the parked label it is learned with
     example: Any = None  # central learning: the future of its example's send
-    sample_rate: float = 1.0  # central learning: the rate of the snapshot that predicts it
+    sample_rate: float = 1.0  # the share of genuine examples its model learned (central: its snapshot's)
+    learns: bool = False  # the model learns it with this step (partition learning)
 
 
 class _Unscorable(NamedTuple):
@@ -153,7 +154,11 @@ class Scorer:
     With ``replica`` (central learning: see the module's docstring), ``send_example(key, value)``
     sends an encoded example and returns the future of its confirmation; ``staleness`` (a
     :class:`~app.scoring.staleness.StalenessBound`, or None) holds each batch while the newest
-    snapshot lags the examples sent by more than its bound.
+    snapshot lags the examples sent by more than its bound. Without ``replica``, ``sample_rate``
+    is the share of genuine examples each partition's model learns, chosen by a hash of the
+    transaction id as the central learner does (:mod:`app.learning.subsampling`; every fraud is
+    learned, every label still counts in the prequential metrics and goes to its terminal's
+    windows); the model's probabilities are corrected for it.
     """
 
     def __init__(self, start_host: Callable[[], Awaitable[Any]], checkpoints, pending, *,
@@ -169,7 +174,8 @@ class Scorer:
                  record: Callable[..., Any] | None = None, signer: Signer | None = None,
                  explanations: bool = False, parked=None, parked_max: int = 100_000,
                  parked_ttl_s: float | None = None, windows: Any = None, replica: Replica | None = None,
-                 send_example: Callable[[bytes, bytes], Any] | None = None, staleness: Any = None) -> None:
+                 send_example: Callable[[bytes, bytes], Any] | None = None, staleness: Any = None,
+                 sample_rate: float = 1.0) -> None:
         self._start_host = start_host
         self._host: Any = None
         self._host_starting: asyncio.Future | None = None
@@ -200,6 +206,9 @@ class Scorer:
         self.staleness = staleness
         if replica is not None and send_example is None:
             raise ValueError("central learning needs send_example: where the labelled examples go")
+        if replica is not None and sample_rate != 1.0:
+            raise ValueError("central learning samples in its learner: the scorer's sample_rate must be 1.0")
+        self.sample_rate = check_rate(sample_rate)
         self._in_flight: dict[bytes, int] = {}  # central learning: transactions submitted, not yet scored
         if replica is None:
             self.states: AsyncCheckpointedStates[PartitionScorer] | UncheckpointedStates[PartitionScorer] = \
@@ -456,8 +465,11 @@ class Scorer:
                 learner = state.learner
                 label = item.tx.Class if parked is None else parked
                 if replica is None:
+                    if label is not None and fresh and not keep(item.tx.transaction_id, label, self.sample_rate):
+                        label = None  # left out of the model's learning (still evaluated and windowed: _score)
                     plans.append(_Planned(item, x, learner.version, learner.events_learned, fresh, state, written,
-                                          parked=parked))
+                                          parked=parked, sample_rate=self.sample_rate,
+                                          learns=fresh and label is not None))
                 else:  # the example now, in the partition's order (the learner skips any behind its position)
                     example = None if label is None else self._example(
                         item.tx.transaction_id, item.tx.event_time, x, label, (topic, item.partition, item.offset))
@@ -562,11 +574,11 @@ class Scorer:
                 result = next(results)
                 if self.replica is not None:
                     self._scored_in_flight(plan.item.key)
-                    if plan.sample_rate != 1.0 and not isinstance(result, OpFailed):
-                        result = ((correct(result[0], plan.sample_rate),) + tuple(result[1:])
-                                  if type(result) is tuple else correct(result, plan.sample_rate))
+                if plan.sample_rate != 1.0 and not isinstance(result, OpFailed):
+                    result = ((correct(result[0], plan.sample_rate),) + tuple(result[1:])
+                              if type(result) is tuple else correct(result, plan.sample_rate))
                 if isinstance(result, OpFailed):
-                    if plan.fresh and (plan.item.tx.Class is not None or plan.parked is not None):
+                    if plan.learns:
                         plan.state.learner.unlearned()
                     out.append((plan.item, ScoringFailed(result.message)))
                     continue
@@ -579,6 +591,9 @@ class Scorer:
 
     async def _learn_late(self, late: list[tuple[_Planned, int]]) -> None:
         """Learn the parked labels of transactions scored without them (parked meanwhile)."""
+        late = [(plan, label) for plan, label in late if keep(plan.item.tx.transaction_id, label, self.sample_rate)]
+        if not late:
+            return
         host = await self.host()
         ops = [plan.state.learner.learn(plan.x, label) for plan, label in late]
         for (plan, _), result in zip(late, await host.submit(ops)):
@@ -754,7 +769,8 @@ class Scorer:
                 outcome = "unknown"
             else:
                 if self.replica is None:
-                    op = state.learner.learn(entry.x, label)
+                    if keep(key.decode(), label, self.sample_rate):
+                        op = state.learner.learn(entry.x, label)
                 else:  # central: its example, then the entry goes (no checkpoint to wait for)
                     sent = [self._example(key.decode(), entry.event_time, entry.x, label,
                                           (self.labels_topic, partition, offset)),
