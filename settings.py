@@ -73,9 +73,11 @@ BROKER_MAX_POLL_RECORDS = _env("BROKER_MAX_POLL_RECORDS", 100)  # 0: no limit (F
 # ~24,000 transactions of one partition's event time before the others', and the central model learned
 # them that far out of step with its predictions.
 CONSUMER_MAX_FETCH_BYTES = _env("CONSUMER_MAX_FETCH_BYTES", 32 * 1024)
-# 0: each score goes out as soon as the producer can send it (it still batches what arrives while a
-# request to the partition is in flight); a linger would hold every batch of scores back that long
-PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 0)
+# How long the producer gathers records into one request before sending it (Kafka's own default
+# since 4.0): scores, changelog records and alerts wait at most this long, and the worker makes far
+# fewer produce requests (about 12 us less CPU per event with the scoring agent: docs/performance.md).
+# 0: each record goes out as soon as no request to its broker is in flight.
+PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 5)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
 # The longest the broker holds the worker's fetch while no new data has come (Faust sets 1,500 ms).
 # The consumer has one fetch at a time in flight to a broker, and leaves out of it the partitions
