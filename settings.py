@@ -75,7 +75,7 @@ BROKER_MAX_POLL_RECORDS = _env("BROKER_MAX_POLL_RECORDS", 100)  # 0: no limit (F
 CONSUMER_MAX_FETCH_BYTES = _env("CONSUMER_MAX_FETCH_BYTES", 32 * 1024)
 # How long the producer gathers records into one request before sending it (Kafka's own default
 # since 4.0): scores, changelog records and alerts wait at most this long, and the worker makes far
-# fewer produce requests (about 12 us less CPU per event with the scoring agent: docs/performance.md).
+# fewer produce requests (docs/performance.md, "The producer's linger").
 # 0: each record goes out as soon as no request to its broker is in flight.
 PRODUCER_LINGER_MS = _env("PRODUCER_LINGER_MS", 5)
 BROKER_COMMIT_INTERVAL_S = _env("BROKER_COMMIT_INTERVAL_S", 1.0)
