@@ -97,6 +97,7 @@ from app.state.signing import Signer
 log = logging.getLogger(__name__)
 
 LEGACY_OFFSETS = "offsets"  # where checkpoints written before positioned envelopes kept their offsets
+SAMPLE_RATE = "sample_rate"  # the share of genuine examples a partition's checkpointed model learned
 
 
 class Item(NamedTuple):
@@ -267,7 +268,12 @@ class Scorer:
             learner = await HostedLearner.open(host, partition, blob, self.model_factory, self.warm_start_path)
             if not positions and learner.meta.get(LEGACY_OFFSETS):
                 positions.update(learner.meta[LEGACY_OFFSETS])
-            learner.meta = {}
+            learned_at = learner.meta.get(SAMPLE_RATE) if learner.restored else None
+            if isinstance(learned_at, (int, float)) and abs(learned_at - self.sample_rate) > 1e-12:
+                log.warning("partition %s: its checkpointed model learned with sample rate %g; it goes on at %g, and "
+                            "its probabilities are corrected for %g", partition, learned_at, self.sample_rate,
+                            self.sample_rate)
+            learner.meta = {SAMPLE_RATE: self.sample_rate}  # its checkpoints say what it learned with
             if learner.restored:
                 log.info("partition %s: restored %r from its checkpoint (positions %s)", partition, learner, positions)
             elif self.warm_start_path:

@@ -97,3 +97,28 @@ def test_a_rate_of_one_learns_every_label_and_central_learning_refuses_a_rate():
                replica=object(), send_example=lambda key, value: None, sample_rate=0.5)
     with pytest.raises(ValueError, match="must be in"):
         make_scorer(0.0)
+
+
+def test_a_checkpoint_says_its_rate_and_a_restore_at_another_rate_warns(caplog):
+    checkpoints, pending = ChangelogTable(), ChangelogTable()
+    txs = [transaction(i, label_of(i)) for i in range(30)]
+
+    def scorer_at(rate: float) -> Scorer:
+        return Scorer(local_host, checkpoints, pending, record=Transaction, sample_rate=rate,
+                      model_factory=configured.model_factory(settings, kind="lr"))
+
+    async def checkpointed_at(rate: float) -> None:
+        scorer = scorer_at(rate)
+        await score(scorer, [Item(tx, tx.transaction_id.encode(), 0, i) for i, tx in enumerate(txs)])
+        await scorer.states.checkpoint(0)
+
+    async def reopened_at(rate: float) -> int:
+        scorer = scorer_at(rate)
+        return (await scorer.states.get(0)).learner.events_learned
+
+    asyncio.run(checkpointed_at(RATE))
+    with caplog.at_level("WARNING", logger="app.scoring.scorer"):
+        assert asyncio.run(reopened_at(RATE)) > 0  # restored, same rate: no warning
+        assert not [r for r in caplog.records if "sample rate" in r.getMessage()]
+        asyncio.run(reopened_at(1.0))
+    assert [r for r in caplog.records if "learned with sample rate 0.3; it goes on at 1" in r.getMessage()]
