@@ -50,8 +50,8 @@ windows on / off), then ``cp100_raw stream_ap_windows stream_ap_raw stream_roc_w
 stream_roc_raw stream_cp100_windows stream_cp100_raw loop_raw_eps loop_windows_cost_ratio
 card_state_bytes terminal_state_bytes transactions frauds config kind trees label_delay_days
 negatives loop_order loop_labels_expired pending_ttl_days amount_ratios`` and the model options given
-(``card_state_bytes`` / ``terminal_state_bytes``: the mean size of a card's / terminal's state as
-JSON at the end of the stream); with ``--lr-baseline`` ``ap_lr roc_lr cp100_lr stream_ap_lr`` (and
+(``card_state_bytes`` / ``terminal_state_bytes``: the mean size of a card's state as the card
+table stores it (packed) / of a terminal's state as JSON, at the end of the stream); with ``--lr-baseline`` ``ap_lr roc_lr cp100_lr stream_ap_lr`` (and
 ``*_lr_ratios`` with ``--amount-ratios``); with the service, its ``service_*`` keys, among them
 per run (suffix ``_windows`` or ``_raw``) the labels it learned and dropped as expired
 (``service_labels_learned_* service_labels_expired_*``) and how late it learned them in event time
@@ -76,6 +76,7 @@ from app import configured
 from app.data import simulator
 from app.features import TransactionFeatures
 from app.learning import OnlineLearner
+from app.scoring.windows import encode_card
 from app.testing.figures import key_values
 from evaluation import windows as ev
 
@@ -185,11 +186,12 @@ def member_figures(scores, label_delay_s: float, known: str, shares=tuple(i / 10
     return out
 
 
-def state_bytes(states: dict) -> float:
-    """Mean size of the states as compact JSON (what a table's value holds)."""
+def state_bytes(states: dict, encode=lambda state: json.dumps(state, separators=(",", ":")).encode()) -> float:
+    """Mean size of the states as ``encode`` writes them (by default compact JSON, the terminal
+    table's values; the card table's are :func:`app.scoring.windows.encode_card`'s)."""
     if not states:
         return math.nan
-    return float(np.mean([len(json.dumps(v, separators=(",", ":"))) for v in states.values()]))
+    return float(np.mean([len(encode(v)) for v in states.values()]))
 
 
 def label_delays(metrics_text: str) -> dict:
@@ -400,9 +402,11 @@ def main(argv: list[str] | None = None) -> int:
                                  f"cp100_{suffix}": m["test"]["cp100"], f"stream_ap_{suffix}": m["stream"]["ap"]})
     if "on" in loops:
         driver = loops["on"][0].stats["driver"]
-        card_b, terminal_b = state_bytes(driver.cards), state_bytes(driver.terminals)
-        print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each as JSON; {len(driver.terminals):,} "
-              f"terminals, {terminal_b:.0f} bytes each; 10 million cards: {card_b * 1e7 / 1e9:.1f} GB", flush=True)
+        card_b = state_bytes(driver.cards, lambda state: encode_card(0, state))
+        terminal_b = state_bytes(driver.terminals)
+        print(f"[state] {len(driver.cards):,} cards, {card_b:.0f} bytes each packed; {len(driver.terminals):,} "
+              f"terminals, {terminal_b:.0f} bytes each as JSON; 10 million cards: {card_b * 1e7 / 1e9:.1f} GB",
+              flush=True)
 
     service = {}
     if args.no_service:

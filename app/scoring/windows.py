@@ -25,8 +25,8 @@ with Spark and the plain loops); this module keeps their states where a worker f
   reaches the copies a few Kafka round trips after it is learned, well within the windows' delay
   (by default they end 7 days of event time before the transaction that reads them).
 
-The values are JSON: a card entry is ``[partition, state]``, a terminal entry ``{"w": state, "at":
-{source: offset}}`` where ``at`` holds, per source partition of the labels (``t:<p>`` for labels in
+A card entry is its source partition and state, packed (:func:`encode_card`: written once per
+transaction); a terminal entry is JSON, ``{"w": state, "at": {source: offset}}``, where ``at`` holds, per source partition of the labels (``t:<p>`` for labels in
 transactions, ``l:<p>`` for the labels topic), the last offset applied: a label sent again after a
 crash is not counted twice.
 
@@ -52,6 +52,9 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import struct
+import sys
+from array import array
 from typing import Any, Callable
 
 from app import metrics
@@ -61,18 +64,64 @@ from app.state.changelog import delete, put
 log = logging.getLogger(__name__)
 
 
-def encode_card(partition: int, state: dict) -> bytes:
-    """The card table's value: the source partition and the card's state.
+#: A card table value: format version, source partition, last applied offset (-1: none), the first
+#: pane's index and the pane count; then each pane's index after the first and its transaction count
+#: (uint32), then each pane's amount sum (float64), little-endian. Packed by arrays in C: a card's
+#: state is encoded on every transaction's path (a third of the time JSON takes, and smaller).
+_CARD_HEAD = struct.Struct("<BiqqI")
+_CARD_FORMAT = 1
+_SWAP = sys.byteorder != "little"
+if array("I").itemsize != 4:
+    raise ImportError("the card table's format needs 4-byte unsigned ints in array('I')")
 
-    >>> encode_card(2, {"offset": 5, "panes": [[10, 1, 9.5]]})
-    b'[2,{"offset":5,"panes":[[10,1,9.5]]}]'
+
+def encode_card(partition: int, state: dict) -> bytes:
+    """The card table's value: the source partition and the card's state, packed (``_CARD_HEAD``).
+
+    >>> blob = encode_card(2, {"offset": 5, "panes": [[10, 1, 9.5], [12, 2, 30.25]]})
+    >>> len(blob), decode_card(blob)
+    (57, (2, {'offset': 5, 'panes': [[10, 1, 9.5], [12, 2, 30.25]]}))
     """
-    return json.dumps([partition, state], separators=(",", ":")).encode()
+    panes = state["panes"]
+    offset = state.get("offset")
+    first = panes[0][0] if panes else 0
+    counts = array("I", [v for pane in panes for v in (pane[0] - first, pane[1])])
+    sums = array("d", [pane[2] for pane in panes])
+    if _SWAP:
+        counts.byteswap()
+        sums.byteswap()
+    return (_CARD_HEAD.pack(_CARD_FORMAT, partition, -1 if offset is None else offset, first, len(panes))
+            + counts.tobytes() + sums.tobytes())
 
 
 def decode_card(blob: bytes) -> tuple[int, dict]:
-    partition, state = json.loads(blob)
-    return partition, state
+    """``(partition, state)`` of a card table value; ``ValueError`` when it is not one. Values
+    written as JSON (``[partition, state]``) are read too.
+
+    >>> decode_card(b'[2,{"offset":null,"panes":[[10,1,9.5]]}]')
+    (2, {'offset': None, 'panes': [[10, 1, 9.5]]})
+    >>> decode_card(b"\\x07")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a card table value: format b'\\x07', 1 bytes
+    """
+    if blob[:1] == b"[":
+        partition, state = json.loads(blob)
+        return partition, state
+    head = _CARD_HEAD.size
+    if len(blob) < head or blob[0] != _CARD_FORMAT:
+        raise ValueError(f"not a card table value: format {blob[:1]!r}, {len(blob)} bytes")
+    _, partition, offset, first, n = _CARD_HEAD.unpack_from(blob)
+    if len(blob) != head + 16 * n:
+        raise ValueError(f"not a card table value: {len(blob)} bytes for {n} panes")
+    counts, sums = array("I"), array("d")
+    counts.frombytes(blob[head:head + 8 * n])
+    sums.frombytes(blob[head + 8 * n:])
+    if _SWAP:
+        counts.byteswap()
+        sums.byteswap()
+    panes = [[first + counts[2 * i], counts[2 * i + 1], sums[i]] for i in range(n)]
+    return partition, {"offset": None if offset < 0 else offset, "panes": panes}
 
 
 def encode_terminal_label(event_time: float, label: int, source: str, offset: int) -> bytes:

@@ -242,6 +242,32 @@ def test_a_new_owner_restores_the_cards_from_the_table(rows):
     assert [pending_x(second, f"tx-{i}") for i in range(100, 200)] == expected
 
 
+def test_cards_written_as_json_are_restored_and_rewritten_packed(rows):
+    """A card table written by a build that stored JSON (``[partition, state]``) is read by a new
+    owner; the cards it updates are written in the packed format, with the same state."""
+    cards = ChangelogTable()
+    first = make_scorer(cards=cards)
+    score_rows(first, rows[:100], 1)
+    packed = dict(cards.data)
+    cards.data = {key: json.dumps(list(decode_card(blob)), separators=(",", ":")).encode()
+                  for key, blob in packed.items()}
+    second = make_scorer(cards=cards)
+    second.windows.opened(0)
+    assert second.windows.card_count(0) == len(packed)
+    items = []
+    for i, row in enumerate(rows[100:200], start=100):
+        tx = Transaction(**to_transaction(row, f"tx-{i}", 0.0, False))
+        items.append(Item(tx, tx.transaction_id.encode(), 0, i))
+    run_items(second, items)
+    driver = StreamFeatures(features(), raw_names=RAW)
+    expected = [driver.transaction(row) for row in rows[:200]][100:]
+    assert [pending_x(second, f"tx-{i}") for i in range(100, 200)] == expected
+    touched = {row["card_id"].encode() for row in rows[100:200]}
+    assert all(cards.data[key][:1] != b"[" for key in touched)  # rewritten packed
+    assert {key: decode_card(blob)[1]["panes"] for key, blob in cards.data.items()} == \
+        {card.encode(): state["panes"] for card, state in driver.cards.items()}
+
+
 def _warm_start(tmp_path, meta: dict) -> str:
     from app.learning import OnlineLearner
 
