@@ -38,6 +38,7 @@ from app.scoring.windows import ScoringWindows, TerminalLabels
 from app.serialization.avro import validate_label, validate_transaction
 from app.state.read_back import read_back
 from app.state.snapshot_follower import SnapshotFollower
+from app.state.send_queue import QueuedChangelog, SendQueue
 from app.state.table_view import TableView
 from app.state.signing import Signer, state_signer
 from app.topics import Topics
@@ -68,9 +69,10 @@ def build(app, s) -> Service:
     service = Service(Topics(app, s))
     topics = service.topics
     signer = state_signer(s.STATE_KEY)  # every checkpoint is signed with it and verified before it is loaded
+    sends = SendQueue(lambda: app.producer)  # the records written per transaction (tables, terminal labels)
     owners = []
     if "scoring" in s.AGENTS:
-        service.scorer = scorer(app, s, topics, signer=signer)
+        service.scorer = scorer(app, s, topics, signer=signer, sends=sends)
     if s.LEARNING_MODE == "central" and s.CENTRAL_LEARNER:  # first among the owners: its last snapshot needs the model host
         service.learner = central_learner(app, s, host=service.scorer.host if service.scorer else None, signer=signer,
                                           alerts_topic=topics.drift_alerts)
@@ -80,7 +82,7 @@ def build(app, s) -> Service:
     beside, after_scores = [], None
     if "anomaly" in s.AGENTS:
         scorer_windows = service.scorer.windows if service.scorer is not None else None
-        service.anomaly = anomaly_detectors(app, s, topics, signer=signer,
+        service.anomaly = anomaly_detectors(app, s, topics, signer=signer, sends=sends,
                                             terminals=scorer_windows.terminal_table if scorer_windows else None)
         if service.scorer is not None:
             beside.append(anomaly_agents.detect_step(topics, service.anomaly, counts_input=False))
@@ -109,7 +111,8 @@ def build(app, s) -> Service:
             aligner=aligner, beside=beside, after_scores=after_scores)
         windows = service.scorer.windows
         if windows is not None:
-            terminal_agents.register(app, windows.topic, TerminalLabels(windows.features, windows.writer_table),
+            writer = TerminalLabels(windows.features, QueuedChangelog(windows.writer_table, sends))
+            terminal_agents.register(app, windows.topic, writer,
                                      batch_size=s.BATCH_SIZE, within_s=s.BATCH_WITHIN_S)
         owners.append(service.scorer)
         if aligner is not None:
@@ -127,10 +130,13 @@ def build(app, s) -> Service:
     return service
 
 
-def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
+def scorer(app, s, topics: Topics, signer: Signer | None = None, sends: SendQueue | None = None) -> Scorer:
     """The scorer of settings ``s``: its tables on ``app``, its model host, its catch-up reader. In
     central learning it has no model checkpoints (the learner's snapshots are the model's), so no
-    ``CHECKPOINT_TABLE`` either: its changelog topic would stay empty."""
+    ``CHECKPOINT_TABLE`` either: its changelog topic would stay empty. The tables written per
+    transaction (pending features, parked labels, cards) and the terminal labels go through
+    ``sends`` (:mod:`app.state.send_queue`; by default a queue of their own)."""
+    sends = sends or SendQueue(lambda: app.producer)
     gc_tuning.set_thresholds(s.GC_THRESHOLDS)
     checkpoints = None if s.LEARNING_MODE == "central" else configured.checkpoint_table(
         s, app, s.CHECKPOINT_TABLE, help="Model checkpoint per source partition.")
@@ -153,7 +159,7 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
                                 timeout_s=s.MODEL_HOST_TIMEOUT_S)
 
     return Scorer(
-        host, checkpoints, pending, model_factory=configured.model_factory(s),
+        host, checkpoints, QueuedChangelog(pending, sends), model_factory=configured.model_factory(s),
         features=feature_picker(s.MODEL_FEATURES), warm_start_path=s.WARM_START_PATH,
         transactions_topic=s.TRANSACTIONS_TOPIC, labels_topic=s.LABELS_TOPIC, decision_threshold=s.DECISION_THRESHOLD,
         model_chunk=s.MODEL_CHUNK, checkpoint_every=s.CHECKPOINT_EVERY_EVENTS,
@@ -161,8 +167,8 @@ def scorer(app, s, topics: Topics, signer: Signer | None = None) -> Scorer:
         pending_ttl_s=s.PENDING_TTL_S, pending_expired_remembered=s.PENDING_EXPIRED_REMEMBERED,
         label_wait_idle_s=s.LABEL_WAIT_IDLE_S, max_event_time_skew_s=s.MAX_EVENT_TIME_SKEW_S, prequential_window=s.PREQUENTIAL_WINDOW, gc_freeze=s.GC_FREEZE,
         read_back=read, record=Transaction, signer=signer, explanations=s.SCORE_EXPLANATIONS,
-        parked=parked, parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
-        windows=scoring_windows(app, s),
+        parked=QueuedChangelog(parked, sends), parked_max=s.PARKED_MAX, parked_ttl_s=s.PARKED_TTL_S or None,
+        windows=scoring_windows(app, s, sends),
         **(central_scoring(app, s, signer) if s.LEARNING_MODE == "central" else {"sample_rate": s.LEARN_SAMPLE_RATE}))
 
 
@@ -278,24 +284,29 @@ def learner_errors(s, alerts_topic) -> dict:
             "send_alerts": drift_agents.publisher(alerts_topic)}
 
 
-def scoring_windows(app, s) -> ScoringWindows | None:
+def scoring_windows(app, s, sends: SendQueue | None = None) -> ScoringWindows | None:
     """The scorer's window features of settings ``s`` (None when ``WINDOW_FEATURES`` is off):
     :func:`~app.configured.transaction_features`, the card table (``CARD_WINDOWS_TABLE``, partitioned
     like the transactions), the terminal table (``TERMINAL_WINDOWS_TABLE``, partitioned like the
     terminal labels, written by the terminal-labels agent) with the copy of it every worker follows
     (:class:`~app.state.table_view.TableView`), and the terminal-labels topic
     (``TERMINAL_LABELS_TOPIC``, by default ``<APP_ID>-terminal-labels``) on ``app``. A warm-start
-    model trained on other features than these refuses to be served."""
+    model trained on other features than these refuses to be served. The card table's records and
+    the terminal labels go through ``sends`` (:mod:`app.state.send_queue`; by default a queue of
+    their own)."""
     features = configured.transaction_features(s)
     check_warm_start_features(s, features)
     if not s.WINDOW_FEATURES:
         return None
     cards = app.Table(s.CARD_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
-                      partitions=s.TOPIC_PARTITIONS, help="Window panes per card id (JSON), in its transactions' partition.")
+                      partitions=s.TOPIC_PARTITIONS, help="Window panes per card id (packed), in its transactions' partition.")
     terminals, view = terminal_windows(app, s)
     topic = app.topic(s.TERMINAL_LABELS_TOPIC or f"{s.APP_ID}-terminal-labels", key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", partitions=s.TOPIC_PARTITIONS, internal=True)
-    windows = ScoringWindows(features, cards, view, send_label=lambda key, value: topic.send_soon(key=key, value=value))
+    sends = sends or SendQueue(lambda: app.producer)
+    labels_topic = topic.get_topic_name()
+    windows = ScoringWindows(features, QueuedChangelog(cards, sends), view,
+                             send_label=lambda key, value: sends.send(labels_topic, None, key, value))
     windows.topic, windows.writer_table = topic, terminals
     return windows
 
@@ -357,20 +368,23 @@ def model_process_exited(error: Exception) -> None:
     os._exit(MODEL_PROCESS_LOST_EXIT_CODE)
 
 
-def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None, terminals: Any = None) -> AnomalyDetectors:
+def anomaly_detectors(app, s, topics: Topics, signer: Signer | None = None, terminals: Any = None,
+                      sends: SendQueue | None = None) -> AnomalyDetectors:
     """Each partition's Half-Space-Trees detector of settings ``s``, with its table on ``app``; with
     ``ANOMALY_WINDOW_FEATURES``, the window features with its own card table
-    (``ANOMALY_CARD_WINDOWS_TABLE``) and ``terminals``, the scorer's copy of the terminal table when
-    the scorer runs in this worker (else one of its own)."""
+    (``ANOMALY_CARD_WINDOWS_TABLE``, its records through ``sends``, by default a queue of its own)
+    and ``terminals``, the scorer's copy of the terminal table when the scorer runs in this worker
+    (else one of its own)."""
     table = configured.checkpoint_table(s, app, s.ANOMALY_CHECKPOINT_TABLE,
                                         help="Anomaly detector checkpoint per source partition.")
     windows = None
     if s.ANOMALY_WINDOW_FEATURES:
         cards = app.Table(s.ANOMALY_CARD_WINDOWS_TABLE, default=None, key_type=bytes, value_type=bytes,
                           partitions=s.TOPIC_PARTITIONS,
-                          help="The anomaly detectors' window panes per card id (JSON), in its transactions' partition.")
+                          help="The anomaly detectors' window panes per card id (packed), in its transactions' partition.")
         if terminals is None:
             terminals = terminal_windows(app, s)[1]
+        cards = QueuedChangelog(cards, sends or SendQueue(lambda: app.producer))
         windows = ScoringWindows(configured.transaction_features(s), cards, terminals, send_label=None,
                                  table="anomaly-cards", count_missing=False)
 
