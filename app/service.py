@@ -107,6 +107,7 @@ def build(app, s) -> Service:
         scoring_agents.register(
             app, topics, service.scorer, batch_size=s.BATCH_SIZE, within_s=s.SCORING_BATCH_WITHIN_S,
             labels_within_s=s.BATCH_WITHIN_S, in_flight=s.SCORING_BATCHES_IN_FLIGHT, in_process=not s.MODEL_PROCESS,
+            labels_in_flight=s.LABEL_BATCHES_IN_FLIGHT,
             report_interval_s=s.PREQUENTIAL_REPORT_INTERVAL_S, label_wait_max_s=s.LABEL_WAIT_MAX_S,
             aligner=aligner, beside=beside, after_scores=after_scores)
         windows = service.scorer.windows

@@ -1,6 +1,8 @@
 """The scoring agents: ``transactions`` -> :class:`~app.scoring.Scorer` -> ``scores``, and
 ``labels`` -> the scorer's late learning (a label whose transaction has not come is parked
-until it does: see :mod:`app.scoring.scorer`).
+until it does: see :mod:`app.scoring.scorer`). A batch of labels is learned behind the transactions
+sent to the model host before it, so several are in flight, acknowledged in order once learned:
+one at a time, the labels would fall behind a busy scorer.
 
 :func:`register` puts them on a Faust app. Transactions come in batches (``batch_size``,
 ``within_s``): each batch goes to the model host as soon as it is taken, its scores are sent as
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, labels_within_s: float,
              in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0,
+             labels_in_flight: int = 1,
              aligner: Aligner | None = None, release_check_s: float = 0.05,
              beside: Sequence[Callable[[list], Awaitable[None]]] = (),
              after_scores: Callable[[list], Awaitable[None]] | None = None) -> None:
@@ -47,7 +50,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
     ``aligner`` (model process only) the transactions taken are held there and scored as it
     releases them, in step in event time; it is asked every ``release_check_s`` when none come.
     ``beside``: steps awaited on each batch of transactions before it is scored; ``after_scores``: a
-    step awaited on each batch's scores once confirmed (see the module)."""
+    step awaited on each batch's scores once confirmed (see the module). ``labels_in_flight``: how
+    many batches of late labels may be being learned while the next is planned."""
     score_codec = topics.codec(topics.scores.get_topic_name(), Score)
     send = ScoreSender(app, topics, score_codec.dumps, after_scores)
 
@@ -113,9 +117,18 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
     @app.agent(topics.labels, name="app.agents.scoring.learn_labels")
     async def learn_labels(stream):
-        """Learn each late label with the features its transaction was scored on."""
-        async for batch in stream.take_events(batch_size, within=labels_within_s):
-            await learn_label_batch(scorer, topics, batch, label_wait_max_s)
+        """Learn each late label with the features its transaction was scored on: a batch's labels
+        are planned and sent to the model host while up to ``labels_in_flight`` batches before it
+        are still being learned; each is acknowledged once learned, in order."""
+        learning: collections.deque[asyncio.Future] = collections.deque()  # oldest first
+        async for batch in stream.noack_take(batch_size, within=labels_within_s):
+            finish = await plan_label_batch(scorer, topics, batch, label_wait_max_s)
+            while learning and (learning[0].done() or len(learning) >= labels_in_flight):
+                await learning.popleft()  # raises if that batch could not be finished: it is not acked
+            task = asyncio.ensure_future(
+                _acked(stream, batch, finish, after=learning[-1] if learning else None))
+            task.add_done_callback(_log_learn_failure)
+            learning.append(task)
 
     @app.task
     async def start_model_host() -> None:
@@ -182,6 +195,16 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
     """Plan each label of ``batch`` (after its partition's catch-up), learn them, dead-letter the
     ones that failed; the terminal labels sent meanwhile are confirmed before the batch returns
     (and is acknowledged)."""
+    finish = await plan_label_batch(scorer, topics, batch, label_wait_max_s)
+    await finish()
+
+
+async def plan_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 10.0) -> Callable[[], Awaitable[None]]:
+    """Plan each label of ``batch`` (after its partition's catch-up) and send their learning to the
+    model host; what finishes the batch: awaiting the results (dead-lettering the labels whose
+    learning failed) and the confirmation of its records (parked labels, terminal labels). The host
+    applies operations in the order they were sent, so a batch planned while the one before is
+    being learned learns after it."""
     planned: list[tuple[int, tuple, object]] = []
     writes: list = []
     touched: set[int] = set()
@@ -209,12 +232,26 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
         if op is not None:
             planned.append((partition, op, event))
         touched.add(partition)
-    for event, error in await scorer.learn(planned):
-        if event is not None:
-            await topics.dead_letters.send(processing_failed(error), event.message)
-    await outputs.confirmed(writes, "the parked labels' changelog and the terminal labels")
-    scorer.after_labels(touched)
-    metrics.EVENTS_IN.labels(topic=topics.labels.get_topic_name()).inc(len(batch))
+    learned = await scorer.learn_soon(planned)
+
+    async def finish() -> None:
+        for event, error in await learned:
+            if event is not None:
+                await topics.dead_letters.send(processing_failed(error), event.message)
+        await outputs.confirmed(writes, "the parked labels' changelog and the terminal labels")
+        scorer.after_labels(touched)
+        metrics.EVENTS_IN.labels(topic=topics.labels.get_topic_name()).inc(len(batch))
+
+    return finish
+
+
+async def _acked(stream, batch, finish: Callable[[], Awaitable[None]], after: asyncio.Future | None) -> None:
+    """Finish a batch of labels, then (once the batch before, ``after``, is done) acknowledge it."""
+    await finish()
+    if after is not None:
+        await after  # raises if the batch before failed: this one is not acked either
+    for event in batch:
+        await stream.ack(event)
 
 
 def events_of(items) -> list:
@@ -225,3 +262,8 @@ def events_of(items) -> list:
 def _log_send_failure(future: asyncio.Future) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("sending a batch of scores failed: %r", future.exception())
+
+
+def _log_learn_failure(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("learning a batch of labels failed: %r", future.exception())

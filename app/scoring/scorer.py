@@ -808,10 +808,18 @@ class Scorer:
     async def learn(self, planned: list[tuple[int, tuple, Any]]) -> list[tuple[Any, ScoringFailed]]:
         """Submit the planned learning operations ``(partition, op, tag)``; the ``(tag, error)`` of
         those that failed (they do not count as learned)."""
+        return await (await self.learn_soon(planned))
+
+    async def learn_soon(self, planned: list[tuple[int, tuple, Any]]) -> Awaitable[list[tuple[Any, ScoringFailed]]]:
+        """:meth:`learn`, in two steps: the operations are sent to the model host when this returns
+        (so they are applied before any sent after), the failures come when the result is awaited."""
         if not planned:
-            return []
+            return _done([])
         host = await self.host()
-        results = await host.submit([op for _, op, _ in planned])
+        return self._failures(planned, host.submit([op for _, op, _ in planned]))
+
+    async def _failures(self, planned: list[tuple[int, tuple, Any]], submitted) -> list[tuple[Any, ScoringFailed]]:
+        results = await submitted
         failed = []
         for (partition, _, tag), result in zip(planned, results):
             if isinstance(result, OpFailed):
@@ -840,6 +848,10 @@ class Scorer:
             for window, values in report.items():
                 for metric, value in values.items():
                     metrics.PREQUENTIAL.labels(partition=str(partition), metric=metric, window=window).set(value)
+
+
+async def _done(value):
+    return value
 
 
 def _versions_changed(partition: int, hosted: HostedLearner, old_version: str | None) -> None:

@@ -325,13 +325,13 @@ def test_labels_committed_after_the_checkpoint_are_read_back_and_learned_list_by
     asyncio.run(restored.states.get(0))
     restored.states.advance(0, "labels", -1)  # the checkpoint was written before label offset 0
     sizes = []
-    learn = restored.learn
+    learn_soon = restored.learn_soon  # what every list's learning goes through
 
-    async def counting_learn(planned):
+    async def counting_learn_soon(planned):
         sizes.append(len(planned))
-        return await learn(planned)
+        return await learn_soon(planned)
 
-    restored.learn = counting_learn
+    restored.learn_soon = counting_learn_soon
     tx_id, label = labels[40]
     event = types.SimpleNamespace(
         value=types.SimpleNamespace(transaction_id=tx_id, label=label, event_time=txs[40].event_time),
@@ -342,3 +342,43 @@ def test_labels_committed_after_the_checkpoint_are_read_back_and_learned_list_by
     assert sizes == [16, 16, 8, 1]  # the 40 read back, 16 at a time, then the batch's own label
     assert restored.partitions[0].learner.learned_since_checkpoint == 41
     assert topics.dead_letters.sent == []
+
+
+def test_batches_of_labels_in_flight_are_acknowledged_in_order_once_learned():
+    """A batch of labels learned faster than the one before it waits for it to be acknowledged; a
+    batch whose learning failed is not acknowledged, nor is any after it."""
+    import types
+
+    from app.agents.scoring import _acked
+
+    acked = []
+
+    async def ack(event):
+        acked.append(event)
+
+    stream = types.SimpleNamespace(ack=ack)
+
+    async def run():
+        first_learned, second_learned = asyncio.Event(), asyncio.Event()
+        first = asyncio.ensure_future(_acked(stream, ["l0", "l1"], first_learned.wait, after=None))
+        second = asyncio.ensure_future(_acked(stream, ["l2"], second_learned.wait, after=first))
+        second_learned.set()
+        await asyncio.sleep(0.01)
+        assert acked == []  # learned, but the batch before is not
+        first_learned.set()
+        await second
+        assert acked == ["l0", "l1", "l2"]
+
+        async def fails():
+            raise RuntimeError("the model host died")
+
+        async def learned():
+            return None
+
+        failed = asyncio.ensure_future(_acked(stream, ["l3"], fails, after=None))
+        after = asyncio.ensure_future(_acked(stream, ["l4"], learned, after=failed))
+        results = await asyncio.gather(failed, after, return_exceptions=True)
+        assert all(isinstance(r, RuntimeError) for r in results)
+        assert acked == ["l0", "l1", "l2"]
+
+    asyncio.run(run())
