@@ -2,7 +2,6 @@
 detector survive restarts."""
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -80,6 +79,7 @@ def test_card_windows_survive_a_restart(make_worker, names):
     from app import configured
     from app.data.simulator import CONFIGS, load
     from app.features.stream import StreamFeatures
+    from app.scoring.windows import decode_card
 
     env = {"FRAUD_AGENTS": "anomaly", "FRAUD_ANOMALY_WINDOW_FEATURES": "true"}
     sim = load(CONFIGS["small"], 0)
@@ -108,7 +108,7 @@ def test_card_windows_survive_a_restart(make_worker, names):
         if value is None:
             final.pop(key.decode(), None)
         else:
-            final[key.decode()] = json.loads(value)[1]
+            final[key.decode()] = decode_card(value)[1]
     assert final == pure.cards
     assert records == len(rows)  # one record per transaction: none counted twice
     spanning = {row["card_id"] for row in first} & {row["card_id"] for row in second}
