@@ -199,7 +199,8 @@ async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: flo
     await finish()
 
 
-async def plan_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 10.0) -> Callable[[], Awaitable[None]]:
+async def plan_label_batch(scorer: Scorer, topics, batch,
+                           label_wait_max_s: float = 10.0) -> Callable[[], Awaitable[None]]:
     """Plan each label of ``batch`` (after its partition's catch-up) and send their learning to the
     model host; what finishes the batch: awaiting the results (dead-lettering the labels whose
     learning failed) and the confirmation of its records (parked labels, terminal labels). The host

@@ -26,9 +26,9 @@ with Spark and the plain loops); this module keeps their states where a worker f
   (by default they end 7 days of event time before the transaction that reads them).
 
 A card entry is its source partition and state, packed (:func:`encode_card`: written once per
-transaction); a terminal entry is JSON, ``{"w": state, "at": {source: offset}}``, where ``at`` holds, per source partition of the labels (``t:<p>`` for labels in
-transactions, ``l:<p>`` for the labels topic), the last offset applied: a label sent again after a
-crash is not counted twice.
+transaction); a terminal entry is JSON, ``{"w": state, "at": {source: offset}}``, where ``at``
+holds, per source partition of the labels (``t:<p>`` for labels in transactions, ``l:<p>`` for the
+labels topic), the last offset applied: a label sent again after a crash is not counted twice.
 
 >>> import types
 >>> from app.features.transaction import TransactionFeatures

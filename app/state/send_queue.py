@@ -1,6 +1,6 @@
 """Records sent straight to the producer, in the order they were queued, each with the future of its
-confirmation: the path of the records the worker writes once or more per transaction (the pending
-features, the card windows, the terminal labels and the terminal windows).
+confirmation: the path of the records the worker writes once or more per transaction or label (the
+pending features, the parked labels, the card windows, the terminal labels and the terminal windows).
 
 Faust's ``Table.send_changelog`` and ``Topic.send_soon`` do the same through the producer's buffer,
 at a cost per record: a ``FutureMessage``, the topic's publish with its serializers, sensors and
