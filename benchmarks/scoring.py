@@ -59,6 +59,7 @@ import argparse
 import gc
 import math
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -66,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from app.testing.baseline import all_agents_loop, plain_loop
-from app.testing.cpu import cpu_seconds, jit_cpu_seconds, load_average
+from app.testing.cpu import cpu_seconds, jit_cpu_seconds, load_average, wait_quiet
 from app.testing.figures import key_values
 from app.testing.kafka import read, wait_written
 from app.testing.latency import send_and_score_times
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--agents", default="scoring",
                    help="the worker's agents, comma-separated (scoring, anomaly, drift; scoring first): "
                         "with more than scoring the loop does all their models' work")
+    p.add_argument("--backlog", action="store_true",
+                   help="write the flat-out rows while the worker and its model process are stopped (SIGSTOP), "
+                        "then let them work through the backlog: the cores are the service's alone, as the "
+                        "loop has them (by default the rows are replayed while the worker scores them)")
     p.add_argument("--poll-s", type=float, default=0.25,
                    help="with more agents than scoring, how often their progress is read from the worker")
     args = p.parse_args(argv)
@@ -234,13 +239,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[service] load before: {load_average():.2f}", flush=True)
         # the same process all run long: if it dies, the worker exits and the run ends
         model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
-        cpu_before = cpu_seconds(worker.proc.pid)
-        model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
-        replay_started = time.time()  # the clock of the scores' processing times
+        for pid in (model_pid, worker.proc.pid):  # their start-up (imports, opening the learner) is not per event
+            if pid:
+                wait_quiet(pid)
+        paused = [pid for pid in (worker.proc.pid, model_pid) if pid] if args.backlog else []
+        for pid in paused:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            if paused:
+                sent = replay(names, rows, labels="in-event")
+            cpu_before = cpu_seconds(worker.proc.pid)
+            model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
+            replay_started = time.time()  # the clock of the scores' processing times
+        finally:
+            for pid in paused:
+                os.kill(pid, signal.SIGCONT)
         counters = agent_counters(agents, settings)
         agents_done = AgentsDone(worker, counters, n, args.poll_s) if counters else None
-        sent = replay(names, rows, labels="in-event")
-        print(f"[service] replayed {sent.transactions} rows in {sent.elapsed_s:.1f}s; waiting for scores", flush=True)
+        if not paused:
+            sent = replay(names, rows, labels="in-event")
+        print(f"[service] {'wrote' if paused else 'replayed'} {sent.transactions} rows in {sent.elapsed_s:.1f}s"
+              f"{' while the worker was stopped' if paused else ''}; waiting for scores", flush=True)
         worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
         wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
         if agents_done is not None:  # the CPU figures below cover every agent's work on every row
@@ -375,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (roc, pr) in baselines.items():
         figures[f"{name}_only_pr_auc"] = pr
         figures[f"{name}_only_roc_auc"] = roc
-    figures.update(rows=n, warmup_rows=w, agents=",".join(agents), kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
+    figures.update(rows=n, warmup_rows=w, backlog=args.backlog, agents=",".join(agents), kind=params["kind"], trees=params["trees"], gc_freeze=settings.GC_FREEZE,
                    model_process=settings.MODEL_PROCESS, model_chunk=settings.MODEL_CHUNK,
                    load=round(load_average(), 2))
     print(key_values(**figures))

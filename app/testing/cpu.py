@@ -6,10 +6,13 @@ average, for benchmarks that say what a run cost beside how long it took on a sh
 True
 >>> jit_cpu_seconds(os.getpid())  # a Python process has no compiler threads
 0.0
+>>> wait_quiet(os.getpid(), timeout_s=5.0) < 5.0  # this process sleeps while it waits
+True
 """
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 
@@ -48,3 +51,23 @@ def jit_cpu_seconds(pid: int) -> float:
 def load_average() -> float:
     """The 1-minute load average: how busy the shared machine was around a measurement."""
     return os.getloadavg()[0]
+
+
+def wait_quiet(pid: int, cores: float = 0.05, span_s: float = 0.5, timeout_s: float = 30.0) -> float:
+    """Wait until process ``pid`` used less than ``cores`` of a core over ``span_s``: a freshly
+    started process (the model process importing River, about a second of CPU) is done starting,
+    so a CPU-per-event figure taken from now on counts no start-up. Returns the seconds waited;
+    after ``timeout_s`` it returns anyway (a process that stays busy), and at once for one that
+    is gone."""
+    started = time.monotonic()
+    try:
+        before = cpu_seconds(pid)
+        while time.monotonic() - started < timeout_s:
+            time.sleep(span_s)
+            now = cpu_seconds(pid)
+            if now - before < cores * span_s:
+                break
+            before = now
+    except OSError:  # the process is gone
+        pass
+    return time.monotonic() - started
