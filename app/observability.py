@@ -104,31 +104,39 @@ def install_faust_sensor(app: Any, registry: Any = metrics.REGISTRY, prefix: str
     Unlike :func:`faust.sensors.prometheus.setup_prometheus_sensors` this adds no web page: the
     worker's own ``/metrics`` page renders ``registry``, which then holds both metric sets.
     """
-    from faust.sensors.prometheus import FaustMetrics
-
-    monitor = lean_prometheus_monitor(FaustMetrics.create(registry, prefix))
+    monitor = lean_prometheus_monitor(registry, prefix)
     app.monitor = monitor
     return monitor
 
 
-def lean_prometheus_monitor(faust_metrics: Any) -> Any:
-    """Faust's :class:`~faust.sensors.prometheus.PrometheusMonitor` on ``faust_metrics``, with the
-    same series and values, whose per-message and per-event hooks look each labelled series up once
-    (by topic, partition or stream) instead of on every call: Faust calls them for every message,
-    and ``labels()`` with the stream label's regular expression cost more than the rest of the hook.
+def lean_prometheus_monitor(registry: Any, prefix: str, pending_max: int = 1024) -> Any:
+    """Faust's :class:`~faust.sensors.prometheus.PrometheusMonitor` with its series on ``registry``
+    (named ``prefix``\_...), the same series and values, whose per-message and per-event hooks touch
+    no Prometheus series.
 
-    >>> from faust.sensors.prometheus import FaustMetrics
+    Faust calls them for every message and event; the series behind them (messages and events in,
+    active, per topic, per stream; the read and end offset of each partition) are counts and
+    positions that Faust's own :class:`~faust.sensors.monitor.Monitor` bookkeeping already keeps in
+    plain attributes. So the hooks do that bookkeeping only, and the series are brought up to it when
+    ``registry`` is collected (a scrape of ``/metrics``): a collector registered on it ahead of the
+    series (the registry collects in the order of registration) calls :meth:`sync` first. The events'
+    processing times are kept until then (at most ``pending_max``: beyond, they go to their histogram
+    at once), then observed in one go.
+
     >>> from faust.types import TP
     >>> from prometheus_client import CollectorRegistry
     >>> import types
     >>> registry = CollectorRegistry()
-    >>> monitor = lean_prometheus_monitor(FaustMetrics.create(registry, "demo"))
+    >>> monitor = lean_prometheus_monitor(registry, "demo")
     >>> for offset in (7, 8):
     ...     monitor.on_message_in(TP("tx", 0), offset, types.SimpleNamespace(time_in=None))
     >>> registry.get_sample_value("demo_messages_received_per_topic_total", {"topic": "tx"})
     2.0
     >>> registry.get_sample_value("demo_messages_received_per_topics_partition", {"topic": "tx", "partition": "0"})
     8.0
+    >>> monitor.on_message_out(TP("tx", 0), 7, types.SimpleNamespace(time_in=None))
+    >>> registry.get_sample_value("demo_active_messages"), registry.get_sample_value("demo_messages_received_total")
+    (1.0, 2.0)
     >>> class Stream:  # what the monitor reads of a Faust stream
     ...     task_owner, shortlabel = "agent", "Stream: tx"
     >>> stream = Stream()
@@ -136,64 +144,63 @@ def lean_prometheus_monitor(faust_metrics: Any) -> Any:
     >>> monitor.on_stream_event_out(TP("tx", 0), 8, stream, None, state)
     >>> registry.get_sample_value("demo_total_events_per_stream_total", {"stream": "stream.tx.events"}), monitor.events_total
     (1.0, 1)
+    >>> registry.get_sample_value("demo_events_runtime_ms_count"), registry.get_sample_value("demo_total_active_events")
+    (1.0, 0.0)
     """
     import weakref
     from time import monotonic
 
     from faust.sensors.monitor import Monitor
-    from faust.sensors.prometheus import PrometheusMonitor
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
 
     class LeanPrometheusMonitor(PrometheusMonitor):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._by_topic: dict = {}
-            self._by_tp: dict = {}
-            self._end_by_tp: dict = {}
-            self._by_stream: dict = {}
+            self._by_stream: dict = {}  # id(stream) -> (weak ref, str(stream), str(task), its series' label)
+            self._events_by_label: dict = {}  # the stream series' label -> events
+            self._runtimes_ms: list[float] = []  # events' processing times not yet in their histogram
+            self._synced: dict = {}  # a counter series -> the count it was brought up to
             self._sent_by_topic: dict = {}
 
         def on_message_in(self, tp, offset, message) -> None:
-            Monitor.on_message_in(self, tp, offset, message)
-            m = self._metrics
-            m.messages_received.inc()
-            m.active_messages.inc()
-            received = self._by_topic.get(tp.topic)
-            if received is None:
-                received = self._by_topic[tp.topic] = m.messages_received_per_topics.labels(topic=tp.topic)
-            received.inc()
-            position = self._by_tp.get(tp)
-            if position is None:
-                position = self._by_tp[tp] = m.messages_received_per_topics_partition.labels(
-                    topic=tp.topic, partition=tp.partition)
-            position.set(offset)
+            # Monitor.on_message_in: the counts and the partition's read offset behind the series
+            self.messages_received_total += 1
+            self.messages_active += 1
+            self.messages_received_by_topic[tp.topic] += 1
+            self.tp_read_offsets[tp] = offset
+            message.time_in = self.time()
 
         def on_stream_event_in(self, tp, offset, stream, event):
             # Monitor.on_stream_event_in's bookkeeping, with the stream's and its task's names found
             # by one lookup (Monitor looks both up in weak-keyed dictionaries on every event)
-            m = self._metrics
             seen = self._by_stream.get(id(stream))
             if seen is None or seen[0]() is not stream:
                 seen = self._by_stream[id(stream)] = (
                     weakref.ref(stream), str(stream), str(stream.task_owner),
-                    m.total_events_per_stream.labels(stream=f"stream.{self._stream_label(stream)}.events"))
-            _, stream_key, task_key, events = seen
+                    f"stream.{self._stream_label(stream)}.events")
+            _, stream_key, task_key, label = seen
             self.events_total += 1
             self.stream_inbound_time[tp] = monotonic()
             self.events_by_stream[stream_key] += 1
             self.events_by_task[task_key] += 1
             self.events_active += 1
-            m.total_events.inc()
-            m.total_active_events.inc()
-            events.inc()
+            by_label = self._events_by_label
+            by_label[label] = by_label.get(label, 0) + 1
             return {"time_in": self.time(), "time_out": None, "time_total": None}
 
+        def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+            Monitor.on_stream_event_out(self, tp, offset, stream, event, state)
+            if state is not None:
+                runtimes = self._runtimes_ms
+                runtimes.append(self.secs_to_ms(state["time_total"]))
+                if len(runtimes) >= pending_max:
+                    self._observe_runtimes()
+
+        def on_message_out(self, tp, offset, message) -> None:
+            Monitor.on_message_out(self, tp, offset, message)
+
         def track_tp_end_offset(self, tp, offset) -> None:
-            Monitor.track_tp_end_offset(self, tp, offset)
-            end = self._end_by_tp.get(tp)
-            if end is None:
-                end = self._end_by_tp[tp] = self._metrics.topic_partition_end_offset.labels(
-                    topic=tp.topic, partition=tp.partition)
-            end.set(offset)
+            self.tp_end_offsets[tp] = offset
 
         def on_send_initiated(self, producer, topic, message, keysize, valsize):
             sent = self._sent_by_topic.get(topic)
@@ -202,7 +209,55 @@ def lean_prometheus_monitor(faust_metrics: Any) -> Any:
             sent.inc()
             return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
 
-    return LeanPrometheusMonitor(metrics=faust_metrics)
+        def _observe_runtimes(self) -> None:
+            runtimes, self._runtimes_ms = self._runtimes_ms, []
+            observe = self._metrics.events_runtime_latency.observe
+            for ms in runtimes:
+                observe(ms)
+
+        def _count(self, series: Any, total: int) -> None:
+            """Bring the counter ``series`` up to ``total``."""
+            synced = self._synced.get(series, 0)
+            if total > synced:
+                series.inc(total - synced)
+                self._synced[series] = total
+
+        def sync(self) -> None:
+            """Bring the Prometheus series up to the counts and positions kept since the last sync."""
+            m = self._metrics
+            self._count(m.messages_received, self.messages_received_total)
+            m.active_messages.set(self.messages_active)
+            for topic, received in list(self.messages_received_by_topic.items()):
+                self._count(m.messages_received_per_topics.labels(topic=topic), received)
+            for tp, offset in list(self.tp_read_offsets.items()):
+                m.messages_received_per_topics_partition.labels(topic=tp.topic, partition=tp.partition).set(offset)
+            for tp, offset in list(self.tp_end_offsets.items()):
+                m.topic_partition_end_offset.labels(topic=tp.topic, partition=tp.partition).set(offset)
+            self._count(m.total_events, self.events_total)
+            m.total_active_events.set(self.events_active)
+            for label, events in list(self._events_by_label.items()):
+                self._count(m.total_events_per_stream.labels(stream=label), events)
+            self._observe_runtimes()
+
+    monitor = LeanPrometheusMonitor(metrics=None)
+    registry.register(_Synced(monitor))  # ahead of the series: collected first
+    monitor._metrics = FaustMetrics.create(registry, prefix)
+    return monitor
+
+
+class _Synced:
+    """A Prometheus collector with no series of its own: collecting it syncs ``monitor``; registered
+    ahead of the monitor's series, it brings them up to date for each scrape."""
+
+    def __init__(self, monitor: Any) -> None:
+        self.monitor = monitor
+
+    def describe(self) -> list:  # (without it a registry that describes its collectors collects this one)
+        return []
+
+    def collect(self) -> list:
+        self.monitor.sync()
+        return []
 
 
 def register(app: Any, interval_s: float | None = None, faust_sensor: bool | None = None) -> ConsumerLagReporter:
