@@ -246,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
             start_count, started = scores_written(), time.monotonic()
             cpu_before = {name: user_and_system_seconds(pid) for name, pid in pids.items()}
             load_before = load_average()
-            target = start_count + args.profile_rows
+            # (the count is read every second: the worker may be well past --skip-rows by then)
+            target = min(start_count + args.profile_rows, sent.transactions)
+            if target - start_count < args.profile_rows // 2:
+                print(f"[profile] only {target - start_count} rows left to profile once {start_count} were "
+                      f"scored: give more --rows")
+                return 1
             while (done := scores_written()) < target:
                 if not worker.alive():
                     print(worker.log_tail())

@@ -5,8 +5,9 @@ sent to the model host before it, so several are in flight, acknowledged in orde
 one at a time, the labels would fall behind a busy scorer.
 
 :func:`register` puts them on a Faust app. Transactions come in batches (``batch_size``,
-``within_s``): each batch goes to the model host as soon as it is taken, its scores are sent as
-they come back while the sends of up to ``in_flight`` batches before it are still being confirmed,
+``within_s``): each batch goes to the model host as soon as it is taken, its scores are sent once
+they have all come back (a record batch per partition) while the sends of up to ``in_flight``
+batches before it are still being confirmed,
 and a batch's events are acknowledged only once its scores are confirmed by the broker and the
 batch before it is done (at-least-once, in order); a send the broker does not confirm stops the
 worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the commits of a worker that
@@ -33,6 +34,7 @@ from typing import Awaitable, Callable, Sequence
 from app import metrics, outputs
 from app.agents.alignment import Aligner
 from app.dead_letters import processing_failed
+from app.record_batches import RecordBatches
 from app.records import Score
 from app.serialization.errors import DecodeError
 from app.scoring import Scorer
@@ -141,19 +143,24 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
 
 class ScoreSender:
-    """Sends a batch's scores chunk by chunk as the model host gives them, awaits the broker's
-    confirmation, then (once the batch before, ``after``, is done) hands the scores and their
-    offsets to ``after_scores`` (if any) and acknowledges the batch."""
+    """Sends a batch's scores, once the model host has given them all, as one record batch per
+    partition (:class:`~app.record_batches.RecordBatches`), awaits the broker's confirmation, then
+    (once the batch before, ``after``, is done) hands the scores and their offsets to
+    ``after_scores`` (if any) and acknowledges the batch. ``producer``: what gives the Kafka
+    producer (``aiokafka.AIOKafkaProducer``; by default Faust's, which exists once the app has started)."""
 
-    def __init__(self, app, topics, dumps, after_scores: Callable[[list], Awaitable[None]] | None = None) -> None:
+    def __init__(self, app, topics, dumps, after_scores: Callable[[list], Awaitable[None]] | None = None,
+                 producer: Callable[[], object] | None = None) -> None:
         self.app, self.topics, self.dumps, self.after_scores = app, topics, dumps, after_scores
+        self.producer = producer or (lambda: app.producer._ensure_producer())  # Faust's aiokafka producer
         self.topic_in = topics.transactions.get_topic_name()
         self.topic_out = topics.scores.get_topic_name()
 
     async def __call__(self, stream, batch, chunks, scorer: Scorer, started: float, ack: bool = True,
                        after: asyncio.Future | None = None) -> None:
-        producer, dumps, topic_out = self.app.producer, self.dumps, self.topic_out
-        futures, writes, touched, flagged, written = [], [], set(), 0, []
+        dumps, topic_out = self.dumps, self.topic_out
+        batches = RecordBatches(self.producer(), topic_out)
+        writes, touched, flagged, written = [], set(), 0, []
         async for chunk in scorer.scored(chunks, writes=writes):  # changelog records (pending, cards), terminal labels
             for item, score in chunk:
                 if isinstance(score, Exception):  # one bad event must not stop the partition
@@ -164,7 +171,7 @@ class ScoreSender:
                         await self.topics.dead_letters.send(reason, item.event.message)
                     continue
                 # the transaction's partition: the drift agent finds a score's state by its partition
-                futures.append(await producer.send(topic_out, item.key, dumps(score), item.partition, None, None))
+                batches.add(item.partition, item.key, dumps(score))
                 written.append(score)
                 metrics.SCORE_LATENCY.observe(time.perf_counter() - started)
                 metrics.FRAUD_SCORE.observe(score["fraud_probability"])
@@ -173,22 +180,22 @@ class ScoreSender:
                 if 0.0 <= lateness < 3600.0:
                     metrics.EVENT_TO_SCORE_LATENCY.observe(lateness)
                 touched.add(item.partition)
-        # the broker's confirmation of this batch's sends; one that failed stops the worker (app.outputs)
-        sent = await outputs.confirmed(futures, topic_out)
+        # the broker's confirmation of this batch's scores; one that failed stops the worker (app.outputs)
+        sent = await outputs.confirmed(await batches.send(), topic_out)
         await outputs.confirmed(writes, "the scorer's changelogs (pending features, card windows) and terminal labels")
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
         if self.after_scores is not None and written:  # in the topic's order: the batch before has had its turn
-            await self.after_scores([(score, metadata.offset) for score, metadata in zip(written, sent)])
+            await self.after_scores(list(zip(written, batches.offsets(sent))))
         if ack:
             for event in batch:
                 await stream.ack(event)
         scorer.after_batch(touched)
         metrics.EVENTS_IN.labels(topic=self.topic_in).inc(len(batch))
         metrics.AGENT_EVENTS.labels(agent="scoring").inc(len(batch))
-        metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(futures))
+        metrics.EVENTS_OUT.labels(topic=topic_out).inc(len(written))
         metrics.DECISIONS.labels(decision="fraud").inc(flagged)
-        metrics.DECISIONS.labels(decision="genuine").inc(len(futures) - flagged)
+        metrics.DECISIONS.labels(decision="genuine").inc(len(written) - flagged)
 
 
 async def learn_label_batch(scorer: Scorer, topics, batch, label_wait_max_s: float = 10.0) -> None:

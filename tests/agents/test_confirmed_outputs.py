@@ -106,15 +106,27 @@ def test_a_refused_dead_letter_stops_the_worker(exits):
 
 
 class _Producer:
-    """A producer whose sends the broker confirms, or refuses (``refuse``)."""
+    """A Kafka producer whose record batches the broker confirms, or refuses (``refuse``)."""
 
     def __init__(self, refuse: bool) -> None:
         self.refuse = refuse
 
-    async def send(self, topic, key, value, partition, timestamp, headers):
+    def create_batch(self):
+        return _Builder()
+
+    async def send_batch(self, builder, topic, *, partition):
         future = asyncio.get_running_loop().create_future()
-        future.set_exception(REFUSED) if self.refuse else future.set_result(None)
+        future.set_exception(REFUSED) if self.refuse else future.set_result(types.SimpleNamespace(offset=0))
         return future
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.records = []
+
+    def append(self, *, timestamp, key, value):
+        self.records.append((key, value))
+        return types.SimpleNamespace(offset=len(self.records) - 1)
 
 
 class _Scorer:
@@ -149,8 +161,8 @@ def test_a_refused_output_stops_the_worker_and_the_batch_is_not_acknowledged(exi
 
     scorer = _Scorer(refused_write=refused == "pending write")
     topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
-    send = ScoreSender(types.SimpleNamespace(producer=_Producer(refuse=refused == "score")), topics,
-                       dumps=lambda score: b"score")
+    producer = _Producer(refuse=refused == "score")
+    send = ScoreSender(types.SimpleNamespace(), topics, dumps=lambda score: b"score", producer=lambda: producer)
     item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
     score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
 
