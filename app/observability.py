@@ -196,7 +196,7 @@ def lean_prometheus_monitor(registry: Any, prefix: str, pending_max: int = 1024)
                 if len(runtimes) >= pending_max:
                     self._observe_runtimes()
 
-        def on_message_out(self, tp, offset, message) -> None:
+        def on_message_out(self, tp, offset, message) -> None:  # (the active messages are counted at the sync)
             Monitor.on_message_out(self, tp, offset, message)
 
         def track_tp_end_offset(self, tp, offset) -> None:

@@ -72,7 +72,7 @@ class RecordBatches:
             index = self._open[partition] = len(self._builders)
             self._builders.append((partition, self.producer.create_batch()))
             metadata = self._builders[index][1].append(timestamp=None, key=key, value=value)
-            if metadata is None:  # (an empty builder takes any record, however large)
+            if metadata is None:  # (aiokafka's empty builder takes any record, however large)
                 raise ValueError(f"a record of {len(value)} bytes does not fit an empty batch for {self.topic}")
         self._placed.append((index, metadata.offset))
 
