@@ -56,10 +56,10 @@ from app.testing.single_partition import use_single_partition
 use_single_partition()  # before settings: one partition, a model per partition (benchmarks/README.md)
 
 import argparse
+import contextlib
 import gc
 import math
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -73,6 +73,7 @@ from app.testing.kafka import read, wait_written
 from app.testing.latency import send_and_score_times
 from app.testing.replay import replay
 from app.testing.run import fresh_run
+from app.testing.worker import stopped
 from app.testing.stack import broker_pid
 
 
@@ -239,27 +240,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[service] load before: {load_average():.2f}", flush=True)
         # the same process all run long: if it dies, the worker exits and the run ends
         model_pid = model_process_of(worker, wait_s=30.0 if settings.MODEL_PROCESS else 0.0)
-        for pid in (model_pid, worker.proc.pid):  # their start-up (imports, opening the learner) is not per event
-            if pid:
-                wait_quiet(pid)
-        paused = [pid for pid in (worker.proc.pid, model_pid) if pid] if args.backlog else []
-        for pid in paused:
-            os.kill(pid, signal.SIGSTOP)
-        try:
-            if paused:
+        pids = [pid for pid in (worker.proc.pid, model_pid) if pid]
+        for pid in pids:  # their start-up (imports, opening the learner) is not per event
+            wait_quiet(pid)
+        with stopped(*pids) if args.backlog else contextlib.nullcontext():
+            if args.backlog:
                 sent = replay(names, rows, labels="in-event")
             cpu_before = cpu_seconds(worker.proc.pid)
             model_cpu_before = cpu_seconds(model_pid) if model_pid else math.nan
             replay_started = time.time()  # the clock of the scores' processing times
-        finally:
-            for pid in paused:
-                os.kill(pid, signal.SIGCONT)
         counters = agent_counters(agents, settings)
         agents_done = AgentsDone(worker, counters, n, args.poll_s) if counters else None
-        if not paused:
+        if not args.backlog:
             sent = replay(names, rows, labels="in-event")
-        print(f"[service] {'wrote' if paused else 'replayed'} {sent.transactions} rows in {sent.elapsed_s:.1f}s"
-              f"{' while the worker was stopped' if paused else ''}; waiting for scores", flush=True)
+        print(f"[service] {'wrote' if args.backlog else 'replayed'} {sent.transactions} rows in {sent.elapsed_s:.1f}s"
+              f"{' while the worker was stopped' if args.backlog else ''}; waiting for scores", flush=True)
         worker_exited = lambda: worker.proc.poll() is not None  # noqa: E731
         wait_written(names.scores, n, timeout_s=args.timeout_s, idle_s=30.0, stop_if=worker_exited)
         if agents_done is not None:  # the CPU figures below cover every agent's work on every row

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +31,7 @@ from app.testing.proxy import TcpProxy, registry_path, registry_upstream
 from app.testing.replay import ReplayThread, replay
 from app.testing.stack import BROKER, PrivateStack
 from app.testing.wait import wait_until
-from app.testing.worker import Worker, assert_healthy
+from app.testing.worker import Worker, assert_healthy, stopped
 
 # Faust reads these from the environment: a killed worker leaves its consumer group after 10 s
 # instead of Faust's default 60 s, so failover and restart finish inside a test's time.
@@ -194,11 +192,8 @@ def broker_restart(folder: Path, n: int = 3000, down_s: float = 5.0) -> FaultRes
         rows = _rows(n, 12)
         half = n // 2
         with Collector(names.scores, Score, broker=stack.broker) as scores:
-            os.kill(worker.proc.pid, signal.SIGSTOP)
-            try:
+            with stopped(worker.proc.pid):
                 first = replay(names, rows[:half], broker=stack.broker, id_prefix="br", keep_ids=True)
-            finally:
-                os.kill(worker.proc.pid, signal.SIGCONT)
             wait_until(lambda: scores.count() >= half // 10, 120, "a tenth of the first half scored", interval_s=0.01)
             scored_before = len(scores.ids())  # when the stop is issued
             stack.stop("kafka")

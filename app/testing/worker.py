@@ -2,8 +2,12 @@
 test's topics against the local stack, and the checks tests make on it."""
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 from pathlib import Path
+from typing import Iterator
 
 from app.process import WorkerProcess
 from app.testing.kafka import committed_and_end
@@ -19,6 +23,32 @@ class Worker(WorkerProcess):
         env = {**names.env(), "FRAUD_KAFKA_BROKER": BROKER, "FRAUD_SCHEMA_REGISTRY_URL": REGISTRY, **(extra_env or {})}
         super().__init__(workdir, env, name=name)
         self.names = names
+
+
+@contextlib.contextmanager
+def stopped(*pids: int) -> Iterator[None]:
+    """The processes ``pids`` stopped (SIGSTOP) for the block and continued (SIGCONT) after it,
+    whatever happens in it: what is written meanwhile waits for them as a backlog.
+
+    >>> import subprocess, sys
+    >>> child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    >>> with stopped(child.pid):
+    ...     open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    'T'
+    >>> open(f"/proc/{child.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T"
+    True
+    >>> child.kill(); child.wait()
+    -9
+    """
+    held: list[int] = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            held.append(pid)
+        yield
+    finally:
+        for pid in held:
+            os.kill(pid, signal.SIGCONT)
 
 
 def wait_for(worker: WorkerProcess, condition, timeout_s: float, what: str, interval_s: float = 0.5) -> None:
