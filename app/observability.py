@@ -156,8 +156,8 @@ def lean_prometheus_monitor(registry: Any, prefix: str, pending_max: int = 1024)
     class LeanPrometheusMonitor(PrometheusMonitor):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._by_stream: dict = {}  # id(stream) -> (weak ref, str(stream), str(task), its series' label)
-            self._events_by_label: dict = {}  # the stream series' label -> events
+            self._by_stream: dict = {}  # id(stream) -> (weak ref, str(stream), str(task))
+            self._label_of: dict = {}  # str(stream) -> its series' label (its events: Monitor.events_by_stream)
             self._runtimes_ms: list[float] = []  # events' processing times not yet in their histogram
             self._synced: dict = {}  # a counter series -> the count it was brought up to
             self._sent_by_topic: dict = {}
@@ -175,17 +175,14 @@ def lean_prometheus_monitor(registry: Any, prefix: str, pending_max: int = 1024)
             # by one lookup (Monitor looks both up in weak-keyed dictionaries on every event)
             seen = self._by_stream.get(id(stream))
             if seen is None or seen[0]() is not stream:
-                seen = self._by_stream[id(stream)] = (
-                    weakref.ref(stream), str(stream), str(stream.task_owner),
-                    f"stream.{self._stream_label(stream)}.events")
-            _, stream_key, task_key, label = seen
+                seen = self._by_stream[id(stream)] = (weakref.ref(stream), str(stream), str(stream.task_owner))
+                self._label_of[seen[1]] = f"stream.{self._stream_label(stream)}.events"
+            _, stream_key, task_key = seen
             self.events_total += 1
             self.stream_inbound_time[tp] = monotonic()
             self.events_by_stream[stream_key] += 1
             self.events_by_task[task_key] += 1
             self.events_active += 1
-            by_label = self._events_by_label
-            by_label[label] = by_label.get(label, 0) + 1
             return {"time_in": self.time(), "time_out": None, "time_total": None}
 
         def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
@@ -235,7 +232,10 @@ def lean_prometheus_monitor(registry: Any, prefix: str, pending_max: int = 1024)
                 m.topic_partition_end_offset.labels(topic=tp.topic, partition=tp.partition).set(offset)
             self._count(m.total_events, self.events_total)
             m.total_active_events.set(self.events_active)
-            for label, events in list(self._events_by_label.items()):
+            by_label: dict = {}
+            for stream_key, label in list(self._label_of.items()):
+                by_label[label] = by_label.get(label, 0) + self.events_by_stream[stream_key]
+            for label, events in by_label.items():
                 self._count(m.total_events_per_stream.labels(stream=label), events)
             self._observe_runtimes()
 
