@@ -61,9 +61,6 @@ class RecordBatches:
         self._builders: list[tuple[int, Any]] = []  # (partition, builder), in the order they were started
         self._placed: list[tuple[int, int]] = []  # each record's (builder index, offset within the builder)
 
-    def __len__(self) -> int:
-        return len(self._placed)
-
     def add(self, partition: int, key: bytes | None, value: bytes) -> None:
         """Add a record to ``partition``'s batch (a new one when it is full)."""
         index = self._open.get(partition)
