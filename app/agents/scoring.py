@@ -33,6 +33,7 @@ from typing import Awaitable, Callable, Sequence
 
 from app import metrics, outputs
 from app.agents.alignment import Aligner
+from app.agents.take import take_batches
 from app.dead_letters import processing_failed
 from app.record_batches import RecordBatches
 from app.records import Score
@@ -104,7 +105,7 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
         releasing = asyncio.ensure_future(release_when_idle()) if aligner is not None else None
         try:
-            async for batch in stream.noack_take(batch_size, within=within_s):
+            async for batch in take_batches(stream, batch_size, within_s):
                 if releasing is not None and releasing.done():
                     releasing.result()  # raises what stopped it (a batch whose scores could not be sent)
                 async with one_at_a_time:
@@ -123,7 +124,7 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
         are planned and sent to the model host while up to ``labels_in_flight`` batches before it
         are still being learned; each is acknowledged once learned, in order."""
         learning: collections.deque[asyncio.Future] = collections.deque()  # oldest first
-        async for batch in stream.noack_take(batch_size, within=labels_within_s):
+        async for batch in take_batches(stream, batch_size, labels_within_s):
             finish = await plan_label_batch(scorer, topics, batch, label_wait_max_s)
             while learning and (learning[0].done() or len(learning) >= labels_in_flight):
                 await learning.popleft()  # raises if that batch could not be finished: it is not acked
