@@ -160,8 +160,10 @@ SCORE_EXPLANATIONS = _env("SCORE_EXPLANATIONS", False)
 # dies (app.learning.model_host).
 MODEL_HOST_TIMEOUT_S = _env("MODEL_HOST_TIMEOUT_S", 30.0)
 # With a model process, how many batches may have their scores being sent (awaiting the broker's
-# confirmation) while the next batch is taken: a batch's scores go out without waiting for those.
-SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 2)
+# confirmation) while the next batch is taken: a batch's scores go out without waiting for those, and
+# the model process has the next batches queued while the worker sends (with 2 it waited for work
+# under a backlog: docs/performance.md).
+SCORING_BATCHES_IN_FLIGHT = _env("SCORING_BATCHES_IN_FLIGHT", 4)
 # With a model process, how many batches of late labels may be being learned while the next is planned
 # and sent to it: each waits behind the transactions sent before it, so one at a time learns fewer
 # labels per second than a busy scorer takes transactions, and labels would fall behind and expire.

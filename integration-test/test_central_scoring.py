@@ -193,7 +193,7 @@ def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_work
     carry the versions of the snapshots the replica held, never ahead of the stream, and, with a
     staleness bound, never more than the bound plus the batches in flight behind it."""
     rows_n = 3000
-    bound, batches = 100, 3 * 50  # the batch being planned and SCORING_BATCHES_IN_FLIGHT (2) of BATCH_SIZE (50)
+    bound, batches = 100, (1 + settings.SCORING_BATCHES_IN_FLIGHT) * 50  # the batch being planned, those in flight (of 50)
     env = {**central_env(names), "FRAUD_MODEL_KIND": "arf+lr", "FRAUD_ARF_TREES": "3", "FRAUD_BATCH_SIZE": "50",
            "FRAUD_WINDOW_FEATURES": "false", "FRAUD_SNAPSHOT_EVERY": "50", "FRAUD_SNAPSHOT_EVERY_S": "1",
            "FRAUD_STALENESS_MAX_EXAMPLES": str(bound), "FRAUD_STALENESS_MAX_WAIT_S": "30",
@@ -294,7 +294,7 @@ def test_a_scorer_holding_for_the_snapshot_never_stops_its_own_workers_learner(m
     bound: the scorer holds its batches while the learner, on the same worker, catches up, so the
     learner's examples must keep coming while the transactions wait. Every score is then within the
     bound (plus the batches in flight) and no hold runs out of time."""
-    rows_n, bound, batches = 8000, 100, 3 * 200  # BATCH_SIZE 200, SCORING_BATCHES_IN_FLIGHT 2
+    rows_n, bound, batches = 8000, 100, (1 + settings.SCORING_BATCHES_IN_FLIGHT) * settings.BATCH_SIZE
     env = {**central_env(names), "FRAUD_TOPIC_PARTITIONS": "4", "FRAUD_SNAPSHOT_EVERY": "50",
            "FRAUD_SNAPSHOT_EVERY_S": "1", "FRAUD_STALENESS_MAX_EXAMPLES": str(bound),
            "FRAUD_STALENESS_MAX_WAIT_S": "30"}
