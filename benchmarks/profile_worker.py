@@ -70,7 +70,7 @@ STAGES: list[tuple[str, str]] = [
     ("anomaly agent (its detector included)", r"\((?:.*/)?app/(?:anomaly/|agents/anomaly\.py)"),
     ("drift agent (its monitors included)", r"\((?:.*/)?app/(?:drift/|agents/drift\.py)"),
     ("scorer (plan, score dicts, upkeep)", r"\((?:.*/)?app/(?:scoring|state|windows)/"),
-    ("scoring agent (send loop, batches)", r"\((?:.*/)?app/agents/"),
+    ("scoring agent (take, send loop, batches)", r"\((?:.*/)?app/agents/"),
     ("Faust stream (events, batches, buffers)", r"\((?:.*/)?faust/(?:streams|events|types|channels|topics|agents)"),
     ("consumer hand-off (fetch, conductor, Message)", r"\((?:.*/)?(?:aiokafka|faust/transport|kafka/)"),
     ("event loop", r"\((?:.*/)?(?:asyncio|uvloop|selectors\.py|mode/)"),
