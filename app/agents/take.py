@@ -12,7 +12,8 @@ Each event gets what Faust's stream iterator does to it: an event of a previous 
 generation, or one that comes while the consumer's flow is suspended (a rebalance), is dropped
 unseen, as Faust drops it; the message is tracked as unacknowledged (the consumer does not commit
 past it until ``stream.ack``), and the sensors hear of it (``on_message_in``, ``on_stream_event_in``;
-``stream.ack`` calls the ``_out`` ones). An error thrown into the channel is raised.
+``stream.ack`` calls the ``_out`` ones). An error thrown into the channel is raised, but for
+``StopAsyncIteration``, Faust's way of stopping an agent's actor: the batches end there.
 
 >>> import asyncio
 >>> from faust.types import TP
@@ -60,17 +61,20 @@ async def take_batches(stream, max_: int, within: float, poll_s: float = 0.001) 
         on_stream_event_in(tp, offset, stream, event)
         batch.append(event)
 
-    while not stream.should_stop:
-        batch: list = []
-        admit(await queue.get(), batch)  # waits for the first event
-        deadline = monotonic() + within
-        while True:
-            while len(batch) < max_ and not empty():
-                admit(get_nowait(), batch)
-            remaining = deadline - monotonic()
-            if len(batch) >= max_ or remaining <= 0:
-                break
-            await sleep(min(poll_s, remaining))
-        if batch:
-            stream.events_total += len(batch)
-            yield batch
+    try:
+        while not stream.should_stop:
+            batch: list = []
+            admit(await queue.get(), batch)  # waits for the first event
+            deadline = monotonic() + within
+            while True:
+                while len(batch) < max_ and not empty():
+                    admit(get_nowait(), batch)
+                remaining = deadline - monotonic()
+                if len(batch) >= max_ or remaining <= 0:
+                    break
+                await sleep(min(poll_s, remaining))
+            if batch:
+                stream.events_total += len(batch)
+                yield batch
+    except StopAsyncIteration:  # how Faust stops an agent's actor: thrown into its channel
+        return  # a batch being filled is not acknowledged: read again after a restart

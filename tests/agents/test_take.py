@@ -120,6 +120,21 @@ def test_an_error_thrown_into_the_channel_is_raised():
     run(go())
 
 
+@pytest.mark.parametrize("while_", ["waiting for a first event", "filling a batch"])
+def test_the_batches_end_when_faust_stops_the_agent(while_):
+    async def go():
+        app, stream = app_and_stream("transactions")
+        batches = take_batches(stream, 10, within=5.0)
+        taking = asyncio.ensure_future(batches.__anext__())
+        if while_ == "filling a batch":
+            await put(app, stream, TP0, 0)
+        await asyncio.sleep(0.01)
+        stream.channel._throw(StopAsyncIteration())  # what faust.agents.actor.Actor.cancel does
+        with pytest.raises(StopAsyncIteration):  # the end of the batches, not an error
+            await asyncio.wait_for(taking, 1.0)
+    run(go())
+
+
 @pytest.mark.parametrize("max_, within, poll_s", [(0, 0.01, 0.001), (5, -1.0, 0.001), (5, 0.01, 0.0)])
 def test_nonsense_sizes_are_refused(max_, within, poll_s):
     async def go():
