@@ -193,7 +193,8 @@ def test_one_worker_one_partition_the_learner_learns_as_the_plain_loop(make_work
     carry the versions of the snapshots the replica held, never ahead of the stream, and, with a
     staleness bound, never more than the bound plus the batches in flight behind it."""
     rows_n = 3000
-    bound, batches = 100, (1 + settings.SCORING_BATCHES_IN_FLIGHT) * 50  # the batch being planned, those in flight (of 50)
+    bound = 100
+    batches = (1 + settings.SCORING_BATCHES_IN_FLIGHT) * 50  # the batch being planned, those in flight (of 50)
     env = {**central_env(names), "FRAUD_MODEL_KIND": "arf+lr", "FRAUD_ARF_TREES": "3", "FRAUD_BATCH_SIZE": "50",
            "FRAUD_WINDOW_FEATURES": "false", "FRAUD_SNAPSHOT_EVERY": "50", "FRAUD_SNAPSHOT_EVERY_S": "1",
            "FRAUD_STALENESS_MAX_EXAMPLES": str(bound), "FRAUD_STALENESS_MAX_WAIT_S": "30",

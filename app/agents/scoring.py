@@ -5,10 +5,10 @@ sent to the model host before it, so several are in flight, acknowledged in orde
 one at a time, the labels would fall behind a busy scorer.
 
 :func:`register` puts them on a Faust app. Transactions come in batches (``batch_size``,
-``within_s``; with a model process taken in bulk by :func:`~app.agents.take.take_batches`): each batch goes to the model host as soon as it is taken, its scores are sent once
-they have all come back (a record batch per partition) while the sends of up to ``in_flight``
-batches before it are still being confirmed,
-and a batch's events are acknowledged only once its scores are confirmed by the broker and the
+``within_s``; with a model process taken in bulk by :func:`~app.agents.take.take_batches`): each
+batch goes to the model host as soon as it is taken, its scores are sent once they have all come
+back (a record batch per partition) while the sends of up to ``in_flight`` batches before it are
+still being confirmed, and a batch's events are acknowledged only once its scores are confirmed by the broker and the
 batch before it is done (at-least-once, in order); a send the broker does not confirm stops the
 worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the commits of a worker that
 looks healthy. With the models in this process

@@ -37,7 +37,7 @@ def app_and_stream(topic_name: str, app_id: str = "stream-test"):
 def event_of(app, tp: TP, offset: int, value: bytes = b"", key: bytes | None = None) -> Event:
     """An event of ``tp`` at ``offset`` in the app's current consumer generation, as the consumer
     delivers it (a ``ConsumerMessage``: tracked until acknowledged)."""
-    message = ConsumerMessage(tp.topic, tp.partition, offset, timestamp=0.0, timestamp_type=0, headers=[], key=key,
-                      value=value, checksum=None, generation_id=app.consumer_generation_id)
+    message = ConsumerMessage(tp.topic, tp.partition, offset, timestamp=0.0, timestamp_type=0, headers=[],
+                              key=key, value=value, checksum=None, generation_id=app.consumer_generation_id)
     message.incref()  # the conductor's count of the channels it delivered the message to
     return Event(app, key, value, {}, message)
