@@ -131,6 +131,10 @@ WINDOW_KEYS = Gauge("fraud_window_keys", "Keys with window state: the cards of e
                     ["table", "partition"], registry=REGISTRY)
 WINDOW_KEYS_EXPIRED = Counter("fraud_window_keys_expired_total", "Cards and terminals deleted from their table "
                               "once all their windows were past.", ["table"], registry=REGISTRY)
+TABLE_VIEW_READ_TO = Gauge("fraud_table_view_read_to", "The offsets this worker's copy of a table read whole "
+                          "(the terminal windows) has read its changelog up to, summed over the changelog's "
+                          "partitions: the copy holds every record written once it reaches the sum of the "
+                          "changelog's end offsets.", ["table"], registry=REGISTRY)
 TERMINAL_LABELS = Counter("fraud_terminal_labels_total", "Labels applied to their terminal's windows (applied), "
                           "or received again and left out (duplicate).", ["outcome"], registry=REGISTRY)
 

@@ -327,6 +327,7 @@ def terminal_windows(app, s) -> tuple[Any, TableView]:
         await view.run()
 
     metrics.WINDOW_KEYS.labels(table="terminals", partition="all").set_function(lambda: len(view.data))
+    metrics.TABLE_VIEW_READ_TO.labels(table="terminals").set_function(lambda: sum(view.read_to.values()))
     return terminals, view
 
 

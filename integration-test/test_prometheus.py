@@ -33,7 +33,7 @@ from app import metrics as app_metrics
 from app.data.synthetic import generate
 from app.process import ROOT, free_port
 from app.records import Anomaly, DriftAlert, Score
-from app.testing.kafka import delete_topics, produce_raw, read
+from app.testing.kafka import committed_and_end, delete_topics, produce_raw, read
 from app.testing.names import Names
 from app.testing.replay import replay
 from app.testing.worker import Worker
@@ -434,6 +434,12 @@ def check_window_keys(run: Run) -> None:
     assert not run.q('sum(fraud_window_keys{table="terminals"})')
 
 
+def check_table_view_read_to(run: Run) -> None:
+    # the worker's copy of the terminal table has read its changelog to the end (no terminal: empty)
+    _, ends = committed_and_end(run.names.app_id, f"{run.names.app_id}-{settings.TERMINAL_WINDOWS_TABLE}-changelog")
+    assert run.q('sum(fraud_table_view_read_to{table="terminals"})') == sum(ends.values())
+
+
 def check_window_keys_expired(run: Run) -> None:
     # the replay spans a few seconds of event time: no card's 30-day windows are past
     assert not run.q("sum(fraud_window_keys_expired_total)")
@@ -517,6 +523,7 @@ CHECKS = {
     "fraud_window_features_missing_total": check_window_features_missing,
     "fraud_window_keys": check_window_keys,
     "fraud_window_keys_expired_total": check_window_keys_expired,
+    "fraud_table_view_read_to": check_table_view_read_to,
     "fraud_terminal_labels_total": check_terminal_labels,
 }
 

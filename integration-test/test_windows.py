@@ -12,9 +12,9 @@ import pytest
 from app.data.simulator import CONFIGS, load
 from app.features.stream import StreamFeatures
 from app.state.pending import decode_pending
-from app.testing.kafka import read
+from app.testing.kafka import committed_and_end, read
 from app.testing.replay import replay
-from app.testing.worker import assert_healthy
+from app.testing.worker import assert_healthy, wait_committed
 
 import settings
 from app import configured
@@ -54,10 +54,20 @@ def test_window_features_across_partitions_and_workers_equal_the_single_partitio
         worker.wait_assigned()
     # days 0-6 with their labels in the events: each label goes to its terminal's windows
     replay(names, labelled, labels="in-event")
+    # every label is in both workers' copies of the terminal table before the later transactions
+    # come (in a replay a partition may be days of event time behind another): all transactions
+    # scored, their labels applied, and the table's changelog read to its end by both copies
+    wait_committed(workers[0], names.transactions, timeout_s=120)
+    wait_committed(workers[0], f"{names.app_id}-terminal-labels", timeout_s=60)
+    applied = sum(w.metric("fraud_terminal_labels_total", outcome="applied") for w in workers)
+    assert applied >= len(labelled), f"{applied} of {len(labelled)} labels applied to their terminals"
+    _, ends = committed_and_end(names.app_id, f"{names.app_id}-{settings.TERMINAL_WINDOWS_TABLE}-changelog")
+    read_to = lambda: [w.metric("fraud_table_view_read_to", table="terminals") for w in workers]  # noqa: E731
+    _wait_for(lambda: read_to() == [sum(ends.values())] * 2, 60,
+              f"both copies of the terminal table read to {sum(ends.values())} (they read to {read_to()})", workers)
     terminals = {row["terminal_id"] for row in labelled}
-    held = lambda: [w.metric("fraud_window_keys", table="terminals", partition="all") for w in workers]  # noqa: E731
-    _wait_for(lambda: held() == [len(terminals)] * 2, 120,
-              f"{len(terminals)} terminals in both workers' terminal tables (they hold {held()})", workers)
+    held = [w.metric("fraud_window_keys", table="terminals", partition="all") for w in workers]
+    assert held == [len(terminals)] * 2, f"{len(terminals)} terminals expected in both copies, they hold {held}"
     # days 7-9 without labels: their model input waits in the pending table
     replay(names, scored, labels="none", id_prefix="later")
     pending = f"{names.app_id}-{settings.PENDING_TABLE}-changelog"

@@ -32,9 +32,11 @@ class TableView(TopicFollower):
     def __init__(self, topic: str, *, broker: str, client_options: dict | None = None) -> None:
         super().__init__(topic, broker=broker, client_options=client_options)
         self._fresh: dict[bytes, bytes | None] | None = None  # a copy being read again, until read
+        self._fresh_read_to: dict[int, int] = {}  # how far that copy has read
 
     def _begin(self) -> None:
         self._fresh = {} if self.data else None
+        self._fresh_read_to = {}
 
     def _take(self, records: list[tuple[bytes, bytes | None]]) -> None:
         if self._fresh is None:
@@ -42,8 +44,15 @@ class TableView(TopicFollower):
         else:
             self._fresh.update(records)
 
+    def _taken(self, read_to: dict[int, int]) -> None:
+        if self._fresh is None:
+            super()._taken(read_to)
+        else:  # the copy served, and how far it has read, stay as they are until the new one is read
+            self._fresh_read_to.update(read_to)
+
     def _caught_up(self) -> None:
         if self._fresh is not None:
             self.data = {k: v for k, v in self._fresh.items() if v is not None}
+            self.read_to = self._fresh_read_to
             self._fresh = None
         super()._caught_up()

@@ -6,7 +6,9 @@ rebalance moves them. :class:`TopicFollower` is that loop, once: it finds the to
 notes their end offsets, seeks where :meth:`~TopicFollower._seek` says (by default to the
 beginning), then hands each batch of ``(key, value)`` records to :meth:`~TopicFollower._take` as it
 comes. When its positions reach the end offsets noted at the start it calls
-:meth:`~TopicFollower._caught_up`, which turns :attr:`~TopicFollower.ready` true. A lost connection
+:meth:`~TopicFollower._caught_up`, which turns :attr:`~TopicFollower.ready` true. :attr:`~TopicFollower.read_to`
+says, per partition, the offset it has read up to: it has taken every record written before it
+(compared with the topic's end offsets: how far behind it is). A lost connection
 is logged and the follow starts over with a new consumer, which seeks again.
 
 Subclasses say where to start and what to keep: by default the latest value of each key, in
@@ -42,6 +44,7 @@ class TopicFollower:
         self.data: dict[bytes, bytes] = {}
         self.ready = False  # read up to the end offsets found at the start
         self.records = 0  # the records applied to data
+        self.read_to: dict[int, int] = {}  # partition -> the offset read up to (the next to read)
 
     def apply(self, records) -> None:
         """Apply ``(key, value)`` records in the topic's order (``None``: the key is deleted)."""
@@ -86,8 +89,9 @@ class TopicFollower:
             while True:
                 batch = await consumer.getmany(timeout_ms=500, max_records=self.batch_records)
                 self._take([(r.key, r.value) for messages in batch.values() for r in messages])
+                positions = {tp: await consumer.position(tp) for tp in ends}
+                self._taken({tp.partition: position for tp, position in positions.items()})
                 if not caught_up:
-                    positions = {tp: await consumer.position(tp) for tp in ends}
                     caught_up = all(positions[tp] >= end for tp, end in ends.items())
                     if caught_up:
                         self._caught_up()
@@ -109,6 +113,10 @@ class TopicFollower:
     def _take(self, records: list[tuple[bytes, bytes | None]]) -> None:
         """Each batch of ``(key, value)`` records, in the topic's order: applied to :attr:`data`."""
         self.apply(records)
+
+    def _taken(self, read_to: dict[int, int]) -> None:
+        """Each partition's position once a batch was given to :meth:`_take` (the next offset to read)."""
+        self.read_to.update(read_to)
 
     def _caught_up(self) -> None:
         """This follow read up to the end offsets found at its start: the follower is ready."""

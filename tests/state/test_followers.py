@@ -127,9 +127,10 @@ def test_a_table_view_reads_every_partition_from_the_beginning_then_follows(log)
     async def check():
         await until(lambda: view.ready)
         assert view.data == {b"b": b"2", b"c": b"3"} and view.records == 4
+        assert view.read_to == {0: 3, 1: 1}  # the end offsets: every record written is in data
         log.append("t-changelog", 1, (b"b", None), (b"d", b"4"))
         await until(lambda: view.records == 6)
-        assert view.data == {b"c": b"3", b"d": b"4"}
+        assert view.data == {b"c": b"3", b"d": b"4"} and view.read_to == {0: 3, 1: 3}
 
     following(view, check)
     consumer = FakeConsumer.made[0]
@@ -144,15 +145,31 @@ def test_a_table_view_read_again_replaces_its_copy_once_read(log):
 
     async def check():
         await until(lambda: view.ready)
-        assert view.data == {b"a": b"1", b"b": b"2"}
+        assert view.data == {b"a": b"1", b"b": b"2"} and view.read_to == {0: 1, 1: 1}
         log.append("t-changelog", 0, (b"a", None))
         FakeConsumer.fail_at = FakeConsumer.calls + 1  # the connection is lost: read again from the start
         await until(lambda: len(FakeConsumer.made) == 2 and FakeConsumer.calls > FakeConsumer.fail_at + 1)
-        assert view.data == {b"b": b"2"}
+        assert view.data == {b"b": b"2"} and view.read_to == {0: 2, 1: 1}
         log.append("t-changelog", 1, (b"c", b"3"))
         await until(lambda: b"c" in view.data)
 
     following(view, check)
+
+
+def test_a_table_view_read_again_says_how_far_the_copy_it_serves_has_read():
+    view = TableView("t-changelog", broker="127.0.0.1:9092")
+    view._begin()
+    view._take([(b"a", b"1"), (b"b", b"2")])
+    view._taken({0: 2})
+    view._caught_up()
+    view._begin()  # read again (a lost connection): the copy served stays until the new one is read
+    view._take([(b"a", b"1")])
+    view._taken({0: 1})
+    assert view.data == {b"a": b"1", b"b": b"2"} and view.read_to == {0: 2}
+    view._take([(b"b", None), (b"c", b"3")])
+    view._taken({0: 3})
+    view._caught_up()
+    assert view.data == {b"a": b"1", b"c": b"3"} and view.read_to == {0: 3}
 
 
 def test_a_table_view_of_an_empty_changelog_is_ready(log):
@@ -161,7 +178,7 @@ def test_a_table_view_of_an_empty_changelog_is_ready(log):
 
     async def check():
         await until(lambda: view.ready)
-        assert view.data == {}
+        assert view.data == {} and view.read_to == {0: 0, 1: 0}
 
     following(view, check)
 
