@@ -6,10 +6,10 @@ rebalance moves them. :class:`TopicFollower` is that loop, once: it finds the to
 notes their end offsets, seeks where :meth:`~TopicFollower._seek` says (by default to the
 beginning), then hands each batch of ``(key, value)`` records to :meth:`~TopicFollower._take` as it
 comes. When its positions reach the end offsets noted at the start it calls
-:meth:`~TopicFollower._caught_up`, which turns :attr:`~TopicFollower.ready` true. :attr:`~TopicFollower.read_to`
-says, per partition, the offset it has read up to: it has taken every record written before it
-(compared with the topic's end offsets: how far behind it is). A lost connection
-is logged and the follow starts over with a new consumer, which seeks again.
+:meth:`~TopicFollower._caught_up`, which turns :attr:`~TopicFollower.ready` true.
+:attr:`~TopicFollower.read_to` says, per partition, the offset it has read up to: it has taken
+every record written before it (compared with the topic's end offsets: how far behind it is). A
+lost connection is logged and the follow starts over with a new consumer, which seeks again.
 
 Subclasses say where to start and what to keep: by default the latest value of each key, in
 ``data`` (a ``None`` value, a tombstone, deletes the key).
