@@ -55,8 +55,8 @@ def test_window_features_across_partitions_and_workers_equal_the_single_partitio
     # days 0-6 with their labels in the events: each label goes to its terminal's windows
     replay(names, labelled, labels="in-event")
     # every label is in both workers' copies of the terminal table before the later transactions
-    # come (in a replay a partition may be days of event time behind another): all transactions
-    # scored, their labels applied, and the table's changelog read to its end by both copies
+    # come (a replay runs days of event time in a second: the 7-day delay does not cover the labels'
+    # way to the copies): all transactions scored, their labels applied, the changelog read to its end
     wait_committed(workers[0], names.transactions, timeout_s=120)
     wait_committed(workers[0], f"{names.app_id}-terminal-labels", timeout_s=60)
     applied = sum(w.metric("fraud_terminal_labels_total", outcome="applied") for w in workers)
