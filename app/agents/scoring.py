@@ -8,13 +8,13 @@ one at a time, the labels would fall behind a busy scorer.
 ``within_s``; with a model process taken in bulk by :func:`~app.agents.take.take_batches`): each
 batch goes to the model host as soon as it is taken, its scores are sent once they have all come
 back (a record batch per partition) while the sends of up to ``in_flight`` batches before it are
-still being confirmed, and a batch's events are acknowledged only once its scores are confirmed by the broker and the
-batch before it is done (at-least-once, in order); a send the broker does not confirm stops the
-worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the commits of a worker that
-looks healthy. With the models in this process
-(``in_process``), each batch is scored and sent before the next is taken. With an
-:class:`~app.agents.alignment.Aligner`, the batches taken are held there and what it releases, in
-step in event time across the worker's partitions, is scored as above.
+still being confirmed, and a batch's events are acknowledged only once its scores are confirmed
+by the broker and the batch before it is done (at-least-once, in order); a send the broker does
+not confirm stops the worker (:mod:`app.outputs`), so an unacknowledged batch never blocks the
+commits of a worker that looks healthy. With the models in this process (``in_process``), each
+batch is scored and sent before the next is taken. With an :class:`~app.agents.alignment.Aligner`,
+the batches taken are held there and what it releases, in step in event time across the worker's
+partitions, is scored as above.
 
 The other agents' work on the same transactions (``beside``: anomaly detection, drift monitoring)
 is done on each batch before it is scored, so that the worker reads and decodes each transaction
