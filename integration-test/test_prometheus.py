@@ -436,7 +436,7 @@ def check_window_keys(run: Run) -> None:
 
 def check_table_view_read_to(run: Run) -> None:
     # the worker's copy of the terminal table has read its changelog to the end (no terminal: empty)
-    _, ends = committed_and_end(run.names.app_id, f"{run.names.app_id}-{settings.TERMINAL_WINDOWS_TABLE}-changelog")
+    _, ends = committed_and_end(run.names.app_id, run.names.changelog(settings.TERMINAL_WINDOWS_TABLE))
     assert run.q('sum(fraud_table_view_read_to{table="terminals"})') == sum(ends.values())
 
 

@@ -42,10 +42,6 @@ def forged(value: bytes) -> bytes:
     return value + b"FSG1" + Signer(KEY).key_id + b"\x5a" * 32
 
 
-def changelog(names, table: str) -> str:
-    return f"{names.app_id}-{table}-changelog"
-
-
 
 def _restart_scores(make_worker, names, name: str, start: int, count: int):
     """A new worker on the same app; ``count`` new transactions from ``start``; it and their scores."""
@@ -70,11 +66,11 @@ def test_forged_checkpoints_are_refused_and_never_unpickled(make_worker, names, 
 
     # unsigned checkpoints to the model and drift tables, a forged signature for the anomaly detector
     model_file, anomaly_file, drift_file = tmp_path / "model-ran", tmp_path / "anomaly-ran", tmp_path / "drift-ran"
-    produce_raw(changelog(names, settings.CHECKPOINT_TABLE),
+    produce_raw(names.changelog(settings.CHECKPOINT_TABLE),
                 [(b"0", malicious(b"FRDL", model_file, {"transactions": 10**9, "labels": 10**9}))])
-    produce_raw(changelog(names, settings.ANOMALY_CHECKPOINT_TABLE),
+    produce_raw(names.changelog(settings.ANOMALY_CHECKPOINT_TABLE),
                 [(b"0", forged(malicious(b"FRDA", anomaly_file, 10**9)))])
-    produce_raw(changelog(names, settings.DRIFT_CHECKPOINT_TABLE),
+    produce_raw(names.changelog(settings.DRIFT_CHECKPOINT_TABLE),
                 [(b"features:0", Signer("another app's key, long enough").sign(
                     malicious(b"FRDM", drift_file, 10**9), b"features:0"))])
 
@@ -94,7 +90,7 @@ def test_forged_checkpoints_are_refused_and_never_unpickled(make_worker, names, 
     second.stop()
 
     # the model's checkpoint again, now with a forged signature over the worker's key id
-    produce_raw(changelog(names, settings.CHECKPOINT_TABLE),
+    produce_raw(names.changelog(settings.CHECKPOINT_TABLE),
                 [(b"0", forged(malicious(b"FRDL", model_file, {"transactions": 10**9, "labels": 10**9})))])
     third, scores = _restart_scores(make_worker, names, "third", 1300, 300)
     assert len({v["transaction_id"] for v in scores}) == 300, third.log_tail()

@@ -61,7 +61,7 @@ def test_window_features_across_partitions_and_workers_equal_the_single_partitio
     wait_committed(workers[0], f"{names.app_id}-terminal-labels", timeout_s=60)
     applied = sum(w.metric("fraud_terminal_labels_total", outcome="applied") for w in workers)
     assert applied >= len(labelled), f"{applied} of {len(labelled)} labels applied to their terminals"
-    _, ends = committed_and_end(names.app_id, f"{names.app_id}-{settings.TERMINAL_WINDOWS_TABLE}-changelog")
+    _, ends = committed_and_end(names.app_id, names.changelog(settings.TERMINAL_WINDOWS_TABLE))
     read_to = lambda: [w.metric("fraud_table_view_read_to", table="terminals") for w in workers]  # noqa: E731
     _wait_for(lambda: read_to() == [sum(ends.values())] * 2, 60,
               f"both copies of the terminal table read to {sum(ends.values())} (they read to {read_to()})", workers)
@@ -70,7 +70,7 @@ def test_window_features_across_partitions_and_workers_equal_the_single_partitio
     assert held == [len(terminals)] * 2, f"{len(terminals)} terminals expected in both copies, they hold {held}"
     # days 7-9 without labels: their model input waits in the pending table
     replay(names, scored, labels="none", id_prefix="later")
-    pending = f"{names.app_id}-{settings.PENDING_TABLE}-changelog"
+    pending = names.changelog(settings.PENDING_TABLE)
     entries = read(pending, expect=len(scored), timeout_s=180, idle_s=30)
     for worker in workers:
         assert_healthy(worker)

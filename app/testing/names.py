@@ -8,6 +8,8 @@ True
 True
 >>> names.env()["FRAUD_SCORES_TOPIC"] == names.scores
 True
+>>> names.changelog("pending") == names.app_id + "-pending-changelog"
+True
 """
 from __future__ import annotations
 
@@ -29,6 +31,10 @@ class Names:
     def topic_prefixes(self) -> tuple[str, str]:
         """Every topic of the run starts with one of these: its own, and its app's (changelogs)."""
         return f"{self.prefix}.", f"{self.app_id}-"
+
+    def changelog(self, table: str) -> str:
+        """The changelog topic of the app's table ``table`` (Faust's ``<app id>-<table>-changelog``)."""
+        return f"{self.app_id}-{table}-changelog"
 
     def topics(self) -> list[str]:
         """The test's own topics (not its app's changelogs), in :data:`TOPIC_KEYS` order."""
