@@ -4,6 +4,8 @@
   a picklable factory of it.
 * :class:`~app.learning.blend.ProbabilityBlend` - a weighted mean of classifiers' fraud probabilities.
 * :class:`~app.learning.learner.OnlineLearner` - predict, learn, reset, checkpoint and restore one model.
+* :mod:`~app.learning.layout` - checkpoints read back into objects laid out as new ones, whose
+  attribute reads are faster than those of a pickled or unpickled object.
 * :class:`~app.learning.evaluation.PrequentialEvaluator` - exact ROC-AUC / PR-AUC, precision and recall,
   cumulative and over a sliding window.
 * :class:`~app.learning.learner_set.LearnerSet` - keyed learners driven by lists of operations.

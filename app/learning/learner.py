@@ -9,7 +9,9 @@ A checkpoint is a header and a pickle of the model, the factory, the counters an
 ``meta`` (the stream positions the model has learned up to), stamped with
 :data:`CHECKPOINT_FORMAT`. It is not compressed: a forest's pickle shrinks by only ~20% with zlib
 and compressing costs more time than pickling. Only load checkpoints this service wrote:
-unpickling runs code.
+unpickling runs code. Checkpoints are read back with :func:`app.learning.layout.loads`, and a
+learner goes on from the model read back from its own checkpoint: pickling leaves a model's
+objects in a layout whose attribute reads are slower (see :mod:`app.learning.layout`).
 
 >>> from app.learning.pipeline import model_factory
 >>> learner = OnlineLearner(model_factory(kind="lr"))
@@ -33,6 +35,7 @@ from typing import Any, Callable
 
 from river import base
 
+from app.learning import layout
 from app.learning.pipeline import model_name
 
 CHECKPOINT_FORMAT = 1
@@ -62,7 +65,7 @@ def load_checkpoint(data: bytes, magic: bytes, what: str, format_: int) -> dict:
     if not data.startswith(magic):
         raise CheckpointError(f"not a valid {what} (bad header)")
     try:
-        state = pickle.loads(data[len(magic):])
+        state = layout.loads(data[len(magic):])
     except Exception as exc:
         raise CheckpointError(f"unreadable {what}: {type(exc).__name__}: {exc}") from exc
     found = state.get("format") if isinstance(state, dict) else type(state).__name__
@@ -113,7 +116,9 @@ class OnlineLearner:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:
-        """The learner as bytes (see :meth:`from_checkpoint`)."""
+        """The learner as bytes (see :meth:`from_checkpoint`). The learner goes on with the model
+        read back from them, the same model in the layout of new objects (pickling it moved its
+        objects' attributes to a slower one: :mod:`app.learning.layout`)."""
         state = {
             "format": CHECKPOINT_FORMAT,
             "name": self.name,
@@ -123,7 +128,9 @@ class OnlineLearner:
             "factory": self.factory,
             "model": self.model,
         }
-        return dump_checkpoint(_MAGIC, state)
+        blob = dump_checkpoint(_MAGIC, state)
+        self.model = load_checkpoint(blob, _MAGIC, "model checkpoint", CHECKPOINT_FORMAT)["model"]
+        return blob
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "OnlineLearner":

@@ -1,0 +1,100 @@
+"""layout: checkpoints read back into objects laid out as new ones, the same state as pickle's."""
+from __future__ import annotations
+
+import pickle
+
+from river import stats
+
+from app.learning import layout, model_factory
+from app.learning.learner import OnlineLearner
+from tests.learning.test_pipeline import stream
+
+
+class Temperature:
+    """A class whose ``celsius`` state is a property: pickle writes it into the instance's dict."""
+
+    def __init__(self) -> None:
+        self.kelvin = 273.15
+        self.__dict__["celsius"] = "stored"
+
+    @property
+    def celsius(self):
+        return self.kelvin - 273.15
+
+    @celsius.setter
+    def celsius(self, value):
+        raise AssertionError("a property's setter is not how state is restored")
+
+
+class Slotted:
+    __slots__ = ("a", "b")
+
+    def __init__(self) -> None:
+        self.a, self.b = 1, [2]
+
+
+class Restoring:
+    def __init__(self) -> None:
+        self.value = 1
+
+    def __setstate__(self, state) -> None:
+        self.__dict__.update(state, restored=True)
+
+
+def trained(n: int = 600):
+    model = model_factory(kind="arf+lr", trees=3)()
+    for x, y in stream(n):
+        model.predict_proba_one(x)
+        model.learn_one(x, y)
+    return model
+
+
+def test_loads_gives_what_pickle_gives():
+    mean = stats.Mean()
+    for value in (1.0, 2.0, 6.0):
+        mean.update(value)
+    data = pickle.dumps({"mean": mean, "shared": [mean, mean], "n": 3})
+    state = layout.loads(data)
+    assert state["mean"].get() == 3.0 and state["n"] == 3
+    assert state["shared"][0] is state["shared"][1] is state["mean"]  # references kept, as pickle keeps them
+
+
+def test_a_read_back_model_is_laid_out_as_a_new_one_and_pickles_the_same():
+    model = trained()
+    new = len(layout.instances_with_dict(model, "river"))
+    data = pickle.dumps(model)
+    assert len(layout.instances_with_dict(model, "river")) > new + 10  # pickling made dicts
+    assert len(layout.instances_with_dict(pickle.loads(data), "river")) > new + 10  # so does unpickling
+    read_back = layout.loads(data)
+    assert len(layout.instances_with_dict(read_back, "river")) <= new
+    assert pickle.dumps(read_back) == pickle.dumps(pickle.loads(data))  # the same state as pickle's
+
+
+def test_a_relaid_model_predicts_and_learns_as_the_original():
+    model = trained()
+    copy = layout.relaid(model)
+    for x, y in stream(400, seed=7):
+        assert copy.predict_proba_one(x) == model.predict_proba_one(x)
+        model.learn_one(x, y)
+        copy.learn_one(x, y)
+
+
+def test_state_a_class_restores_itself_or_a_descriptor_owns_is_restored_as_pickle_does():
+    temperature = layout.relaid(Temperature())
+    assert temperature.__dict__["celsius"] == "stored" and temperature.kelvin == 273.15
+    slotted = layout.relaid(Slotted())
+    assert (slotted.a, slotted.b) == (1, [2])
+    assert layout.relaid(Restoring()).__dict__ == {"value": 1, "restored": True}
+
+
+def test_a_learner_goes_on_from_its_checkpoint_in_the_layout_of_new_objects():
+    live = OnlineLearner(model_factory(kind="arf+lr", trees=3))
+    for x, y in stream(600):
+        live.learn(x, y)
+    new = len(layout.instances_with_dict(live.model, "river"))
+    before = live.model
+    live.to_checkpoint()
+    assert live.model is not before
+    assert len(layout.instances_with_dict(live.model, "river")) <= new
+    restored = OnlineLearner.from_checkpoint(live.to_checkpoint())
+    assert len(layout.instances_with_dict(restored.model, "river")) <= new
