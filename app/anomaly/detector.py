@@ -35,7 +35,7 @@ from typing import NamedTuple
 from river import anomaly, compose, preprocessing
 
 from app.anomaly.threshold import FixedThreshold, RollingQuantileThreshold, make_threshold
-from app.learning.learner import dump_checkpoint, load_checkpoint
+from app.learning.learner import dump_checkpoint, load_checkpoint, read_back
 
 CHECKPOINT_FORMAT = 1
 _MAGIC = b"FRDA"  # then the pickle
@@ -114,9 +114,13 @@ class AnomalyDetector:
 
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:
-        """The detector as bytes (see :meth:`from_checkpoint`)."""
-        return dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "model": self.model, "threshold": self.threshold,
+        """The detector as bytes (see :meth:`from_checkpoint`). The detector goes on with the model
+        and threshold read back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
+        blob = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "model": self.model, "threshold": self.threshold,
                                         "warmup": self.warmup, "events_seen": self.events_seen})
+        state = read_back(blob, _MAGIC)
+        self.model, self.threshold = state["model"], state["threshold"]
+        return blob
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "AnomalyDetector":

@@ -56,7 +56,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from app.learning.learner import dump_checkpoint, load_checkpoint
+from app.learning.learner import dump_checkpoint, load_checkpoint, read_back
 
 MITIGATIONS = ("none", "reset", "challenger")
 
@@ -167,8 +167,12 @@ class ChallengerSlot:
         return taken
 
     def to_checkpoint(self) -> bytes:
-        return dump_checkpoint(_SLOT_MAGIC, {"format": _SLOT_FORMAT, "learner": self.learner, "events": self.events,
+        """The slot as bytes (see :meth:`from_checkpoint`). The slot goes on with the challenger read
+        back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
+        blob = dump_checkpoint(_SLOT_MAGIC, {"format": _SLOT_FORMAT, "learner": self.learner, "events": self.events,
                                              "changes": self.changes})
+        self.learner = read_back(blob, _SLOT_MAGIC)["learner"]
+        return blob
 
     @classmethod
     def from_checkpoint(cls, data: bytes) -> "ChallengerSlot":

@@ -88,7 +88,7 @@ from typing import Mapping
 from river.drift import ADWIN
 
 from app.drift.transforms import Transform, identity
-from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint
+from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint, read_back
 
 DIRECTIONS = ("both", "increase", "decrease")
 CHECKPOINT_FORMAT = 1
@@ -246,10 +246,13 @@ class DriftMonitor:
         return f"{self.detector}, warning_delta={self.warning_delta}"
 
     def to_checkpoint(self) -> bytes:
-        """The detectors' state as bytes (see :meth:`restore`)."""
-        return dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
+        """The detectors' state as bytes (see :meth:`restore`). The monitor goes on with the detectors
+        read back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
+        blob = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
                                         "channels": self._channels, "suppressed": self.suppressed,
                                         "updates": self.updates, "waiting": self.waiting})
+        self._channels = read_back(blob, _MAGIC)["channels"]
+        return blob
 
     def restore(self, data: bytes) -> "DriftMonitor":
         """Take the detectors' state saved by :meth:`to_checkpoint` (a monitor with other ADWIN

@@ -1,33 +1,30 @@
-"""Unpickling into objects laid out as new ones, whose attribute reads run at full speed.
+"""Pickles that unpickle into objects laid out as new ones, whose attribute reads run at full speed.
 
 On CPython 3.11 a new instance of a plain class keeps its attributes in a compact array, and the
 interpreter's specialised attribute reads go straight to it. Reading the instance's ``__dict__``
 replaces that array by a dict for good, and every later attribute read of the instance takes a
 slower path. Pickling an object reads its ``__dict__`` (its state), and so does unpickling one
-(``pickle`` fills the new object's ``__dict__``): a River forest predicts and learns 5-7% slower
-per event once checkpointed, or restored from a checkpoint, than one that never was
-(docs/performance.md).
+(``pickle`` fills the new object's ``__dict__``): once checkpointed, or restored from a
+checkpoint, a River forest predicts and learns 5-7% slower per event and a Half-Space-Trees
+detector 45% slower than one that never was (docs/performance.md).
 
-:func:`loads` unpickles as :func:`pickle.loads` does, but sets each object's state attribute by
-attribute with ``object.__setattr__``, as ``__init__`` does, which keeps the compact layout (an
-object with its own ``__setstate__`` or ``__setattr__``, or a state key that a class's data
-descriptor owns, gets its state as :mod:`pickle` gives it). :func:`relaid` is a copy of an object
-in that layout: what the owner of an object it has just pickled goes on with.
-
-It runs :mod:`pickle`'s Python implementation, about five times slower than its C one (4 ms for a
-forest of 3 trees that pickles to 40 kB): for checkpoints, not for messages. Like
-:func:`pickle.loads`, it runs code named in the bytes: only for bytes this service wrote.
+:func:`dumps` pickles as :func:`pickle.dumps` does, but tells the unpickler to set the state of
+each instance of a plain class (one with no ``__reduce__``, ``__getstate__``, ``__setstate__``
+or ``__setattr__`` of its own) with :func:`set_state`, attribute by attribute as ``__init__``
+does, which keeps the compact layout. What it writes is read back by :func:`pickle.loads`. The
+object pickled is left in the slower layout: :func:`relaid` is a copy of an object in the fast
+one, what its owner goes on with once it has pickled it.
 
 >>> from river import stats
 >>> mean = stats.Mean()
 >>> mean.update(2.0)
 >>> has_instance_dict(mean)  # new
 False
->>> data = pickle.dumps(mean)
+>>> data = dumps(mean)
 >>> has_instance_dict(mean)  # pickled
 True
->>> restored = loads(data)
->>> restored.get(), has_instance_dict(restored), has_instance_dict(pickle.loads(data))
+>>> restored = pickle.loads(data)
+>>> restored.get(), has_instance_dict(restored), has_instance_dict(pickle.loads(pickle.dumps(mean)))
 (2.0, False, True)
 >>> copy = relaid(mean)
 >>> copy.update(4.0)
@@ -36,13 +33,32 @@ True
 """
 from __future__ import annotations
 
+import copyreg
 import functools
 import gc
 import io
 import pickle
 import sys
 
-__all__ = ["has_instance_dict", "instances_with_dict", "loads", "relaid"]
+__all__ = ["dumps", "has_instance_dict", "instances_with_dict", "relaid", "set_state"]
+
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class statement's class, not a built-in type
+
+
+def set_state(obj, state: dict) -> None:
+    """Give ``obj`` the attributes in ``state`` as ``__init__`` would (one at a time); a name a data
+    descriptor of its class owns (a property...) goes into its ``__dict__``, as :mod:`pickle` puts it."""
+    cls, intern = type(obj), sys.intern
+    for name, value in state.items():
+        if type(name) is not str:
+            obj.__dict__[name] = value
+            continue
+        name = intern(name)  # as pickle does: names the same object as the class's code uses
+        if _owned_by_descriptor(cls, name):
+            obj.__dict__[name] = value
+        else:
+            object.__setattr__(obj, name, value)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -55,45 +71,38 @@ def _owned_by_descriptor(cls: type, name: str) -> bool:
     return False
 
 
-class _Unpickler(pickle._Unpickler):
-    """:mod:`pickle`'s Python unpickler with its ``BUILD`` step setting attributes one by one."""
-
-    dispatch = dict(pickle._Unpickler.dispatch)
-
-    def load_build(self) -> None:
-        state = self.stack.pop()
-        inst = self.stack[-1]
-        cls = type(inst)
-        if (getattr(inst, "__setstate__", None) is not None or cls.__setattr__ is not object.__setattr__
-                or not cls.__dictoffset__):  # (no instance dict: slots only)
-            self.stack.append(state)
-            super().load_build()  # pickle's own way
-            return
-        slotstate = None
-        if isinstance(state, tuple) and len(state) == 2:
-            state, slotstate = state
-        if state:
-            intern, set_attribute = sys.intern, object.__setattr__
-            for name, value in state.items():
-                if type(name) is str and not _owned_by_descriptor(cls, name):
-                    set_attribute(inst, intern(name), value)
-                else:
-                    inst.__dict__[name] = value
-        if slotstate:
-            for name, value in slotstate.items():
-                setattr(inst, name, value)
-
-    dispatch[pickle.BUILD[0]] = load_build
+@functools.lru_cache(maxsize=4096)
+def _plain(cls: type) -> bool:
+    """Whether instances of ``cls`` (a class defined in Python) pickle by ``object``'s own means into
+    a dict of attributes."""
+    return (cls.__flags__ & _HEAP_TYPE and cls.__dictoffset__ != 0 and cls.__reduce_ex__ is object.__reduce_ex__
+            and cls.__reduce__ is object.__reduce__ and cls.__getstate__ is object.__getstate__
+            and getattr(cls, "__setstate__", None) is None and cls.__setattr__ is object.__setattr__
+            and not any(klass.__dict__.get("__slots__") for klass in cls.__mro__[:-1]))  # (empty ones: fine)
 
 
-def loads(data: bytes):
-    """The object pickled in ``data``, its instances laid out as new ones (see the module)."""
-    return _Unpickler(io.BytesIO(data)).load()
+class _Pickler(pickle.Pickler):
+    def reducer_override(self, obj):
+        cls = type(obj)
+        if isinstance(obj, type) or not _plain(cls):
+            return NotImplemented
+        reduced = obj.__reduce_ex__(_PROTOCOL)
+        if (len(reduced) != 5 or reduced[0] is not copyreg.__newobj__ or reduced[1] != (cls,)
+                or type(reduced[2]) is not dict):
+            return reduced
+        return (*reduced, set_state)
+
+
+def dumps(obj) -> bytes:
+    """The pickle of ``obj``, whose plain instances :func:`pickle.loads` lays out as new ones."""
+    buffer = io.BytesIO()
+    _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
+    return buffer.getvalue()
 
 
 def relaid(obj):
-    """A copy of ``obj`` (through a pickle) whose instances are laid out as new ones."""
-    return loads(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+    """A copy of ``obj`` (through a pickle) whose plain instances are laid out as new ones."""
+    return pickle.loads(dumps(obj))
 
 
 def has_instance_dict(obj) -> bool:
@@ -107,12 +116,14 @@ def has_instance_dict(obj) -> bool:
 
 
 def instances_with_dict(root, module_prefix: str = "") -> list:
-    """The objects reachable from ``root`` (their classes' modules starting with ``module_prefix``)
-    for which :func:`has_instance_dict` holds. For tests."""
+    """The objects reachable from ``root`` for which :func:`has_instance_dict` holds, among the
+    instances of plain classes (those :func:`dumps` lays out) defined in modules whose names start
+    with ``module_prefix``. For tests."""
     seen, found, todo = {id(root)}, [], [root]
     while todo:
         obj = todo.pop()
-        if type(obj).__module__.startswith(module_prefix) and has_instance_dict(obj):
+        cls = type(obj)
+        if cls.__module__.startswith(module_prefix) and _plain(cls) and has_instance_dict(obj):
             found.append(obj)
         for referent in gc.get_referents(obj):
             if id(referent) not in seen and not isinstance(referent, type):

@@ -9,9 +9,9 @@ A checkpoint is a header and a pickle of the model, the factory, the counters an
 ``meta`` (the stream positions the model has learned up to), stamped with
 :data:`CHECKPOINT_FORMAT`. It is not compressed: a forest's pickle shrinks by only ~20% with zlib
 and compressing costs more time than pickling. Only load checkpoints this service wrote:
-unpickling runs code. Checkpoints are read back with :func:`app.learning.layout.loads`, and a
-learner goes on from the model read back from its own checkpoint: pickling leaves a model's
-objects in a layout whose attribute reads are slower (see :mod:`app.learning.layout`).
+unpickling runs code. Checkpoints are pickled with :func:`app.learning.layout.dumps`, so the
+objects read back are laid out as new ones, and a learner goes on from the model read back from
+its own checkpoint: pickling left the model's objects in a layout whose attribute reads are slower.
 
 >>> from app.learning.pipeline import model_factory
 >>> learner = OnlineLearner(model_factory(kind="lr"))
@@ -47,8 +47,17 @@ class CheckpointError(ValueError):
 
 
 def dump_checkpoint(magic: bytes, state: dict) -> bytes:
-    """``magic`` then the pickle of ``state`` (which names its ``"format"``)."""
-    return magic + pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    """``magic`` then the pickle of ``state`` (which names its ``"format"``), which unpickles into
+    objects laid out as new ones (:func:`app.learning.layout.dumps`). The objects pickled are left
+    in a slower layout: an owner that goes on with them goes on with them read back instead."""
+    return magic + layout.dumps(state)
+
+
+def read_back(data: bytes, magic: bytes) -> dict:
+    """The state in ``data``, a checkpoint this process has just written with :func:`dump_checkpoint`
+    and ``magic``: what the owner of the objects pickled goes on with, the same objects laid out as
+    new ones (see :mod:`app.learning.layout`)."""
+    return pickle.loads(memoryview(data)[len(magic):])
 
 
 def load_checkpoint(data: bytes, magic: bytes, what: str, format_: int) -> dict:
@@ -65,7 +74,7 @@ def load_checkpoint(data: bytes, magic: bytes, what: str, format_: int) -> dict:
     if not data.startswith(magic):
         raise CheckpointError(f"not a valid {what} (bad header)")
     try:
-        state = layout.loads(data[len(magic):])
+        state = pickle.loads(data[len(magic):])
     except Exception as exc:
         raise CheckpointError(f"unreadable {what}: {type(exc).__name__}: {exc}") from exc
     found = state.get("format") if isinstance(state, dict) else type(state).__name__
@@ -117,8 +126,7 @@ class OnlineLearner:
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:
         """The learner as bytes (see :meth:`from_checkpoint`). The learner goes on with the model
-        read back from them, the same model in the layout of new objects (pickling it moved its
-        objects' attributes to a slower one: :mod:`app.learning.layout`)."""
+        read back from them, the same model in the layout of new objects (see the module)."""
         state = {
             "format": CHECKPOINT_FORMAT,
             "name": self.name,
@@ -129,7 +137,7 @@ class OnlineLearner:
             "model": self.model,
         }
         blob = dump_checkpoint(_MAGIC, state)
-        self.model = load_checkpoint(blob, _MAGIC, "model checkpoint", CHECKPOINT_FORMAT)["model"]
+        self.model = read_back(blob, _MAGIC)["model"]
         return blob
 
     @classmethod

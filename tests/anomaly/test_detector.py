@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from app.anomaly import AnomalyDetector, FixedThreshold, RollingQuantileThreshold
 from app.data.synthetic import generate
-from app.learning import OnlineLearner
+from app.learning import OnlineLearner, layout
 from app.learning.learner import CheckpointError
 from app.learning.pipeline import model_factory
 
@@ -84,3 +84,18 @@ def test_a_fresh_detector_and_other_bytes_are_told_apart():
         AnomalyDetector.from_checkpoint(b"FRDA" + b"\x80\x05junk")
     with pytest.raises(CheckpointError, match="format 99"):
         AnomalyDetector.from_checkpoint(b"FRDA" + pickle.dumps({"format": 99}))
+
+
+def test_after_a_checkpoint_the_detector_goes_on_with_objects_laid_out_as_new_ones():
+    make = lambda: AnomalyDetector(trees=3, height=5, window=50, warmup=10,  # noqa: E731
+                                   threshold=RollingQuantileThreshold(0.95, 200), seed=4)
+    xs = rows_as_x(generate(600, seed=5, fraud_rate=0.02))
+    checkpointed, uninterrupted = make(), make()
+    for x in xs[:300]:
+        checkpointed.process(x)
+        uninterrupted.process(x)
+    new = len(layout.instances_with_dict(uninterrupted, "river"))
+    checkpointed.to_checkpoint()
+    assert len(layout.instances_with_dict(checkpointed, "river")) <= new
+    assert len(layout.instances_with_dict(pickle.loads(pickle.dumps(uninterrupted)), "river")) > new + 10
+    assert [checkpointed.process(x) for x in xs[300:]] == [uninterrupted.process(x) for x in xs[300:]]

@@ -78,3 +78,24 @@ def test_fresh_copy_of_a_river_learner_is_untrained():
 def test_unknown_policy():
     with pytest.raises(ValueError):
         make_mitigation("retrain")
+
+
+def test_after_a_checkpoint_the_slot_goes_on_with_a_challenger_laid_out_as_new_objects():
+    from app.drift import ChallengerSlot
+    from app.learning import OnlineLearner, layout, model_factory
+    from tests.learning.test_pipeline import stream
+
+    checkpointed, uninterrupted = ChallengerSlot(), ChallengerSlot()
+    checkpointed.start(OnlineLearner(model_factory(kind="arf", trees=2)))
+    uninterrupted.start(OnlineLearner(model_factory(kind="arf", trees=2)))
+    rows = list(stream(800))
+    for x, y in rows[:500]:
+        checkpointed.learn(x, y)
+        uninterrupted.learn(x, y)
+    new = len(layout.instances_with_dict(uninterrupted.learner, "river"))
+    checkpointed.to_checkpoint()
+    assert len(layout.instances_with_dict(checkpointed.learner, "river")) <= new
+    for x, y in rows[500:]:
+        assert checkpointed.learner.predict_proba(x) == uninterrupted.learner.predict_proba(x)
+        checkpointed.learn(x, y)
+        uninterrupted.learn(x, y)

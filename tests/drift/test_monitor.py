@@ -1,9 +1,11 @@
 import math
+import pickle
 import random
 
 import pytest
 
 from app.drift import DriftMonitor, make_transform
+from app.learning import layout
 
 
 def _stream(rng, n, mean, sd=1.0):
@@ -79,3 +81,17 @@ def test_transforms():
         make_transform("sqrt")
     with pytest.raises(ValueError):
         make_transform("clip:2:1")
+
+
+def test_after_a_checkpoint_the_monitor_goes_on_with_detectors_laid_out_as_new_ones():
+    rng = random.Random(3)
+    values = _stream(rng, 3000, 0.0) + _stream(rng, 3000, 1.0)
+    checkpointed, uninterrupted = DriftMonitor(delta=0.002, clock=32), DriftMonitor(delta=0.002, clock=32)
+    for v in values[:2000]:
+        checkpointed.update("x", v)
+        uninterrupted.update("x", v)
+    new = len(layout.instances_with_dict(uninterrupted, "river"))
+    checkpointed.to_checkpoint()
+    assert len(layout.instances_with_dict(checkpointed, "river")) <= new
+    assert len(layout.instances_with_dict(pickle.loads(pickle.dumps(uninterrupted)), "river")) > new
+    assert [checkpointed.update("x", v) for v in values[2000:]] == [uninterrupted.update("x", v) for v in values[2000:]]
