@@ -49,26 +49,22 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class statement's class, not a bui
 def set_state(obj, state: dict) -> None:
     """Give ``obj`` the attributes in ``state`` as ``__init__`` would (one at a time); a name a data
     descriptor of its class owns (a property...) goes into its ``__dict__``, as :mod:`pickle` puts it."""
-    cls, intern = type(obj), sys.intern
+    owned, set_attribute, intern = _descriptor_names(type(obj)), object.__setattr__, sys.intern
     for name, value in state.items():
-        if type(name) is not str:
-            obj.__dict__[name] = value
-            continue
-        name = intern(name)  # as pickle does: names the same object as the class's code uses
-        if _owned_by_descriptor(cls, name):
-            obj.__dict__[name] = value
+        if type(name) is str and name not in owned:
+            set_attribute(obj, intern(name), value)  # (interned as pickle does: the class's code's own string)
         else:
-            object.__setattr__(obj, name, value)
+            obj.__dict__[name] = value
 
 
 @functools.lru_cache(maxsize=4096)
-def _owned_by_descriptor(cls: type, name: str) -> bool:
-    """Whether a data descriptor of ``cls`` (a property with a setter, a slot...) handles ``name``."""
-    for klass in cls.__mro__:
-        if name in klass.__dict__:
-            attribute = type(klass.__dict__[name])
-            return hasattr(attribute, "__set__") or hasattr(attribute, "__delete__")
-    return False
+def _descriptor_names(cls: type) -> frozenset:
+    """The names a data descriptor of ``cls`` handles (a property with a setter, a slot...)."""
+    is_descriptor: dict[str, bool] = {}
+    for klass in reversed(cls.__mro__):  # a class's own attribute hides its bases'
+        for name, attribute in vars(klass).items():
+            is_descriptor[name] = hasattr(type(attribute), "__set__") or hasattr(type(attribute), "__delete__")
+    return frozenset(name for name, descriptor in is_descriptor.items() if descriptor)
 
 
 @functools.lru_cache(maxsize=4096)
