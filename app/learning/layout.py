@@ -5,15 +5,14 @@ interpreter's specialised attribute reads go straight to it. Reading the instanc
 replaces that array by a dict for good, and every later attribute read of the instance takes a
 slower path. Pickling an object reads its ``__dict__`` (its state), and so does unpickling one
 (``pickle`` fills the new object's ``__dict__``): once checkpointed, or restored from a
-checkpoint, a River forest predicts and learns 5-7% slower per event and a Half-Space-Trees
-detector 45% slower than one that never was (docs/performance.md).
+checkpoint, a River forest predicts and learns 6-7% slower per event and a Half-Space-Trees
+detector 45-55% slower than one that never was (docs/performance.md).
 
 :func:`dumps` pickles as :func:`pickle.dumps` does, but tells the unpickler to set the state of
 each instance of a plain class (one with no ``__reduce__``, ``__getstate__``, ``__setstate__``
 or ``__setattr__`` of its own) with :func:`set_state`, attribute by attribute as ``__init__``
 does, which keeps the compact layout. What it writes is read back by :func:`pickle.loads`. The
-object pickled is left in the slower layout: :func:`relaid` is a copy of an object in the fast
-one, what its owner goes on with once it has pickled it.
+object pickled is left in the slower layout: its owner goes on with the copy read back.
 
 >>> from river import stats
 >>> mean = stats.Mean()
@@ -26,9 +25,8 @@ True
 >>> restored = pickle.loads(data)
 >>> restored.get(), has_instance_dict(restored), has_instance_dict(pickle.loads(pickle.dumps(mean)))
 (2.0, False, True)
->>> copy = relaid(mean)
->>> copy.update(4.0)
->>> copy.get(), has_instance_dict(copy)
+>>> restored.update(4.0)
+>>> restored.get(), has_instance_dict(restored)
 (3.0, False)
 """
 from __future__ import annotations
@@ -40,7 +38,7 @@ import io
 import pickle
 import sys
 
-__all__ = ["dumps", "has_instance_dict", "instances_with_dict", "relaid", "set_state"]
+__all__ = ["dumps", "has_instance_dict", "instances_with_dict", "set_state"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class statement's class, not a built-in type
@@ -94,11 +92,6 @@ def dumps(obj) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, protocol=_PROTOCOL).dump(obj)
     return buffer.getvalue()
-
-
-def relaid(obj):
-    """A copy of ``obj`` (through a pickle) whose plain instances are laid out as new ones."""
-    return pickle.loads(dumps(obj))
 
 
 def has_instance_dict(obj) -> bool:

@@ -41,6 +41,10 @@ class Restoring:
         self.__dict__.update(state, restored=True)
 
 
+def read_back(obj):
+    return pickle.loads(layout.dumps(obj))
+
+
 def trained(n: int = 600):
     model = model_factory(kind="arf+lr", trees=3)()
     for x, y in stream(n):
@@ -78,9 +82,9 @@ def test_a_model_read_back_is_laid_out_as_a_new_one_with_pickles_state():
     assert pickle.dumps(read_back) == pickle.dumps(pickle.loads(pickle.dumps(model)))  # the same state
 
 
-def test_a_relaid_model_predicts_and_learns_as_the_original():
+def test_a_model_read_back_predicts_and_learns_as_the_original():
     model = trained()
-    copy = layout.relaid(model)
+    copy = read_back(model)
     for x, y in stream(400, seed=7):
         assert copy.predict_proba_one(x) == model.predict_proba_one(x)
         model.learn_one(x, y)
@@ -88,11 +92,11 @@ def test_a_relaid_model_predicts_and_learns_as_the_original():
 
 
 def test_state_a_class_restores_itself_or_a_descriptor_owns_is_restored_as_pickle_does():
-    temperature = layout.relaid(Temperature())
+    temperature = read_back(Temperature())
     assert temperature.__dict__["celsius"] == "stored" and temperature.kelvin == 273.15
-    slotted = layout.relaid(Slotted())
+    slotted = read_back(Slotted())
     assert (slotted.a, slotted.b) == (1, [2])
-    assert layout.relaid(Restoring()).__dict__ == {"value": 1, "restored": True}
+    assert read_back(Restoring()).__dict__ == {"value": 1, "restored": True}
 
 
 def test_a_learner_goes_on_from_its_checkpoint_in_the_layout_of_new_objects():
