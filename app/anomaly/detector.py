@@ -35,7 +35,7 @@ from typing import NamedTuple
 from river import anomaly, compose, preprocessing
 
 from app.anomaly.threshold import FixedThreshold, RollingQuantileThreshold, make_threshold
-from app.learning.learner import dump_checkpoint, load_checkpoint, read_back
+from app.learning.learner import dump_checkpoint, load_checkpoint
 
 CHECKPOINT_FORMAT = 1
 _MAGIC = b"FRDA"  # then the pickle
@@ -115,10 +115,10 @@ class AnomalyDetector:
     # -- checkpoints --------------------------------------------------------------------------------
     def to_checkpoint(self) -> bytes:
         """The detector as bytes (see :meth:`from_checkpoint`). The detector goes on with the model
-        and threshold read back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
-        blob = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "model": self.model, "threshold": self.threshold,
-                                        "warmup": self.warmup, "events_seen": self.events_seen})
-        state = read_back(blob, _MAGIC)
+        and threshold read back from them, laid out as new objects (:func:`~app.learning.learner.dump_checkpoint`)."""
+        blob, state = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "model": self.model,
+                                               "threshold": self.threshold, "warmup": self.warmup,
+                                               "events_seen": self.events_seen})
         self.model, self.threshold = state["model"], state["threshold"]
         return blob
 

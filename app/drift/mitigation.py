@@ -56,7 +56,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from app.learning.learner import dump_checkpoint, load_checkpoint, read_back
+from app.learning.learner import dump_checkpoint, load_checkpoint
 
 MITIGATIONS = ("none", "reset", "challenger")
 
@@ -168,10 +168,10 @@ class ChallengerSlot:
 
     def to_checkpoint(self) -> bytes:
         """The slot as bytes (see :meth:`from_checkpoint`). The slot goes on with the challenger read
-        back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
-        blob = dump_checkpoint(_SLOT_MAGIC, {"format": _SLOT_FORMAT, "learner": self.learner, "events": self.events,
-                                             "changes": self.changes})
-        self.learner = read_back(blob, _SLOT_MAGIC)["learner"]
+        back from them, laid out as new objects (:func:`~app.learning.learner.dump_checkpoint`)."""
+        blob, state = dump_checkpoint(_SLOT_MAGIC, {"format": _SLOT_FORMAT, "learner": self.learner,
+                                                    "events": self.events, "changes": self.changes})
+        self.learner = state["learner"]
         return blob
 
     @classmethod

@@ -88,7 +88,7 @@ from typing import Mapping
 from river.drift import ADWIN
 
 from app.drift.transforms import Transform, identity
-from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint, read_back
+from app.learning.learner import CheckpointError, dump_checkpoint, load_checkpoint
 
 DIRECTIONS = ("both", "increase", "decrease")
 CHECKPOINT_FORMAT = 1
@@ -247,11 +247,11 @@ class DriftMonitor:
 
     def to_checkpoint(self) -> bytes:
         """The detectors' state as bytes (see :meth:`restore`). The monitor goes on with the detectors
-        read back from them, laid out as new objects (:func:`~app.learning.learner.read_back`)."""
-        blob = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
-                                        "channels": self._channels, "suppressed": self.suppressed,
-                                        "updates": self.updates, "waiting": self.waiting})
-        self._channels = read_back(blob, _MAGIC)["channels"]
+        read back from them, laid out as new objects (:func:`~app.learning.learner.dump_checkpoint`)."""
+        blob, state = dump_checkpoint(_MAGIC, {"format": CHECKPOINT_FORMAT, "config": self._config(),
+                                               "channels": self._channels, "suppressed": self.suppressed,
+                                               "updates": self.updates, "waiting": self.waiting})
+        self._channels = state["channels"]
         return blob
 
     def restore(self, data: bytes) -> "DriftMonitor":

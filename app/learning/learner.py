@@ -46,27 +46,26 @@ class CheckpointError(ValueError):
     """The bytes are not a checkpoint this code can read."""
 
 
-def dump_checkpoint(magic: bytes, state: dict) -> bytes:
-    """``magic`` then the pickle of ``state`` (which names its ``"format"``), which unpickles into
-    objects laid out as new ones (:func:`app.learning.layout.dumps`). The objects pickled are left
-    in a slower layout: an owner that goes on with them goes on with them read back instead."""
-    return magic + layout.dumps(state)
+def dump_checkpoint(magic: bytes, state: dict) -> tuple[bytes, dict]:
+    """``magic`` then the pickle of ``state`` (which names its ``"format"``), and the state read back
+    from it. The pickle unpickles into objects laid out as new ones (:func:`app.learning.layout.dumps`);
+    the objects pickled are left in a slower layout, so their owner goes on with those read back.
 
-
-def read_back(data: bytes, magic: bytes) -> dict:
-    """The state in ``data``, a checkpoint this process has just written with :func:`dump_checkpoint`
-    and ``magic``: what the owner of the objects pickled goes on with, the same objects laid out as
-    new ones (see :mod:`app.learning.layout`)."""
-    return pickle.loads(memoryview(data)[len(magic):])
+    >>> blob, state = dump_checkpoint(b"TEST", {"format": 1, "x": [2]})
+    >>> blob.startswith(b"TEST"), state
+    (True, {'format': 1, 'x': [2]})
+    """
+    blob = magic + layout.dumps(state)
+    return blob, pickle.loads(memoryview(blob)[len(magic):])
 
 
 def load_checkpoint(data: bytes, magic: bytes, what: str, format_: int) -> dict:
     """The state in ``data`` written by :func:`dump_checkpoint` with ``magic`` and ``format_``;
     :class:`CheckpointError`, naming ``what`` it is not, otherwise.
 
-    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 1, "x": 2}), b"TEST", "test state", 1)["x"]
+    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 1, "x": 2})[0], b"TEST", "test state", 1)["x"]
     2
-    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 2}), b"TEST", "test state", 1)
+    >>> load_checkpoint(dump_checkpoint(b"TEST", {"format": 2})[0], b"TEST", "test state", 1)
     Traceback (most recent call last):
     ...
     app.learning.learner.CheckpointError: test state format 2, this code reads 1
@@ -136,8 +135,8 @@ class OnlineLearner:
             "factory": self.factory,
             "model": self.model,
         }
-        blob = dump_checkpoint(_MAGIC, state)
-        self.model = read_back(blob, _MAGIC)["model"]
+        blob, read_back = dump_checkpoint(_MAGIC, state)
+        self.model = read_back["model"]
         return blob
 
     @classmethod
