@@ -3,31 +3,39 @@
 
 :func:`detect_step` is the work on one batch of transactions; :func:`register` puts it on an agent
 of its own, and a worker that also scores hands it to the scoring agent instead, which does it on
-each batch it takes (one pass over the topic: :func:`app.agents.scoring.register`). Either way a
-batch's anomalies are confirmed by the broker before its events are acknowledged, and so are the
-detectors' checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
+each batch it takes (one pass over the topic: :func:`app.agents.scoring.register`). The step queues
+the batch's work behind the batches before it (:class:`~app.agents.in_order.InOrder`) and gives the
+future of its end, so a detector's checkpoint, pickled in a worker thread, holds up the detectors
+and the batches' acknowledgement, not the scoring of the batches that come meanwhile. A batch's
+anomalies are confirmed by the broker before that future is done, and so are the detectors'
+checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Awaitable, Callable
 
 from app import metrics, outputs
+from app.agents.in_order import InOrder
 from app.anomaly.partitions import AnomalyDetectors
 
 AGENT = "anomaly"  # its label in fraud_agent_events_total
 
 
-def detect_step(topics, detectors: AnomalyDetectors, *, counts_input: bool) -> Callable[[list], Awaitable[None]]:
-    """``detect(events)``: score then learn each transaction of the batch, send the flagged ones to
-    ``anomalies``, await their confirmation, then checkpoint when due (and await that too);
-    ``counts_input``: count the consumed transactions in ``fraud_events_in_total`` (when the
-    scoring agent, which counts them too, does not run in this worker)."""
+def detect_step(topics, detectors: AnomalyDetectors, *,
+                counts_input: bool) -> Callable[[list], Awaitable[asyncio.Future]]:
+    """``detect(events)``: queue the batch's work behind the batches before it and give the future
+    of its end. The work: score then learn each transaction of the batch, send the flagged ones to
+    ``anomalies``, await their confirmation, then checkpoint when due (in a worker thread) and await
+    that too. ``counts_input``: count the consumed transactions in ``fraud_events_in_total`` (when
+    the scoring agent, which counts them too, does not run in this worker)."""
     topic_in = topics.transactions.get_topic_name()
     topic_out = topics.anomalies.get_topic_name()
     events_in = metrics.EVENTS_IN.labels(topic=topic_in)
     events_out = metrics.EVENTS_OUT.labels(topic=topic_out)
     done = metrics.AGENT_EVENTS.labels(agent=AGENT)
+    lane = InOrder()
 
-    async def detect(batch: list) -> None:
+    async def work(batch: list) -> None:
         sent = []
         for event in batch:
             message = event.message
@@ -39,9 +47,12 @@ def detect_step(topics, detectors: AnomalyDetectors, *, counts_input: bool) -> C
         events_out.inc(len(sent))
         if counts_input:
             events_in.inc(len(batch))
-        detectors.after_batch({event.message.partition for event in batch})
+        await detectors.after_batch({event.message.partition for event in batch})
         await detectors.confirm()  # the card windows and checkpoints it wrote
         done.inc(len(batch))
+
+    async def detect(batch: list) -> asyncio.Future:
+        return lane.add(work(batch))
 
     return detect
 
@@ -54,6 +65,6 @@ def register(app, topics, detectors: AnomalyDetectors, *, batch_size: int, withi
     async def detect_anomalies(stream):
         """Score then learn each transaction; send the flagged ones to ``anomalies``."""
         async for batch in stream.take_events(batch_size, within=within_s):
-            await detect(batch)
+            await (await detect(batch))
 
     return detect_anomalies

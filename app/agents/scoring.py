@@ -18,8 +18,10 @@ partitions, is scored as above.
 
 The other agents' work on the same transactions (``beside``: anomaly detection, drift monitoring)
 is done on each batch before it is scored, so that the worker reads and decodes each transaction
-once for all of them; each step has its outputs confirmed before it returns, so before the batch
-is acknowledged. ``after_scores`` (the drift monitoring of the scores) is given each batch's scores
+once for all of them. A step either has its outputs confirmed before it returns, or returns what is
+left of its work (an awaitable: the anomaly detection, which goes on in the background behind the
+batches before it, see :mod:`app.agents.anomaly`); either way the batch is acknowledged only once
+its steps are done, and meanwhile the batch is scored and its scores sent. ``after_scores`` (the drift monitoring of the scores) is given each batch's scores
 with their offsets on the scores topic once the broker has confirmed them, batch after batch in
 the topic's order, before the batch is acknowledged: the worker does not read its own scores back.
 """
@@ -47,7 +49,7 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
              in_flight: int, in_process: bool, report_interval_s: float, label_wait_max_s: float = 10.0,
              labels_in_flight: int = 1,
              aligner: Aligner | None = None, release_check_s: float = 0.05,
-             beside: Sequence[Callable[[list], Awaitable[None]]] = (),
+             beside: Sequence[Callable[[list], Awaitable[object]]] = (),
              after_scores: Callable[[list], Awaitable[None]] | None = None) -> None:
     """Put the scoring agents, the model host's start and the prequential report on ``app``. With an
     ``aligner`` (model process only) the transactions taken are held there and scored as it
@@ -64,8 +66,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
         if in_process:
             async for batch in stream.take_events(batch_size, within=within_s):
                 started = time.perf_counter()  # take_events acknowledges the batch once this returns
-                for step in beside:
-                    await step(batch)
+                for rest in await beside_steps(beside, batch):
+                    await rest
                 async for items in scorer.item_batches(batch):  # a catch-up first, in lists of bounded size
                     await send(stream, events_of(items), await scorer.submit(items), scorer, started, ack=False)
             return
@@ -74,8 +76,7 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
 
         async def score(batch) -> None:
             started = time.perf_counter()
-            for step in beside:
-                await step(batch)
+            rest = await beside_steps(beside, batch)
             if sending and scorer.needs_catch_up({event.message.partition for event in batch}):
                 while sending:  # what the learners have learned must be final before a catch-up
                     await sending.popleft()
@@ -83,8 +84,8 @@ def register(app, topics, scorer: Scorer, *, batch_size: int, within_s: float, l
                 chunks = await scorer.submit(items)
                 while sending and (sending[0].done() or len(sending) >= in_flight):
                     await sending.popleft()  # raises if that batch's scores could not be sent: it is not acked
-                task = asyncio.ensure_future(
-                    send(stream, events_of(items), chunks, scorer, started, after=sending[-1] if sending else None))
+                task = asyncio.ensure_future(send(stream, events_of(items), chunks, scorer, started,
+                                                  after=sending[-1] if sending else None, beside=rest))
                 task.add_done_callback(_log_send_failure)
                 sending.append(task)
 
@@ -158,7 +159,9 @@ class ScoreSender:
         self.topic_out = topics.scores.get_topic_name()
 
     async def __call__(self, stream, batch, chunks, scorer: Scorer, started: float, ack: bool = True,
-                       after: asyncio.Future | None = None) -> None:
+                       after: asyncio.Future | None = None, beside: Sequence[Awaitable] = ()) -> None:
+        """Send the scores of ``chunks``, await their confirmation and what is left of the other
+        agents' work on the batch (``beside``), then, once ``after`` is done, acknowledge ``batch``."""
         dumps, topic_out = self.dumps, self.topic_out
         batches = RecordBatches(self.producer(), topic_out)
         writes, touched, flagged, written = [], set(), 0, []
@@ -184,6 +187,8 @@ class ScoreSender:
         # the broker's confirmation of this batch's scores; one that failed stops the worker (app.outputs)
         sent = await outputs.confirmed(await batches.send(), topic_out)
         await outputs.confirmed(writes, "the scorer's changelogs (pending features, card windows) and terminal labels")
+        for rest in beside:
+            await rest  # raises if the other agents' work on the batch failed: it is not acked
         if after is not None:
             await after  # raises if the batch before failed: this one is not acked either
         if self.after_scores is not None and written:  # in the topic's order: the batch before has had its turn
@@ -261,6 +266,17 @@ async def _acked(stream, batch, finish: Callable[[], Awaitable[None]], after: as
         await after  # raises if the batch before failed: this one is not acked either
     for event in batch:
         await stream.ack(event)
+
+
+async def beside_steps(steps: Sequence[Callable[[list], Awaitable[object]]], batch: list) -> list[Awaitable]:
+    """Run each of ``steps`` on ``batch``, in turn; what is left of their work: the awaitables they
+    returned (the batch is acknowledged once those are done)."""
+    rest = []
+    for step in steps:
+        left = await step(batch)
+        if left is not None:
+            rest.append(left)
+    return rest
 
 
 def events_of(items) -> list:

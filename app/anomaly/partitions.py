@@ -88,15 +88,18 @@ class AnomalyDetectors:
                        threshold=verdict.threshold, threshold_kind=detector.threshold.kind,
                        model_version=detector.version, processing_time=time.time())
 
-    def after_batch(self, partitions) -> None:
-        """Refresh the gauges, delete idle cards' windows and checkpoint when due."""
+    async def after_batch(self, partitions) -> None:
+        """Refresh the gauges, delete idle cards' windows and checkpoint when due: pickled, read
+        back and signed in a worker thread, while the event loop goes on with other work (the
+        caller must not use the detectors until this returns)."""
         for partition in partitions:
             detector = self.states.states.get(partition)
             if detector is not None:  # (revoked meanwhile: checkpointed then)
                 if self.windows is not None and partition in self._latest:
                     self._writes += self.windows.expire(partition, self._latest[partition])
                 metrics.ANOMALY_EVENTS_SEEN.labels(partition=str(partition)).set(detector.events_seen)
-                self.states.maybe_checkpoint(partition)
+                if self.states.due(partition):
+                    await self.states.checkpoint_in_thread(partition)
 
     async def confirm(self) -> None:
         """Wait for the broker to confirm the card windows' records and the checkpoints written (a
@@ -107,6 +110,7 @@ class AnomalyDetectors:
 
     async def revoked(self, lost: dict[str, set[int]]) -> None:
         lost_partitions = lost.get(self.transactions_topic, ())
+        await self.states.settle(lost_partitions)  # a checkpoint under way in a thread ends first
         self.states.checkpoint_and_forget(lost_partitions)
         await self.confirm()
         for partition in lost_partitions:
@@ -115,6 +119,7 @@ class AnomalyDetectors:
                 self.windows.forget(partition)
 
     async def close(self) -> None:
+        await self.states.settle(self.states.partitions())
         self.states.checkpoint_and_forget(self.states.partitions())
         await self.confirm()
 

@@ -6,7 +6,10 @@ An agent that keeps an object per source partition (an anomaly detector, drift m
 After each batch the agent calls :meth:`~CheckpointedStates.maybe_checkpoint`, which writes a
 checkpoint once ``every`` events have gone into the object since the last one; on revocation and on a
 clean shutdown, :meth:`~CheckpointedStates.checkpoint_and_forget` writes those with something new
-and drops them. A checkpoint that cannot be read is logged and replaced by a new object. The
+and drops them. An owner that would rather not hold the event loop while a large state is pickled
+awaits :meth:`~CheckpointedStates.checkpoint_in_thread` instead when the state is
+:meth:`~CheckpointedStates.due`, and :meth:`~CheckpointedStates.settle` s its partitions before
+forgetting them. A checkpoint that cannot be read is logged and replaced by a new object. The
 checkpoints' changelog records are confirmed by :meth:`~CheckpointedStates.confirm`, which the owner
 awaits after each batch (before its events are acknowledged) and after a revocation or shutdown: a
 record the broker refuses stops the worker (:mod:`app.outputs`).
@@ -188,12 +191,16 @@ class CheckpointedStates(Generic[T]):
         self.positions: dict[int, int] = {}  # offset of the last source event in each partition's state
         self._ready: set[int] = set()  # partitions whose state is restored and caught up
         self.unconfirmed: list = []  # the futures of the checkpoints' changelog records not yet confirmed
+        self._checkpointing: dict[int, asyncio.Future] = {}  # partitions in checkpoint_in_thread: done when it ends
 
     def key(self, partition: int) -> bytes:
         return self.prefix + checkpoint_key(partition)
 
     def get(self, partition: int) -> T:
         """The partition's state: restored from its checkpoint on first use, or new."""
+        if self._checkpointing and partition in self._checkpointing:
+            raise RuntimeError(f"partition {partition}: the {self.what} is being checkpointed in a thread: "
+                               "await settle() first")
         state = self.states.get(partition)
         if state is None:
             state = self.states[partition] = self._restore(partition)
@@ -206,7 +213,10 @@ class CheckpointedStates(Generic[T]):
         """The partition's state, ready for the source event at ``offset``: the first time, restored
         (:meth:`get`) and fed the events committed after its checkpoint's position, read back with
         ``catch_up`` (nothing to read if ``offset`` directly follows it or is before it). If reading
-        back fails, the error is logged and the state goes on with what it was fed."""
+        back fails, the error is logged and the state goes on with what it was fed. Waits for a
+        checkpoint of the partition running in a thread (:meth:`checkpoint_in_thread`)."""
+        if self._checkpointing:
+            await self.settle([partition])
         state = self.states.get(partition)
         if state is not None and partition in self._ready:
             return state
@@ -267,15 +277,43 @@ class CheckpointedStates(Generic[T]):
         """Write the partition's state to the table now."""
         state = self.states[partition]
         key = self.key(partition)
-        sent = put(self.table, partition, key, self._signed(key, envelope(self.positions.get(partition), self.dump(state))))
+        self._write(partition, state, key, self._sealed(state, self.positions.get(partition), key))
+
+    async def checkpoint_in_thread(self, partition: int) -> None:
+        """:meth:`checkpoint`, with the costly part (``dump``, the signature) in a worker thread, so
+        that the event loop goes on meanwhile (``dump`` runs Python code per object: the thread
+        gives the interpreter up to the loop at every switch interval). Nothing may touch the
+        partition's state until it returns: :meth:`get` refuses it meanwhile, and :meth:`settle`
+        waits for it (revocation and shutdown, before :meth:`checkpoint_and_forget`)."""
+        if partition in self._checkpointing:
+            raise RuntimeError(f"partition {partition}: the {self.what} is already being checkpointed")
+        state, key = self.states[partition], self.key(partition)
+        done = self._checkpointing[partition] = asyncio.get_running_loop().create_future()
+        try:
+            value = await asyncio.to_thread(self._sealed, state, self.positions.get(partition), key)
+            self._write(partition, state, key, value)
+        finally:
+            del self._checkpointing[partition]
+            done.set_result(None)
+
+    async def settle(self, partitions: Iterable[int]) -> None:
+        """Return once none of ``partitions`` is being checkpointed by :meth:`checkpoint_in_thread`."""
+        for partition in list(partitions):
+            while (running := self._checkpointing.get(partition)) is not None:
+                await running
+
+    def _sealed(self, state: T, position: int | None, key: bytes) -> bytes:
+        """The stored value of a checkpoint of ``state``: enveloped with ``position``, signed."""
+        value = envelope(position, self.dump(state))
+        return value if self.signer is None else self.signer.sign(value, context=key)
+
+    def _write(self, partition: int, state: T, key: bytes, value: bytes) -> None:
+        sent = put(self.table, partition, key, value)
         if sent is not None:
             self.unconfirmed.append(sent)
         self.checkpointed_at[partition] = self.progress(state)
         if self.on_checkpoint is not None:
             self.on_checkpoint(partition, state)
-
-    def _signed(self, key: bytes, value: bytes) -> bytes:
-        return value if self.signer is None else self.signer.sign(value, context=key)
 
     async def confirm(self) -> None:
         """Wait until the broker has confirmed the checkpoints written since the last call; one it
@@ -283,19 +321,29 @@ class CheckpointedStates(Generic[T]):
         sent, self.unconfirmed = self.unconfirmed, []
         await outputs.confirmed(sent, f"the {self.what} checkpoints")
 
-    def maybe_checkpoint(self, partition: int) -> bool:
-        """Checkpoint the partition's state if ``every`` events went into it since the last time
-        (nothing if it was forgotten meanwhile); whether it did."""
+    def due(self, partition: int) -> bool:
+        """Whether ``every`` events went into the partition's state since its last checkpoint
+        (False if it was forgotten meanwhile, or is being checkpointed)."""
         state = self.states.get(partition)
-        if state is None or self.progress(state) - self.checkpointed_at.get(partition, 0) < self.every:
+        return (state is not None and partition not in self._checkpointing
+                and self.progress(state) - self.checkpointed_at.get(partition, 0) >= self.every)
+
+    def maybe_checkpoint(self, partition: int) -> bool:
+        """Checkpoint the partition's state if it is :meth:`due`; whether it did."""
+        if not self.due(partition):
             return False
         self.checkpoint(partition)
         return True
 
     def checkpoint_and_forget(self, partitions: Iterable[int]) -> None:
         """Checkpoint the states of ``partitions`` that learned something since their last
-        checkpoint, then drop them all (a failed checkpoint is logged: the others still go)."""
-        for partition in list(partitions):
+        checkpoint, then drop them all (a failed checkpoint is logged: the others still go). None
+        of them may be in :meth:`checkpoint_in_thread` (:meth:`settle` them first)."""
+        partitions = list(partitions)
+        running = sorted(set(partitions) & set(self._checkpointing))
+        if running:
+            raise RuntimeError(f"{self.what}: partitions {running} are being checkpointed: settle() them first")
+        for partition in partitions:
             state = self.states.get(partition)
             if state is not None and self.progress(state) != self.checkpointed_at.get(partition):
                 try:
