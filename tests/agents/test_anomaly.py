@@ -202,6 +202,40 @@ async def test_revoked_partitions_are_checkpointed_and_forgotten():
     assert states.partitions() == [1] and set(states.checkpointed_at) == {1}
 
 
+@pytest.mark.asyncio
+async def test_a_revocation_during_a_checkpoint_in_its_thread_waits_for_it_and_writes_it_once():
+    """The detector due for a checkpoint is pickled in a worker thread while the event loop goes
+    on; a revocation that comes meanwhile waits for that checkpoint rather than writing its own."""
+    import asyncio
+    import threading
+
+    harness = Harness(small_detector, every=30)
+    detectors, states = harness.detectors, harness.detectors.states
+    entered, opened = threading.Event(), threading.Event()
+
+    def gated_dump(detector):
+        entered.set()
+        assert opened.wait(5)
+        return AnomalyDetector.to_checkpoint(detector)
+
+    states.dump = gated_dump
+    for offset, tx in enumerate(transactions(30, seed=5)):
+        await detectors.ready(0, offset)
+        detectors.process(tx, 0, offset)
+    after = asyncio.ensure_future(detectors.after_batch({0}))
+    while not entered.is_set():
+        await asyncio.sleep(0.005)
+    revoking = asyncio.ensure_future(detectors.revoked({"transactions": {0}}))
+    await asyncio.sleep(0.02)
+    assert not revoking.done() and harness.written == []
+    opened.set()
+    await asyncio.gather(after, revoking)
+    assert [(p, k) for p, k, _ in harness.written] == [(0, b"0")]
+    restored = detector_of(harness.written[0][2])
+    assert restored.events_seen == 30 and open_envelope(harness.written[0][2])[0] == 29
+    assert states.partitions() == []
+
+
 @pytest.mark.parametrize("ratios", [True, False])
 def test_the_workers_anomaly_window_features_take_the_amount_ratios_setting(ratios):
     """With ``ANOMALY_WINDOW_FEATURES``, the detectors the worker builds

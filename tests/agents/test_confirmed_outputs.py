@@ -171,6 +171,50 @@ def test_a_refused_output_stops_the_worker_and_the_batch_is_not_acknowledged(exi
     assert exits == [outputs.SEND_FAILED_EXIT_CODE] and acked == [] and scorer.upkeep == []
 
 
+@pytest.mark.parametrize("beside", ["done", "failed"])
+def test_the_scores_go_out_before_the_other_agents_are_done_and_the_batch_waits_for_them(exits, beside):
+    """What is left of the other agents' work on a batch (the anomaly detection, behind a
+    detector's checkpoint) does not hold its scores back, but the batch is acknowledged only once it
+    is done, and not at all if it failed."""
+    acked = []
+
+    class Stream:
+        async def ack(self, event):
+            acked.append(event)
+
+    async def run():
+        scorer, producer = _Scorer(refused_write=False), _Producer(refuse=False)
+        topics = types.SimpleNamespace(transactions=SentRecords("transactions"), scores=SentRecords("scores"))
+        sent = []
+        real_send_batch = producer.send_batch
+
+        async def send_batch(builder, topic, *, partition):
+            sent.extend(builder.records)
+            return await real_send_batch(builder, topic, partition=partition)
+
+        producer.send_batch = send_batch
+        send = ScoreSender(types.SimpleNamespace(), topics, dumps=lambda score: b"score", producer=lambda: producer)
+        item = types.SimpleNamespace(key=b"tx-1", partition=0, offset=0, tx=types.SimpleNamespace(event_time=0.0))
+        score = {"fraud_probability": 0.1, "decision": False, "processing_time": 1.0}
+        rest = asyncio.get_running_loop().create_future()
+        sending = asyncio.ensure_future(send(Stream(), ["event"], [[(item, score)]], scorer, started=0.0,
+                                             beside=[rest]))
+        await asyncio.sleep(0.02)
+        scores_out, acked_before = list(sent), list(acked)
+        if beside == "done":
+            rest.set_result(None)
+            await sending
+        else:
+            rest.set_exception(ConnectionError("the anomalies were refused"))
+            with pytest.raises(ConnectionError):
+                await sending
+        return scores_out, acked_before
+
+    scores_out, acked_before = asyncio.run(run())
+    assert scores_out == [(b"tx-1", b"score")] and acked_before == []
+    assert acked == (["event"] if beside == "done" else [])
+
+
 class Order:
     """Records, in order, the dead letters sent and their confirmations."""
 

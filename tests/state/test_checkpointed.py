@@ -230,3 +230,106 @@ def test_an_async_checkpoint_counts_as_written_only_once_the_broker_confirms_it(
 
     done, again = asyncio.run(run())
     assert done == ([0] if broker == "confirms" else []) and again
+
+
+class Gate:
+    """A ``dump`` that waits, in the thread it runs in, until the test opens it: what a large state's
+    pickling looks like to the event loop. ``fail``: the exception it raises once opened."""
+
+    def __init__(self, fail: Exception | None = None) -> None:
+        import threading
+        self.entered, self.opened, self.fail = threading.Event(), threading.Event(), fail
+        self.threads: list[str] = []
+
+    def __call__(self, tally: Tally) -> bytes:
+        import threading
+        self.threads.append(threading.current_thread().name)
+        self.entered.set()
+        assert self.opened.wait(5)
+        if self.fail is not None:
+            raise self.fail
+        return dump(tally)
+
+
+async def until(condition, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.005)):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("timed out")
+
+
+def test_a_checkpoint_in_a_thread_writes_what_checkpoint_writes_while_the_loop_goes_on():
+    import threading
+
+    async def run():
+        gate, ticks = Gate(), []
+        table = ChangelogTable()
+        states = CheckpointedStates(table, "tally", new=Tally, dump=gate, load=load, progress=lambda t: t.n, every=3)
+        states.get(0).n = 3
+        states.advance(0, 41)
+        assert states.due(0)
+        checkpointing = asyncio.ensure_future(states.checkpoint_in_thread(0))
+
+        async def tick():
+            while not gate.opened.is_set():
+                ticks.append(1)
+                await asyncio.sleep(0.001)
+        ticking = asyncio.ensure_future(tick())
+        await until(gate.entered.is_set)
+        await until(lambda: len(ticks) >= 5)  # the event loop runs while the state is pickled
+        assert table.written == [] and not states.due(0)
+        with pytest.raises(RuntimeError, match="partition 0: the tally is being checkpointed in a thread"):
+            states.get(0)
+        with pytest.raises(RuntimeError, match=r"partitions \[0\] are being checkpointed: settle\(\) them first"):
+            states.checkpoint_and_forget([0])
+        with pytest.raises(RuntimeError, match="already being checkpointed"):
+            await states.checkpoint_in_thread(0)
+        ready = asyncio.ensure_future(states.ready(0, 42))
+        await asyncio.sleep(0.02)
+        assert not ready.done()  # the state is not given out until its checkpoint is written
+        gate.opened.set()
+        await checkpointing
+        await ticking
+        assert (await ready).n == 3
+        return table.written, gate.threads, states.checkpointed_at
+
+    written, threads, checkpointed_at = asyncio.run(run())
+    assert threads != [threading.main_thread().name]
+    assert written == [(0, b"0", envelope(41, dump(Tally(3))))] and checkpointed_at == {0: 3}
+
+
+def test_settle_waits_for_a_checkpoint_in_a_thread_then_forgetting_writes_nothing_twice():
+    async def run():
+        gate, table = Gate(), ChangelogTable()
+        states = CheckpointedStates(table, "tally", new=Tally, dump=gate, load=load, progress=lambda t: t.n, every=3)
+        states.get(0).n = 3
+        states.get(1).n = 1
+        checkpointing = asyncio.ensure_future(states.checkpoint_in_thread(0))
+        await until(gate.entered.is_set)
+        settling = asyncio.ensure_future(states.settle([0, 1]))
+        await asyncio.sleep(0.02)
+        assert not settling.done()
+        gate.opened.set()
+        await settling
+        assert checkpointing.done()
+        states.checkpoint_and_forget([0, 1])
+        return [(p, load(v).n) for p, _, v in table.written], states.partitions()
+
+    assert asyncio.run(run()) == ([(0, 3), (1, 1)], [])  # 0 once (nothing new since), then 1
+
+
+def test_a_failed_checkpoint_in_a_thread_raises_to_its_caller_and_the_next_one_can_run():
+    async def run():
+        gate, table = Gate(fail=OSError("disk gone")), ChangelogTable()
+        states = CheckpointedStates(table, "tally", new=Tally, dump=gate, load=load, progress=lambda t: t.n, every=3)
+        states.get(0).n = 3
+        gate.opened.set()
+        with pytest.raises(OSError, match="disk gone"):
+            await states.checkpoint_in_thread(0)
+        assert table.written == [] and states.due(0) and states.get(0).n == 3
+        gate.fail = None
+        await states.checkpoint_in_thread(0)
+        return [(p, load(v).n) for p, _, v in table.written]
+
+    assert asyncio.run(run()) == [(0, 3)]
