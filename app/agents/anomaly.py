@@ -8,15 +8,19 @@ the batch's work behind the batches before it (:class:`~app.agents.in_order.InOr
 future of its end, so a detector's checkpoint, pickled in a worker thread, holds up the detectors
 and the batches' acknowledgement, not the scoring of the batches that come meanwhile. A batch's
 anomalies are confirmed by the broker before that future is done, and so are the detectors'
-checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`)."""
+checkpoints written after it; one that is refused stops the worker (:mod:`app.outputs`). Events of
+a partition revoked after their batch was queued are skipped: they are the new owner's."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Awaitable, Callable
 
 from app import metrics, outputs
 from app.agents.in_order import InOrder
 from app.anomaly.partitions import AnomalyDetectors
+
+log = logging.getLogger(__name__)
 
 AGENT = "anomaly"  # its label in fraud_agent_events_total
 
@@ -35,10 +39,14 @@ def detect_step(topics, detectors: AnomalyDetectors, *,
     done = metrics.AGENT_EVENTS.labels(agent=AGENT)
     lane = InOrder()
 
-    async def work(batch: list) -> None:
-        sent = []
+    async def work(batch: list, revocations: int) -> None:
+        sent, partitions, skipped = [], set(), 0
         for event in batch:
             message = event.message
+            if detectors.revoked_since(message.partition, revocations):  # queued before: the new owner's
+                skipped += 1
+                continue
+            partitions.add(message.partition)
             await detectors.ready(message.partition, message.offset)
             anomaly = detectors.process(event.value, message.partition, message.offset)
             if anomaly is not None:
@@ -47,12 +55,15 @@ def detect_step(topics, detectors: AnomalyDetectors, *,
         events_out.inc(len(sent))
         if counts_input:
             events_in.inc(len(batch))
-        await detectors.after_batch({event.message.partition for event in batch})
+        await detectors.after_batch(partitions)
         await detectors.confirm()  # the card windows and checkpoints it wrote
-        done.inc(len(batch))
+        done.inc(len(batch) - skipped)
+        if skipped:
+            log.info("skipped %d transactions of %s taken before their partitions were revoked: the new owner "
+                     "detects on them", skipped, topic_in)
 
     async def detect(batch: list) -> asyncio.Future:
-        return lane.add(work(batch))
+        return lane.add(work(batch, detectors.revocations))
 
     return detect
 

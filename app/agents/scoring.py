@@ -21,9 +21,10 @@ is done on each batch before it is scored, so that the worker reads and decodes 
 once for all of them. A step either has its outputs confirmed before it returns, or returns what is
 left of its work (an awaitable: the anomaly detection, which goes on in the background behind the
 batches before it, see :mod:`app.agents.anomaly`); either way the batch is acknowledged only once
-its steps are done, and meanwhile the batch is scored and its scores sent. ``after_scores`` (the drift monitoring of the scores) is given each batch's scores
-with their offsets on the scores topic once the broker has confirmed them, batch after batch in
-the topic's order, before the batch is acknowledged: the worker does not read its own scores back.
+its steps are done, and meanwhile the batch is scored and its scores sent. ``after_scores`` (the
+drift monitoring of the scores) is given each batch's scores with their offsets on the scores
+topic once the broker has confirmed them, batch after batch in the topic's order, before the batch
+is acknowledged: the worker does not read its own scores back.
 """
 from __future__ import annotations
 

@@ -53,6 +53,8 @@ class AnomalyDetectors:
         self.transactions_topic = transactions_topic
         self._writes: list = []  # the card windows' changelog records not confirmed yet
         self._latest: dict[int, float] = {}  # per partition, the latest event time seen (for expiry)
+        self.revocations = 0  # how many revocations this worker has had (see revoked_since)
+        self._revoked_at: dict[int, int] = {}  # per partition, the count at its last revocation
         self.states: CheckpointedStates[AnomalyDetector] = CheckpointedStates(
             table, "anomaly detector", new=new, dump=AnomalyDetector.to_checkpoint,
             load=AnomalyDetector.from_checkpoint, progress=lambda detector: detector.events_seen, every=every,
@@ -108,8 +110,26 @@ class AnomalyDetectors:
         await outputs.confirmed(writes, "the anomaly card windows' changelog")
         await self.states.confirm()
 
+    def revoked_since(self, partition: int, revocations: int) -> bool:
+        """Whether ``partition`` was revoked since :attr:`revocations` was ``revocations``: the
+        events of it taken before are the new owner's to process.
+
+        >>> import asyncio, types
+        >>> detectors = AnomalyDetectors(types.SimpleNamespace(data={}), AnomalyDetector, every=10)
+        >>> before = detectors.revocations
+        >>> asyncio.run(detectors.revoked({"transactions": {1}}))
+        >>> detectors.revoked_since(1, before), detectors.revoked_since(0, before)
+        (True, False)
+        >>> detectors.revoked_since(1, detectors.revocations)
+        False
+        """
+        return self._revoked_at.get(partition, 0) > revocations
+
     async def revoked(self, lost: dict[str, set[int]]) -> None:
         lost_partitions = lost.get(self.transactions_topic, ())
+        self.revocations += 1
+        for partition in lost_partitions:
+            self._revoked_at[partition] = self.revocations
         await self.states.settle(lost_partitions)  # a checkpoint under way in a thread ends first
         self.states.checkpoint_and_forget(lost_partitions)
         await self.confirm()

@@ -236,6 +236,24 @@ async def test_a_revocation_during_a_checkpoint_in_its_thread_waits_for_it_and_w
     assert states.partitions() == []
 
 
+@pytest.mark.asyncio
+async def test_events_queued_before_their_partition_was_revoked_are_left_to_the_new_owner(caplog):
+    import types
+
+    harness = Harness(small_detector)
+    detect = anomaly_agents.detect_step(harness.topics, harness.detectors, counts_input=False)
+    txs = transactions(40, seed=6)
+    batch = [types.SimpleNamespace(message=types.SimpleNamespace(partition=i % 2, offset=i // 2), value=tx)
+             for i, tx in enumerate(txs)]
+    queued = await detect(batch)
+    await harness.detectors.revoked({"transactions": {1}})  # before the queued work ran
+    with caplog.at_level("INFO"):
+        await queued
+    assert harness.detectors.states.partitions() == [0]  # no detector made again for partition 1
+    assert harness.detectors.states.get(0).events_seen == 20
+    assert "skipped 20 transactions of transactions taken before their partitions were revoked" in caplog.text
+
+
 @pytest.mark.parametrize("ratios", [True, False])
 def test_the_workers_anomaly_window_features_take_the_amount_ratios_setting(ratios):
     """With ``ANOMALY_WINDOW_FEATURES``, the detectors the worker builds
