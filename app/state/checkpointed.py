@@ -289,12 +289,26 @@ class CheckpointedStates(Generic[T]):
             raise RuntimeError(f"partition {partition}: the {self.what} is already being checkpointed")
         state, key = self.states[partition], self.key(partition)
         done = self._checkpointing[partition] = asyncio.get_running_loop().create_future()
-        try:
-            value = await asyncio.to_thread(self._sealed, state, self.positions.get(partition), key)
-            self._write(partition, state, key, value)
-        finally:
+        sealing = asyncio.ensure_future(asyncio.to_thread(self._sealed, state, self.positions.get(partition), key))
+
+        def release(_=None) -> None:
+            if not sealing.cancelled():
+                sealing.exception()  # (retrieved: raised to the caller, or the caller was cancelled)
             del self._checkpointing[partition]
             done.set_result(None)
+
+        try:
+            value = await asyncio.shield(sealing)
+        except asyncio.CancelledError:  # the thread cannot be stopped: the state is not free until it ends
+            sealing.add_done_callback(release)
+            raise
+        except BaseException:
+            release()
+            raise
+        try:
+            self._write(partition, state, key, value)
+        finally:
+            release()
 
     async def settle(self, partitions: Iterable[int]) -> None:
         """Return once none of ``partitions`` is being checkpointed by :meth:`checkpoint_in_thread`."""

@@ -333,3 +333,27 @@ def test_a_failed_checkpoint_in_a_thread_raises_to_its_caller_and_the_next_one_c
         return [(p, load(v).n) for p, _, v in table.written]
 
     assert asyncio.run(run()) == [(0, 3)]
+
+
+def test_a_caller_cancelled_during_a_checkpoint_in_a_thread_leaves_the_state_busy_until_the_thread_ends():
+    """On shutdown the task that awaits a checkpoint may be cancelled; the thread goes on pickling
+    the state, so settle waits for it, and the checkpoint written then is the only one."""
+    async def run():
+        gate, table = Gate(), ChangelogTable()
+        states = CheckpointedStates(table, "tally", new=Tally, dump=gate, load=load, progress=lambda t: t.n, every=3)
+        states.get(0).n = 3
+        checkpointing = asyncio.ensure_future(states.checkpoint_in_thread(0))
+        await until(gate.entered.is_set)
+        checkpointing.cancel()
+        await asyncio.wait([checkpointing])
+        with pytest.raises(RuntimeError, match="being checkpointed"):
+            states.get(0)
+        settling = asyncio.ensure_future(states.settle([0]))
+        await asyncio.sleep(0.02)
+        assert not settling.done()
+        gate.opened.set()
+        await settling
+        states.checkpoint_and_forget([0])
+        return checkpointing.cancelled(), [(p, load(v).n) for p, _, v in table.written], states.partitions()
+
+    assert asyncio.run(run()) == (True, [(0, 3)], [])
