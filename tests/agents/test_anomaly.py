@@ -207,28 +207,21 @@ async def test_a_revocation_during_a_checkpoint_in_its_thread_waits_for_it_and_w
     """The detector due for a checkpoint is pickled in a worker thread while the event loop goes
     on; a revocation that comes meanwhile waits for that checkpoint rather than writing its own."""
     import asyncio
-    import threading
+
+    from tests.state.test_checkpointed import Gate, until
 
     harness = Harness(small_detector, every=30)
     detectors, states = harness.detectors, harness.detectors.states
-    entered, opened = threading.Event(), threading.Event()
-
-    def gated_dump(detector):
-        entered.set()
-        assert opened.wait(5)
-        return AnomalyDetector.to_checkpoint(detector)
-
-    states.dump = gated_dump
+    gate = states.dump = Gate(AnomalyDetector.to_checkpoint)
     for offset, tx in enumerate(transactions(30, seed=5)):
         await detectors.ready(0, offset)
         detectors.process(tx, 0, offset)
     after = asyncio.ensure_future(detectors.after_batch({0}))
-    while not entered.is_set():
-        await asyncio.sleep(0.005)
+    await until(gate.entered.is_set)
     revoking = asyncio.ensure_future(detectors.revoked({"transactions": {0}}))
     await asyncio.sleep(0.02)
     assert not revoking.done() and harness.written == []
-    opened.set()
+    gate.opened.set()
     await asyncio.gather(after, revoking)
     assert [(p, k) for p, k, _ in harness.written] == [(0, b"0")]
     restored = detector_of(harness.written[0][2])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import threading
 
 import pytest
 
@@ -233,22 +234,22 @@ def test_an_async_checkpoint_counts_as_written_only_once_the_broker_confirms_it(
 
 
 class Gate:
-    """A ``dump`` that waits, in the thread it runs in, until the test opens it: what a large state's
-    pickling looks like to the event loop. ``fail``: the exception it raises once opened."""
+    """A ``dump`` (by default the tallies' ``inner``) that waits, in the thread it runs in, until the
+    test opens it: what a large state's pickling looks like to the event loop. ``fail``: the
+    exception it raises once opened."""
 
-    def __init__(self, fail: Exception | None = None) -> None:
-        import threading
+    def __init__(self, inner=None, fail: Exception | None = None) -> None:
+        self.inner = dump if inner is None else inner
         self.entered, self.opened, self.fail = threading.Event(), threading.Event(), fail
         self.threads: list[str] = []
 
-    def __call__(self, tally: Tally) -> bytes:
-        import threading
+    def __call__(self, state) -> bytes:
         self.threads.append(threading.current_thread().name)
         self.entered.set()
         assert self.opened.wait(5)
         if self.fail is not None:
             raise self.fail
-        return dump(tally)
+        return self.inner(state)
 
 
 async def until(condition, timeout_s: float = 5.0) -> None:
@@ -260,8 +261,6 @@ async def until(condition, timeout_s: float = 5.0) -> None:
 
 
 def test_a_checkpoint_in_a_thread_writes_what_checkpoint_writes_while_the_loop_goes_on():
-    import threading
-
     async def run():
         gate, ticks = Gate(), []
         table = ChangelogTable()
